@@ -1,0 +1,50 @@
+import type { EnvironmentSpec } from '../common/environment-spec.ts';
+
+export interface AgentIdentity {
+  serverId: string;
+  teamId: string;
+  serverName: string;
+  taskQueue: string;
+}
+
+export class ControlPlaneError extends Error {
+  override name = 'ControlPlaneError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The agent's only channel to the control plane besides Temporal. Specs travel here (authenticated by
+ * the agent token) rather than in activity arguments, because service variables may hold secrets and
+ * Temporal keeps arguments in its history.
+ */
+export class ControlPlaneClient {
+  constructor(
+    private readonly apiUrl: string,
+    private readonly agentToken: string,
+  ) {}
+
+  private async call<T>(method: string, path: string): Promise<T> {
+    const res = await fetch(new URL(path, this.apiUrl), {
+      method,
+      headers: { authorization: `Bearer ${this.agentToken}` },
+      signal: AbortSignal.timeout(30_000),
+    });
+    const body = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
+    if (!res.ok)
+      throw new ControlPlaneError(res.status, body.error?.message ?? `HTTP ${res.status} from ${path}`);
+    return body as T;
+  }
+
+  hello(): Promise<AgentIdentity> {
+    return this.call('POST', '/agent/hello');
+  }
+
+  environmentSpec(environmentId: string): Promise<EnvironmentSpec> {
+    return this.call('GET', `/agent/environments/${encodeURIComponent(environmentId)}`);
+  }
+}

@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import type { HealthCheck } from '../common/environment-spec.ts';
+
+const probeTimeoutMs = 5_000;
+
+/** One probe: resolves to undefined when healthy, or to the reason it is not. */
+export async function probe(check: HealthCheck, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  switch (check.type) {
+    case 'http':
+      try {
+        const res = await fetch(`http://127.0.0.1:${check.port}${check.path}`, {
+          signal: AbortSignal.timeout(probeTimeoutMs),
+          redirect: 'manual',
+        });
+        await res.body?.cancel();
+        return res.status < 400 ? undefined : `HTTP ${res.status} from port ${check.port}${check.path}`;
+      } catch (err) {
+        return `HTTP probe of port ${check.port}${check.path} failed: ${(err as Error).cause ?? (err as Error).message}`;
+      }
+    case 'tcp':
+      return new Promise((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port: check.port, timeout: probeTimeoutMs });
+        socket.once('connect', () => (socket.destroy(), resolve(undefined)));
+        socket.once('timeout', () => (socket.destroy(), resolve(`TCP port ${check.port}: timed out`)));
+        socket.once('error', (e: NodeJS.ErrnoException) =>
+          resolve(`TCP port ${check.port}: ${e.code ?? e.message}`),
+        );
+      });
+    case 'command':
+      return new Promise((resolve) => {
+        const child = spawn('/bin/sh', ['-c', check.command], {
+          env,
+          stdio: 'ignore',
+          timeout: probeTimeoutMs,
+        });
+        child.once('error', (e) => resolve(`health command failed to start: ${e.message}`));
+        child.once('exit', (code, signal) =>
+          resolve(code === 0 ? undefined : `health command exited with ${signal ?? `code ${code}`}`),
+        );
+      });
+  }
+}

@@ -1,0 +1,35 @@
+import type { EnvironmentSpec } from '../common/environment-spec.ts';
+
+export interface ServiceState {
+  service: string;
+  running: boolean;
+  pid?: number;
+}
+
+export interface HealthProgress {
+  healthy: string[];
+  waiting: Record<string, string>;
+}
+
+/**
+ * What an agent needs from whatever runs services on its host. Kept this small on purpose so a
+ * container runtime can implement it later beside the process runtime.
+ */
+export interface Runtime {
+  /** Starts every service, first stopping whatever of the environment still runs (a redeploy). */
+  start(spec: EnvironmentSpec): Promise<void>;
+  stop(environmentId: string): Promise<void>;
+  status(environmentId: string): Promise<ServiceState[]>;
+  waitHealthy(spec: EnvironmentSpec, onProgress: (p: HealthProgress) => void): Promise<void>;
+  volumePath(environmentId: string, volume: string): string;
+}
+
+export class RuntimeError extends Error {
+  override name = 'RuntimeError';
+  constructor(
+    readonly type: 'ServiceFailedToStart' | 'ServiceExited' | 'ServiceUnhealthy' | 'UnknownUser',
+    message: string,
+  ) {
+    super(message);
+  }
+}

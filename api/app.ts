@@ -1,0 +1,60 @@
+import type { Client } from '@temporalio/client';
+import { bodyLimit } from 'hono/body-limit';
+import { DomainError } from '../common/errors.ts';
+import type { Db } from '../db/database.ts';
+import { agentRoutes } from './agent.routes.ts';
+import { requireAgent, requireTeam } from './auth.ts';
+import { environmentsRoutes } from './environments.routes.ts';
+import { errorHandler } from './errors.ts';
+import { operationsRoutes } from './operations.routes.ts';
+import { newRouter } from './router.ts';
+import { serversRoutes } from './servers.routes.ts';
+import { teamRoutes } from './team.routes.ts';
+
+export interface AppDeps {
+  db: Db;
+  temporal: Client;
+  controlTaskQueue: string;
+  agentStaleAfterMs: number;
+  log?: (msg: string, err: unknown) => void;
+}
+
+// Environment specs are the largest bodies we take; 1 MiB is far above any real one.
+const maxBodyBytes = 1024 * 1024;
+
+export function createApp(deps: AppDeps) {
+  const app = newRouter<{ Variables: Record<string, never> }>();
+  app.onError(errorHandler(deps.log ?? ((msg, err) => console.error(msg, err))));
+  app.notFound((c) =>
+    c.json({ error: { code: 'route_not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404),
+  );
+  app.use(
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => {
+        throw new DomainError('too_large', 'body_too_large', `request body over ${maxBodyBytes} bytes`);
+      },
+    }),
+  );
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  app.doc('/openapi.json', {
+    openapi: '3.0.3',
+    info: { title: 'strackt backups API', version: '0.1.0' },
+    security: [{ bearer: [] }],
+  });
+
+  for (const prefix of ['/team', '/servers', '/environments', '/operations']) {
+    app.use(prefix, requireTeam(deps.db));
+    app.use(`${prefix}/*`, requireTeam(deps.db));
+  }
+  app.use('/agent/*', requireAgent(deps.db));
+
+  app.route('/team', teamRoutes(deps));
+  app.route('/servers', serversRoutes(deps));
+  app.route('/environments', environmentsRoutes(deps));
+  app.route('/operations', operationsRoutes(deps));
+  app.route('/agent', agentRoutes(deps));
+  return app;
+}

@@ -1,0 +1,175 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Client } from '@temporalio/client';
+import { nameSchema, servicesSchema } from '../common/environment-spec.ts';
+import { DomainError } from '../common/errors.ts';
+import type { Db } from '../db/database.ts';
+import {
+  createEnvironment,
+  deleteEnvironment,
+  getEnvironment,
+  listEnvironments,
+  updateEnvironment,
+} from '../db/environments.data.ts';
+import { listOperations } from '../db/operations.data.ts';
+import type { Environment } from '../db/tables/environment.table.ts';
+import { agentPresence } from './agent-presence.ts';
+import { presentOperation, startOperation } from './operation-starter.ts';
+import { operationSchema } from './operations.routes.ts';
+import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+
+const environmentSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    serverId: z.string(),
+    services: z.array(z.any()),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Environment');
+
+const present = (e: Environment) => ({
+  id: e.id,
+  name: e.name,
+  serverId: e.server_id,
+  services: e.services,
+  createdAt: e.created_at.toISOString(),
+  updatedAt: e.updated_at.toISOString(),
+});
+
+const conflict = { 409: jsonResponse(errorSchema, 'Another operation of this environment is running') };
+
+export interface EnvironmentsDeps {
+  db: Db;
+  temporal: Client;
+  controlTaskQueue: string;
+  agentStaleAfterMs: number;
+}
+
+export function environmentsRoutes(deps: EnvironmentsDeps) {
+  const { db } = deps;
+
+  async function operate(teamId: string, id: string, kind: 'deploy' | 'stop') {
+    const env = await getEnvironment(db, teamId, id);
+    const presence = await agentPresence(deps.temporal, env.server_id, deps.agentStaleAfterMs);
+    if (!presence.connected) {
+      throw new DomainError(
+        'conflict',
+        'server_disconnected',
+        `server ${env.server_id} has no connected agent (last seen ${presence.lastSeenAt ?? 'never'}); start its agent and retry`,
+      );
+    }
+    return startOperation(deps, { teamId, environmentId: env.id, serverId: env.server_id, kind });
+  }
+
+  return newRouter()
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/',
+        summary: "List the team's environments",
+        responses: {
+          200: jsonResponse(z.object({ environments: z.array(environmentSchema) }), 'Environments'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => c.json({ environments: (await listEnvironments(db, c.get('teamId'))).map(present) }, 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/',
+        summary: 'Create an environment placed on one of the team’s servers',
+        request: {
+          body: jsonBody(
+            z.strictObject({ name: nameSchema, serverId: z.string().max(64), services: servicesSchema }),
+          ),
+        },
+        responses: { 201: jsonResponse(environmentSchema, 'Created'), ...errorResponses },
+      }),
+      async (c) => c.json(present(await createEnvironment(db, c.get('teamId'), c.req.valid('json'))), 201),
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/{id}',
+        summary: 'One environment',
+        request: { params: idParam('env_...') },
+        responses: { 200: jsonResponse(environmentSchema, 'Environment'), ...errorResponses },
+      }),
+      async (c) => c.json(present(await getEnvironment(db, c.get('teamId'), c.req.valid('param').id)), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'patch',
+        path: '/{id}',
+        summary: 'Rename an environment or replace its services (takes effect at the next deploy)',
+        request: {
+          params: idParam('env_...'),
+          body: jsonBody(
+            z.strictObject({ name: nameSchema.optional(), services: servicesSchema.optional() }),
+          ),
+        },
+        responses: { 200: jsonResponse(environmentSchema, 'Updated'), ...errorResponses },
+      }),
+      async (c) =>
+        c.json(
+          present(await updateEnvironment(db, c.get('teamId'), c.req.valid('param').id, c.req.valid('json'))),
+          200,
+        ),
+    )
+    .openapi(
+      createRoute({
+        method: 'delete',
+        path: '/{id}',
+        summary: 'Delete an environment (stop it first: its services are not stopped for you)',
+        request: { params: idParam('env_...') },
+        responses: { 204: { description: 'Deleted' }, ...errorResponses, ...conflict },
+      }),
+      async (c) => {
+        await deleteEnvironment(db, c.get('teamId'), c.req.valid('param').id);
+        return c.body(null, 204);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/{id}/deploy',
+        summary: 'Deploy (or redeploy) the environment on its server; a tracked operation',
+        request: { params: idParam('env_...') },
+        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+      }),
+      async (c) =>
+        c.json(presentOperation(await operate(c.get('teamId'), c.req.valid('param').id, 'deploy')), 202),
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/{id}/stop',
+        summary: "Stop the environment's services; a tracked operation",
+        request: { params: idParam('env_...') },
+        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+      }),
+      async (c) =>
+        c.json(presentOperation(await operate(c.get('teamId'), c.req.valid('param').id, 'stop')), 202),
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/{id}/operations',
+        summary: "The environment's recent operations, newest first",
+        request: { params: idParam('env_...') },
+        responses: {
+          200: jsonResponse(z.object({ operations: z.array(operationSchema) }), 'Operations'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const env = await getEnvironment(db, c.get('teamId'), c.req.valid('param').id);
+        return c.json(
+          { operations: (await listOperations(db, c.get('teamId'), env.id)).map(presentOperation) },
+          200,
+        );
+      },
+    );
+}

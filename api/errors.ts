@@ -1,0 +1,56 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { z } from 'zod';
+import { DomainError, type DomainErrorKind, invalid } from '../common/errors.ts';
+
+const statusOf: Record<DomainErrorKind, ContentfulStatusCode> = {
+  malformed: 400,
+  unauthorized: 401,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  invalid: 422,
+  unavailable: 503,
+};
+
+const httpCodes: Partial<Record<number, string>> = {
+  400: 'malformed_request',
+  413: 'body_too_large',
+  415: 'unsupported_media_type',
+};
+
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+/** The first problem of a failed validation, named by its field path (e.g. services.0.name). */
+export function validationError(error: z.ZodError, target: string): DomainError {
+  const issue = error.issues[0]!;
+  const path = issue.path.join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const field = [path, issue.keys[0]].filter(Boolean).join('.');
+    return invalid(field, `unknown field (allowed fields are documented in /openapi.json)`);
+  }
+  const field = path || target;
+  return invalid(field, issue.message);
+}
+
+/** The single place where errors become HTTP responses. Unknown errors are logged and never detailed. */
+export function errorHandler(log: (msg: string, err: unknown) => void) {
+  return (err: Error, c: Context) => {
+    if (err instanceof DomainError) {
+      const body: ErrorBody = {
+        error: { code: err.code, message: err.message, ...(err.field && { field: err.field }) },
+      };
+      return c.json(body, statusOf[err.kind]);
+    }
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      const code = httpCodes[status] ?? `http_${status}`;
+      return c.json({ error: { code, message: err.message || 'bad request' } } satisfies ErrorBody, status);
+    }
+    log(`unhandled error on ${c.req.method} ${c.req.path}`, err);
+    return c.json({ error: { code: 'internal', message: 'internal error' } } satisfies ErrorBody, 500);
+  };
+}

@@ -1,0 +1,38 @@
+import { serve } from '@hono/node-server';
+import { exitOnConfigError, loadConfig } from '../common/config.ts';
+import { controlPlaneConfig } from '../common/control-plane-config.ts';
+import { createLogger } from '../common/log.ts';
+import { connectClient } from '../common/temporal-connection.ts';
+import { ensureDatabase } from '../db/connection-check.ts';
+import { createDb } from '../db/database.ts';
+import { migrateToLatest } from '../db/migrator.ts';
+import { createApp } from './app.ts';
+
+const log = createLogger('api');
+const config = exitOnConfigError('strackt-api', () => loadConfig(controlPlaneConfig));
+
+try {
+  await ensureDatabase(config.DATABASE_URL);
+  const db = createDb(config.DATABASE_URL);
+  await migrateToLatest(db);
+  const temporal = await connectClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
+  const app = createApp({
+    db,
+    temporal,
+    controlTaskQueue: config.STRACKT_CONTROL_TASK_QUEUE,
+    agentStaleAfterMs: config.AGENT_STALE_AFTER_SECONDS * 1000,
+    log: (msg, err) => log.error(msg, err),
+  });
+  const server = serve({ fetch: app.fetch, hostname: config.API_HOST, port: config.API_PORT }, (info) =>
+    log.info('listening', { url: `http://${info.address}:${info.port}` }),
+  );
+  const shutdown = () => {
+    server.close();
+    void Promise.allSettled([db.destroy(), temporal.connection.close()]).then(() => process.exit(0));
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+} catch (err) {
+  console.error(`strackt-api: cannot start: ${(err as Error).message}`);
+  process.exit(1);
+}

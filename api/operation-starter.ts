@@ -1,0 +1,74 @@
+import type { Client } from '@temporalio/client';
+import { DomainError } from '../common/errors.ts';
+import { operationWorkflowId, type OperationInput } from '../common/operations.ts';
+import {
+  environmentAttribute,
+  operationAttribute,
+  serverAttribute,
+  teamAttribute,
+} from '../common/search-attributes.ts';
+import type { Db } from '../db/database.ts';
+import { createOperation, recordProgress } from '../db/operations.data.ts';
+import type { Operation } from '../db/tables/operation.table.ts';
+
+export interface OperationStarterDeps {
+  db: Db;
+  temporal: Client;
+  controlTaskQueue: string;
+}
+
+const workflowOf: Record<'deploy' | 'stop', string> = {
+  deploy: 'deployEnvironment',
+  stop: 'stopEnvironment',
+};
+
+/**
+ * Records the operation first (the unique index makes a concurrent one a 409), then starts its
+ * workflow, findable in the Temporal UI by team, environment, server and kind.
+ */
+export async function startOperation(
+  { db, temporal, controlTaskQueue }: OperationStarterDeps,
+  target: { teamId: string; environmentId: string; serverId: string; kind: 'deploy' | 'stop' },
+): Promise<Operation> {
+  const workflowId = operationWorkflowId(target.kind, target.environmentId, new Date());
+  const op = await createOperation(db, { ...target, workflowId });
+  const input: OperationInput = {
+    operationId: op.id,
+    teamId: target.teamId,
+    environmentId: target.environmentId,
+    serverId: target.serverId,
+  };
+  try {
+    await temporal.workflow.start(workflowOf[target.kind], {
+      taskQueue: controlTaskQueue,
+      workflowId,
+      args: [input],
+      typedSearchAttributes: [
+        { key: teamAttribute, value: target.teamId },
+        { key: environmentAttribute, value: target.environmentId },
+        { key: serverAttribute, value: target.serverId },
+        { key: operationAttribute, value: target.kind },
+      ],
+    });
+  } catch (err) {
+    const message = `could not start the ${target.kind}: Temporal did not accept the workflow (${(err as Error).message})`;
+    await recordProgress(db, op.id, { status: 'failed', steps: [], error: message });
+    throw new DomainError('unavailable', 'temporal_unavailable', message);
+  }
+  return op;
+}
+
+export function presentOperation(op: Operation) {
+  return {
+    id: op.id,
+    kind: op.kind,
+    status: op.status,
+    environmentId: op.environment_id,
+    serverId: op.server_id,
+    workflowId: op.workflow_id,
+    steps: op.steps,
+    error: op.error,
+    createdAt: op.created_at.toISOString(),
+    finishedAt: op.finished_at?.toISOString() ?? null,
+  };
+}

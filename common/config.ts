@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Parses the variables a program needs, once, at start. Every key may instead be given as
+ * KEY_FILE (a path whose contents are the value) so secrets can come from mounted files.
+ */
+export function loadConfig<S extends z.ZodRawShape>(
+  shape: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<z.ZodObject<S>> {
+  const raw: Record<string, string | undefined> = {};
+  for (const key of Object.keys(shape)) {
+    const file = env[`${key}_FILE`];
+    if (file !== undefined && file !== '') {
+      try {
+        raw[key] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      } catch (err) {
+        throw new ConfigError(`${key}_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`);
+      }
+    } else {
+      raw[key] = env[key] === '' ? undefined : env[key];
+    }
+  }
+  const parsed = z.object(shape).safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0]);
+    const problem = raw[key] === undefined ? 'is required but not set' : `is invalid: ${issue.message}`;
+    throw new ConfigError(`${key} ${problem}`);
+  }
+  return parsed.data;
+}
+
+/** Composition roots call this so a bad variable stops the program with its name, not a stack trace. */
+export function exitOnConfigError<T>(program: string, load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`${program}: configuration error: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+export const port = z.coerce.number().int().min(0).max(65535);
+export const url = z.url();
+export const positiveSeconds = z.coerce.number().positive();

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+// Names end up in paths, env var names and workflow ids: keep them DNS-label shaped.
+export const nameSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'must be 1-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen',
+  );
+
+const portSchema = z.number().int().min(1).max(65535);
+
+export const healthCheckSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('http'),
+    port: portSchema,
+    path: z.string().startsWith('/').max(2048).default('/'),
+  }),
+  z.strictObject({ type: z.literal('tcp'), port: portSchema }),
+  z.strictObject({ type: z.literal('command'), command: z.string().min(1).max(4096) }),
+]);
+
+export const serviceSpecSchema = z.strictObject({
+  name: nameSchema,
+  command: z.string().min(1).max(16384),
+  env: z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name'),
+      z.string().max(65536),
+    )
+    .default({}),
+  workingDir: z.string().startsWith('/', 'must be an absolute path').max(4096).optional(),
+  user: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a Unix user name')
+    .optional(),
+  volumes: z.array(nameSchema).max(32).default([]),
+  healthCheck: healthCheckSchema.optional(),
+  healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+  stopSignal: z.enum(['SIGTERM', 'SIGINT', 'SIGQUIT']).default('SIGTERM'),
+  stopTimeoutSeconds: z.number().int().min(1).max(600).default(10),
+});
+
+export const servicesSchema = z
+  .array(serviceSpecSchema)
+  .min(1)
+  .max(50)
+  .superRefine((services, ctx) => {
+    const seen = new Set<string>();
+    services.forEach((s, i) => {
+      if (seen.has(s.name))
+        ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate service name "${s.name}"` });
+      seen.add(s.name);
+    });
+  });
+
+export type HealthCheck = z.infer<typeof healthCheckSchema>;
+export type ServiceSpec = z.infer<typeof serviceSpecSchema>;
+
+/** What an agent needs to run an environment; fetched by the agent over HTTPS, never via Temporal history. */
+export interface EnvironmentSpec {
+  environmentId: string;
+  teamId: string;
+  name: string;
+  services: ServiceSpec[];
+}
+
+/** Services find their volumes through these variables, e.g. STRACKT_VOLUME_PGDATA. */
+export function volumeVariable(volume: string): string {
+  return `STRACKT_VOLUME_${volume.toUpperCase().replace(/-/g, '_')}`;
+}

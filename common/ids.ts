@@ -1,0 +1,15 @@
+import { randomBytes } from 'node:crypto';
+
+const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+
+export type IdKind = 'team' | 'tok' | 'srv' | 'env' | 'op';
+
+/** Prefixed ids say what they name in logs, URLs and the Temporal UI; 80 random bits each. */
+export function newId(kind: IdKind): string {
+  const bytes = randomBytes(16);
+  let out = '';
+  for (const byte of bytes) out += alphabet[byte & 31];
+  return `${kind}_${out}`;
+}
+
+export const idPattern = (kind: IdKind) => new RegExp(`^${kind}_[a-z2-7]{16}$`);

@@ -1,0 +1,34 @@
+// Shared by workflows (which must stay deterministic) and the API: types and pure helpers only.
+
+export type OperationKind = 'deploy' | 'stop' | 'backup' | 'restore';
+export type OperationStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+
+export interface OperationStep {
+  name: string;
+  status: StepStatus;
+  startedAt?: string;
+  endedAt?: string;
+  error?: string;
+}
+
+export interface OperationProgress {
+  status: OperationStatus;
+  steps: OperationStep[];
+  error?: string;
+}
+
+export const activeStatuses: OperationStatus[] = ['pending', 'running'];
+
+/** Readable workflow ids: the kind, the environment and the UTC time, e.g. deploy-env_x-20261126T040500.123Z. */
+export function operationWorkflowId(kind: OperationKind, environmentId: string, at: Date): string {
+  return `${kind}-${environmentId}-${at.toISOString().replace(/[-:]/g, '')}`;
+}
+
+/** The one object every operation workflow takes: ids only, never secrets (history is stored in clear). */
+export interface OperationInput {
+  operationId: string;
+  teamId: string;
+  environmentId: string;
+  serverId: string;
+}

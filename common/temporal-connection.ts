@@ -1,0 +1,46 @@
+import { Connection, Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+
+export class TemporalUnreachableError extends Error {
+  override name = 'TemporalUnreachableError';
+}
+
+function unreachable(address: string, err: unknown): TemporalUnreachableError {
+  return new TemporalUnreachableError(
+    `cannot reach Temporal at ${address} (TEMPORAL_ADDRESS): ${(err as Error).message.split('\n')[0]}`,
+  );
+}
+
+async function checkNamespace(client: Client, address: string, namespace: string): Promise<void> {
+  try {
+    await client.workflowService.describeNamespace({ namespace });
+  } catch (err) {
+    throw new TemporalUnreachableError(
+      `Temporal at ${address} has no usable namespace "${namespace}" (TEMPORAL_NAMESPACE): ${(err as Error).message}`,
+    );
+  }
+}
+
+/** A client for the API and scripts, failing at start with where it looked instead of on first use. */
+export async function connectClient(address: string, namespace: string): Promise<Client> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: '5 seconds' });
+  } catch (err) {
+    throw unreachable(address, err);
+  }
+  const client = new Client({ connection, namespace });
+  await checkNamespace(client, address, namespace);
+  return client;
+}
+
+/** The native connection workers poll with, after the same check (it has no connect timeout of its own). */
+export async function connectWorker(address: string, namespace: string): Promise<NativeConnection> {
+  const probe = await connectClient(address, namespace);
+  await probe.connection.close();
+  try {
+    return await NativeConnection.connect({ address });
+  } catch (err) {
+    throw unreachable(address, err);
+  }
+}

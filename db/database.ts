@@ -1,0 +1,23 @@
+import { Kysely } from 'kysely';
+import { PostgresJSDialect } from 'kysely-postgres-js';
+import postgres from 'postgres';
+import type { ApiTokenTable } from './tables/api-token.table.ts';
+import type { EnvironmentTable } from './tables/environment.table.ts';
+import type { OperationTable } from './tables/operation.table.ts';
+import type { ServerTable } from './tables/server.table.ts';
+import type { TeamTable } from './tables/team.table.ts';
+
+export interface Database {
+  teams: TeamTable;
+  api_tokens: ApiTokenTable;
+  servers: ServerTable;
+  environments: EnvironmentTable;
+  operations: OperationTable;
+}
+
+export type Db = Kysely<Database>;
+
+export function createDb(databaseUrl: string, options: { max?: number } = {}): Db {
+  const client = postgres(databaseUrl, { max: options.max ?? 10, onnotice: () => {}, connect_timeout: 10 });
+  return new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: client }) });
+}

@@ -1,0 +1,107 @@
+import type { ServiceSpec } from '../common/environment-spec.ts';
+import { DomainError, isUniqueViolation, notFound } from '../common/errors.ts';
+import { newId } from '../common/ids.ts';
+import type { Db } from './database.ts';
+import { activeOperation, operationInProgress } from './operations.data.ts';
+import { getServer } from './servers.data.ts';
+import type { Environment } from './tables/environment.table.ts';
+
+export interface EnvironmentInput {
+  name: string;
+  serverId: string;
+  services: ServiceSpec[];
+}
+
+function nameTaken(err: unknown, name: string): unknown {
+  return isUniqueViolation(err, 'environments_team_name')
+    ? new DomainError(
+        'conflict',
+        'name_taken',
+        `name: an environment named "${name}" already exists in this team`,
+      )
+    : err;
+}
+
+export async function createEnvironment(
+  db: Db,
+  teamId: string,
+  input: EnvironmentInput,
+): Promise<Environment> {
+  // The server must be the caller's own: this is what stops team B placing work on team A's host.
+  await getServer(db, teamId, input.serverId);
+  try {
+    return await db
+      .insertInto('environments')
+      .values({
+        id: newId('env'),
+        team_id: teamId,
+        server_id: input.serverId,
+        name: input.name,
+        services: JSON.stringify(input.services),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  } catch (err) {
+    throw nameTaken(err, input.name);
+  }
+}
+
+export async function listEnvironments(db: Db, teamId: string): Promise<Environment[]> {
+  return db.selectFrom('environments').selectAll().where('team_id', '=', teamId).orderBy('name').execute();
+}
+
+export async function getEnvironment(db: Db, teamId: string, id: string): Promise<Environment> {
+  const env = await db
+    .selectFrom('environments')
+    .selectAll()
+    .where('team_id', '=', teamId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!env) throw notFound('environment', id);
+  return env;
+}
+
+export async function updateEnvironment(
+  db: Db,
+  teamId: string,
+  id: string,
+  // The server is not patchable: moving a running environment is a restore onto another server.
+  patch: Partial<Omit<EnvironmentInput, 'serverId'>>,
+): Promise<Environment> {
+  await getEnvironment(db, teamId, id);
+  try {
+    return await db
+      .updateTable('environments')
+      .set({
+        ...(patch.name !== undefined && { name: patch.name }),
+        ...(patch.services !== undefined && { services: JSON.stringify(patch.services) }),
+        updated_at: new Date(),
+      })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  } catch (err) {
+    throw nameTaken(err, patch.name ?? '');
+  }
+}
+
+export async function deleteEnvironment(db: Db, teamId: string, id: string): Promise<void> {
+  await getEnvironment(db, teamId, id);
+  const active = await activeOperation(db, id);
+  if (active) throw operationInProgress(active);
+  await db.deleteFrom('environments').where('id', '=', id).execute();
+}
+
+/** For an agent: an environment it may run, i.e. one of its team placed on its server. */
+export async function environmentForServer(
+  db: Db,
+  serverId: string,
+  id: string,
+): Promise<Environment | undefined> {
+  return db
+    .selectFrom('environments')
+    .selectAll()
+    .where('server_id', '=', serverId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}

@@ -1,0 +1,98 @@
+import { DomainError, isUniqueViolation, notFound } from '../common/errors.ts';
+import { newId } from '../common/ids.ts';
+import { hashToken, newSecretToken } from '../common/secret-tokens.ts';
+import type { Db } from './database.ts';
+import type { Server } from './tables/server.table.ts';
+
+export async function createServer(
+  db: Db,
+  teamId: string,
+  name: string,
+): Promise<{ server: Server; agentToken: string }> {
+  const agentToken = newSecretToken('sta');
+  try {
+    const server = await db
+      .insertInto('servers')
+      .values({
+        id: newId('srv'),
+        team_id: teamId,
+        name,
+        agent_token_hash: hashToken(agentToken),
+        enrolled_at: null,
+        last_seen_at: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return { server, agentToken };
+  } catch (err) {
+    if (isUniqueViolation(err, 'servers_team_name')) {
+      throw new DomainError(
+        'conflict',
+        'name_taken',
+        `name: a server named "${name}" already exists in this team`,
+      );
+    }
+    throw err;
+  }
+}
+
+/** A new agent token for a server whose old one was lost; the old one stops working at once. */
+export async function rotateAgentToken(db: Db, serverId: string): Promise<string> {
+  const agentToken = newSecretToken('sta');
+  await db
+    .updateTable('servers')
+    .set({ agent_token_hash: hashToken(agentToken) })
+    .where('id', '=', serverId)
+    .execute();
+  return agentToken;
+}
+
+export async function listServers(db: Db, teamId: string): Promise<Server[]> {
+  return db.selectFrom('servers').selectAll().where('team_id', '=', teamId).orderBy('name').execute();
+}
+
+/** A team's server; another team's server is reported as not found, never as forbidden. */
+export async function getServer(db: Db, teamId: string, id: string): Promise<Server> {
+  const server = await db
+    .selectFrom('servers')
+    .selectAll()
+    .where('team_id', '=', teamId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!server) throw notFound('server', id);
+  return server;
+}
+
+export async function serverForAgentToken(db: Db, token: string): Promise<Server | undefined> {
+  return db
+    .selectFrom('servers')
+    .selectAll()
+    .where('agent_token_hash', '=', hashToken(token))
+    .executeTakeFirst();
+}
+
+export async function markEnrolled(db: Db, serverId: string): Promise<void> {
+  await db.updateTable('servers').set({ enrolled_at: new Date() }).where('id', '=', serverId).execute();
+}
+
+export async function recordLastSeen(db: Db, serverId: string, at: Date): Promise<void> {
+  await db
+    .updateTable('servers')
+    .set({ last_seen_at: at })
+    .where('id', '=', serverId)
+    .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', at)]))
+    .execute();
+}
+
+export async function deleteServer(db: Db, teamId: string, id: string): Promise<void> {
+  await getServer(db, teamId, id);
+  const used = await db
+    .selectFrom('environments')
+    .select('name')
+    .where('server_id', '=', id)
+    .executeTakeFirst();
+  if (used) {
+    throw new DomainError('conflict', 'server_in_use', `server ${id} still hosts environment "${used.name}"`);
+  }
+  await db.deleteFrom('servers').where('id', '=', id).execute();
+}

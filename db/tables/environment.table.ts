@@ -1,0 +1,13 @@
+import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { ServiceSpec } from '../../common/environment-spec.ts';
+
+export interface EnvironmentTable {
+  id: string;
+  team_id: string;
+  server_id: string;
+  name: string;
+  services: ColumnType<ServiceSpec[], string, string>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+export type Environment = Selectable<EnvironmentTable>;

@@ -1,0 +1,64 @@
+import { newId } from '../common/ids.ts';
+import { hashToken, newSecretToken } from '../common/secret-tokens.ts';
+import type { Db } from './database.ts';
+import type { ApiToken } from './tables/api-token.table.ts';
+import type { Team } from './tables/team.table.ts';
+
+export async function createTeam(db: Db, name: string): Promise<{ team: Team; token: string }> {
+  return db.transaction().execute(async (trx) => {
+    const team = await trx
+      .insertInto('teams')
+      .values({ id: newId('team'), name })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const { token } = await createApiToken(trx, team.id, 'admin');
+    return { team, token };
+  });
+}
+
+export async function getTeam(db: Db, id: string): Promise<Team | undefined> {
+  return db.selectFrom('teams').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function createApiToken(
+  db: Db,
+  teamId: string,
+  name: string,
+): Promise<{ row: ApiToken; token: string }> {
+  const token = newSecretToken('stt');
+  const row = await db
+    .insertInto('api_tokens')
+    .values({ id: newId('tok'), team_id: teamId, name, token_hash: hashToken(token), last_used_at: null })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return { row, token };
+}
+
+/** The team a bearer token belongs to, touching last_used_at so unused tokens can be spotted. */
+export async function teamIdForToken(db: Db, token: string): Promise<string | undefined> {
+  const row = await db
+    .updateTable('api_tokens')
+    .set({ last_used_at: new Date() })
+    .where('token_hash', '=', hashToken(token))
+    .returning('team_id')
+    .executeTakeFirst();
+  return row?.team_id;
+}
+
+export async function listApiTokens(db: Db, teamId: string): Promise<ApiToken[]> {
+  return db
+    .selectFrom('api_tokens')
+    .selectAll()
+    .where('team_id', '=', teamId)
+    .orderBy('created_at')
+    .execute();
+}
+
+export async function deleteApiToken(db: Db, teamId: string, id: string): Promise<boolean> {
+  const res = await db
+    .deleteFrom('api_tokens')
+    .where('team_id', '=', teamId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return res.numDeletedRows > 0n;
+}

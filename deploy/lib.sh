@@ -1,0 +1,137 @@
+# Shared by deploy/start.sh and deploy/test.sh: install what is missing, start and stop the services.
+# shellcheck shell=bash
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STARTED_PIDS=()
+STARTED_NAMES=()
+PRIVATE_PG_DIR=""
+
+say() { echo "[strackt] $*" >&2; }
+die() {
+  echo "[strackt] error: $*" >&2
+  exit 1
+}
+
+ensure_node() {
+  command -v node >/dev/null 2>&1 || die "Node.js >= 20.3 is required and was not found on PATH"
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=3)?0:1)' ||
+    die "Node.js >= 20.3 is required, found $(node --version)"
+}
+
+ensure_npm_deps() {
+  cd "$ROOT"
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "installing npm dependencies (npm ci)..."
+    npm ci --no-audit --no-fund --loglevel=error >&2
+  fi
+}
+
+ensure_tools() {
+  local paths
+  paths=$(bash "$ROOT/deploy/tools.sh") || die "building the Temporal CLI or versitygw failed (see above)"
+  eval "$paths"
+  export TEMPORAL_BIN VERSITYGW_BIN
+}
+
+tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# wait_tcp NAME HOST PORT SECONDS PID
+wait_tcp() {
+  local deadline=$((SECONDS + $4))
+  until tcp_open "$2" "$3"; do
+    kill -0 "$5" 2>/dev/null || die "$1 exited during start-up (its log: $LOG_DIR/$1.log)"
+    [ $SECONDS -lt "$deadline" ] || die "$1 did not listen on $2:$3 within $4 s (its log: $LOG_DIR/$1.log)"
+    sleep 0.2
+  done
+}
+
+# run_bg NAME COMMAND...: starts a service in the background, its output in $LOG_DIR/NAME.log.
+run_bg() {
+  local name=$1
+  shift
+  "$@" >>"$LOG_DIR/$name.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  STARTED_NAMES+=("$name")
+  LAST_PID=$!
+}
+
+# start_temporal PORT UI_PORT DB_FILE(empty = in memory) [extra flags...]
+start_temporal() {
+  local port=$1 ui_port=$2 db_file=$3
+  shift 3
+  local args=(server start-dev --ip 127.0.0.1 --port "$port" --namespace strackt --log-level error)
+  while IFS= read -r attr; do [ -n "$attr" ] && args+=(--search-attribute "$attr"); done <"$ROOT/deploy/search-attributes.txt"
+  if [ -n "$db_file" ]; then args+=(--db-filename "$db_file"); fi
+  if [ "$ui_port" = none ]; then args+=(--headless); else args+=(--ui-port "$ui_port"); fi
+  run_bg temporal "$TEMPORAL_BIN" "${args[@]}" "$@"
+  wait_tcp temporal 127.0.0.1 "$port" 60 "$LAST_PID"
+  # The frontend listens before the namespace is registered; wait until it answers for ours.
+  local deadline=$((SECONDS + 60))
+  until "$TEMPORAL_BIN" operator namespace describe strackt --address "127.0.0.1:$port" >/dev/null 2>&1; do
+    [ $SECONDS -lt "$deadline" ] || die "Temporal at 127.0.0.1:$port did not serve namespace strackt within 60 s"
+    sleep 0.5
+  done
+}
+
+# start_versitygw PORT DATA_DIR ACCESS_KEY SECRET_KEY
+start_versitygw() {
+  local port=$1 dir=$2
+  mkdir -p "$dir/buckets" "$dir/sidecar"
+  # Credentials go through the environment, not argv, so they do not show in ps.
+  ROOT_ACCESS_KEY_ID=$3 ROOT_SECRET_ACCESS_KEY=$4 run_bg versitygw "$VERSITYGW_BIN" --port "127.0.0.1:$port" --quiet \
+    posix --sidecar "$dir/sidecar" "$dir/buckets"
+  wait_tcp versitygw 127.0.0.1 "$port" 30 "$LAST_PID"
+}
+
+# ensure_postgres DATA_DIR: sets PG_BASE_URL (no database path). Uses the server on 127.0.0.1:5432 when
+# one answers, else a private cluster under DATA_DIR with the machine's PostgreSQL binaries.
+ensure_postgres() {
+  if [ -n "${STRACKT_PG_BASE_URL:-}" ]; then
+    PG_BASE_URL=$STRACKT_PG_BASE_URL
+    return
+  fi
+  if tcp_open 127.0.0.1 5432; then
+    PG_BASE_URL="postgres://postgres@127.0.0.1:5432"
+    return
+  fi
+  local bindir
+  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$bindir" ]; then
+    say "no PostgreSQL on 127.0.0.1:5432 and no binaries: installing Debian's postgresql..."
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2 ||
+      die "could not install PostgreSQL (apt-get install postgresql)"
+    bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  fi
+  local dir=$1/postgres port=55432
+  PG_BASE_URL="postgres://postgres@127.0.0.1:$port"
+  tcp_open 127.0.0.1 "$port" && return
+  # PostgreSQL refuses to run as root: run the private cluster as the postgres user.
+  local as=()
+  if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    "${as[@]}" "$bindir/initdb" -D "$dir" -U postgres --auth=trust >"$LOG_DIR/initdb.log" 2>&1 ||
+      die "initdb failed (see $LOG_DIR/initdb.log)"
+  fi
+  "${as[@]}" "$bindir/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >&2 || die "PostgreSQL did not start (see $dir/server.log)"
+  PRIVATE_PG_DIR=$dir
+  PG_CTL=("${as[@]}" "$bindir/pg_ctl")
+}
+
+stop_all() {
+  local i
+  for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${STARTED_PIDS[$i]}" 2>/dev/null || true
+  done
+  for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
+    wait "${STARTED_PIDS[$i]}" 2>/dev/null || true
+  done
+  if [ -n "$PRIVATE_PG_DIR" ]; then "${PG_CTL[@]}" -D "$PRIVATE_PG_DIR" -m fast stop >/dev/null 2>&1 || true; fi
+  STARTED_PIDS=()
+}

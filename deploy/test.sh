@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test against real services started here on free ports and throw-away data folders
+# (a running `start` is left alone), then stops them. Exits non-zero on any failure.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_node
+ensure_npm_deps
+ensure_tools
+cd "$ROOT"
+
+say "lint: eslint, prettier, tsc..."
+npx eslint --max-warnings 0 . && npx prettier --check --log-level warn . && npx tsc --noEmit
+
+RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/strackt-test.XXXXXX")
+LOG_DIR=$RUN_DIR/logs
+mkdir -p "$LOG_DIR"
+cleanup() {
+  local rc=$?
+  stop_all
+  if [ $rc -ne 0 ]; then say "service logs kept in $LOG_DIR"; else rm -rf "$RUN_DIR"; fi
+}
+trap cleanup EXIT
+
+TEMPORAL_PORT=$(free_port)
+S3_PORT=$(free_port)
+S3_ACCESS_KEY=test$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+S3_SECRET_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+say "starting Temporal (in memory, 127.0.0.1:$TEMPORAL_PORT) and versitygw (127.0.0.1:$S3_PORT)..."
+# A 10 s long poll lets the agent-liveness test see a killed agent go stale in seconds, not minutes.
+start_temporal "$TEMPORAL_PORT" none "" --dynamic-config-value 'matching.longPollExpirationInterval="10s"'
+start_versitygw "$S3_PORT" "$RUN_DIR/objects" "$S3_ACCESS_KEY" "$S3_SECRET_KEY"
+ensure_postgres "$RUN_DIR"
+
+export STRACKT_TEST_TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT
+export STRACKT_TEST_PG_BASE_URL=$PG_BASE_URL
+export STRACKT_TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT STRACKT_TEST_S3_ACCESS_KEY=$S3_ACCESS_KEY STRACKT_TEST_S3_SECRET_KEY=$S3_SECRET_KEY
+export STRACKT_TEST_AGENT_STALE_AFTER_SECONDS=20
+export STRACKT_TEST_TEMPORAL_BIN=$TEMPORAL_BIN STRACKT_TEST_RUN_DIR=$RUN_DIR
+
+mapfile -t files < <(find tests -name '*.test.ts' | sort)
+say "running ${#files[@]} test files..."
+node --import tsx --test --test-reporter=spec --test-concurrency=1 "${files[@]}"

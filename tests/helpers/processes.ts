@@ -1,0 +1,56 @@
+import { serve, type ServerType } from '@hono/node-server';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { createApp } from '../../api/app.ts';
+import { repoRoot, stack } from './stack.ts';
+
+/** Serves an app on a free loopback port, for the agent processes that must reach it over HTTP. */
+export async function serveApp(
+  app: ReturnType<typeof createApp>,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+  });
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+export interface ProgramRun {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  kill: (signal?: NodeJS.Signals) => Promise<number | null>;
+}
+
+/** Runs one of the project's programs (an entry point under the repo) as a real process. */
+export function runProgram(entry: string, env: Record<string, string>): ProgramRun {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, entry)], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => out,
+    exited,
+    kill: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** A real agent process for a server, enrolled through the API with the server's agent token. */
+export function startAgent(apiUrl: string, agentToken: string, dataRoot: string): ProgramRun {
+  return runProgram('worker/agent.main.ts', {
+    STRACKT_API_URL: apiUrl,
+    STRACKT_AGENT_TOKEN: agentToken,
+    STRACKT_DATA_ROOT: dataRoot,
+    TEMPORAL_ADDRESS: stack.temporalAddress,
+    TEMPORAL_NAMESPACE: stack.namespace,
+  });
+}

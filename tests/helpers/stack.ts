@@ -1,0 +1,121 @@
+import { Client, Connection } from '@temporalio/client';
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Worker,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import { createOperationActivities } from '../../activities/operations.activities.ts';
+import { createDb, type Db } from '../../db/database.ts';
+import { migrateToLatest } from '../../db/migrator.ts';
+
+/** The real services deploy/test.sh started for this run. */
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value)
+    throw new Error(
+      `${name} is not set: run the tests through \`npm test\` (deploy/test.sh), which starts the services`,
+    );
+  return value;
+}
+
+export const stack = {
+  temporalAddress: required('STRACKT_TEST_TEMPORAL_ADDRESS'),
+  namespace: 'strackt',
+  pgBaseUrl: required('STRACKT_TEST_PG_BASE_URL'),
+  agentStaleAfterSeconds: Number(required('STRACKT_TEST_AGENT_STALE_AFTER_SECONDS')),
+  runDir: required('STRACKT_TEST_RUN_DIR'),
+};
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A fresh, migrated database per test file, dropped at the end. */
+export async function createTestDatabase(): Promise<{ db: Db; url: string; drop: () => Promise<void> }> {
+  const name = `strackt_test_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(`${stack.pgBaseUrl}/postgres`, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = `${stack.pgBaseUrl}/${name}`;
+  const db = createDb(url, { max: 5 });
+  await migrateToLatest(db);
+  return {
+    db,
+    url,
+    drop: async () => {
+      await db.destroy();
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+export async function connectTestClient(): Promise<Client> {
+  const connection = await Connection.connect({ address: stack.temporalAddress });
+  return new Client({ connection, namespace: stack.namespace });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** The real workflows on a task queue of this test file's own, so parallel files never steal each other's work. */
+export async function startControlWorker(
+  db: Db,
+  taskQueue: string,
+): Promise<{ shutdown: () => Promise<void> }> {
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)),
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} },
+  });
+  const connection = await NativeConnection.connect({ address: stack.temporalAddress });
+  const worker = await Worker.create({
+    connection,
+    namespace: stack.namespace,
+    taskQueue,
+    workflowBundle: await bundle,
+    activities: createOperationActivities({ db }),
+  });
+  const running = worker.run();
+  return {
+    shutdown: async () => {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  { timeoutMs = 30_000, intervalMs = 250 } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Client } from '@temporalio/client';
+import { createApp } from '../../api/app.ts';
+import { createEnvironment } from '../../db/environments.data.ts';
+import { createServer } from '../../db/servers.data.ts';
+import { createTeam } from '../../db/teams.data.ts';
+import { connectTestClient, createTestDatabase, uniqueName } from '../helpers/stack.ts';
+
+/**
+ * The request-level security matrix: every team route in the OpenAPI document, called without a
+ * token, with a malformed one, with a revoked-looking one and with another team's token.
+ */
+describe('API security', () => {
+  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let temporal: Client;
+  let app: ReturnType<typeof createApp>;
+  const a = { token: '', serverId: '', envId: '', tokenId: '', opId: 'op_aaaaaaaaaaaaaaaa' };
+  const b = { token: '', serverId: '' };
+
+  before(async () => {
+    testDb = await createTestDatabase();
+    temporal = await connectTestClient();
+    app = createApp({
+      db: testDb.db,
+      temporal,
+      controlTaskQueue: uniqueName('control'),
+      agentStaleAfterMs: 20_000,
+      log: () => {},
+    });
+    const teamA = await createTeam(testDb.db, 'a');
+    const teamB = await createTeam(testDb.db, 'b');
+    a.token = teamA.token;
+    b.token = teamB.token;
+    a.serverId = (await createServer(testDb.db, teamA.team.id, 'a1')).server.id;
+    b.serverId = (await createServer(testDb.db, teamB.team.id, 'b1')).server.id;
+    a.envId = (
+      await createEnvironment(testDb.db, teamA.team.id, {
+        name: 'shop',
+        serverId: a.serverId,
+        services: [
+          {
+            name: 'web',
+            command: 'true',
+            env: { SECRET: 'x' },
+            volumes: [],
+            healthTimeoutSeconds: 5,
+            stopSignal: 'SIGTERM',
+            stopTimeoutSeconds: 5,
+          },
+        ],
+      })
+    ).id;
+    const tokens = (await (await call('GET', '/team/tokens', a.token)).json()) as {
+      tokens: { id: string }[];
+    };
+    a.tokenId = tokens.tokens[0]!.id;
+  });
+
+  after(async () => {
+    await temporal.connection.close();
+    await testDb.drop();
+  });
+
+  function call(method: string, path: string, token?: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (token !== undefined) headers.authorization = token.startsWith('Bearer') ? token : `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    return Promise.resolve(
+      app.request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }),
+    );
+  }
+
+  async function teamRoutes(): Promise<{ method: string; path: string }[]> {
+    const doc = (await (await call('GET', '/openapi.json')).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const routes = Object.entries(doc.paths)
+      .filter(([path]) => !path.startsWith('/agent'))
+      .flatMap(([path, ops]) => Object.keys(ops).map((method) => ({ method: method.toUpperCase(), path })));
+    assert.ok(
+      routes.length >= 15,
+      `expected the whole API in the OpenAPI document, got ${routes.length} routes`,
+    );
+    return routes;
+  }
+
+  /** Fills {id} with team A's real ids, so a leak to team B would be a real one. */
+  function concrete(path: string): string {
+    const id = path.startsWith('/servers')
+      ? a.serverId
+      : path.startsWith('/environments')
+        ? a.envId
+        : path.startsWith('/team/tokens')
+          ? a.tokenId
+          : a.opId;
+    return path.replace('{id}', id);
+  }
+
+  it('answers 401 without a token, with a malformed one and with an unknown one, on every route', async () => {
+    for (const { method, path } of await teamRoutes()) {
+      for (const token of [
+        undefined,
+        'Bearer',
+        'Basic abc',
+        'stt_unknown-token',
+        'sta_wrong-kind',
+        `${a.token}x`,
+      ]) {
+        const res = await call(
+          method,
+          concrete(path),
+          token,
+          method === 'GET' || method === 'DELETE' ? undefined : {},
+        );
+        assert.equal(res.status, 401, `${method} ${path} with ${token ?? 'no token'}`);
+        const body = (await res.json()) as { error: { code: string } };
+        assert.equal(body.error.code, 'unauthorized');
+      }
+    }
+  });
+
+  it("never shows or changes team A's resources with team B's token", async () => {
+    for (const { method, path } of await teamRoutes()) {
+      const url = concrete(path);
+      const res = await call(method, url, b.token, method === 'GET' || method === 'DELETE' ? undefined : {});
+      const text = await res.text();
+      assert.ok(res.status < 500, `${method} ${path}: ${res.status} ${text}`);
+      // Anything of A's in the answer that B did not send itself would be a leak.
+      for (const secretOfA of [a.serverId, a.envId, a.tokenId, 'shop', 'SECRET'].filter(
+        (x) => !url.includes(x),
+      )) {
+        assert.ok(!text.includes(secretOfA), `${method} ${path} leaked ${secretOfA}: ${text}`);
+      }
+      if (path.includes('{id}'))
+        assert.ok([404, 422].includes(res.status), `${method} ${path}: ${res.status}`);
+    }
+    // Team A's things are all still there.
+    assert.equal((await call('GET', `/environments/${a.envId}`, a.token)).status, 200);
+    assert.equal((await call('GET', `/servers/${a.serverId}`, a.token)).status, 200);
+  });
+
+  it("refuses to place team B's environment on team A's server, or to deploy team A's environment", async () => {
+    const place = await call('POST', '/environments', b.token, {
+      name: 'intruder',
+      serverId: a.serverId,
+      services: [{ name: 'x', command: 'true' }],
+    });
+    assert.equal(place.status, 404);
+    assert.equal(((await place.json()) as { error: { code: string } }).error.code, 'server_not_found');
+    assert.equal((await call('POST', `/environments/${a.envId}/deploy`, b.token)).status, 404);
+    assert.equal((await call('POST', `/environments/${a.envId}/stop`, b.token)).status, 404);
+  });
+
+  it('gives a clear 4xx, never a 500, for bad input', async () => {
+    const cases: {
+      method: string;
+      path: string;
+      body?: string;
+      type?: string;
+      status: number;
+      code: string;
+      field?: string;
+    }[] = [
+      { method: 'POST', path: '/servers', body: '{"name": ', status: 400, code: 'malformed_request' },
+      {
+        method: 'POST',
+        path: '/servers',
+        body: '{"name":"ok","extra":1}',
+        status: 422,
+        code: 'validation_failed',
+        field: 'extra',
+      },
+      {
+        method: 'POST',
+        path: '/servers',
+        body: '{"name":"Bad Name"}',
+        status: 422,
+        code: 'validation_failed',
+        field: 'name',
+      },
+      { method: 'POST', path: '/servers', body: '{}', status: 422, code: 'validation_failed', field: 'name' },
+      { method: 'POST', path: '/servers', body: '[]', status: 422, code: 'validation_failed' },
+      {
+        method: 'POST',
+        path: '/servers',
+        body: 'name=x',
+        type: 'application/x-www-form-urlencoded',
+        status: 415,
+        code: 'unsupported_media_type',
+      },
+      {
+        method: 'POST',
+        path: '/servers',
+        body: `{"name":"${'a'.repeat(2 * 1024 * 1024)}"}`,
+        status: 413,
+        code: 'body_too_large',
+      },
+      {
+        method: 'POST',
+        path: '/environments',
+        body: JSON.stringify({
+          name: 'e1',
+          serverId: 'srv_x',
+          services: [{ name: 'web', command: 'x', healthCheck: { type: 'tcp', port: 99999 } }],
+        }),
+        status: 422,
+        code: 'validation_failed',
+        field: 'services.0.healthCheck.port',
+      },
+      { method: 'GET', path: '/servers/srv_doesnotexist0000', status: 404, code: 'server_not_found' },
+      { method: 'GET', path: '/environments/nope', status: 404, code: 'environment_not_found' },
+      { method: 'GET', path: '/operations/op_unknown', status: 404, code: 'operation_not_found' },
+      { method: 'DELETE', path: '/team/tokens/tok_unknown', status: 404, code: 'token_not_found' },
+      { method: 'GET', path: '/nowhere', status: 404, code: 'route_not_found' },
+      {
+        method: 'PATCH',
+        path: `/environments/${'x'.repeat(100)}`,
+        body: '{}',
+        status: 422,
+        code: 'validation_failed',
+        field: 'id',
+      },
+    ];
+    for (const c of cases) {
+      const res = await app.request(c.path, {
+        method: c.method,
+        headers: { authorization: `Bearer ${a.token}`, 'content-type': c.type ?? 'application/json' },
+        body: c.body,
+      });
+      const body = (await res.json()) as { error: { code: string; message: string; field?: string } };
+      assert.equal(
+        res.status,
+        c.status,
+        `${c.method} ${c.path} ${c.body?.slice(0, 60)}: ${JSON.stringify(body)}`,
+      );
+      assert.equal(body.error.code, c.code);
+      assert.ok(body.error.message.length > 0);
+      if (c.field) assert.equal(body.error.field, c.field);
+    }
+  });
+
+  it('refuses duplicate names with 409 and shows a token only once', async () => {
+    const first = await call('POST', '/servers', a.token, { name: 'dup' });
+    assert.equal(first.status, 201);
+    const created = (await first.json()) as { agent: { token: string } };
+    assert.match(created.agent.token, /^sta_/);
+    const again = await call('POST', '/servers', a.token, { name: 'dup' });
+    assert.equal(again.status, 409);
+    const list = await (await call('GET', '/servers', a.token)).text();
+    assert.ok(!list.includes(created.agent.token));
+
+    const tok = (await (await call('POST', '/team/tokens', a.token, { name: 'ci' })).json()) as {
+      id: string;
+      token: string;
+    };
+    assert.equal((await call('GET', '/team', tok.token)).status, 200);
+    assert.ok(!(await (await call('GET', '/team/tokens', a.token)).text()).includes(tok.token));
+    assert.equal((await call('DELETE', `/team/tokens/${tok.id}`, a.token)).status, 204);
+    assert.equal((await call('GET', '/team', tok.token)).status, 401);
+  });
+});

@@ -1,0 +1,54 @@
+import { Worker } from '@temporalio/worker';
+import { isAbsolute } from 'node:path';
+import { z } from 'zod';
+import { createRuntimeActivities } from '../activities/runtime.activities.ts';
+import { ControlPlaneClient } from '../agent/control-plane-client.ts';
+import { ProcessRuntime } from '../agent/process-runtime.ts';
+import { exitOnConfigError, loadConfig } from '../common/config.ts';
+import { createLogger } from '../common/log.ts';
+import { connectWorker } from '../common/temporal-connection.ts';
+
+const log = createLogger('agent');
+const config = exitOnConfigError('strackt-agent', () =>
+  loadConfig({
+    STRACKT_API_URL: z.url(),
+    STRACKT_AGENT_TOKEN: z.string().regex(/^sta_[A-Za-z0-9_-]+$/, 'must be an agent token (sta_...)'),
+    STRACKT_DATA_ROOT: z.string().refine(isAbsolute, 'must be an absolute path'),
+    TEMPORAL_ADDRESS: z
+      .string()
+      .regex(/^[^\s:]+:\d+$/, 'must be host:port')
+      .default('127.0.0.1:7233'),
+    TEMPORAL_NAMESPACE: z.string().min(1).default('strackt'),
+  }),
+);
+
+let worker: Worker;
+try {
+  const controlPlane = new ControlPlaneClient(config.STRACKT_API_URL, config.STRACKT_AGENT_TOKEN);
+  const identity = await controlPlane.hello().catch((err: Error) => {
+    throw new Error(
+      `enrolment with the control plane at ${config.STRACKT_API_URL} (STRACKT_API_URL) failed: ${err.message}`,
+    );
+  });
+  const connection = await connectWorker(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
+  worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    // Only this server's queue: host-bound work for other servers can never land here.
+    taskQueue: identity.taskQueue,
+    identity: `agent:${identity.serverName}:${identity.serverId}:${process.pid}`,
+    activities: createRuntimeActivities({
+      runtime: new ProcessRuntime(config.STRACKT_DATA_ROOT),
+      controlPlane,
+    }),
+  });
+  log.info('polling', {
+    serverId: identity.serverId,
+    taskQueue: identity.taskQueue,
+    dataRoot: config.STRACKT_DATA_ROOT,
+  });
+} catch (err) {
+  console.error(`strackt-agent: cannot start: ${(err as Error).message}`);
+  process.exit(1);
+}
+await worker.run();

@@ -1,0 +1,32 @@
+import { Worker } from '@temporalio/worker';
+import { fileURLToPath } from 'node:url';
+import { createOperationActivities } from '../activities/operations.activities.ts';
+import { exitOnConfigError, loadConfig } from '../common/config.ts';
+import { controlPlaneConfig } from '../common/control-plane-config.ts';
+import { createLogger } from '../common/log.ts';
+import { connectWorker } from '../common/temporal-connection.ts';
+import { ensureDatabase } from '../db/connection-check.ts';
+import { createDb } from '../db/database.ts';
+
+const log = createLogger('worker');
+const config = exitOnConfigError('strackt-worker', () => loadConfig(controlPlaneConfig));
+
+let worker: Worker;
+try {
+  await ensureDatabase(config.DATABASE_URL);
+  const db = createDb(config.DATABASE_URL);
+  const connection = await connectWorker(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
+  worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.STRACKT_CONTROL_TASK_QUEUE,
+    workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+    activities: createOperationActivities({ db }),
+  });
+} catch (err) {
+  console.error(`strackt-worker: cannot start: ${(err as Error).message}`);
+  process.exit(1);
+}
+log.info('polling', { taskQueue: config.STRACKT_CONTROL_TASK_QUEUE });
+// Worker.run() handles SIGINT/SIGTERM itself: it drains in-flight tasks, then resolves.
+await worker.run();

@@ -1,0 +1,1 @@
+export { deployEnvironment, stopEnvironment } from './environment.workflows.ts';
