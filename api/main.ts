@@ -12,10 +12,11 @@ const log = createLogger('api');
 const config = exitOnConfigError('strackt-api', () => loadConfig(controlPlaneConfig));
 
 try {
+  // Both dependencies are checked before anything is changed, so a bad address changes nothing.
   await ensureDatabase(config.DATABASE_URL);
+  const temporal = await connectClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
   const db = createDb(config.DATABASE_URL);
   await migrateToLatest(db);
-  const temporal = await connectClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
   const app = createApp({
     db,
     temporal,

@@ -51,7 +51,8 @@ export async function startOperation(
       ],
     });
   } catch (err) {
-    const message = `could not start the ${target.kind}: Temporal did not accept the workflow (${(err as Error).message})`;
+    const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : '';
+    const message = `could not start the ${target.kind}: Temporal did not accept the workflow (${(err as Error).message}${cause ? `: ${cause}` : ''})`;
     await recordProgress(db, op.id, { status: 'failed', steps: [], error: message });
     throw new DomainError('unavailable', 'temporal_unavailable', message);
   }

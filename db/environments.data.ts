@@ -2,6 +2,7 @@ import type { ServiceSpec } from '../common/environment-spec.ts';
 import { DomainError, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import type { Db } from './database.ts';
+import { jsonb } from './jsonb.ts';
 import { activeOperation, operationInProgress } from './operations.data.ts';
 import { getServer } from './servers.data.ts';
 import type { Environment } from './tables/environment.table.ts';
@@ -37,7 +38,7 @@ export async function createEnvironment(
         team_id: teamId,
         server_id: input.serverId,
         name: input.name,
-        services: JSON.stringify(input.services),
+        services: jsonb(input.services),
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -74,7 +75,7 @@ export async function updateEnvironment(
       .updateTable('environments')
       .set({
         ...(patch.name !== undefined && { name: patch.name }),
-        ...(patch.services !== undefined && { services: JSON.stringify(patch.services) }),
+        ...(patch.services !== undefined && { services: jsonb(patch.services) }),
         updated_at: new Date(),
       })
       .where('id', '=', id)

@@ -2,6 +2,7 @@ import { DomainError, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import { activeStatuses, type OperationKind, type OperationProgress } from '../common/operations.ts';
 import type { Db } from './database.ts';
+import { jsonb } from './jsonb.ts';
 import type { Operation } from './tables/operation.table.ts';
 
 export interface NewOperation {
@@ -88,7 +89,7 @@ export async function recordProgress(db: Db, id: string, progress: OperationProg
     .updateTable('operations')
     .set({
       status: progress.status,
-      steps: JSON.stringify(progress.steps),
+      steps: jsonb(progress.steps),
       error: progress.error ?? null,
       finished_at: done ? new Date() : null,
     })

@@ -13,6 +13,8 @@ say "lint: eslint, prettier, tsc..."
 npx eslint --max-warnings 0 . && npx prettier --check --log-level warn . && npx tsc --noEmit
 
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/strackt-test.XXXXXX")
+# Services in tests run as other users (PostgreSQL as postgres): they must be able to reach their volumes.
+chmod 755 "$RUN_DIR"
 LOG_DIR=$RUN_DIR/logs
 mkdir -p "$LOG_DIR"
 cleanup() {

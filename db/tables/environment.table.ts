@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { ColumnType, Generated, RawBuilder, Selectable } from 'kysely';
 import type { ServiceSpec } from '../../common/environment-spec.ts';
 
 export interface EnvironmentTable {
@@ -6,7 +6,7 @@ export interface EnvironmentTable {
   team_id: string;
   server_id: string;
   name: string;
-  services: ColumnType<ServiceSpec[], string, string>;
+  services: ColumnType<ServiceSpec[], RawBuilder<ServiceSpec[]>, RawBuilder<ServiceSpec[]>>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { ColumnType, Generated, RawBuilder, Selectable } from 'kysely';
 import type { OperationKind, OperationStatus, OperationStep } from '../../common/operations.ts';
 
 export interface OperationTable {
@@ -9,7 +9,7 @@ export interface OperationTable {
   kind: OperationKind;
   status: OperationStatus;
   workflow_id: string;
-  steps: ColumnType<OperationStep[], string | undefined, string>;
+  steps: ColumnType<OperationStep[], RawBuilder<OperationStep[]> | undefined, RawBuilder<OperationStep[]>>;
   error: string | null;
   created_at: Generated<Date>;
   finished_at: Date | null;

@@ -1,7 +1,9 @@
 import { Client, Connection } from '@temporalio/client';
 import {
   bundleWorkflowCode,
+  DefaultLogger,
   NativeConnection,
+  Runtime,
   Worker,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
@@ -72,12 +74,18 @@ export function freePort(): Promise<number> {
 }
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+let runtimeInstalled = false;
 
 /** The real workflows on a task queue of this test file's own, so parallel files never steal each other's work. */
 export async function startControlWorker(
   db: Db,
   taskQueue: string,
 ): Promise<{ shutdown: () => Promise<void> }> {
+  if (!runtimeInstalled) {
+    // Worker state chatter drowns test output; warnings and errors still show.
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
   bundle ??= bundleWorkflowCode({
     workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)),
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} },

@@ -1,0 +1,74 @@
+import { createApp } from '../../api/app.ts';
+import { serveApp } from './processes.ts';
+import {
+  connectTestClient,
+  createTestDatabase,
+  stack,
+  startControlWorker,
+  uniqueName,
+  waitFor,
+} from './stack.ts';
+
+export interface Operation {
+  id: string;
+  status: string;
+  steps: { name: string; status: string; error?: string }[];
+  error: string | null;
+  workflowId: string;
+}
+
+/** The whole control plane on the real services: database, Temporal client, workflow worker, HTTP API. */
+export async function startControlPlane() {
+  const testDb = await createTestDatabase();
+  const temporal = await connectTestClient();
+  const controlTaskQueue = uniqueName('control');
+  const worker = await startControlWorker(testDb.db, controlTaskQueue);
+  const app = createApp({
+    db: testDb.db,
+    temporal,
+    controlTaskQueue,
+    agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
+    log: (msg, err) => console.error(msg, err),
+  });
+  const api = await serveApp(app);
+
+  async function request<T = unknown>(method: string, path: string, token: string, body?: unknown) {
+    const res = await app.request(path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  return {
+    db: testDb.db,
+    temporal,
+    app,
+    apiUrl: api.url,
+    request,
+    /** Polls GET /operations/:id until the operation ends. */
+    async finished(token: string, operationId: string, timeoutMs = 120_000): Promise<Operation> {
+      return waitFor(
+        `operation ${operationId} to end`,
+        async () => {
+          const { body } = await request<Operation>('GET', `/operations/${operationId}`, token);
+          return ['succeeded', 'failed', 'cancelled'].includes(body.status) ? body : undefined;
+        },
+        { timeoutMs, intervalMs: 300 },
+      );
+    },
+    async stop() {
+      await api.close();
+      await worker.shutdown();
+      await temporal.connection.close();
+      await testDb.drop();
+    },
+  };
+}
+
+export type ControlPlane = Awaited<ReturnType<typeof startControlPlane>>;
