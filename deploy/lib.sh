@@ -35,8 +35,9 @@ ensure_tools() {
 
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-free_port() {
-  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+# free_ports N: N distinct free loopback ports, one per line (all held open until all are chosen).
+free_ports() {
+  node -e 'const net=require("net");Promise.all(Array.from({length:+process.argv[1]},()=>new Promise(r=>{const s=net.createServer().listen(0,"127.0.0.1",()=>r(s))}))).then(ss=>{console.log(ss.map(s=>s.address().port).join("\n"));ss.forEach(s=>s.close())})' "$1"
 }
 
 # wait_tcp NAME HOST PORT SECONDS PID
@@ -88,13 +89,14 @@ start_versitygw() {
 }
 
 # ensure_postgres DATA_DIR: sets PG_BASE_URL (no database path). Uses the server on 127.0.0.1:5432 when
-# one answers, else a private cluster under DATA_DIR with the machine's PostgreSQL binaries.
+# one answers (unless STRACKT_PRIVATE_PG=1), else a private cluster under DATA_DIR with the machine's
+# PostgreSQL binaries, installing Debian's postgresql if there are none.
 ensure_postgres() {
   if [ -n "${STRACKT_PG_BASE_URL:-}" ]; then
     PG_BASE_URL=$STRACKT_PG_BASE_URL
     return
   fi
-  if tcp_open 127.0.0.1 5432; then
+  if [ -z "${STRACKT_PRIVATE_PG:-}" ] && tcp_open 127.0.0.1 5432; then
     PG_BASE_URL="postgres://postgres@127.0.0.1:5432"
     return
   fi
@@ -106,14 +108,18 @@ ensure_postgres() {
       die "could not install PostgreSQL (apt-get install postgresql)"
     bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   fi
-  local dir=$1/postgres port=55432
+  local dir=$1/postgres port=${STRACKT_PRIVATE_PG_PORT:-55432}
   PG_BASE_URL="postgres://postgres@127.0.0.1:$port"
   tcp_open 127.0.0.1 "$port" && return
   # PostgreSQL refuses to run as root: run the private cluster as the postgres user.
   local as=()
   if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
   mkdir -p "$dir"
-  [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$dir"
+    runuser -u postgres -- test -x "$dir" ||
+      die "the postgres user cannot reach $dir: make its parent folders traversable (chmod o+x) or set STRACKT_DATA_DIR"
+  fi
   if [ ! -f "$dir/PG_VERSION" ]; then
     "${as[@]}" "$bindir/initdb" -D "$dir" -U postgres --auth=trust >"$LOG_DIR/initdb.log" 2>&1 ||
       die "initdb failed (see $LOG_DIR/initdb.log)"

@@ -24,8 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-TEMPORAL_PORT=$(free_port)
-S3_PORT=$(free_port)
+{ read -r TEMPORAL_PORT && read -r S3_PORT; } < <(free_ports 2)
 S3_ACCESS_KEY=test$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 S3_SECRET_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 say "starting Temporal (in memory, 127.0.0.1:$TEMPORAL_PORT) and versitygw (127.0.0.1:$S3_PORT)..."

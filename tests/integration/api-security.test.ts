@@ -16,7 +16,7 @@ describe('API security', () => {
   let temporal: Client;
   let app: ReturnType<typeof createApp>;
   const a = { token: '', serverId: '', envId: '', tokenId: '', opId: 'op_aaaaaaaaaaaaaaaa' };
-  const b = { token: '', serverId: '' };
+  const b = { token: '', serverId: '', agentToken: '' };
 
   before(async () => {
     testDb = await createTestDatabase();
@@ -33,7 +33,9 @@ describe('API security', () => {
     a.token = teamA.token;
     b.token = teamB.token;
     a.serverId = (await createServer(testDb.db, teamA.team.id, 'a1')).server.id;
-    b.serverId = (await createServer(testDb.db, teamB.team.id, 'b1')).server.id;
+    const serverB = await createServer(testDb.db, teamB.team.id, 'b1');
+    b.serverId = serverB.server.id;
+    b.agentToken = serverB.agentToken;
     a.envId = (
       await createEnvironment(testDb.db, teamA.team.id, {
         name: 'shop',
@@ -150,6 +152,21 @@ describe('API security', () => {
     assert.equal(((await place.json()) as { error: { code: string } }).error.code, 'server_not_found');
     assert.equal((await call('POST', `/environments/${a.envId}/deploy`, b.token)).status, 404);
     assert.equal((await call('POST', `/environments/${a.envId}/stop`, b.token)).status, 404);
+  });
+
+  it("never hands an agent another server's environment, nor takes team tokens on agent routes or vice versa", async () => {
+    const foreign = await call('GET', `/agent/environments/${a.envId}`, b.agentToken);
+    assert.equal(foreign.status, 404);
+    assert.ok(!(await foreign.text()).includes('SECRET'));
+    assert.equal((await call('GET', `/agent/environments/${a.envId}`, a.token)).status, 401);
+    assert.equal((await call('POST', '/agent/hello', a.token)).status, 401);
+    assert.equal((await call('GET', '/servers', b.agentToken)).status, 401);
+    const hello = (await (await call('POST', '/agent/hello', b.agentToken)).json()) as {
+      serverId: string;
+      taskQueue: string;
+    };
+    assert.deepEqual(hello.serverId, b.serverId);
+    assert.equal(hello.taskQueue, `agent-${b.serverId}`);
   });
 
   it('gives a clear 4xx, never a 500, for bad input', async () => {

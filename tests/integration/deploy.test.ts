@@ -10,7 +10,7 @@ import { createTeam } from '../../db/teams.data.ts';
 import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { httpService, postgresService } from '../helpers/services.ts';
-import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+import { freePort, freePorts, stack, uniqueName, waitFor } from '../helpers/stack.ts';
 
 describe('deploy and stop an environment through the API on a real agent', () => {
   let cp: ControlPlane;
@@ -43,7 +43,7 @@ describe('deploy and stop an environment through the API on a real agent', () =>
   });
 
   it('runs PostgreSQL and an HTTP service until healthy, then stops both process groups', async () => {
-    const [pgPort, webPort] = [await freePort(), await freePort()];
+    const [pgPort, webPort] = (await freePorts(2)) as [number, number];
     const created = await cp.request<{ id: string }>('POST', '/environments', token, {
       name: 'shop',
       serverId,

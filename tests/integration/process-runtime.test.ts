@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { servicesSchema, type EnvironmentSpec } from '../../common/environment-spec.ts';
+import { groupAlive } from '../../agent/process-groups.ts';
+import { ProcessRuntime } from '../../agent/process-runtime.ts';
+import { stack } from '../helpers/stack.ts';
+
+function spec(services: unknown[]): EnvironmentSpec {
+  return {
+    environmentId: 'env_runtimetest',
+    teamId: 'team_x',
+    name: 'rt',
+    services: servicesSchema.parse(services),
+  };
+}
+
+async function pidFrom(path: string): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const text = await readFile(path, 'utf8').catch(() => '');
+    if (text.trim()) return Number(text);
+    await sleep(50);
+  }
+  throw new Error(`no pid in ${path}`);
+}
+
+describe('process runtime', () => {
+  it('kills a whole process group that ignores the stop signal, after the grace period', async () => {
+    const root = await mkdtemp(join(stack.runDir, 'rt-'));
+    const runtime = new ProcessRuntime(root);
+    // The service ignores SIGTERM and has a child of its own that would outlive a kill of the parent alone.
+    await runtime.start(
+      spec([
+        {
+          name: 'stubborn',
+          command: `trap '' TERM; sh -c 'trap "" TERM; echo $$ > "$STRACKT_VOLUME_V/child"; while :; do sleep 1; done' & echo $$ > "$STRACKT_VOLUME_V/parent"; while :; do sleep 1; done`,
+          volumes: ['v'],
+          stopTimeoutSeconds: 1,
+        },
+      ]),
+    );
+    const parent = await pidFrom(join(runtime.volumePath('env_runtimetest', 'v'), 'parent'));
+    const child = await pidFrom(join(runtime.volumePath('env_runtimetest', 'v'), 'child'));
+    assert.ok(groupAlive(parent));
+    const started = Date.now();
+    await runtime.stop('env_runtimetest');
+    const took = Date.now() - started;
+    assert.ok(took >= 1000, `waited the grace period first (${took} ms)`);
+    assert.equal(groupAlive(parent), false);
+    assert.throws(() => process.kill(child, 0), { code: 'ESRCH' }, 'the child went with the group');
+  });
+
+  it('stops services started before an agent restart (a new runtime over the same data root)', async () => {
+    const root = await mkdtemp(join(stack.runDir, 'rt-'));
+    await new ProcessRuntime(root).start(
+      spec([
+        { name: 'a', command: 'exec sleep 300' },
+        { name: 'b', command: 'exec sleep 300' },
+      ]),
+    );
+    const restarted = new ProcessRuntime(root);
+    const before = await restarted.status('env_runtimetest');
+    assert.deepEqual(
+      before.map((s) => [s.service, s.running]),
+      [
+        ['a', true],
+        ['b', true],
+      ],
+    );
+    await restarted.stop('env_runtimetest');
+    assert.ok(before.every((s) => !groupAlive(s.pid!)));
+    assert.deepEqual(await restarted.status('env_runtimetest'), []);
+  });
+
+  it('does not signal an unrelated process group that reused a recorded pid', async () => {
+    const root = await mkdtemp(join(stack.runDir, 'rt-'));
+    const runtime = new ProcessRuntime(root);
+    await runtime.start(spec([{ name: 'a', command: 'exec sleep 300' }]));
+    const [ours] = await runtime.status('env_runtimetest');
+    process.kill(-ours!.pid!, 'SIGKILL');
+    // Another group leader now stands where the record points, as if the pid had been reused.
+    const stranger = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
+    const file = join(root, 'run', 'env_runtimetest', 'a.json');
+    const record = JSON.parse(await readFile(file, 'utf8'));
+    await writeFile(file, JSON.stringify({ ...record, pgid: stranger.pid }));
+    try {
+      assert.deepEqual(
+        (await runtime.status('env_runtimetest')).map((s) => s.running),
+        [false],
+      );
+      await runtime.stop('env_runtimetest');
+      assert.ok(groupAlive(stranger.pid!), 'the unrelated process was left alone');
+    } finally {
+      stranger.kill('SIGKILL');
+    }
+  });
+});
