@@ -41,4 +41,12 @@ export STRACKT_TEST_TEMPORAL_BIN=$TEMPORAL_BIN STRACKT_TEST_RUN_DIR=$RUN_DIR
 
 mapfile -t files < <(find tests -name '*.test.ts' | sort)
 say "running ${#files[@]} test files..."
-node --import tsx --test --test-reporter=spec --test-concurrency=1 "${files[@]}"
+set +e
+node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$RUN_DIR/results.tap" "${files[@]}"
+rc=$?
+set -e
+passed=$(sed -n 's/^# pass //p' "$RUN_DIR/results.tap")
+failed=$(sed -n 's/^# fail //p' "$RUN_DIR/results.tap")
+echo "${passed:-0} passed, ${failed:-0} failed"
+exit $rc
