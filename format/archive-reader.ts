@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import {
+  chmod,
+  chown,
+  lchown,
+  link,
+  lutimes,
+  mkdir,
+  open,
+  rm,
+  symlink,
+  utimes,
+  type FileHandle,
+} from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DecompressStream } from 'zstd-napi';
+import { DecryptStream, type KeySource } from './container.ts';
+import { EntryRules, RefusedEntryError } from './entry-rules.ts';
+import type { Manifest, ManifestEntry } from './manifest.ts';
+import { TarParser, type EntrySink, type TarHeader } from './tar-parser.ts';
+
+export interface UnpackOptions {
+  /** The data object, as stored. */
+  source: Readable;
+  key: KeySource;
+  /** Checked against the header before anything is decrypted, so a wrong key is named as such. */
+  expectedKeyId?: Buffer;
+  manifest: Manifest;
+  /** Created by the unpacker; must not exist. Removed again if the archive is refused. */
+  staging: string;
+  onProgress?: (p: { entries: number; bytes: number }) => void;
+}
+
+function mismatch(entry: string, what: string, declared: unknown, found: unknown): RefusedEntryError {
+  return new RefusedEntryError(
+    entry,
+    `${what} differs from the manifest (declared ${declared}, found ${found})`,
+  );
+}
+
+/** Compares an archive entry with the manifest's entry at the same position. */
+function checkAgainstManifest(path: string, h: TarHeader, declared: ManifestEntry | undefined): void {
+  if (!declared) throw new RefusedEntryError(path, 'more entries than the manifest declares');
+  if (declared.path !== path) throw mismatch(path, 'path', declared.path, path);
+  if (declared.type !== h.type) throw mismatch(path, 'type', declared.type, h.type);
+  if (declared.mode !== (h.mode & 0o7777))
+    throw mismatch(path, 'mode', declared.mode.toString(8), (h.mode & 0o7777).toString(8));
+  if (h.type === 'file' && declared.size !== h.size) throw mismatch(path, 'size', declared.size, h.size);
+  if (
+    (h.type === 'symlink' || h.type === 'hardlink') &&
+    declared.target !== h.linkTarget.replace(/\/+$/, '')
+  ) {
+    throw mismatch(path, 'link target', declared.target, h.linkTarget);
+  }
+}
+
+/**
+ * container -> decrypt -> zstd -> tar entries -> files under `staging`, checking every chunk, every
+ * entry against the rules and the manifest, and every file's SHA-256, in constant memory.
+ */
+export async function unpackArchive(options: UnpackOptions): Promise<{ entries: number; bytes: number }> {
+  const { manifest, staging } = options;
+  const rules = new EntryRules(new Set(manifest.volumes.map((v) => v.name)));
+  const asRoot = process.getuid?.() === 0;
+  const directories: { at: string; entry: ManifestEntry }[] = [];
+  let index = 0;
+  let bytes = 0;
+  let openFile: FileHandle | undefined;
+
+  async function setOwner(at: string, entry: ManifestEntry, follow: boolean): Promise<void> {
+    if (asRoot) await (follow ? chown : lchown)(at, entry.uid, entry.gid);
+  }
+
+  async function onEntry(h: TarHeader): Promise<EntrySink> {
+    const path = rules.check(h);
+    const declared = options.manifest.entries[index];
+    checkAgainstManifest(path, h, declared);
+    const entry = declared!;
+    index++;
+    const at = join(staging, path);
+    await mkdir(dirname(at), { recursive: true, mode: 0o700 });
+    options.onProgress?.({ entries: index, bytes });
+
+    switch (entry.type) {
+      case 'directory':
+        await mkdir(at, { recursive: true, mode: 0o700 });
+        directories.push({ at, entry }); // modes and times last: adding files would change them
+        return {};
+      case 'symlink':
+        await symlink(entry.target!, at);
+        await setOwner(at, entry, false);
+        await lutimes(at, entry.mtime, entry.mtime);
+        return {};
+      case 'hardlink':
+        await link(join(staging, entry.target!), at);
+        return {};
+      case 'file': {
+        // O_EXCL and O_NOFOLLOW: never write through something that already stands at this path.
+        const file = await open(
+          at,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+          0o600,
+        );
+        openFile = file;
+        const hash = createHash('sha256');
+        return {
+          data: async (chunk) => {
+            hash.update(chunk);
+            bytes += chunk.length;
+            await file.write(chunk);
+          },
+          end: async () => {
+            try {
+              const sha256 = hash.digest('hex');
+              if (sha256 !== entry.sha256) throw mismatch(path, 'SHA-256', entry.sha256, sha256);
+              if (asRoot) await file.chown(entry.uid, entry.gid);
+              await file.chmod(entry.mode);
+              await file.utimes(entry.mtime, entry.mtime);
+            } finally {
+              openFile = undefined;
+              await file.close();
+            }
+          },
+        };
+      }
+    }
+  }
+
+  const decrypt = new DecryptStream(options.key, options.expectedKeyId);
+  const parser = new TarParser(onEntry);
+  await mkdir(staging, { recursive: false, mode: 0o700 });
+  try {
+    await pipeline(options.source, decrypt, new DecompressStream(), parser);
+    if (index !== manifest.entries.length) {
+      throw new RefusedEntryError(
+        manifest.entries[index]!.path,
+        'declared by the manifest but missing from the archive',
+      );
+    }
+    for (const { at, entry } of directories.reverse()) {
+      await setOwner(at, entry, true);
+      await chmod(at, entry.mode);
+      await utimes(at, entry.mtime, entry.mtime);
+    }
+  } catch (err) {
+    await openFile?.close().catch(() => {});
+    await rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+  return { entries: index, bytes };
+}

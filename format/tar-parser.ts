@@ -1,0 +1,218 @@
+import { Writable } from 'node:stream';
+
+// A streaming reader of the POSIX pax tar subset GNU tar writes with --format=pax. It never buffers
+// file contents: data reaches the handler in the slices it arrived in.
+
+export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
+
+export interface TarHeader {
+  path: string;
+  type: TarEntryType;
+  /** The raw typeflag, to name refused entries precisely (3 = char device, 4 = block device, 6 = FIFO). */
+  typeflag: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkTarget: string;
+  /** Offset of this entry's first header block (its pax header, if any) in the archive. */
+  offset: number;
+}
+
+export interface EntrySink {
+  data?(chunk: Buffer): void | Promise<void>;
+  end?(): void | Promise<void>;
+}
+
+export class TarFormatError extends Error {
+  override name = 'TarFormatError';
+}
+
+const BLOCK = 512;
+
+function text(block: Buffer, start: number, length: number): string {
+  const field = block.subarray(start, start + length);
+  const nul = field.indexOf(0);
+  return field.subarray(0, nul < 0 ? length : nul).toString('utf8');
+}
+
+function number(block: Buffer, start: number, length: number): number {
+  // GNU base-256 for values that do not fit in octal: high bit of the first byte set.
+  if (block[start]! & 0x80) {
+    let value = block[start]! & 0x7f;
+    for (let i = 1; i < length; i++) value = value * 256 + block[start + i]!;
+    return value;
+  }
+  const raw = text(block, start, length).trim();
+  return raw === '' ? 0 : parseInt(raw, 8);
+}
+
+function checksumOk(block: Buffer): boolean {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block[i]!;
+  return sum === number(block, 148, 8);
+}
+
+function typeOf(flag: string): TarEntryType {
+  if (flag === '0' || flag === '\0' || flag === '' || flag === '7') return 'file';
+  if (flag === '5') return 'directory';
+  if (flag === '2') return 'symlink';
+  if (flag === '1') return 'hardlink';
+  return 'other';
+}
+
+function parsePax(data: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let offset = 0;
+  while (offset < data.length) {
+    const space = data.indexOf(0x20, offset);
+    const length = parseInt(data.subarray(offset, space).toString('ascii'), 10);
+    if (space < 0 || !(length > 0) || offset + length > data.length)
+      throw new TarFormatError('malformed pax header');
+    const record = data.subarray(space + 1, offset + length - 1).toString('utf8');
+    const eq = record.indexOf('=');
+    out[record.slice(0, eq)] = record.slice(eq + 1);
+    offset += length;
+  }
+  return out;
+}
+
+/**
+ * Reads a tar stream written to it and calls onEntry for every entry; the returned sink gets the
+ * entry's data. Handlers may be async: the stream applies backpressure until they settle.
+ */
+export class TarParser extends Writable {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private remaining = 0; // data bytes left in the current entry
+  private padding = 0; // zero bytes after the current entry's data
+  private sink: EntrySink | undefined;
+  private paxData: Buffer[] | undefined;
+  private pax: Record<string, string> = {};
+  private entryStart = -1;
+  private ended = false;
+  /** Bytes of tar consumed so far. */
+  bytes = 0;
+
+  constructor(private readonly onEntry: (header: TarHeader) => EntrySink | Promise<EntrySink>) {
+    super();
+  }
+
+  get complete(): boolean {
+    return this.ended;
+  }
+
+  /** Removes n buffered bytes from the front, copying only when they straddle two chunks. */
+  private take(n: number): Buffer {
+    let first = this.pending[0]!;
+    if (first.length < n) {
+      let count = 0;
+      let have = 0;
+      while (have < n) have += this.pending[count++]!.length;
+      first = Buffer.concat(this.pending.splice(0, count), have);
+      this.pending.unshift(first);
+    }
+    const out = first.subarray(0, n);
+    if (n === first.length) this.pending.shift();
+    else this.pending[0] = first.subarray(n);
+    this.pendingBytes -= n;
+    this.bytes += n;
+    return out;
+  }
+
+  private takeBlock(): Buffer | undefined {
+    return this.pendingBytes < BLOCK ? undefined : this.take(BLOCK);
+  }
+
+  private async header(block: Buffer): Promise<void> {
+    if (block.every((b) => b === 0)) {
+      this.ended = true; // end-of-archive marker; what follows is padding
+      return;
+    }
+    if (!checksumOk(block)) throw new TarFormatError(`bad header checksum at byte ${this.bytes - BLOCK}`);
+    if (this.entryStart < 0) this.entryStart = this.bytes - BLOCK;
+    const flag = String.fromCharCode(block[156]!);
+    const size = number(block, 124, 12);
+    if (flag === 'x' || flag === 'g') {
+      if (size > 1024 * 1024) throw new TarFormatError('pax header over 1 MiB');
+      this.paxData = flag === 'x' ? [] : undefined;
+      this.startData(size, flag === 'x' ? { data: (c) => void this.paxData!.push(Buffer.from(c)) } : {});
+      return;
+    }
+    const prefix = text(block, 345, 155);
+    const name = text(block, 0, 100);
+    const pax = this.pax;
+    this.pax = {};
+    const header: TarHeader = {
+      path: pax.path ?? (prefix ? `${prefix}/${name}` : name),
+      type: typeOf(flag),
+      typeflag: flag,
+      mode: number(block, 100, 8),
+      uid: pax.uid !== undefined ? Number(pax.uid) : number(block, 108, 8),
+      gid: pax.gid !== undefined ? Number(pax.gid) : number(block, 116, 8),
+      size: pax.size !== undefined ? Number(pax.size) : size,
+      mtime: pax.mtime !== undefined ? Number(pax.mtime) : number(block, 136, 12),
+      linkTarget: pax.linkpath ?? text(block, 157, 100),
+      offset: this.entryStart,
+    };
+    this.entryStart = -1;
+    const dataBytes = header.type === 'file' ? header.size : 0;
+    this.startData(dataBytes, await this.onEntry(header));
+  }
+
+  private startData(size: number, sink: EntrySink): void {
+    this.remaining = size;
+    this.padding = (BLOCK - (size % BLOCK)) % BLOCK;
+    this.sink = sink;
+  }
+
+  private async finishEntry(): Promise<void> {
+    const sink = this.sink!;
+    this.sink = undefined;
+    await sink.end?.();
+    if (this.paxData) {
+      this.pax = parsePax(Buffer.concat(this.paxData));
+      this.paxData = undefined;
+    }
+  }
+
+  private async consume(): Promise<void> {
+    for (;;) {
+      if (this.ended) {
+        this.bytes += this.pendingBytes;
+        this.pending = [];
+        this.pendingBytes = 0;
+        return;
+      }
+      if (this.sink) {
+        while (this.remaining > 0 && this.pendingBytes > 0) {
+          const n = Math.min(this.pending[0]!.length, this.remaining);
+          this.remaining -= n;
+          await this.sink.data?.(this.take(n));
+        }
+        if (this.remaining > 0) return;
+        while (this.padding > 0 && this.pendingBytes > 0) {
+          this.padding -= this.take(Math.min(this.pending[0]!.length, this.padding)).length;
+        }
+        if (this.padding > 0) return;
+        await this.finishEntry();
+        continue;
+      }
+      const block = this.takeBlock();
+      if (!block) return;
+      await this.header(block);
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.consume().then(() => done(), done);
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    if (this.sink || !this.ended) done(new TarFormatError('truncated tar archive: no end-of-archive marker'));
+    else done();
+  }
+}
