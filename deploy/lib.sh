@@ -33,6 +33,18 @@ ensure_tools() {
   export TEMPORAL_BIN VERSITYGW_BIN
 }
 
+# ensure_debian_packages PKG...: installs the Debian packages that are missing (apt-get update once first).
+ensure_debian_packages() {
+  local pkg missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then return 0; fi
+  say "installing Debian packages: ${missing[*]}..."
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2 ||
+    die "could not install Debian packages (apt-get install ${missing[*]})"
+}
+
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 # free_ports N: N distinct free loopback ports, one per line (all held open until all are chosen).

@@ -7,6 +7,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_node
 ensure_npm_deps
 ensure_tools
+# The restore kit's tests run its Python and C tools, as a customer would, against these.
+ensure_debian_packages python3-nacl libsodium-dev zstd awscli
 cd "$ROOT"
 
 say "lint: eslint, prettier, tsc..."
