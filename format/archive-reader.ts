@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import {
@@ -16,7 +17,6 @@ import {
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DecompressStream } from 'zstd-napi';
 import { DecryptStream, type KeySource } from './container.ts';
 import { EntryRules, RefusedEntryError } from './entry-rules.ts';
 import type { Manifest, ManifestEntry } from './manifest.ts';
@@ -132,8 +132,20 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
   const decrypt = new DecryptStream(options.key, options.expectedKeyId);
   const parser = new TarParser(onEntry);
   await mkdir(staging, { recursive: false, mode: 0o700 });
+  // zstd decompresses in its own process: in this one it would take the core that decrypts, hashes and writes.
+  const zstd = spawn('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let zstdError = '';
+  zstd.stderr.on('data', (d: Buffer) => (zstdError = (zstdError + d.toString()).slice(-2000)));
   try {
-    await pipeline(options.source, decrypt, new DecompressStream(), parser);
+    await Promise.all([
+      pipeline(options.source, decrypt, zstd.stdin),
+      pipeline(zstd.stdout, parser).catch((err: Error) => {
+        throw zstdError ? new Error(`zstd could not decompress the archive: ${zstdError.trim()}`) : err;
+      }),
+    ]).catch((err) => {
+      zstd.kill('SIGKILL');
+      throw err;
+    });
     if (index !== manifest.entries.length) {
       throw new RefusedEntryError(
         manifest.entries[index]!.path,

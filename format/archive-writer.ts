@@ -109,7 +109,8 @@ export async function writeArchive(
     await pipeline(
       tar.stdout,
       observer,
-      new CompressStream({ compressionLevel: options.level ?? 3 }),
+      // zstd's own worker threads compress while this thread hashes and encrypts.
+      new CompressStream({ compressionLevel: options.level ?? 3, nbWorkers: 2 }),
       new EncryptStream({ publicKey: options.publicKey, dataKey: options.dataKey, compression: 'zstd' }),
       options.sink,
     );

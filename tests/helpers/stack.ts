@@ -31,6 +31,11 @@ export const stack = {
   pgBaseUrl: required('STRACKT_TEST_PG_BASE_URL'),
   agentStaleAfterSeconds: Number(required('STRACKT_TEST_AGENT_STALE_AFTER_SECONDS')),
   runDir: required('STRACKT_TEST_RUN_DIR'),
+  s3: {
+    endpoint: process.env.STRACKT_TEST_S3_ENDPOINT ?? '',
+    accessKeyId: process.env.STRACKT_TEST_S3_ACCESS_KEY ?? '',
+    secretAccessKey: process.env.STRACKT_TEST_S3_SECRET_KEY ?? '',
+  },
 };
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
