@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import { bodyLimit } from 'hono/body-limit';
 import { DomainError } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
+import type { Vault } from '../db/vault.ts';
 import { agentRoutes } from './agent.routes.ts';
 import { requireAgent, requireTeam } from './auth.ts';
 import { environmentsRoutes } from './environments.routes.ts';
@@ -13,6 +14,8 @@ import { teamRoutes } from './team.routes.ts';
 
 export interface AppDeps {
   db: Db;
+  /** Seals team secrets at rest; the API puts secrets in and never takes them out again. */
+  vault: Vault;
   temporal: Client;
   controlTaskQueue: string;
   agentStaleAfterMs: number;

@@ -6,6 +6,7 @@ import { connectClient } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
 import { createDb } from '../db/database.ts';
 import { migrateToLatest } from '../db/migrator.ts';
+import { Vault } from '../db/vault.ts';
 import { createApp } from './app.ts';
 
 const log = createLogger('api');
@@ -19,6 +20,7 @@ try {
   await migrateToLatest(db);
   const app = createApp({
     db,
+    vault: new Vault(config.VAULT_MASTER_KEY),
     temporal,
     controlTaskQueue: config.STRACKT_CONTROL_TASK_QUEUE,
     agentStaleAfterMs: config.AGENT_STALE_AFTER_SECONDS * 1000,

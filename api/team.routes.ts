@@ -1,14 +1,29 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { notFound } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
+import { createTeamKey, getTeamPublicKey } from '../db/team-keys.data.ts';
 import { createApiToken, deleteApiToken, getTeam, listApiTokens } from '../db/teams.data.ts';
-import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import type { Vault } from '../db/vault.ts';
+import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 const tokenSchema = z
   .object({ id: z.string(), name: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable() })
   .openapi('ApiToken');
 
-export function teamRoutes({ db }: { db: Db }) {
+const teamKeySchema = z
+  .object({
+    fingerprint: z.string().openapi({ example: '3f2a-9c1b-0d4e-77a0-51c3-e812-9b06-c4d5' }),
+    publicKey: z.string().openapi({ description: 'X25519 public key, hex' }),
+    createdAt: z.string(),
+  })
+  .openapi('TeamKey');
+
+const secretKeyNotice =
+  'This secret key is shown only this once. Store it offline now, in a password manager or on paper. ' +
+  'strackt keeps it only in its vault and will never show it again. With this key and your bucket ' +
+  'credentials you can restore your backups without strackt.';
+
+export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
   return newRouter()
     .openapi(
       createRoute({
@@ -17,16 +32,79 @@ export function teamRoutes({ db }: { db: Db }) {
         summary: "The caller's team",
         responses: {
           200: jsonResponse(
-            z.object({ id: z.string(), name: z.string(), createdAt: z.string() }).openapi('Team'),
+            z
+              .object({
+                id: z.string(),
+                name: z.string(),
+                createdAt: z.string(),
+                key: teamKeySchema.nullable(),
+              })
+              .openapi('Team'),
             'Team',
           ),
           ...errorResponses,
         },
       }),
       async (c) => {
-        const team = await getTeam(db, c.get('teamId'));
+        const [team, key] = await Promise.all([
+          getTeam(db, c.get('teamId')),
+          getTeamPublicKey(db, c.get('teamId')),
+        ]);
         if (!team) throw notFound('team', c.get('teamId'));
-        return c.json({ id: team.id, name: team.name, createdAt: team.created_at.toISOString() }, 200);
+        return c.json(
+          {
+            id: team.id,
+            name: team.name,
+            createdAt: team.created_at.toISOString(),
+            key: key
+              ? {
+                  fingerprint: key.fingerprint,
+                  publicKey: key.publicKey.toString('hex'),
+                  createdAt: key.createdAt.toISOString(),
+                }
+              : null,
+          },
+          200,
+        );
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/key',
+        summary: "Create the team's key; its secret half is shown only in this response",
+        description:
+          'Backups are encrypted to the public key. The secret key is returned once, for the team to keep ' +
+          'offline; strackt keeps it only in its vault. 409 team_key_exists if the team has one.',
+        responses: {
+          201: jsonResponse(
+            z
+              .object({
+                publicKey: z.string(),
+                fingerprint: z.string(),
+                secretKey: z.string().openapi({ example: 'STK1-ABCD-EFGH-...' }),
+                notice: z.string(),
+              })
+              .openapi('NewTeamKey'),
+            'Created',
+          ),
+          409: jsonResponse(errorSchema, 'The team already has a key'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const key = await createTeamKey(db, vault, c.get('teamId'));
+        // The one response carrying a secret key: no cache along the way may keep a copy.
+        c.header('cache-control', 'no-store');
+        return c.json(
+          {
+            publicKey: key.publicKey.toString('hex'),
+            fingerprint: key.fingerprint,
+            secretKey: key.printableSecret,
+            notice: secretKeyNotice,
+          },
+          201,
+        );
       },
     )
     .openapi(

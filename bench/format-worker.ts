@@ -6,7 +6,13 @@ import { unpackArchive } from '../format/archive-reader.ts';
 import { writeArchive } from '../format/archive-writer.ts';
 import { newDataKey } from '../format/container.ts';
 import { volumeTotals, type Manifest } from '../format/manifest.ts';
-import { generateTeamKey, keyIdOf, parsePrintableSecretKey, printableSecretKey, publicKeyOf } from '../format/team-key.ts';
+import {
+  generateTeamKey,
+  keyIdOf,
+  parsePrintableSecretKey,
+  printableSecretKey,
+  publicKeyOf,
+} from '../format/team-key.ts';
 
 const [mode, a, b, c] = process.argv.slice(2) as [string, string, string, string];
 const started = performance.now();
@@ -48,4 +54,9 @@ if (mode === 'write') {
     staging: c,
   });
 }
-console.log(JSON.stringify({ seconds: (performance.now() - started) / 1000, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+console.log(
+  JSON.stringify({
+    seconds: (performance.now() - started) / 1000,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+  }),
+);

@@ -6,13 +6,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '1' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { size: { type: 'string', default: '1' }, runs: { type: 'string', default: '3' } },
+});
 const here = fileURLToPath(new URL('.', import.meta.url));
-const data = execFileSync('bash', [join(here, 'make-dataset.sh'), values.size!], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+const data = execFileSync('bash', [join(here, 'make-dataset.sh'), values.size!], {
+  encoding: 'utf8',
+  stdio: ['ignore', 'pipe', 'inherit'],
+}).trim();
 const work = join(data, '..', 'work');
 mkdirSync(work, { recursive: true });
 const volumes = ['binaries', 'pgdata', 'random', 'text'];
-const tarBytes = Number(execFileSync('bash', ['-c', `tar -C ${data} -cf - ${volumes.join(' ')} | wc -c`], { encoding: 'utf8' }));
+const tarBytes = Number(
+  execFileSync('bash', ['-c', `tar -C ${data} -cf - ${volumes.join(' ')} | wc -c`], { encoding: 'utf8' }),
+);
 
 function shell(script: string): number {
   const t = performance.now();
@@ -22,7 +29,9 @@ function shell(script: string): number {
 }
 
 function ours(...args: string[]): { seconds: number; maxRssMiB: number } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'format-worker.ts'), ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'format-worker.ts'), ...args], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -30,7 +39,14 @@ function ours(...args: string[]): { seconds: number; maxRssMiB: number } {
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const clean = (p: string) => rmSync(p, { recursive: true, force: true });
 const runs = Number(values.runs);
-const res = { baseWrite: [] as number[], oursWrite: [] as number[], baseRead: [] as number[], oursRead: [] as number[], rssWrite: 0, rssRead: 0 };
+const res = {
+  baseWrite: [] as number[],
+  oursWrite: [] as number[],
+  baseRead: [] as number[],
+  oursRead: [] as number[],
+  rssWrite: 0,
+  rssRead: 0,
+};
 
 shell(`tar -C ${data} -cf - ${volumes.join(' ')} > /dev/null`); // same warm page cache for both sides
 for (let i = 0; i < runs; i++) {
@@ -48,7 +64,8 @@ for (let i = 0; i < runs; i++) {
   const r = ours('read', mine, join(work, 'manifest.json'), join(work, 'ours-out'));
   res.oursRead.push(r.seconds);
   res.rssRead = Math.max(res.rssRead, r.maxRssMiB);
-  if (i === 0) console.log(`sizes: tar ${tarBytes} B, tar|zstd ${statSync(base).size} B, ours ${statSync(mine).size} B`);
+  if (i === 0)
+    console.log(`sizes: tar ${tarBytes} B, tar|zstd ${statSync(base).size} B, ours ${statSync(mine).size} B`);
   clean(join(work, 'base-out'));
   clean(join(work, 'ours-out'));
 }

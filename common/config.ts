@@ -6,6 +6,17 @@ export class ConfigError extends Error {
 }
 
 /**
+ * What an operator reads when a variable is missing or malformed, for values they must make
+ * themselves (a key) rather than look up (an address). Attach it with withHelp.
+ */
+const configHelp = z.registry<{ help: string }>();
+
+export function withHelp<T extends z.ZodType>(schema: T, help: string): T {
+  configHelp.add(schema, { help });
+  return schema;
+}
+
+/**
  * Parses the variables a program needs, once, at start. Every key may instead be given as
  * KEY_FILE (a path whose contents are the value) so secrets can come from mounted files.
  */
@@ -31,7 +42,8 @@ export function loadConfig<S extends z.ZodRawShape>(
     const issue = parsed.error.issues[0]!;
     const key = String(issue.path[0]);
     const problem = raw[key] === undefined ? 'is required but not set' : `is invalid: ${issue.message}`;
-    throw new ConfigError(`${key} ${problem}`);
+    const help = configHelp.get(shape[key]!)?.help;
+    throw new ConfigError(help ? `${key} ${problem}. ${help}` : `${key} ${problem}`);
   }
   return parsed.data;
 }

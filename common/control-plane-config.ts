@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { port, positiveSeconds } from './config.ts';
+import { port, positiveSeconds, withHelp } from './config.ts';
 import { defaultControlTaskQueue } from './task-queues.ts';
 
 /** Variables of the control plane's programs (API, worker, migrator, bootstrap). */
@@ -15,4 +15,15 @@ export const controlPlaneConfig = {
   AGENT_STALE_AFTER_SECONDS: positiveSeconds.default(75),
   API_HOST: z.string().default('127.0.0.1'),
   API_PORT: port.default(8080),
+  VAULT_MASTER_KEY: withHelp(
+    z
+      .string()
+      // 32 bytes are 44 base64 characters, the last one padding: anything else is a truncated copy.
+      .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the base64 of exactly 32 bytes')
+      .transform((text) => Buffer.from(text, 'base64')),
+    'Create one with `head -c 32 /dev/urandom | base64` (or put it in a 0600 file named by ' +
+      'VAULT_MASTER_KEY_FILE) and keep a copy apart from the database: it encrypts every team key and ' +
+      'credential strackt stores, so losing it makes all of them unreadable, and backups stay decryptable ' +
+      'only with the team keys customers saved.',
+  ),
 };

@@ -5,7 +5,9 @@ import type { ApiTokenTable } from './tables/api-token.table.ts';
 import type { EnvironmentTable } from './tables/environment.table.ts';
 import type { OperationTable } from './tables/operation.table.ts';
 import type { ServerTable } from './tables/server.table.ts';
+import type { TeamKeyTable } from './tables/team-key.table.ts';
 import type { TeamTable } from './tables/team.table.ts';
+import type { VaultSecretTable } from './tables/vault-secret.table.ts';
 
 export interface Database {
   teams: TeamTable;
@@ -13,6 +15,8 @@ export interface Database {
   servers: ServerTable;
   environments: EnvironmentTable;
   operations: OperationTable;
+  vault_secrets: VaultSecretTable;
+  team_keys: TeamKeyTable;
 }
 
 export type Db = Kysely<Database>;

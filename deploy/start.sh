@@ -19,6 +19,8 @@ done
 ensure_node
 ensure_npm_deps
 ensure_tools
+# The agent archives with GNU tar and decompresses restores with the zstd CLI.
+ensure_debian_packages tar zstd
 trap stop_all EXIT
 trap 'echo; say "stopping..."; exit 0' INT TERM
 
@@ -33,6 +35,17 @@ fi
 source "$DATA/s3.env"
 say "starting object storage (versitygw, http://127.0.0.1:$S3_PORT)..."
 start_versitygw "$S3_PORT" "$DATA/objects" "$S3_ACCESS_KEY" "$S3_SECRET_KEY"
+
+# The vault's master key seals every team key strackt stores: made once, kept beside the data, never
+# replaced here, since a new one would leave every sealed secret unreadable. An operator's own wins.
+if [ -z "${VAULT_MASTER_KEY:-}" ] && [ -z "${VAULT_MASTER_KEY_FILE:-}" ]; then
+  if [ ! -f "$DATA/vault-master.key" ]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 >"$DATA/vault-master.key.tmp" &&
+      mv "$DATA/vault-master.key.tmp" "$DATA/vault-master.key")
+    say "created the vault master key $DATA/vault-master.key: back it up apart from the database"
+  fi
+  export VAULT_MASTER_KEY_FILE=$DATA/vault-master.key
+fi
 
 ensure_postgres "$DATA"
 export DATABASE_URL=${DATABASE_URL:-$PG_BASE_URL/strackt}
@@ -56,6 +69,7 @@ cat <<EOT
     Object store  http://127.0.0.1:$S3_PORT   (credentials in $DATA/s3.env)
     PostgreSQL    ${DATABASE_URL%%\?*}
     Admin token   $(cat "$DATA/admin.token")   (team "default"; also in $DATA/admin.token)
+    Vault key     ${VAULT_MASTER_KEY_FILE:-from VAULT_MASTER_KEY}   (back it up: without it stored team keys are unreadable)
 
   Try: curl -H "Authorization: Bearer \$(cat $DATA/admin.token)" http://127.0.0.1:$API_PORT/servers
   Ctrl-C stops everything.

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { createApp } from '../../api/app.ts';
+import { Vault } from '../../db/vault.ts';
 import { serveApp } from './processes.ts';
 import {
   connectTestClient,
@@ -23,8 +25,10 @@ export async function startControlPlane() {
   const temporal = await connectTestClient();
   const controlTaskQueue = uniqueName('control');
   const worker = await startControlWorker(testDb.db, controlTaskQueue);
+  const vault = new Vault(randomBytes(32));
   const app = createApp({
     db: testDb.db,
+    vault,
     temporal,
     controlTaskQueue,
     agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
@@ -47,6 +51,8 @@ export async function startControlPlane() {
 
   return {
     db: testDb.db,
+    dbUrl: testDb.url,
+    vault,
     temporal,
     app,
     apiUrl: api.url,

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
 import { createApp } from '../../api/app.ts';
 import { createEnvironment } from '../../db/environments.data.ts';
 import { createServer } from '../../db/servers.data.ts';
+import { createTeamKey } from '../../db/team-keys.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
+import { Vault } from '../../db/vault.ts';
 import { connectTestClient, createTestDatabase, uniqueName } from '../helpers/stack.ts';
 
 /**
@@ -15,14 +18,24 @@ describe('API security', () => {
   let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
   let temporal: Client;
   let app: ReturnType<typeof createApp>;
-  const a = { token: '', serverId: '', envId: '', tokenId: '', opId: 'op_aaaaaaaaaaaaaaaa' };
+  const a = {
+    token: '',
+    serverId: '',
+    envId: '',
+    tokenId: '',
+    opId: 'op_aaaaaaaaaaaaaaaa',
+    keyFingerprint: '',
+    publicKey: '',
+  };
   const b = { token: '', serverId: '', agentToken: '' };
 
   before(async () => {
     testDb = await createTestDatabase();
     temporal = await connectTestClient();
+    const vault = new Vault(randomBytes(32));
     app = createApp({
       db: testDb.db,
+      vault,
       temporal,
       controlTaskQueue: uniqueName('control'),
       agentStaleAfterMs: 20_000,
@@ -33,6 +46,9 @@ describe('API security', () => {
     a.token = teamA.token;
     b.token = teamB.token;
     a.serverId = (await createServer(testDb.db, teamA.team.id, 'a1')).server.id;
+    const keyA = await createTeamKey(testDb.db, vault, teamA.team.id);
+    a.keyFingerprint = keyA.fingerprint;
+    a.publicKey = keyA.publicKey.toString('hex');
     const serverB = await createServer(testDb.db, teamB.team.id, 'b1');
     b.serverId = serverB.server.id;
     b.agentToken = serverB.agentToken;
@@ -129,9 +145,15 @@ describe('API security', () => {
       const text = await res.text();
       assert.ok(res.status < 500, `${method} ${path}: ${res.status} ${text}`);
       // Anything of A's in the answer that B did not send itself would be a leak.
-      for (const secretOfA of [a.serverId, a.envId, a.tokenId, 'shop', 'SECRET'].filter(
-        (x) => !url.includes(x),
-      )) {
+      for (const secretOfA of [
+        a.serverId,
+        a.envId,
+        a.tokenId,
+        a.keyFingerprint,
+        a.publicKey,
+        'shop',
+        'SECRET',
+      ].filter((x) => !url.includes(x))) {
         assert.ok(!text.includes(secretOfA), `${method} ${path} leaked ${secretOfA}: ${text}`);
       }
       if (path.includes('{id}'))

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { it } from 'node:test';
@@ -60,6 +60,19 @@ it('npm start brings the stack up with the local server connected, and Ctrl-C st
       [['local', true]],
     );
     assert.equal((await fetch(`http://127.0.0.1:${ports.ui}/`)).status, 200, 'the Temporal Web UI answers');
+
+    const keyFile = join(data, 'vault-master.key');
+    assert.equal(
+      (await stat(keyFile)).mode & 0o777,
+      0o600,
+      'the vault master key is readable by its owner only',
+    );
+    assert.equal(Buffer.from((await readFile(keyFile, 'utf8')).trim(), 'base64').length, 32);
+    const key = await fetch(`http://127.0.0.1:${ports.api}/team/key`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(key.status, 201, 'the API seals a team key with it');
 
     process.kill(-start.pid!, 'SIGINT');
     assert.equal(await exited, 0, out);

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { runProgram } from '../helpers/processes.ts';
 import { createTestDatabase, freePort, stack } from '../helpers/stack.ts';
 
 /** Each program must stop at start with a message naming what is wrong and where it looked. */
 describe('start-up errors', () => {
+  const VAULT_MASTER_KEY = randomBytes(32).toString('base64');
+
   it('names a missing variable', async () => {
     const run = runProgram('api/main.ts', {});
     assert.equal(await run.exited, 2);
@@ -26,6 +29,7 @@ describe('start-up errors', () => {
     const run = runProgram('api/main.ts', {
       DATABASE_URL: `postgres://strackt:hunter2@127.0.0.1:${port}/strackt`,
       TEMPORAL_ADDRESS: stack.temporalAddress,
+      VAULT_MASTER_KEY,
     });
     assert.equal(await run.exited, 1);
     assert.match(
@@ -40,7 +44,11 @@ describe('start-up errors', () => {
     const testDb = await createTestDatabase();
     try {
       for (const program of ['api/main.ts', 'worker/control-plane.main.ts']) {
-        const run = runProgram(program, { DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: `127.0.0.1:${port}` });
+        const run = runProgram(program, {
+          DATABASE_URL: testDb.url,
+          TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+          VAULT_MASTER_KEY,
+        });
         assert.equal(await run.exited, 1, run.output());
         assert.match(
           run.output(),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { ConfigError, loadConfig, port } from '../../common/config.ts';
+import { ConfigError, loadConfig, port, withHelp } from '../../common/config.ts';
 import { controlPlaneConfig } from '../../common/control-plane-config.ts';
 
 describe('loadConfig', () => {
@@ -34,8 +34,10 @@ describe('loadConfig', () => {
     const config = loadConfig(controlPlaneConfig, {
       DATABASE_URL: 'postgres://u@h:5432/db',
       API_PORT: '9000',
+      VAULT_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
     });
     assert.equal(config.API_PORT, 9000);
+    assert.deepEqual(config.VAULT_MASTER_KEY, Buffer.alloc(32, 7));
     assert.equal(config.TEMPORAL_NAMESPACE, 'strackt');
     assert.equal(config.AGENT_STALE_AFTER_SECONDS, 75);
   });
@@ -49,6 +51,22 @@ describe('loadConfig', () => {
       () => loadConfig({ TOKEN: z.string() }, { TOKEN_FILE: join(dir, 'missing') }),
       /TOKEN_FILE: cannot read .*ENOENT/,
     );
+  });
+
+  it("adds a variable's help to the message when it is missing or malformed", () => {
+    const shape = {
+      KEY: withHelp(z.string().length(4, 'must be 4 characters'), 'Make one with `mkkey`'),
+      P: port,
+    };
+    assert.throws(
+      () => loadConfig(shape, { P: '1' }),
+      /^ConfigError: KEY is required but not set\. Make one with `mkkey`$/,
+    );
+    assert.throws(
+      () => loadConfig(shape, { KEY: 'abc', P: '1' }),
+      /^ConfigError: KEY is invalid: must be 4 characters\. Make one with `mkkey`$/,
+    );
+    assert.throws(() => loadConfig(shape, { KEY: 'abcd', P: 'x' }), /^ConfigError: P is invalid: [^.]*$/);
   });
 
   it('treats an empty variable as unset', () => {
