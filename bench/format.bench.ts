@@ -22,6 +22,8 @@ const tarBytes = Number(
 );
 
 function shell(script: string): number {
+  // Each side starts with no dirty pages left by the other, or writeback would bill one for the other's data.
+  execFileSync('sync');
   const t = performance.now();
   const r = spawnSync('bash', ['-c', `set -o pipefail; ${script}`], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`failed: ${script}`);
@@ -29,6 +31,7 @@ function shell(script: string): number {
 }
 
 function ours(...args: string[]): { seconds: number; maxRssMiB: number } {
+  execFileSync('sync');
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'format-worker.ts'), ...args], {
     encoding: 'utf8',
   });

@@ -1,19 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import {
-  chmod,
-  chown,
-  lchown,
-  link,
-  lutimes,
-  mkdir,
-  open,
-  rm,
-  symlink,
-  utimes,
-  type FileHandle,
-} from 'node:fs/promises';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, writeSync } from 'node:fs';
+import { chmod, chown, lchown, link, lutimes, mkdir, rm, symlink, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -68,7 +56,7 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
   const directories: { at: string; entry: ManifestEntry }[] = [];
   let index = 0;
   let bytes = 0;
-  let openFile: FileHandle | undefined;
+  let openFd: number | undefined;
 
   async function setOwner(at: string, entry: ManifestEntry, follow: boolean): Promise<void> {
     if (asRoot) await (follow ? chown : lchown)(at, entry.uid, entry.gid);
@@ -99,29 +87,31 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
         return {};
       case 'file': {
         // O_EXCL and O_NOFOLLOW: never write through something that already stands at this path.
-        const file = await open(
+        // Synchronous calls on purpose: page-cache writes take microseconds, while a thread-pool
+        // round trip per 64 KiB slice left this thread idle most of the time (measured: 2x slower).
+        const fd = openSync(
           at,
           constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
           0o600,
         );
-        openFile = file;
+        openFd = fd;
         const hash = createHash('sha256');
         return {
-          data: async (chunk) => {
+          data: (chunk) => {
             hash.update(chunk);
             bytes += chunk.length;
-            await file.write(chunk);
+            for (let done = 0; done < chunk.length;) done += writeSync(fd, chunk, done);
           },
-          end: async () => {
+          end: () => {
             try {
               const sha256 = hash.digest('hex');
               if (sha256 !== entry.sha256) throw mismatch(path, 'SHA-256', entry.sha256, sha256);
-              if (asRoot) await file.chown(entry.uid, entry.gid);
-              await file.chmod(entry.mode);
-              await file.utimes(entry.mtime, entry.mtime);
+              if (asRoot) fchownSync(fd, entry.uid, entry.gid);
+              fchmodSync(fd, entry.mode);
+              futimesSync(fd, entry.mtime, entry.mtime);
             } finally {
-              openFile = undefined;
-              await file.close();
+              openFd = undefined;
+              closeSync(fd);
             }
           },
         };
@@ -158,7 +148,7 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
       await utimes(at, entry.mtime, entry.mtime);
     }
   } catch (err) {
-    await openFile?.close().catch(() => {});
+    if (openFd !== undefined) closeSync(openFd);
     await rm(staging, { recursive: true, force: true });
     throw err;
   }
