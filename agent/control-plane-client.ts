@@ -28,16 +28,19 @@ export class ControlPlaneClient {
     private readonly agentToken: string,
   ) {}
 
-  private async call<T>(method: string, path: string): Promise<T> {
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await fetch(new URL(path, this.apiUrl), {
       method,
-      headers: { authorization: `Bearer ${this.agentToken}` },
+      headers: {
+        authorization: `Bearer ${this.agentToken}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(30_000),
     });
-    const body = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
-    if (!res.ok)
-      throw new ControlPlaneError(res.status, body.error?.message ?? `HTTP ${res.status} from ${path}`);
-    return body as T;
+    const answer = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
+    if (!res.ok) throw new ControlPlaneError(res.status, answer.error?.message ?? `HTTP ${res.status} from ${path}`);
+    return answer as T;
   }
 
   hello(): Promise<AgentIdentity> {
@@ -46,5 +49,19 @@ export class ControlPlaneClient {
 
   environmentSpec(environmentId: string): Promise<EnvironmentSpec> {
     return this.call('GET', `/agent/environments/${encodeURIComponent(environmentId)}`);
+  }
+
+  /** Presigned URLs for parts of a snapshot's data object; only for a snapshot this server is taking. */
+  async partUrls(snapshotId: string, partNumbers: number[]): Promise<Map<number, string>> {
+    const { urls } = await this.call<{ urls: { partNumber: number; url: string }[] }>(
+      'POST',
+      `/agent/snapshots/${encodeURIComponent(snapshotId)}/part-urls`,
+      { partNumbers },
+    );
+    return new Map(urls.map((u) => [u.partNumber, u.url]));
+  }
+
+  async manifestUrl(snapshotId: string): Promise<string> {
+    return (await this.call<{ url: string }>('POST', `/agent/snapshots/${encodeURIComponent(snapshotId)}/manifest-url`)).url;
   }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { volumeVariable, type EnvironmentSpec, type ServiceSpec } from '../common/environment-spec.ts';
 import { probe } from './health-checks.ts';
-import { groupAlive, processStartTime, stopGroup } from './process-groups.ts';
+import { groupAlive, processStartTime, signalGroup, stopGroup } from './process-groups.ts';
 import { RuntimeError, type HealthProgress, type Runtime, type ServiceState } from './runtime.ts';
 import { lookupUser } from './unix-users.ts';
 
@@ -30,8 +30,31 @@ export class ProcessRuntime implements Runtime {
 
   constructor(private readonly dataRoot: string) {}
 
+  volumesRoot(environmentId: string): string {
+    return join(this.dataRoot, 'volumes', environmentId);
+  }
+
   volumePath(environmentId: string, volume: string): string {
-    return join(this.dataRoot, 'volumes', environmentId, volume);
+    return join(this.volumesRoot(environmentId), volume);
+  }
+
+  private async signalAll(environmentId: string, signal: NodeJS.Signals): Promise<void> {
+    for (const record of await this.records(environmentId)) {
+      if (await this.isRunning(record)) signalGroup(record.pgid, signal);
+    }
+  }
+
+  freeze(environmentId: string): Promise<void> {
+    return this.signalAll(environmentId, 'SIGSTOP');
+  }
+
+  thaw(environmentId: string): Promise<void> {
+    return this.signalAll(environmentId, 'SIGCONT');
+  }
+
+  async thawAll(): Promise<void> {
+    const environments = await readdir(join(this.dataRoot, 'run')).catch(() => [] as string[]);
+    for (const environmentId of environments) await this.thaw(environmentId);
   }
 
   private runDir(environmentId: string): string {

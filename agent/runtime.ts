@@ -21,6 +21,13 @@ export interface Runtime {
   stop(environmentId: string): Promise<void>;
   status(environmentId: string): Promise<ServiceState[]>;
   waitHealthy(spec: EnvironmentSpec, onProgress: (p: HealthProgress) => void): Promise<void>;
+  /** Pauses every process of the environment (SIGSTOP) so its volumes stop changing. */
+  freeze(environmentId: string): Promise<void>;
+  thaw(environmentId: string): Promise<void>;
+  /** At agent start: a previous agent killed mid-capture must not leave services paused. */
+  thawAll(): Promise<void>;
+  /** The folder holding one folder per volume of the environment. */
+  volumesRoot(environmentId: string): string;
   volumePath(environmentId: string, volume: string): string;
 }
 

@@ -2,14 +2,27 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import { notFound } from '../common/errors.ts';
 import { agentTaskQueue } from '../common/task-queues.ts';
+import { createS3Client } from '../common/s3-client.ts';
 import type { Db } from '../db/database.ts';
+import { openDestination } from '../db/destinations.data.ts';
+import { uploadingSnapshotForServer } from '../db/snapshots.data.ts';
+import type { Vault } from '../db/vault.ts';
+import { presignPut, presignUploadPart } from '../storage/presign.ts';
 import { environmentForServer } from '../db/environments.data.ts';
 import { markEnrolled } from '../db/servers.data.ts';
 import type { AgentEnv } from './auth.ts';
-import { errorResponses, idParam, jsonResponse, newRouter } from './router.ts';
+import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
-/** Routes agents call with their agent token. They only ever see their own server's environments. */
-export function agentRoutes({ db }: { db: Db }) {
+/** For an agent: the bucket of a snapshot its own server is writing right now, else not found. */
+async function snapshotBucket(db: Db, vault: Vault, serverId: string, snapshotId: string) {
+  const snapshot = await uploadingSnapshotForServer(db, serverId, snapshotId);
+  if (!snapshot?.upload_id) throw notFound('snapshot upload', snapshotId);
+  const destination = await openDestination(db, vault, snapshot.team_id, snapshot.destination_id);
+  return { snapshot, s3: createS3Client(destination.location), bucket: destination.bucket };
+}
+
+/** Routes agents call with their agent token. They only ever see their own server's environments and uploads. */
+export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
   return newRouter<AgentEnv>()
     .openapi(
       createRoute({
@@ -41,6 +54,59 @@ export function agentRoutes({ db }: { db: Db }) {
           },
           200,
         );
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/snapshots/{id}/part-urls',
+        summary: 'Presigned URLs for parts of the data object of a snapshot this server is writing',
+        request: {
+          params: idParam('snap_...'),
+          body: jsonBody(
+            z.strictObject({ partNumbers: z.array(z.number().int().min(1).max(10_000)).min(1).max(64) }),
+          ),
+        },
+        responses: {
+          200: jsonResponse(
+            z.object({ urls: z.array(z.object({ partNumber: z.number(), url: z.string() })) }),
+            'URLs',
+          ),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const { snapshot, s3, bucket } = await snapshotBucket(
+          db,
+          vault,
+          c.get('server').id,
+          c.req.valid('param').id,
+        );
+        const urls = await Promise.all(
+          c.req.valid('json').partNumbers.map(async (partNumber) => ({
+            partNumber,
+            url: await presignUploadPart(s3, bucket, snapshot.data_key, snapshot.upload_id!, partNumber),
+          })),
+        );
+        return c.json({ urls }, 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/snapshots/{id}/manifest-url',
+        summary: 'A presigned URL for the manifest object of a snapshot this server is writing',
+        request: { params: idParam('snap_...') },
+        responses: { 200: jsonResponse(z.object({ url: z.string() }), 'URL'), ...errorResponses },
+      }),
+      async (c) => {
+        const { snapshot, s3, bucket } = await snapshotBucket(
+          db,
+          vault,
+          c.get('server').id,
+          c.req.valid('param').id,
+        );
+        return c.json({ url: await presignPut(s3, bucket, snapshot.manifest_key) }, 200);
       },
     )
     .openapi(

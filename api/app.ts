@@ -5,6 +5,7 @@ import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
 import { agentRoutes } from './agent.routes.ts';
 import { requireAgent, requireTeam } from './auth.ts';
+import { destinationsRoutes } from './destinations.routes.ts';
 import { environmentsRoutes } from './environments.routes.ts';
 import { errorHandler } from './errors.ts';
 import { operationsRoutes } from './operations.routes.ts';
@@ -48,7 +49,7 @@ export function createApp(deps: AppDeps) {
     security: [{ bearer: [] }],
   });
 
-  for (const prefix of ['/team', '/servers', '/environments', '/operations']) {
+  for (const prefix of ['/team', '/servers', '/environments', '/operations', '/destinations']) {
     app.use(prefix, requireTeam(deps.db));
     app.use(`${prefix}/*`, requireTeam(deps.db));
   }
@@ -58,6 +59,7 @@ export function createApp(deps: AppDeps) {
   app.route('/servers', serversRoutes(deps));
   app.route('/environments', environmentsRoutes(deps));
   app.route('/operations', operationsRoutes(deps));
+  app.route('/destinations', destinationsRoutes(deps));
   app.route('/agent', agentRoutes(deps));
   return app;
 }

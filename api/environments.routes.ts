@@ -10,11 +10,14 @@ import {
   listEnvironments,
   updateEnvironment,
 } from '../db/environments.data.ts';
+import { getDestination } from '../db/destinations.data.ts';
 import { listOperations } from '../db/operations.data.ts';
+import { listSnapshots } from '../db/snapshots.data.ts';
 import type { Environment } from '../db/tables/environment.table.ts';
 import { agentPresence } from './agent-presence.ts';
 import { presentOperation, startOperation } from './operation-starter.ts';
 import { operationSchema } from './operations.routes.ts';
+import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
 import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 const environmentSchema = z
@@ -49,7 +52,12 @@ export interface EnvironmentsDeps {
 export function environmentsRoutes(deps: EnvironmentsDeps) {
   const { db } = deps;
 
-  async function operate(teamId: string, id: string, kind: 'deploy' | 'stop') {
+  async function operate(
+    teamId: string,
+    id: string,
+    kind: 'deploy' | 'stop' | 'backup',
+    extra: Record<string, string> = {},
+  ) {
     const env = await getEnvironment(db, teamId, id);
     const presence = await agentPresence(deps.temporal, env.server_id, deps.agentStaleAfterMs);
     if (!presence.connected) {
@@ -59,7 +67,7 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         `server ${env.server_id} has no connected agent (last seen ${presence.lastSeenAt ?? 'never'}); start its agent and retry`,
       );
     }
-    return startOperation(deps, { teamId, environmentId: env.id, serverId: env.server_id, kind });
+    return startOperation(deps, { teamId, environmentId: env.id, serverId: env.server_id, kind }, extra);
   }
 
   return newRouter()
@@ -152,6 +160,43 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       }),
       async (c) =>
         c.json(presentOperation(await operate(c.get('teamId'), c.req.valid('param').id, 'stop')), 202),
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/{id}/backups',
+        summary: 'Back up now: a point-in-time snapshot of every volume, to one of the team’s destinations',
+        request: {
+          params: idParam('env_...'),
+          body: jsonBody(z.strictObject({ destinationId: z.string().max(64) })),
+        },
+        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+      }),
+      async (c) => {
+        const { destinationId } = c.req.valid('json');
+        await getDestination(db, c.get('teamId'), destinationId);
+        const op = await operate(c.get('teamId'), c.req.valid('param').id, 'backup', { destinationId });
+        return c.json(presentOperation(op), 202);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/{id}/snapshots',
+        summary: "The environment's complete snapshots, newest first",
+        request: { params: idParam('env_...') },
+        responses: {
+          200: jsonResponse(z.object({ snapshots: z.array(snapshotSchema) }), 'Snapshots'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const env = await getEnvironment(db, c.get('teamId'), c.req.valid('param').id);
+        return c.json(
+          { snapshots: (await listSnapshots(db, c.get('teamId'), env.id)).map(presentSnapshot) },
+          200,
+        );
+      },
     )
     .openapi(
       createRoute({

@@ -17,10 +17,11 @@ export interface OperationStarterDeps {
   controlTaskQueue: string;
 }
 
-const workflowOf: Record<'deploy' | 'stop', string> = {
+const workflowOf = {
   deploy: 'deployEnvironment',
   stop: 'stopEnvironment',
-};
+  backup: 'backupEnvironment',
+} as const;
 
 /**
  * Records the operation first (the unique index makes a concurrent one a 409), then starts its
@@ -28,7 +29,9 @@ const workflowOf: Record<'deploy' | 'stop', string> = {
  */
 export async function startOperation(
   { db, temporal, controlTaskQueue }: OperationStarterDeps,
-  target: { teamId: string; environmentId: string; serverId: string; kind: 'deploy' | 'stop' },
+  target: { teamId: string; environmentId: string; serverId: string; kind: keyof typeof workflowOf },
+  /** Ids the workflow needs beyond the operation's own, such as a backup's destination. */
+  extra: Record<string, string> = {},
 ): Promise<Operation> {
   const workflowId = operationWorkflowId(target.kind, target.environmentId, new Date());
   const op = await createOperation(db, { ...target, workflowId });
@@ -42,7 +45,7 @@ export async function startOperation(
     await temporal.workflow.start(workflowOf[target.kind], {
       taskQueue: controlTaskQueue,
       workflowId,
-      args: [input],
+      args: [{ ...input, ...extra }],
       typedSearchAttributes: [
         { key: teamAttribute, value: target.teamId },
         { key: environmentAttribute, value: target.environmentId },

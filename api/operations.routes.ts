@@ -20,6 +20,7 @@ export const operationSchema = z
         status: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']),
         startedAt: z.string().optional(),
         endedAt: z.string().optional(),
+        bytes: z.number().optional(),
         error: z.string().optional(),
       }),
     ),

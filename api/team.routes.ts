@@ -23,6 +23,25 @@ const secretKeyNotice =
   'strackt keeps it only in its vault and will never show it again. With this key and your bucket ' +
   'credentials you can restore your backups without strackt.';
 
+export const newTeamKeySchema = z
+  .object({
+    publicKey: z.string(),
+    fingerprint: z.string(),
+    secretKey: z.string().openapi({ example: 'STK1-ABCD-EFGH-...' }),
+    notice: z.string(),
+  })
+  .openapi('NewTeamKey');
+
+/** The one answer that carries a team's secret key; whoever sends it also sends cache-control: no-store. */
+export function presentNewTeamKey(key: Awaited<ReturnType<typeof createTeamKey>>) {
+  return {
+    publicKey: key.publicKey.toString('hex'),
+    fingerprint: key.fingerprint,
+    secretKey: key.printableSecret,
+    notice: secretKeyNotice,
+  };
+}
+
 export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
   return newRouter()
     .openapi(
@@ -77,17 +96,7 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
           'Backups are encrypted to the public key. The secret key is returned once, for the team to keep ' +
           'offline; strackt keeps it only in its vault. 409 team_key_exists if the team has one.',
         responses: {
-          201: jsonResponse(
-            z
-              .object({
-                publicKey: z.string(),
-                fingerprint: z.string(),
-                secretKey: z.string().openapi({ example: 'STK1-ABCD-EFGH-...' }),
-                notice: z.string(),
-              })
-              .openapi('NewTeamKey'),
-            'Created',
-          ),
+          201: jsonResponse(newTeamKeySchema, 'Created'),
           409: jsonResponse(errorSchema, 'The team already has a key'),
           ...errorResponses,
         },
@@ -96,15 +105,7 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
         const key = await createTeamKey(db, vault, c.get('teamId'));
         // The one response carrying a secret key: no cache along the way may keep a copy.
         c.header('cache-control', 'no-store');
-        return c.json(
-          {
-            publicKey: key.publicKey.toString('hex'),
-            fingerprint: key.fingerprint,
-            secretKey: key.printableSecret,
-            notice: secretKeyNotice,
-          },
-          201,
-        );
+        return c.json(presentNewTeamKey(key), 201);
       },
     )
     .openapi(

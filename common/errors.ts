@@ -28,3 +28,8 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   const e = err as { code?: string; constraint_name?: string };
   return e?.code === '23505' && (constraint === undefined || e.constraint_name === constraint);
 }
+
+/** A row still referred to by another table's foreign key (one without cascade). */
+export function isForeignKeyViolation(err: unknown): boolean {
+  return (err as { code?: string })?.code === '23503';
+}

@@ -9,6 +9,8 @@ export interface OperationStep {
   status: StepStatus;
   startedAt?: string;
   endedAt?: string;
+  /** Bytes the step moved, where it moves data (a backup's upload, a restore's download). */
+  bytes?: number;
   error?: string;
 }
 

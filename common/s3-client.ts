@@ -9,11 +9,21 @@ export interface S3Location {
 }
 
 /**
+ * Bounds for calls a person waits on (a connectivity check): the SDK's defaults retry and wait for
+ * minutes, which turns a typo in an endpoint into a hung form.
+ */
+export interface S3ClientLimits {
+  connectionTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxAttempts: number;
+}
+
+/**
  * A client that works against every S3-compatible provider: the SDK's default CRC checksums (since
  * early 2025) are rejected by several (B2, R2, older MinIO), so they are sent only when an operation
  * requires them and integrity is checked by our own hashes instead.
  */
-export function createS3Client(location: S3Location): S3Client {
+export function createS3Client(location: S3Location, limits?: S3ClientLimits): S3Client {
   return new S3Client({
     ...(location.endpoint && { endpoint: location.endpoint }),
     region: location.region,
@@ -21,5 +31,14 @@ export function createS3Client(location: S3Location): S3Client {
     forcePathStyle: location.forcePathStyle,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(limits && {
+      maxAttempts: limits.maxAttempts,
+      requestHandler: {
+        connectionTimeout: limits.connectionTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        // Otherwise an exceeded request timeout only logs a warning and the call keeps waiting.
+        throwOnRequestTimeout: true,
+      },
+    }),
   });
 }

@@ -2,9 +2,11 @@ import { Kysely } from 'kysely';
 import { PostgresJSDialect } from 'kysely-postgres-js';
 import postgres from 'postgres';
 import type { ApiTokenTable } from './tables/api-token.table.ts';
+import type { DestinationTable } from './tables/destination.table.ts';
 import type { EnvironmentTable } from './tables/environment.table.ts';
 import type { OperationTable } from './tables/operation.table.ts';
 import type { ServerTable } from './tables/server.table.ts';
+import type { SnapshotTable } from './tables/snapshot.table.ts';
 import type { TeamKeyTable } from './tables/team-key.table.ts';
 import type { TeamTable } from './tables/team.table.ts';
 import type { VaultSecretTable } from './tables/vault-secret.table.ts';
@@ -17,6 +19,8 @@ export interface Database {
   operations: OperationTable;
   vault_secrets: VaultSecretTable;
   team_keys: TeamKeyTable;
+  destinations: DestinationTable;
+  snapshots: SnapshotTable;
 }
 
 export type Db = Kysely<Database>;

@@ -92,3 +92,22 @@ export async function openTeamSecretKey(db: Db, vault: Vault, teamId: string): P
   }
   return secretKey;
 }
+
+/**
+ * The team's new key if it had none, else undefined: for flows that give a team its key as a side
+ * effect (its first destination). Of two racing callers exactly one gets the key, so its secret is
+ * still shown once.
+ */
+export async function createTeamKeyIfMissing(
+  db: Db,
+  vault: Vault,
+  teamId: string,
+): Promise<(TeamPublicKey & { printableSecret: string }) | undefined> {
+  if (await getTeamPublicKey(db, teamId)) return undefined;
+  try {
+    return await createTeamKey(db, vault, teamId);
+  } catch (err) {
+    if (err instanceof DomainError && err.code === 'team_key_exists') return undefined;
+    throw err;
+  }
+}

@@ -76,6 +76,8 @@ export interface WriteArchiveOptions {
   sink: Writable;
   /** zstd level; 3 is zstd's default and the benchmark's baseline. */
   level?: number;
+  /** Called once tar has read everything: a frozen environment can be thawed from then on. */
+  onSourceRead?: () => void;
 }
 
 /**
@@ -103,7 +105,12 @@ export async function writeArchive(
   );
   let stderr = '';
   tar.stderr.on('data', (d: Buffer) => (stderr += d.toString()).slice(-4000));
-  const exited = new Promise<number | null>((resolve) => tar.once('close', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    tar.once('close', (code) => {
+      options.onSourceRead?.();
+      resolve(code);
+    }),
+  );
   const observer = new TarObserver();
   try {
     await pipeline(

@@ -30,6 +30,9 @@ try {
       `enrolment with the control plane at ${config.STRACKT_API_URL} (STRACKT_API_URL) failed: ${err.message}`,
     );
   });
+  const runtime = new ProcessRuntime(config.STRACKT_DATA_ROOT);
+  // A previous agent killed during a capture may have left services paused: resume them first.
+  await runtime.thawAll();
   const connection = await connectWorker(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
   worker = await Worker.create({
     connection,
@@ -37,10 +40,7 @@ try {
     // Only this server's queue: host-bound work for other servers can never land here.
     taskQueue: identity.taskQueue,
     identity: `agent:${identity.serverName}:${identity.serverId}:${process.pid}`,
-    activities: createRuntimeActivities({
-      runtime: new ProcessRuntime(config.STRACKT_DATA_ROOT),
-      controlPlane,
-    }),
+    activities: createRuntimeActivities({ runtime, controlPlane, serverId: identity.serverId }),
   });
   log.info('polling', {
     serverId: identity.serverId,

@@ -1,5 +1,6 @@
 import { Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
+import { createBackupActivities } from '../activities/backup.activities.ts';
 import { createOperationActivities } from '../activities/operations.activities.ts';
 import { exitOnConfigError, loadConfig } from '../common/config.ts';
 import { controlPlaneConfig } from '../common/control-plane-config.ts';
@@ -7,6 +8,7 @@ import { createLogger } from '../common/log.ts';
 import { connectWorker } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
 import { createDb } from '../db/database.ts';
+import { Vault } from '../db/vault.ts';
 
 const log = createLogger('worker');
 const config = exitOnConfigError('strackt-worker', () => loadConfig(controlPlaneConfig));
@@ -21,7 +23,10 @@ try {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.STRACKT_CONTROL_TASK_QUEUE,
     workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
-    activities: createOperationActivities({ db }),
+    activities: {
+      ...createOperationActivities({ db }),
+      ...createBackupActivities({ db, vault: new Vault(config.VAULT_MASTER_KEY) }),
+    },
   });
 } catch (err) {
   console.error(`strackt-worker: cannot start: ${(err as Error).message}`);

@@ -10,7 +10,8 @@ export function agentActivities(serverId: string) {
   return proxyActivities<RuntimeActivities>({
     taskQueue: agentTaskQueue(serverId),
     scheduleToStartTimeout: '2 minutes',
-    startToCloseTimeout: '15 minutes',
+    // Long enough for a snapshot of hundreds of GB; a dead agent is noticed by the heartbeat timeout instead.
+    startToCloseTimeout: '12 hours',
     heartbeatTimeout: '30 seconds',
     retry: { maximumAttempts: 5, maximumInterval: '30 seconds' },
   });

@@ -1,1 +1,2 @@
+export { backupEnvironment } from './backup.workflow.ts';
 export { deployEnvironment, stopEnvironment } from './environment.workflows.ts';

@@ -53,7 +53,8 @@ export class OperationTracker {
     );
   }
 
-  async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  /** Runs one step; `bytesOf` reads from its result how many bytes it moved, for throughput. */
+  async step<T>(name: string, fn: () => Promise<T>, bytesOf?: (result: T) => number): Promise<T> {
     const step = this.stepNamed(name);
     step.status = 'running';
     step.startedAt = new Date().toISOString();
@@ -61,6 +62,7 @@ export class OperationTracker {
     try {
       const result = await fn();
       step.status = 'succeeded';
+      if (bytesOf) step.bytes = bytesOf(result);
       return result;
     } catch (err) {
       step.status = 'failed';

@@ -24,8 +24,8 @@ export async function startControlPlane() {
   const testDb = await createTestDatabase();
   const temporal = await connectTestClient();
   const controlTaskQueue = uniqueName('control');
-  const worker = await startControlWorker(testDb.db, controlTaskQueue);
   const vault = new Vault(randomBytes(32));
+  const worker = await startControlWorker(testDb.db, vault, controlTaskQueue);
   const app = createApp({
     db: testDb.db,
     vault,

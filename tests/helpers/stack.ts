@@ -11,9 +11,11 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
+import { createBackupActivities } from '../../activities/backup.activities.ts';
 import { createOperationActivities } from '../../activities/operations.activities.ts';
 import { createDb, type Db } from '../../db/database.ts';
 import { migrateToLatest } from '../../db/migrator.ts';
+import type { Vault } from '../../db/vault.ts';
 
 /** The real services deploy/test.sh started for this run. */
 function required(name: string): string {
@@ -95,6 +97,7 @@ let runtimeInstalled = false;
 /** The real workflows on a task queue of this test file's own, so parallel files never steal each other's work. */
 export async function startControlWorker(
   db: Db,
+  vault: Vault,
   taskQueue: string,
 ): Promise<{ shutdown: () => Promise<void> }> {
   if (!runtimeInstalled) {
@@ -112,7 +115,7 @@ export async function startControlWorker(
     namespace: stack.namespace,
     taskQueue,
     workflowBundle: await bundle,
-    activities: createOperationActivities({ db }),
+    activities: { ...createOperationActivities({ db }), ...createBackupActivities({ db, vault }) },
   });
   const running = worker.run();
   return {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { createApp } from '../../api/app.ts';
+import { createDestination } from '../../db/destinations.data.ts';
 import { createEnvironment } from '../../db/environments.data.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeamKey } from '../../db/team-keys.data.ts';
@@ -26,6 +27,7 @@ describe('API security', () => {
     opId: 'op_aaaaaaaaaaaaaaaa',
     keyFingerprint: '',
     publicKey: '',
+    destinationId: '',
   };
   const b = { token: '', serverId: '', agentToken: '' };
 
@@ -69,6 +71,25 @@ describe('API security', () => {
         ],
       })
     ).id;
+    // Stored directly: the API would first check the bucket, which is not what this file tests.
+    a.destinationId = (
+      await createDestination(
+        testDb.db,
+        vault,
+        teamA.team.id,
+        {
+          name: 'offsite',
+          endpoint: 'http://127.0.0.1:9',
+          region: 'us-east-1',
+          bucket: 'a-private-bucket',
+          prefix: 'a-prefix',
+          pathStyle: true,
+          accessKeyId: 'A-ACCESS-KEY-ID',
+          secretAccessKey: 'A-SECRET-ACCESS-KEY',
+        },
+        new Date(),
+      )
+    ).id;
     const tokens = (await (await call('GET', '/team/tokens', a.token)).json()) as {
       tokens: { id: string }[];
     };
@@ -111,7 +132,9 @@ describe('API security', () => {
         ? a.envId
         : path.startsWith('/team/tokens')
           ? a.tokenId
-          : a.opId;
+          : path.startsWith('/destinations')
+            ? a.destinationId
+            : a.opId;
     return path.replace('{id}', id);
   }
 
@@ -151,8 +174,12 @@ describe('API security', () => {
         a.tokenId,
         a.keyFingerprint,
         a.publicKey,
+        a.destinationId,
         'shop',
         'SECRET',
+        'a-private-bucket',
+        'a-prefix',
+        'A-SECRET-ACCESS-KEY',
       ].filter((x) => !url.includes(x))) {
         assert.ok(!text.includes(secretOfA), `${method} ${path} leaked ${secretOfA}: ${text}`);
       }
@@ -162,6 +189,7 @@ describe('API security', () => {
     // Team A's things are all still there.
     assert.equal((await call('GET', `/environments/${a.envId}`, a.token)).status, 200);
     assert.equal((await call('GET', `/servers/${a.serverId}`, a.token)).status, 200);
+    assert.equal((await call('GET', `/destinations/${a.destinationId}`, a.token)).status, 200);
   });
 
   it("refuses to place team B's environment on team A's server, or to deploy team A's environment", async () => {

@@ -97,4 +97,22 @@ describe('process runtime', () => {
       stranger.kill('SIGKILL');
     }
   });
+
+  it('freezes every process of an environment, and a restarted agent thaws what a killed one left frozen', async () => {
+    const root = await mkdtemp(join(stack.runDir, 'rt-'));
+    const runtime = new ProcessRuntime(root);
+    await runtime.start(
+      spec([
+        { name: 'a', command: 'exec sleep 300' },
+        { name: 'b', command: 'exec sleep 300' },
+      ]),
+    );
+    const pids = (await runtime.status('env_runtimetest')).map((s) => s.pid!);
+    const state = async (pid: number) => (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]![0];
+    await runtime.freeze('env_runtimetest');
+    assert.deepEqual(await Promise.all(pids.map(state)), ['T', 'T'], 'stopped');
+    await new ProcessRuntime(root).thawAll(); // what agent.main.ts does first on start
+    assert.deepEqual(await Promise.all(pids.map(state)), ['S', 'S'], 'running again');
+    await runtime.stop('env_runtimetest');
+  });
 });

@@ -1,0 +1,36 @@
+import { z } from '@hono/zod-openapi';
+import type { Snapshot } from '../db/tables/snapshot.table.ts';
+
+export const snapshotSchema = z
+  .object({
+    id: z.string(),
+    environmentId: z.string(),
+    destinationId: z.string(),
+    sourceServerId: z.string(),
+    createdAt: z.string().openapi({ description: 'The point in time the snapshot holds (services paused)' }),
+    completedAt: z.string().nullable(),
+    sizeBytes: z.number(),
+    entries: z.number(),
+    keyFingerprint: z.string(),
+    frozenMs: z.number().openapi({ description: 'How long the services were paused' }),
+    captureMs: z.number(),
+    objects: z.object({ data: z.string(), manifest: z.string() }),
+  })
+  .openapi('Snapshot');
+
+export function presentSnapshot(s: Snapshot): z.infer<typeof snapshotSchema> {
+  return {
+    id: s.id,
+    environmentId: s.environment_id,
+    destinationId: s.destination_id,
+    sourceServerId: s.source_server_id,
+    createdAt: s.created_at.toISOString(),
+    completedAt: s.completed_at?.toISOString() ?? null,
+    sizeBytes: Number(s.size_bytes ?? 0),
+    entries: s.entries ?? 0,
+    keyFingerprint: s.key_id.match(/.{4}/g)!.join('-'),
+    frozenMs: s.frozen_ms ?? 0,
+    captureMs: s.capture_ms ?? 0,
+    objects: { data: s.data_key, manifest: s.manifest_key },
+  };
+}

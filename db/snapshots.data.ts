@@ -1,0 +1,119 @@
+import { notFound } from '../common/errors.ts';
+import { newId } from '../common/ids.ts';
+import type { Db } from './database.ts';
+import type { Snapshot } from './tables/snapshot.table.ts';
+
+export interface NewSnapshot {
+  teamId: string;
+  environmentId: string;
+  destinationId: string;
+  sourceServerId: string;
+  operationId: string;
+  keyId: string;
+  objectKeys: (snapshotId: string) => { data: string; manifest: string };
+}
+
+export async function createSnapshot(db: Db, s: NewSnapshot): Promise<Snapshot> {
+  const id = newId('snap');
+  const keys = s.objectKeys(id);
+  return db
+    .insertInto('snapshots')
+    .values({
+      id,
+      team_id: s.teamId,
+      environment_id: s.environmentId,
+      destination_id: s.destinationId,
+      source_server_id: s.sourceServerId,
+      operation_id: s.operationId,
+      status: 'uploading',
+      data_key: keys.data,
+      manifest_key: keys.manifest,
+      upload_id: null,
+      key_id: s.keyId,
+      size_bytes: null,
+      tar_bytes: null,
+      entries: null,
+      data_sha256: null,
+      manifest_sha256: null,
+      frozen_ms: null,
+      capture_ms: null,
+      error: null,
+      completed_at: null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function getSnapshotById(db: Db, id: string): Promise<Snapshot> {
+  const snapshot = await db.selectFrom('snapshots').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!snapshot) throw notFound('snapshot', id);
+  return snapshot;
+}
+
+/** For an agent: a snapshot its own server is taking right now, and nothing else. */
+export async function uploadingSnapshotForServer(
+  db: Db,
+  serverId: string,
+  id: string,
+): Promise<Snapshot | undefined> {
+  return db
+    .selectFrom('snapshots')
+    .selectAll()
+    .where('id', '=', id)
+    .where('source_server_id', '=', serverId)
+    .where('status', '=', 'uploading')
+    .executeTakeFirst();
+}
+
+export async function setUploadId(db: Db, id: string, uploadId: string): Promise<void> {
+  await db.updateTable('snapshots').set({ upload_id: uploadId }).where('id', '=', id).execute();
+}
+
+export interface CompletedSnapshot {
+  sizeBytes: number;
+  tarBytes: number;
+  entries: number;
+  dataSha256: string;
+  manifestSha256: string;
+  frozenMs: number;
+  captureMs: number;
+}
+
+export async function markComplete(db: Db, id: string, c: CompletedSnapshot): Promise<void> {
+  await db
+    .updateTable('snapshots')
+    .set({
+      status: 'complete',
+      size_bytes: c.sizeBytes,
+      tar_bytes: c.tarBytes,
+      entries: c.entries,
+      data_sha256: c.dataSha256,
+      manifest_sha256: c.manifestSha256,
+      frozen_ms: c.frozenMs,
+      capture_ms: c.captureMs,
+      completed_at: new Date(),
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function markFailed(db: Db, id: string, error: string): Promise<void> {
+  await db
+    .updateTable('snapshots')
+    .set({ status: 'failed', error })
+    .where('id', '=', id)
+    .where('status', '=', 'uploading')
+    .execute();
+}
+
+/** Only complete snapshots exist for users: an upload in progress or abandoned is never listed. */
+export async function listSnapshots(db: Db, teamId: string, environmentId: string): Promise<Snapshot[]> {
+  return db
+    .selectFrom('snapshots')
+    .selectAll()
+    .where('team_id', '=', teamId)
+    .where('environment_id', '=', environmentId)
+    .where('status', '=', 'complete')
+    .orderBy('created_at', 'desc')
+    .execute();
+}

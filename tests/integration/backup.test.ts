@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { ProcessRuntime } from '../../agent/process-runtime.ts';
+import { createS3Client } from '../../common/s3-client.ts';
+import { createServer } from '../../db/servers.data.ts';
+import { createTeam } from '../../db/teams.data.ts';
+import { unpackArchive } from '../../format/archive-reader.ts';
+import { openManifest } from '../../format/manifest-object.ts';
+import { parsePrintableSecretKey } from '../../format/team-key.ts';
+import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
+import { startAgent, type ProgramRun } from '../helpers/processes.ts';
+import { httpService, postgresBinDir, postgresService } from '../helpers/services.ts';
+import { freePort, freePorts, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+import { accounts, auditBank, opening, openBank, startTransfers } from '../helpers/transfers.ts';
+
+describe('backup to the team’s own bucket', () => {
+  let cp: ControlPlane;
+  let agent: ProgramRun;
+  let token: string;
+  let dataRoot: string;
+  let agentToken: string;
+  let secretKey: Buffer;
+  let destinationId: string;
+  const bucket = `backups-${randomBytes(4).toString('hex')}`;
+  const s3 = createS3Client({ ...stack.s3, region: 'us-east-1', forcePathStyle: true });
+
+  before(async () => {
+    cp = await startControlPlane();
+    const team = await createTeam(cp.db, 'backers');
+    token = team.token;
+    const created0 = await createServer(cp.db, team.team.id, 'a');
+    const server = created0.server;
+    agentToken = created0.agentToken;
+    dataRoot = join(stack.runDir, uniqueName('agent'));
+    agent = startAgent(cp.apiUrl, agentToken, dataRoot);
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const created = await cp.request<{ destination: { id: string }; teamKey: { secretKey: string } }>(
+      'POST',
+      '/destinations',
+      token,
+      {
+        name: 'bucket',
+        endpoint: stack.s3.endpoint,
+        region: 'us-east-1',
+        bucket,
+        prefix: 'strackt',
+        pathStyle: true,
+        accessKeyId: stack.s3.accessKeyId,
+        secretAccessKey: stack.s3.secretAccessKey,
+      },
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    destinationId = created.body.destination.id;
+    secretKey = parsePrintableSecretKey(created.body.teamKey.secretKey);
+    await waitFor(
+      'the agent to connect',
+      async () =>
+        (await cp.request<{ connected: boolean }>('GET', `/servers/${server.id}`, token)).body.connected,
+    );
+  });
+
+  after(async () => {
+    await agent?.kill();
+    const runtime = new ProcessRuntime(dataRoot);
+    for (const env of await cp.db.selectFrom('environments').select('id').execute())
+      await runtime.stop(env.id);
+    await cp?.stop();
+  });
+
+  it('takes a point-in-time snapshot of a live PostgreSQL under load that restores consistent', async () => {
+    const [pgPort, webPort] = (await freePorts(2)) as [number, number];
+    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
+      name: 'bank',
+      serverId: (await cp.request<{ servers: { id: string }[] }>('GET', '/servers', token)).body.servers[0]!
+        .id,
+      services: [postgresService(pgPort), httpService(webPort)],
+    });
+    const deploy = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
+    assert.equal((await cp.finished(token, deploy.body.id)).status, 'succeeded');
+    await openBank(pgPort);
+
+    const transfers = startTransfers(pgPort);
+    await new Promise((r) => setTimeout(r, 500));
+    const started = await cp.request<{ id: string; workflowId: string }>(
+      'POST',
+      `/environments/${env.body.id}/backups`,
+      token,
+      { destinationId },
+    );
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const again = await cp.request<{ error: { code: string; message: string } }>(
+      'POST',
+      `/environments/${env.body.id}/backups`,
+      token,
+      {
+        destinationId,
+      },
+    );
+    assert.equal(again.status, 409);
+    assert.ok(again.body.error.message.includes(started.body.id));
+    const op = await cp.finished(token, started.body.id);
+    const committed = await transfers.stop();
+    assert.equal(op.status, 'succeeded', JSON.stringify(op) + agent.output().slice(-3000));
+    assert.ok(committed > 20, `transfers kept running during the backup (${committed})`);
+    const upload = op.steps.find((s) => s.name === 'capture and upload') as { bytes?: number } | undefined;
+    assert.ok(upload?.bytes && upload.bytes > 0, 'the upload step reports its bytes');
+
+    const { body } = await cp.request<{
+      snapshots: {
+        id: string;
+        frozenMs: number;
+        sizeBytes: number;
+        objects: { data: string; manifest: string };
+      }[];
+    }>('GET', `/environments/${env.body.id}/snapshots`, token);
+    assert.equal(body.snapshots.length, 1);
+    const snap = body.snapshots[0]!;
+    assert.ok(snap.frozenMs > 0 && snap.sizeBytes > 0, JSON.stringify(snap));
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    assert.equal(uploads.Uploads?.length ?? 0, 0, 'no multipart upload is left behind');
+
+    // Restore it with the format library alone into a fresh folder; PostgreSQL must start and the bank balance.
+    const get = async (key: string) =>
+      (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as Readable;
+    const manifestBytes = Buffer.concat(await (await get(snap.objects.manifest)).toArray());
+    const manifest = await openManifest(manifestBytes, { secretKey });
+    const staging = join(stack.runDir, uniqueName('restored'));
+    await unpackArchive({ source: await get(snap.objects.data), key: { secretKey }, manifest, staging });
+    // The source PostgreSQL still runs on this same machine with the pid its lock file names.
+    await rm(join(staging, 'pgdata', 'postmaster.pid'));
+    await chmod(staging, 0o755);
+    const port = await freePort();
+    const pg = spawn(
+      'runuser',
+      [
+        '-u',
+        'postgres',
+        '--',
+        join(postgresBinDir(), 'postgres'),
+        '-D',
+        join(staging, 'pgdata'),
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let pgLog = '';
+    pg.stderr.on('data', (d: Buffer) => (pgLog += d.toString()));
+    try {
+      const audit = await waitFor('the restored PostgreSQL to answer', () => auditBank(port), {
+        timeoutMs: 60_000,
+      });
+      assert.equal(audit.total, accounts * opening, 'the money adds up');
+      assert.ok(audit.logAgrees, 'the transfer log agrees with every balance');
+      assert.ok(audit.transfers > 0 && audit.transfers <= committed);
+    } finally {
+      pg.kill('SIGINT');
+    }
+  });
+
+  it('completes a backup whose agent is killed mid-upload and started again, with services running again', async () => {
+    const [webPort] = (await freePorts(1)) as [number];
+    const serverId = (await cp.request<{ servers: { id: string }[] }>('GET', '/servers', token)).body
+      .servers[0]!.id;
+    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
+      name: 'media',
+      serverId,
+      services: [httpService(webPort)],
+    });
+    const deploy = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
+    assert.equal((await cp.finished(token, deploy.body.id)).status, 'succeeded');
+    // Incompressible data, so the upload lasts long enough to be interrupted.
+    const media = join(dataRoot, 'volumes', env.body.id, 'webdata');
+    for (let i = 0; i < 6; i++) await writeFile(join(media, `clip-${i}.bin`), randomBytes(64 * 1024 * 1024));
+
+    const started = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/backups`, token, {
+      destinationId,
+    });
+    await waitFor('the upload to start', async () => {
+      const { body } = await cp.request<{ steps: { name: string; status: string }[] }>(
+        'GET',
+        `/operations/${started.body.id}`,
+        token,
+      );
+      return body.steps.find((s) => s.name === 'capture and upload')?.status === 'running';
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await agent.kill('SIGKILL');
+    agent = startAgent(cp.apiUrl, agentToken, dataRoot);
+    const op = await cp.finished(token, started.body.id, 180_000);
+    assert.equal(op.status, 'succeeded', JSON.stringify(op));
+    const pid = Number(await readFile(join(media, 'pid'), 'utf8'));
+    assert.notEqual(
+      (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]![0],
+      'T',
+      'the service is not left paused',
+    );
+    const { body } = await cp.request<{ snapshots: { entries: number }[] }>(
+      'GET',
+      `/environments/${env.body.id}/snapshots`,
+      token,
+    );
+    assert.equal(body.snapshots.length, 1);
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    assert.equal(uploads.Uploads?.length ?? 0, 0, 'no multipart upload is left behind');
+  });
+});

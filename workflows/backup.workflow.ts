@@ -1,0 +1,44 @@
+import { CancellationScope, proxyActivities } from '@temporalio/workflow';
+import type { BackupActivities } from '../activities/backup.activities.ts';
+import type { OperationInput } from '../common/operations.ts';
+import { agentActivities } from './agent-activities.ts';
+import { failureMessage, OperationTracker } from './operation-tracker.ts';
+
+export interface BackupInput extends OperationInput {
+  destinationId: string;
+}
+
+const control = proxyActivities<BackupActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumInterval: '1 minute', maximumAttempts: 10 },
+});
+
+// Workflow names live in histories and schedules: never rename this function.
+export async function backupEnvironment(input: BackupInput): Promise<{ snapshotId: string }> {
+  const tracker = new OperationTracker(input.operationId, ['prepare', 'capture and upload', 'verify and record']);
+  const agent = agentActivities(input.serverId);
+  return tracker.run(async () => {
+    const { snapshotId, teamPublicKey } = await tracker.step('prepare', () =>
+      control.prepareBackup({
+        operationId: input.operationId,
+        teamId: input.teamId,
+        environmentId: input.environmentId,
+        serverId: input.serverId,
+        destinationId: input.destinationId,
+      }),
+    );
+    try {
+      const capture = await tracker.step(
+        'capture and upload',
+        () => agent.captureSnapshot({ snapshotId, environmentId: input.environmentId, teamPublicKey }),
+        (c) => c.sizeBytes,
+      );
+      await tracker.step('verify and record', () => control.completeBackup({ snapshotId, capture }));
+      return { snapshotId };
+    } catch (err) {
+      // Runs even when the workflow is cancelled: a half-written upload must not outlive the operation.
+      await CancellationScope.nonCancellable(() => control.abortBackup({ snapshotId, error: failureMessage(err) }));
+      throw err;
+    }
+  });
+}
