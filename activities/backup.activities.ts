@@ -12,7 +12,13 @@ import { DomainError } from '../common/errors.ts';
 import { createS3Client } from '../common/s3-client.ts';
 import type { Db } from '../db/database.ts';
 import { openDestination } from '../db/destinations.data.ts';
-import { createSnapshot, getSnapshotById, markComplete, markFailed, setUploadId } from '../db/snapshots.data.ts';
+import {
+  createSnapshot,
+  getSnapshotById,
+  markComplete,
+  markFailed,
+  setUploadId,
+} from '../db/snapshots.data.ts';
 import type { Snapshot } from '../db/tables/snapshot.table.ts';
 import { getTeamPublicKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
@@ -37,14 +43,31 @@ function errorName(err: unknown): string {
 export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) {
   async function bucketOf(snapshot: Pick<Snapshot, 'team_id' | 'destination_id'>) {
     const destination = await openDestination(db, vault, snapshot.team_id, snapshot.destination_id);
-    return { s3: createS3Client(destination.location), bucket: destination.bucket, prefix: destination.prefix };
+    return {
+      s3: createS3Client(destination.location),
+      bucket: destination.bucket,
+      prefix: destination.prefix,
+    };
   }
 
   /** Before each backup: uploads of this team's that no running snapshot owns and a day old are debris. */
-  async function sweep(bucket: { s3: S3Client; bucket: string; prefix: string }, teamId: string): Promise<void> {
-    const owned = await db.selectFrom('snapshots').select('upload_id').where('status', '=', 'uploading').execute();
+  async function sweep(
+    bucket: { s3: S3Client; bucket: string; prefix: string },
+    teamId: string,
+  ): Promise<void> {
+    const owned = await db
+      .selectFrom('snapshots')
+      .select('upload_id')
+      .where('status', '=', 'uploading')
+      .execute();
     const teamPrefix = `${[bucket.prefix.replace(/^\/+|\/+$/g, ''), teamId].filter(Boolean).join('/')}/`;
-    await sweepStaleUploads(bucket.s3, bucket.bucket, teamPrefix, new Set(owned.map((o) => o.upload_id!)), staleAfterMs).catch(
+    await sweepStaleUploads(
+      bucket.s3,
+      bucket.bucket,
+      teamPrefix,
+      new Set(owned.map((o) => o.upload_id!)),
+      staleAfterMs,
+    ).catch(
       () => {}, // best effort: a sweep must never fail the backup it precedes
     );
   }
@@ -53,13 +76,22 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
     /** Creates the snapshot record and its multipart upload; retried, it finds the ones it made before. */
     async prepareBackup(input: PrepareBackupInput): Promise<{ snapshotId: string; teamPublicKey: string }> {
       const key = await getTeamPublicKey(db, input.teamId);
-      if (!key) throw ApplicationFailure.nonRetryable('the team has no key yet: add a destination first', 'NoTeamKey');
-      let snapshot = await db.selectFrom('snapshots').selectAll().where('operation_id', '=', input.operationId).executeTakeFirst();
+      if (!key)
+        throw ApplicationFailure.nonRetryable(
+          'the team has no key yet: add a destination first',
+          'NoTeamKey',
+        );
+      let snapshot = await db
+        .selectFrom('snapshots')
+        .selectAll()
+        .where('operation_id', '=', input.operationId)
+        .executeTakeFirst();
       let bucket;
       try {
         bucket = await bucketOf({ team_id: input.teamId, destination_id: input.destinationId });
       } catch (err) {
-        if (err instanceof DomainError) throw ApplicationFailure.nonRetryable(err.message, 'NoSuchDestination');
+        if (err instanceof DomainError)
+          throw ApplicationFailure.nonRetryable(err.message, 'NoSuchDestination');
         throw err;
       }
       snapshot ??= await createSnapshot(db, {
@@ -92,7 +124,9 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
             Bucket: bucket,
             Key: snapshot.data_key,
             UploadId: snapshot.upload_id!,
-            MultipartUpload: { Parts: capture.parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+            MultipartUpload: {
+              Parts: capture.parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })),
+            },
           }),
         );
       } catch (err) {
@@ -119,7 +153,13 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
       const { s3, bucket } = await bucketOf(snapshot);
       if (snapshot.upload_id) {
         await s3
-          .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: snapshot.data_key, UploadId: snapshot.upload_id }))
+          .send(
+            new AbortMultipartUploadCommand({
+              Bucket: bucket,
+              Key: snapshot.data_key,
+              UploadId: snapshot.upload_id,
+            }),
+          )
           .catch((err) => {
             if (errorName(err) !== 'NoSuchUpload') throw err;
           });

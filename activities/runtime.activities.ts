@@ -40,7 +40,9 @@ export function createRuntimeActivities({ runtime, controlPlane, serverId }: Dep
   return {
     captureSnapshot: permanentFailures(async (input: CaptureInput): Promise<CaptureResult> => {
       const spec = await controlPlane.environmentSpec(input.environmentId);
-      return captureSnapshot({ runtime, controlPlane, serverId }, spec, input, (progress) => heartbeat(progress));
+      return captureSnapshot({ runtime, controlPlane, serverId }, spec, input, (progress) =>
+        heartbeat(progress),
+      );
     }),
 
     startEnvironment: permanentFailures(async ({ environmentId }: EnvironmentRef) => {

@@ -39,7 +39,8 @@ export class ControlPlaneClient {
       signal: AbortSignal.timeout(30_000),
     });
     const answer = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
-    if (!res.ok) throw new ControlPlaneError(res.status, answer.error?.message ?? `HTTP ${res.status} from ${path}`);
+    if (!res.ok)
+      throw new ControlPlaneError(res.status, answer.error?.message ?? `HTTP ${res.status} from ${path}`);
     return answer as T;
   }
 
@@ -62,6 +63,11 @@ export class ControlPlaneClient {
   }
 
   async manifestUrl(snapshotId: string): Promise<string> {
-    return (await this.call<{ url: string }>('POST', `/agent/snapshots/${encodeURIComponent(snapshotId)}/manifest-url`)).url;
+    return (
+      await this.call<{ url: string }>(
+        'POST',
+        `/agent/snapshots/${encodeURIComponent(snapshotId)}/manifest-url`,
+      )
+    ).url;
   }
 }

@@ -66,7 +66,9 @@ export class PartUploader extends Writable {
     try {
       res = await fetch(url, { method: 'PUT', body, headers: { 'content-length': String(body.length) } });
     } catch (err) {
-      throw new PartUploadError(`uploading part ${partNumber} failed: ${(err as Error).cause ?? (err as Error).message}`);
+      throw new PartUploadError(
+        `uploading part ${partNumber} failed: ${(err as Error).cause ?? (err as Error).message}`,
+      );
     }
     const text = await res.text();
     if (!res.ok) {

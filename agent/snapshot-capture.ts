@@ -58,12 +58,14 @@ export async function captureSnapshot(
   const publicKey = Buffer.from(input.teamPublicKey, 'hex');
   const dataKey = newDataKey();
   const volumes = [...new Set(spec.services.flatMap((s) => s.volumes))].sort();
-  for (const volume of volumes) await mkdir(runtime.volumePath(spec.environmentId, volume), { recursive: true });
+  for (const volume of volumes)
+    await mkdir(runtime.volumePath(spec.environmentId, volume), { recursive: true });
 
   const uploader = new PartUploader({
     partSize,
     partUrls: (numbers) => controlPlane.partUrls(input.snapshotId, numbers),
-    onPart: (_part, bytesDone) => onProgress({ bytesUploaded: bytesDone, partsUploaded: uploader.parts.length }),
+    onPart: (_part, bytesDone) =>
+      onProgress({ bytesUploaded: bytesDone, partsUploaded: uploader.parts.length }),
   });
 
   let frozenAt = 0;

@@ -15,7 +15,11 @@ const control = proxyActivities<BackupActivities>({
 
 // Workflow names live in histories and schedules: never rename this function.
 export async function backupEnvironment(input: BackupInput): Promise<{ snapshotId: string }> {
-  const tracker = new OperationTracker(input.operationId, ['prepare', 'capture and upload', 'verify and record']);
+  const tracker = new OperationTracker(input.operationId, [
+    'prepare',
+    'capture and upload',
+    'verify and record',
+  ]);
   const agent = agentActivities(input.serverId);
   return tracker.run(async () => {
     const { snapshotId, teamPublicKey } = await tracker.step('prepare', () =>
@@ -37,7 +41,9 @@ export async function backupEnvironment(input: BackupInput): Promise<{ snapshotI
       return { snapshotId };
     } catch (err) {
       // Runs even when the workflow is cancelled: a half-written upload must not outlive the operation.
-      await CancellationScope.nonCancellable(() => control.abortBackup({ snapshotId, error: failureMessage(err) }));
+      await CancellationScope.nonCancellable(() =>
+        control.abortBackup({ snapshotId, error: failureMessage(err) }),
+      );
       throw err;
     }
   });
