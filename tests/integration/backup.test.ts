@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
+import { lookupUser } from '../../agent/unix-users.ts';
 import { createS3Client } from '../../common/s3-client.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
@@ -136,13 +137,10 @@ describe('backup to the team’s own bucket', () => {
     await rm(join(staging, 'pgdata', 'postmaster.pid'));
     await chmod(staging, 0o755);
     const port = await freePort();
+    const pgUser = (await lookupUser('postgres'))!;
     const pg = spawn(
-      'runuser',
+      join(postgresBinDir(), 'postgres'),
       [
-        '-u',
-        'postgres',
-        '--',
-        join(postgresBinDir(), 'postgres'),
         '-D',
         join(staging, 'pgdata'),
         '-p',
@@ -152,8 +150,9 @@ describe('backup to the team’s own bucket', () => {
         '-c',
         'unix_socket_directories=',
       ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', 'ignore', 'pipe'], uid: pgUser.uid, gid: pgUser.gid },
     );
+    const pgExited = new Promise((resolve) => pg.once('exit', resolve));
     let pgLog = '';
     pg.stderr.on('data', (d: Buffer) => (pgLog += d.toString()));
     try {
@@ -165,6 +164,7 @@ describe('backup to the team’s own bucket', () => {
       assert.ok(audit.transfers > 0 && audit.transfers <= committed);
     } finally {
       pg.kill('SIGINT');
+      await pgExited;
     }
   });
 
