@@ -12,7 +12,10 @@ ensure_debian_packages python3-nacl libsodium-dev zstd awscli
 cd "$ROOT"
 
 say "lint: eslint, prettier, tsc..."
-npx eslint --max-warnings 0 . && npx prettier --check --log-level warn . && npx tsc --noEmit
+# One command per line: under set -e a failure inside an && list would not stop the script.
+npx eslint --max-warnings 0 .
+npx prettier --check --log-level warn .
+npx tsc --noEmit
 
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/strackt-test.XXXXXX")
 # Services in tests run as other users (PostgreSQL as postgres): they must be able to reach their volumes.
