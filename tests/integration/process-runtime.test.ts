@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { servicesSchema, type EnvironmentSpec } from '../../common/environment-spec.ts';
 import { groupAlive } from '../../agent/process-groups.ts';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
-import { stack } from '../helpers/stack.ts';
+import { stack, waitFor } from '../helpers/stack.ts';
 
 function spec(services: unknown[]): EnvironmentSpec {
   return {
@@ -81,6 +81,8 @@ describe('process runtime', () => {
     await runtime.start(spec([{ name: 'a', command: 'exec sleep 300' }]));
     const [ours] = await runtime.status('env_runtimetest');
     process.kill(-ours!.pid!, 'SIGKILL');
+    // Start times count clock ticks (10 ms): a stranger started in the same tick would be indistinguishable.
+    await sleep(50);
     // Another group leader now stands where the record points, as if the pid had been reused.
     const stranger = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });
     const file = join(root, 'run', 'env_runtimetest', 'a.json');
@@ -109,10 +111,16 @@ describe('process runtime', () => {
     );
     const pids = (await runtime.status('env_runtimetest')).map((s) => s.pid!);
     const state = async (pid: number) => (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]![0];
+    const states = async (want: string) =>
+      waitFor(`states ${want}`, async () => (await Promise.all(pids.map(state))).every((s) => s === want), {
+        timeoutMs: 5000,
+        intervalMs: 20,
+      });
+    await states('S');
     await runtime.freeze('env_runtimetest');
-    assert.deepEqual(await Promise.all(pids.map(state)), ['T', 'T'], 'stopped');
+    await states('T');
     await new ProcessRuntime(root).thawAll(); // what agent.main.ts does first on start
-    assert.deepEqual(await Promise.all(pids.map(state)), ['S', 'S'], 'running again');
+    await states('S');
     await runtime.stop('env_runtimetest');
   });
 });
