@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { createApp } from '../../api/app.ts';
 import { Vault } from '../../db/vault.ts';
 import { serveApp } from './processes.ts';
@@ -67,6 +68,18 @@ export async function startControlPlane() {
         },
         { timeoutMs, intervalMs: 300 },
       );
+    },
+    async connected(token: string, serverId: string): Promise<void> {
+      await waitFor(`server ${serverId} to show as connected`, async () => {
+        const { body } = await request<{ connected: boolean }>('GET', `/servers/${serverId}`, token);
+        return body.connected;
+      });
+    },
+    /** Stops every environment's services on an agent's data root, so a failed test leaves nothing running. */
+    async stopServices(dataRoot: string): Promise<void> {
+      const runtime = new ProcessRuntime(dataRoot);
+      for (const env of await testDb.db.selectFrom('environments').select('id').execute())
+        await runtime.stop(env.id);
     },
     async stop() {
       await api.close();

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { lookupUser } from '../../agent/unix-users.ts';
 import { createS3Client } from '../../common/s3-client.ts';
 import { createServer } from '../../db/servers.data.ts';
@@ -59,18 +58,12 @@ describe('backup to the team’s own bucket', () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     destinationId = created.body.destination.id;
     secretKey = parsePrintableSecretKey(created.body.teamKey.secretKey);
-    await waitFor(
-      'the agent to connect',
-      async () =>
-        (await cp.request<{ connected: boolean }>('GET', `/servers/${server.id}`, token)).body.connected,
-    );
+    await cp.connected(token, server.id);
   });
 
   after(async () => {
     await agent?.kill();
-    const runtime = new ProcessRuntime(dataRoot);
-    for (const env of await cp.db.selectFrom('environments').select('id').execute())
-      await runtime.stop(env.id);
+    await cp?.stopServices(dataRoot);
     await cp?.stop();
   });
 

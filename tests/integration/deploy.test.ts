@@ -4,13 +4,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
 import { groupAlive } from '../../agent/process-groups.ts';
-import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { httpService, postgresService } from '../helpers/services.ts';
-import { freePort, freePorts, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+import { freePort, freePorts, stack, uniqueName } from '../helpers/stack.ts';
 
 describe('deploy and stop an environment through the API on a real agent', () => {
   let cp: ControlPlane;
@@ -27,18 +26,12 @@ describe('deploy and stop an environment through the API on a real agent', () =>
     serverId = server.id;
     dataRoot = join(stack.runDir, uniqueName('agent'));
     agent = startAgent(cp.apiUrl, agentToken, dataRoot);
-    await waitFor('the agent to connect', async () => {
-      const { body } = await cp.request<{ connected: boolean }>('GET', `/servers/${serverId}`, token);
-      return body.connected;
-    });
+    await cp.connected(token, serverId);
   });
 
   after(async () => {
     await agent?.kill();
-    // A failed assertion must not leave services running on the machine.
-    const runtime = new ProcessRuntime(dataRoot);
-    for (const env of await cp.db.selectFrom('environments').select('id').execute())
-      await runtime.stop(env.id);
+    await cp?.stopServices(dataRoot);
     await cp?.stop();
   });
 
