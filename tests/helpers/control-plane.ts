@@ -21,12 +21,13 @@ export interface Operation {
 }
 
 /** The whole control plane on the real services: database, Temporal client, workflow worker, HTTP API. */
-export async function startControlPlane() {
+/** `temporalAddress` lets a test bring its own Temporal server, to stop and restart it. */
+export async function startControlPlane({ temporalAddress = stack.temporalAddress } = {}) {
   const testDb = await createTestDatabase();
-  const temporal = await connectTestClient();
+  const temporal = await connectTestClient(temporalAddress);
   const controlTaskQueue = uniqueName('control');
   const vault = new Vault(randomBytes(32));
-  const worker = await startControlWorker(testDb.db, vault, controlTaskQueue);
+  const worker = await startControlWorker(testDb.db, vault, controlTaskQueue, temporalAddress);
   const app = createApp({
     db: testDb.db,
     vault,

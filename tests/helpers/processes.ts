@@ -45,12 +45,17 @@ export function runProgram(entry: string, env: Record<string, string>): ProgramR
 }
 
 /** A real agent process for a server, enrolled through the API with the server's agent token. */
-export function startAgent(apiUrl: string, agentToken: string, dataRoot: string): ProgramRun {
+export function startAgent(
+  apiUrl: string,
+  agentToken: string,
+  dataRoot: string,
+  temporalAddress = stack.temporalAddress,
+): ProgramRun {
   return runProgram('worker/agent.main.ts', {
     STRACKT_API_URL: apiUrl,
     STRACKT_AGENT_TOKEN: agentToken,
     STRACKT_DATA_ROOT: dataRoot,
-    TEMPORAL_ADDRESS: stack.temporalAddress,
+    TEMPORAL_ADDRESS: temporalAddress,
     TEMPORAL_NAMESPACE: stack.namespace,
   });
 }

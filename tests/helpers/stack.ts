@@ -65,8 +65,8 @@ export async function createTestDatabase(): Promise<{ db: Db; url: string; drop:
   };
 }
 
-export async function connectTestClient(): Promise<Client> {
-  const connection = await Connection.connect({ address: stack.temporalAddress });
+export async function connectTestClient(address = stack.temporalAddress): Promise<Client> {
+  const connection = await Connection.connect({ address });
   return new Client({ connection, namespace: stack.namespace });
 }
 
@@ -99,6 +99,7 @@ export async function startControlWorker(
   db: Db,
   vault: Vault,
   taskQueue: string,
+  address = stack.temporalAddress,
 ): Promise<{ shutdown: () => Promise<void> }> {
   if (!runtimeInstalled) {
     // Worker state chatter drowns test output; warnings and errors still show.
@@ -109,7 +110,7 @@ export async function startControlWorker(
     workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)),
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} },
   });
-  const connection = await NativeConnection.connect({ address: stack.temporalAddress });
+  const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection,
     namespace: stack.namespace,
