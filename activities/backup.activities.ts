@@ -22,6 +22,7 @@ import {
 import type { Snapshot } from '../db/tables/snapshot.table.ts';
 import { getTeamPublicKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
+import { createLogger } from '../common/log.ts';
 import { sweepStaleUploads } from '../storage/stale-uploads.ts';
 import { snapshotObjectKeys } from '../format/manifest.ts';
 
@@ -34,6 +35,7 @@ export interface PrepareBackupInput {
 }
 
 const staleAfterMs = 24 * 3600 * 1000;
+const log = createLogger('backup');
 
 function errorName(err: unknown): string {
   return (err as { name?: string }).name ?? '';
@@ -150,21 +152,26 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
       if (snapshot.status === 'complete') return;
       // The record first: even if the bucket cannot be reached now, the snapshot is already not offered.
       await markFailed(db, snapshot.id, input.error);
-      const { s3, bucket } = await bucketOf(snapshot);
-      if (snapshot.upload_id) {
-        await s3
-          .send(
+      // Best effort: with the bucket unreachable the failure must still end promptly; the next backup's
+      // sweep aborts what is left.
+      try {
+        const { s3, bucket } = await bucketOf(snapshot);
+        if (snapshot.upload_id) {
+          await s3.send(
             new AbortMultipartUploadCommand({
               Bucket: bucket,
               Key: snapshot.data_key,
               UploadId: snapshot.upload_id,
             }),
-          )
-          .catch((err) => {
-            if (errorName(err) !== 'NoSuchUpload') throw err;
-          });
+          );
+        }
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: snapshot.manifest_key }));
+      } catch (err) {
+        log.warn('could not clean up after a failed backup; the next backup sweeps it', {
+          snapshotId: snapshot.id,
+          error: errorName(err) || (err as Error).message,
+        });
       }
-      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: snapshot.manifest_key }));
     },
   };
 }
