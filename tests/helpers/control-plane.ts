@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { createApp } from '../../api/app.ts';
 import { Vault } from '../../db/vault.ts';
 import { serveApp } from './processes.ts';
+import { httpService } from './services.ts';
 import {
   connectTestClient,
   createTestDatabase,
+  freePorts,
   stack,
   startControlWorker,
   uniqueName,
@@ -75,6 +79,37 @@ export async function startControlPlane({ temporalAddress = stack.temporalAddres
         const { body } = await request<{ connected: boolean }>('GET', `/servers/${serverId}`, token);
         return body.connected;
       });
+    },
+    /** A deployed environment whose one service holds 384 MiB of random bytes: an upload long enough to interrupt. */
+    async deployMediaEnvironment(
+      token: string,
+      serverId: string,
+      dataRoot: string,
+    ): Promise<{ envId: string; media: string }> {
+      const [port] = (await freePorts(1)) as [number];
+      const env = await request<{ id: string }>('POST', '/environments', token, {
+        name: uniqueName('media'),
+        serverId,
+        services: [httpService(port)],
+      });
+      const deploy = await request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
+      const done = await this.finished(token, deploy.body.id);
+      if (done.status !== 'succeeded') throw new Error(`deploy failed: ${JSON.stringify(done)}`);
+      const media = join(dataRoot, 'volumes', env.body.id, 'webdata');
+      for (let i = 0; i < 6; i++)
+        await writeFile(join(media, `clip-${i}.bin`), randomBytes(64 * 1024 * 1024));
+      return { envId: env.body.id, media };
+    },
+    /** Starts a backup and resolves with its operation id once the upload is under way. */
+    async backupUnderWay(token: string, envId: string, destinationId: string): Promise<string> {
+      const started = await request<{ id: string }>('POST', `/environments/${envId}/backups`, token, {
+        destinationId,
+      });
+      await waitFor('the upload to start', async () => {
+        const { body } = await request<Operation>('GET', `/operations/${started.body.id}`, token);
+        return body.steps.find((s) => s.name === 'capture and upload')?.status === 'running';
+      });
+      return started.body.id;
     },
     /** Stops every environment's services on an agent's data root, so a failed test leaves nothing running. */
     async stopServices(dataRoot: string): Promise<void> {

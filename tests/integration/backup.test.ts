@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -162,35 +162,14 @@ describe('backup to the team’s own bucket', () => {
   });
 
   it('completes a backup whose agent is killed mid-upload and started again, with services running again', async () => {
-    const [webPort] = (await freePorts(1)) as [number];
     const serverId = (await cp.request<{ servers: { id: string }[] }>('GET', '/servers', token)).body
       .servers[0]!.id;
-    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
-      name: 'media',
-      serverId,
-      services: [httpService(webPort)],
-    });
-    const deploy = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
-    assert.equal((await cp.finished(token, deploy.body.id)).status, 'succeeded');
-    // Incompressible data, so the upload lasts long enough to be interrupted.
-    const media = join(dataRoot, 'volumes', env.body.id, 'webdata');
-    for (let i = 0; i < 6; i++) await writeFile(join(media, `clip-${i}.bin`), randomBytes(64 * 1024 * 1024));
-
-    const started = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/backups`, token, {
-      destinationId,
-    });
-    await waitFor('the upload to start', async () => {
-      const { body } = await cp.request<{ steps: { name: string; status: string }[] }>(
-        'GET',
-        `/operations/${started.body.id}`,
-        token,
-      );
-      return body.steps.find((s) => s.name === 'capture and upload')?.status === 'running';
-    });
+    const { envId, media } = await cp.deployMediaEnvironment(token, serverId, dataRoot);
+    const operationId = await cp.backupUnderWay(token, envId, destinationId);
     await new Promise((r) => setTimeout(r, 300));
     await agent.kill('SIGKILL');
     agent = startAgent(cp.apiUrl, agentToken, dataRoot);
-    const op = await cp.finished(token, started.body.id, 180_000);
+    const op = await cp.finished(token, operationId, 180_000);
     assert.equal(op.status, 'succeeded', JSON.stringify(op));
     const pid = Number(await readFile(join(media, 'pid'), 'utf8'));
     assert.notEqual(
@@ -200,7 +179,7 @@ describe('backup to the team’s own bucket', () => {
     );
     const { body } = await cp.request<{ snapshots: { entries: number }[] }>(
       'GET',
-      `/environments/${env.body.id}/snapshots`,
+      `/environments/${envId}/snapshots`,
       token,
     );
     assert.equal(body.snapshots.length, 1);

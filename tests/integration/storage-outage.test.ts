@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
@@ -10,7 +10,6 @@ import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
-import { httpService } from '../helpers/services.ts';
 import { freePorts, stack, uniqueName, waitFor } from '../helpers/stack.ts';
 
 let storage: ChildProcess | undefined;
@@ -27,7 +26,7 @@ after(async () => {
 
 it('fails a backup cleanly when the object store goes down mid-upload and stays down', async () => {
   // A bucket server of this test's own, to stop for real.
-  const [s3Port, webPort] = (await freePorts(2)) as [number, number];
+  const [s3Port] = (await freePorts(1)) as [number];
   const dir = join(stack.runDir, uniqueName('s3'));
   await mkdir(join(dir, 'b'), { recursive: true });
   await mkdir(join(dir, 'meta'), { recursive: true });
@@ -66,36 +65,12 @@ it('fails a backup cleanly when the object store goes down mid-upload and stays 
     ...credentials,
   });
   assert.equal(dest.status, 201, JSON.stringify(dest.body));
-  const env = await cp.request<{ id: string }>('POST', '/environments', team.token, {
-    name: 'media',
-    serverId: server.id,
-    services: [httpService(webPort)],
-  });
-  const deploy = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, team.token);
-  assert.equal((await cp.finished(team.token, deploy.body.id)).status, 'succeeded');
-  const media = join(dataRoot, 'volumes', env.body.id, 'webdata');
-  for (let i = 0; i < 6; i++) await writeFile(join(media, `clip-${i}.bin`), randomBytes(64 * 1024 * 1024));
-
-  const started = await cp.request<{ id: string }>(
-    'POST',
-    `/environments/${env.body.id}/backups`,
-    team.token,
-    {
-      destinationId: dest.body.destination.id,
-    },
-  );
-  await waitFor('the upload to start', async () => {
-    const { body } = await cp!.request<{ steps: { name: string; status: string }[] }>(
-      'GET',
-      `/operations/${started.body.id}`,
-      team.token,
-    );
-    return body.steps.find((s) => s.name === 'capture and upload')?.status === 'running';
-  });
+  const { envId, media } = await cp.deployMediaEnvironment(team.token, server.id, dataRoot);
+  const operationId = await cp.backupUnderWay(team.token, envId, dest.body.destination.id);
   storage.kill('SIGKILL');
 
   // The agent retries with backoff; with the store still down the operation ends, failed, with the reason.
-  const op = await cp.finished(team.token, started.body.id, 240_000);
+  const op = await cp.finished(team.token, operationId, 240_000);
   assert.equal(op.status, 'failed');
   assert.match(
     op.error ?? '',
@@ -110,7 +85,7 @@ it('fails a backup cleanly when the object store goes down mid-upload and stays 
   );
   const { body } = await cp.request<{ snapshots: unknown[] }>(
     'GET',
-    `/environments/${env.body.id}/snapshots`,
+    `/environments/${envId}/snapshots`,
     team.token,
   );
   assert.deepEqual(body.snapshots, [], 'nothing half-written is listed');

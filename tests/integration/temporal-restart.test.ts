@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
@@ -11,7 +10,6 @@ import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
-import { httpService } from '../helpers/services.ts';
 import { connectTestClient, freePorts, repoRoot, stack, uniqueName, waitFor } from '../helpers/stack.ts';
 
 const temporalBin = process.env.STRACKT_TEST_TEMPORAL_BIN!;
@@ -72,7 +70,7 @@ after(async () => {
 
 it('completes a backup while the Temporal server is killed and restarted mid-upload', async () => {
   assert.ok(temporalBin, 'STRACKT_TEST_TEMPORAL_BIN is set by deploy/test.sh');
-  const [port, webPort] = (await freePorts(2)) as [number, number];
+  const [port] = (await freePorts(1)) as [number];
   const address = `127.0.0.1:${port}`;
   const dbFile = join(stack.runDir, `${uniqueName('temporal')}.db`);
   temporal = startTemporal(port, dbFile);
@@ -98,44 +96,19 @@ it('completes a backup while the Temporal server is killed and restarted mid-upl
     secretAccessKey: stack.s3.secretAccessKey,
   });
   assert.equal(dest.status, 201, JSON.stringify(dest.body));
-  const env = await cp.request<{ id: string }>('POST', '/environments', team.token, {
-    name: 'media',
-    serverId: server.id,
-    services: [httpService(webPort)],
-  });
-  const deploy = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, team.token);
-  assert.equal((await cp.finished(team.token, deploy.body.id)).status, 'succeeded');
-  const media = join(dataRoot, 'volumes', env.body.id, 'webdata');
-  await mkdir(media, { recursive: true });
-  for (let i = 0; i < 6; i++) await writeFile(join(media, `clip-${i}.bin`), randomBytes(64 * 1024 * 1024));
-
-  const started = await cp.request<{ id: string }>(
-    'POST',
-    `/environments/${env.body.id}/backups`,
-    team.token,
-    {
-      destinationId: dest.body.destination.id,
-    },
-  );
-  await waitFor('the upload to start', async () => {
-    const { body } = await cp!.request<{ steps: { name: string; status: string }[] }>(
-      'GET',
-      `/operations/${started.body.id}`,
-      team.token,
-    );
-    return body.steps.find((s) => s.name === 'capture and upload')?.status === 'running';
-  });
+  const { envId } = await cp.deployMediaEnvironment(team.token, server.id, dataRoot);
+  const operationId = await cp.backupUnderWay(team.token, envId, dest.body.destination.id);
   temporal.kill('SIGKILL');
   await new Promise((r) => temporal!.once('exit', r));
   await new Promise((r) => setTimeout(r, 2000));
   temporal = startTemporal(port, dbFile);
   await temporalReady(address);
 
-  const op = await cp.finished(team.token, started.body.id, 180_000);
+  const op = await cp.finished(team.token, operationId, 180_000);
   assert.equal(op.status, 'succeeded', JSON.stringify(op));
   const { body } = await cp.request<{ snapshots: unknown[] }>(
     'GET',
-    `/environments/${env.body.id}/snapshots`,
+    `/environments/${envId}/snapshots`,
     team.token,
   );
   assert.equal(body.snapshots.length, 1);
