@@ -19,7 +19,7 @@ done
 ensure_node
 ensure_npm_deps
 ensure_tools
-# The agent archives with GNU tar and decompresses restores with the zstd CLI.
+# The agent archives with GNU tar; the restore guide (and its test) use the zstd CLI.
 ensure_debian_packages tar zstd
 trap stop_all EXIT
 trap 'echo; say "stopping..."; exit 0' INT TERM

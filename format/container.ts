@@ -62,16 +62,27 @@ export interface EncryptOptions {
   chunkSize?: number;
 }
 
-/** Plaintext in, container out: header, then length-framed secretstream chunks, the last one final. */
-export class EncryptStream extends Transform {
+/**
+ * The container writer without a stream around it: plaintext in, the header and then
+ * length-framed secretstream chunks out through `emit`, the last chunk final. A producer can write
+ * straight into space() and commit() what it wrote (the archive writer has zstd compress into it),
+ * sparing a copy; write() copies.
+ */
+export class ContainerSealer {
   private readonly state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
-  private readonly chunkSize: number;
+  readonly chunkSize: number;
   private pending: Buffer;
   private filled = 0;
+  /** A full chunk, sealed only once more data arrives: the last chunk must carry TAG_FINAL. */
+  private held: Buffer | undefined;
+  private spare: Buffer | undefined;
+  private readonly frames: Buffer[] = [];
   private header: Buffer | undefined;
 
-  constructor(options: EncryptOptions) {
-    super();
+  constructor(
+    options: EncryptOptions,
+    private readonly emit: (bytes: Buffer) => void,
+  ) {
     this.chunkSize = options.chunkSize ?? defaultChunkSize;
     if (this.chunkSize < 1 || this.chunkSize > maxChunkSize) throw new RangeError('chunk size out of range');
     this.pending = Buffer.allocUnsafe(this.chunkSize);
@@ -92,37 +103,86 @@ export class EncryptStream extends Transform {
     this.header = header;
   }
 
+  /**
+   * Gives back a frame emitted earlier, once its consumer is done with it (a write callback), to
+   * hold a later chunk: sealing into fresh 1 MiB buffers cost 0.1 s of CPU more per 400 MiB, the
+   * kernel handing out and zeroing new pages.
+   */
+  recycle(frame: Buffer): void {
+    if (frame.length === 4 + this.chunkSize + ABYTES && this.frames.length < 4) this.frames.push(frame);
+  }
+
   private seal(plain: Buffer, tag: number): void {
-    const out = Buffer.allocUnsafe(4 + plain.length + ABYTES);
+    const size = 4 + plain.length + ABYTES;
+    const out = (plain.length === this.chunkSize && this.frames.pop()) || Buffer.allocUnsafe(size);
     out.writeUInt32BE(plain.length + ABYTES, 0);
     // The header rides as the first chunk's additional data, so no header field can be altered unseen.
     const ad = this.header ?? null;
     sodium.crypto_secretstream_xchacha20poly1305_push(this.state, out.subarray(4), plain, ad, tag);
     if (this.header) {
-      this.push(this.header);
+      this.emit(this.header);
       this.header = undefined;
     }
-    this.push(out);
+    this.emit(out);
+  }
+
+  /** The free room of the chunk being filled, never empty: write plaintext there, then commit() it. */
+  space(): Buffer {
+    if (this.filled === this.chunkSize) {
+      this.held = this.pending;
+      this.pending = this.spare ?? Buffer.allocUnsafe(this.chunkSize);
+      this.spare = undefined;
+      this.filled = 0;
+    }
+    return this.pending.subarray(this.filled);
+  }
+
+  /** Takes the n bytes just written at the start of space(). */
+  commit(n: number): void {
+    if (n === 0) return;
+    this.filled += n;
+    if (this.held) {
+      this.seal(this.held, TAG_MESSAGE);
+      this.spare = this.held;
+      this.held = undefined;
+    }
+  }
+
+  write(data: Buffer): void {
+    for (let offset = 0; offset < data.length;) {
+      const n = data.copy(this.space(), 0, offset);
+      this.commit(n);
+      offset += n;
+    }
+  }
+
+  /** Seals the last chunk, final (an empty one for an empty payload). */
+  end(): void {
+    if (this.held && this.filled === 0) this.seal(this.held, TAG_FINAL);
+    else {
+      if (this.held) this.seal(this.held, TAG_MESSAGE);
+      this.seal(this.pending.subarray(0, this.filled), TAG_FINAL);
+    }
+    this.held = undefined;
+  }
+}
+
+/** Plaintext in, container out: ContainerSealer as a stream. */
+export class EncryptStream extends Transform {
+  private readonly sealer: ContainerSealer;
+
+  constructor(options: EncryptOptions) {
+    super();
+    this.sealer = new ContainerSealer(options, (bytes) => this.push(bytes));
   }
 
   override _transform(data: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    let offset = 0;
-    while (offset < data.length) {
-      const n = Math.min(this.chunkSize - this.filled, data.length - offset);
-      data.copy(this.pending, this.filled, offset, offset + n);
-      this.filled += n;
-      offset += n;
-      // A full chunk is sealed only once more data arrives: the last chunk must carry TAG_FINAL.
-      if (this.filled === this.chunkSize && offset < data.length) {
-        this.seal(this.pending, TAG_MESSAGE);
-        this.filled = 0;
-      }
-    }
+    this.sealer.write(data);
     done();
   }
 
   override _flush(done: TransformCallback): void {
-    this.seal(this.pending.subarray(0, this.filled), TAG_FINAL);
+    this.sealer.end();
     done();
   }
 }
@@ -163,40 +223,91 @@ export function parseHeader(header: Buffer): ContainerHeader {
 
 export type KeySource = { secretKey: Buffer } | { dataKey: Buffer };
 
+const empty = Buffer.alloc(0);
+
 /**
- * Container in, plaintext out. Opens the data key with the team secret key (control plane, or a
- * customer restoring by hand) or takes the data key itself (an agent, to which the control plane
- * re-sealed it). Every failure says which of the FORMAT.md cases it is.
+ * The container reader without a stream around it: container bytes in through push(), plaintext
+ * chunks out of next(), every failure one of the FORMAT.md cases. Opens the data key with the team
+ * secret key (control plane, or a customer restoring by hand) or takes the data key itself (an
+ * agent, to which the control plane re-sealed it). Synchronous and copy-free where it can be (the
+ * unpacker feeds zstd from it directly): a header or frame split across input buffers is assembled
+ * in one reused scratch buffer, and with reuseOutput the plaintext goes to one reused buffer too.
+ * The stream version concatenated frames that straddled its input chunks and allocated each
+ * plaintext afresh: 0.26 s per GB of tar in the profile, mostly page faults on new memory.
  */
-export class DecryptStream extends Transform {
+export class ContainerOpener {
   private readonly state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
-  private buffered: Buffer[] = [];
-  private bufferedBytes = 0;
+  private input: Buffer = empty;
+  private pos = 0;
+  private scratch: Buffer | undefined;
+  private scratchFill = 0;
+  private frameLength = -1;
+  private plain: Buffer | undefined;
   private header: ContainerHeader | undefined;
   private headerRaw: Buffer | undefined;
   private chunkIndex = 0;
   private finished = false;
   bytesOut = 0;
 
+  /**
+   * @param reuseOutput when true, a chunk returned by next() is only valid until the following
+   *   call (its buffer is reused); when false every chunk is a fresh buffer.
+   */
   constructor(
     private readonly key: KeySource,
     private readonly expectedKeyId?: Buffer,
-  ) {
-    super();
-  }
+    private readonly reuseOutput = false,
+  ) {}
 
   get containerHeader(): ContainerHeader | undefined {
     return this.header;
   }
 
-  private takeBytes(n: number): Buffer {
-    const all =
-      this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedBytes);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.buffered = rest.length ? [rest] : [];
-    this.bufferedBytes = rest.length;
-    return out;
+  /** True once the input given so far is used up (decrypted or copied aside): push more. */
+  get needsInput(): boolean {
+    return this.pos >= this.input.length;
+  }
+
+  /** Adds container bytes; call only when needsInput. The buffer is not kept once needsInput is true again. */
+  push(data: Buffer): void {
+    if (!this.needsInput) throw new Error('ContainerOpener.push: the previous input is not used up');
+    if (this.finished && data.length)
+      throw new SnapshotFormatError('trailing_data', 'trailing data after the final chunk');
+    this.input = data;
+    this.pos = 0;
+  }
+
+  /** Drops the input once used up: the caller may then reuse or hand over its memory. */
+  private release(): void {
+    if (this.pos >= this.input.length) {
+      this.input = empty;
+      this.pos = 0;
+    }
+  }
+
+  /** n bytes, from the input directly when they are all there, else assembled in scratch; undefined if not yet available. */
+  private take(n: number): Buffer | undefined {
+    const input = this.input;
+    const available = input.length - this.pos;
+    if (this.scratchFill === 0 && available >= n) {
+      this.pos += n;
+      const out = input.subarray(this.pos - n, this.pos);
+      this.release();
+      return out;
+    }
+    if (!this.scratch || this.scratch.length < n) {
+      const grown = Buffer.allocUnsafe(n);
+      this.scratch?.copy(grown, 0, 0, this.scratchFill);
+      this.scratch = grown;
+    }
+    const k = Math.min(n - this.scratchFill, available);
+    input.copy(this.scratch, this.scratchFill, this.pos, this.pos + k);
+    this.pos += k;
+    this.scratchFill += k;
+    this.release();
+    if (this.scratchFill < n) return undefined;
+    this.scratchFill = 0;
+    return this.scratch.subarray(0, n);
   }
 
   private openHeader(raw: Buffer): void {
@@ -232,28 +343,42 @@ export class DecryptStream extends Transform {
     this.headerRaw = Buffer.from(raw);
   }
 
-  private drain(): void {
-    if (!this.header) {
-      if (this.bufferedBytes < headerBytes) return;
-      this.openHeader(this.takeBytes(headerBytes));
-    }
-    const maxFrame = this.header!.chunkSize + ABYTES;
-    while (this.bufferedBytes >= 4) {
-      if (this.finished)
-        throw new SnapshotFormatError('trailing_data', 'trailing data after the final chunk');
-      const first = this.buffered[0]!.length >= 4 ? this.buffered[0]! : Buffer.concat(this.buffered);
-      const n = first.readUInt32BE(0);
-      if (n < ABYTES || n > maxFrame) {
-        throw new SnapshotFormatError(
-          'corrupt_framing',
-          `corrupt framing: chunk ${this.chunkIndex} claims ${n} bytes`,
-        );
+  /** The next non-empty plaintext chunk, or undefined when more input is needed (or the stream is over). */
+  next(): Buffer | undefined {
+    for (;;) {
+      if (!this.header) {
+        const raw = this.take(headerBytes);
+        if (!raw) return undefined;
+        this.openHeader(raw);
       }
-      if (this.bufferedBytes < 4 + n) return;
-      const frame = this.takeBytes(4 + n).subarray(4);
-      const plain = Buffer.allocUnsafe(n - ABYTES);
-      const tag = Buffer.alloc(1);
+      if (this.finished) {
+        if (!this.needsInput)
+          throw new SnapshotFormatError('trailing_data', 'trailing data after the final chunk');
+        return undefined;
+      }
+      if (this.frameLength < 0) {
+        const prefix = this.take(4);
+        if (!prefix) return undefined;
+        const n = prefix.readUInt32BE(0);
+        if (n < ABYTES || n > this.header!.chunkSize + ABYTES) {
+          throw new SnapshotFormatError(
+            'corrupt_framing',
+            `corrupt framing: chunk ${this.chunkIndex} claims ${n} bytes`,
+          );
+        }
+        this.frameLength = n;
+      }
+      const frame = this.take(this.frameLength);
+      if (!frame) return undefined;
+      this.frameLength = -1;
+      const size = frame.length - ABYTES;
+      let plain: Buffer;
+      if (this.reuseOutput) {
+        if (!this.plain || this.plain.length < size) this.plain = Buffer.allocUnsafe(this.header!.chunkSize);
+        plain = this.plain.subarray(0, size);
+      } else plain = Buffer.allocUnsafe(size);
       const ad = this.chunkIndex === 0 ? this.headerRaw! : null;
+      const tag = Buffer.alloc(1);
       try {
         sodium.crypto_secretstream_xchacha20poly1305_pull(this.state, plain, tag, frame, ad);
       } catch {
@@ -273,17 +398,47 @@ export class DecryptStream extends Transform {
       else if (tag[0] !== TAG_MESSAGE)
         throw new SnapshotFormatError('chunk_altered', `chunk ${this.chunkIndex} has an unknown tag`);
       this.bytesOut += plain.length;
-      if (plain.length) this.push(plain);
+      if (plain.length) return plain;
     }
   }
 
+  /** Call at the end of the input: throws unless the final chunk came, and nothing after it. */
+  end(): void {
+    if (this.finished && (!this.needsInput || this.scratchFill > 0)) {
+      throw new SnapshotFormatError('trailing_data', 'trailing data after the final chunk');
+    }
+    if (!this.finished) {
+      throw new SnapshotFormatError(
+        'truncated',
+        this.header
+          ? `truncated: the stream ends after chunk ${this.chunkIndex - 1} without its final chunk`
+          : 'truncated: incomplete header',
+      );
+    }
+  }
+}
+
+/** Container in, plaintext out: ContainerOpener as a stream. */
+export class DecryptStream extends Transform {
+  private readonly opener: ContainerOpener;
+
+  constructor(key: KeySource, expectedKeyId?: Buffer) {
+    super();
+    this.opener = new ContainerOpener(key, expectedKeyId);
+  }
+
+  get containerHeader(): ContainerHeader | undefined {
+    return this.opener.containerHeader;
+  }
+
+  get bytesOut(): number {
+    return this.opener.bytesOut;
+  }
+
   override _transform(data: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (this.finished && data.length)
-      return done(new SnapshotFormatError('trailing_data', 'trailing data after the final chunk'));
-    this.buffered.push(data);
-    this.bufferedBytes += data.length;
     try {
-      this.drain();
+      this.opener.push(data);
+      for (let plain = this.opener.next(); plain; plain = this.opener.next()) this.push(plain);
       done();
     } catch (err) {
       done(err as Error);
@@ -291,19 +446,11 @@ export class DecryptStream extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.finished && this.bufferedBytes > 0) {
-      return done(new SnapshotFormatError('trailing_data', 'trailing data after the final chunk'));
+    try {
+      this.opener.end();
+      done();
+    } catch (err) {
+      done(err as Error);
     }
-    if (!this.finished) {
-      return done(
-        new SnapshotFormatError(
-          'truncated',
-          this.header
-            ? `truncated: the stream ends after chunk ${this.chunkIndex - 1} without its final chunk`
-            : 'truncated: incomplete header',
-        ),
-      );
-    }
-    done();
   }
 }

@@ -103,19 +103,28 @@ export class TarParser extends Writable {
     return this.ended;
   }
 
-  /** Removes n buffered bytes from the front, copying only when they straddle two chunks. */
+  /**
+   * Removes n buffered bytes from the front. Bytes straddling two chunks (a header split across
+   * them) are copied, those n only: file data always stays a view of the chunk it arrived in.
+   */
   private take(n: number): Buffer {
-    let first = this.pending[0]!;
-    if (first.length < n) {
-      let count = 0;
-      let have = 0;
-      while (have < n) have += this.pending[count++]!.length;
-      first = Buffer.concat(this.pending.splice(0, count), have);
-      this.pending.unshift(first);
+    const first = this.pending[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (n === first.length) this.pending.shift();
+      else this.pending[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      for (let have = 0; have < n;) {
+        const part = this.pending[0]!;
+        const k = Math.min(part.length, n - have);
+        part.copy(out, have, 0, k);
+        have += k;
+        if (k === part.length) this.pending.shift();
+        else this.pending[0] = part.subarray(k);
+      }
     }
-    const out = first.subarray(0, n);
-    if (n === first.length) this.pending.shift();
-    else this.pending[0] = first.subarray(n);
     this.pendingBytes -= n;
     this.bytes += n;
     return out;
@@ -205,14 +214,33 @@ export class TarParser extends Writable {
     }
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+  /**
+   * Parses one chunk, calling the handlers; resolves once it is used up. Nothing refers to the
+   * chunk afterwards (a partial header left at its end is copied), so the caller may reuse or
+   * hand over its memory then. Data slices given to sinks are views of the chunk itself.
+   */
+  async feed(chunk: Buffer): Promise<void> {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    this.consume().then(() => done(), done);
+    await this.consume();
+    for (let i = 0; i < this.pending.length; i++) this.pending[i] = Buffer.from(this.pending[i]!);
+  }
+
+  /** Throws unless the archive ended properly. */
+  finish(): void {
+    if (this.sink || !this.ended) throw new TarFormatError('truncated tar archive: no end-of-archive marker');
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.feed(chunk).then(() => done(), done);
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    if (this.sink || !this.ended) done(new TarFormatError('truncated tar archive: no end-of-archive marker'));
-    else done();
+    try {
+      this.finish();
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
   }
 }
