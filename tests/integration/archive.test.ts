@@ -48,10 +48,10 @@ function manifestFor(entries: ManifestEntry[], volumes: string[], tarBytes: numb
   };
 }
 
-/** Everything a restore must bring back, per path: type, mode, owner, mtime (to the microsecond, as Node sets it), content or link target. */
+/** Everything a restore must bring back, per path: type, mode, owner, mtime (to the millisecond: a double in seconds loses the last microsecond now and then), content or link target. */
 async function describeTree(root: string, rel = ''): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  const us = (ms: number) => Math.floor(ms * 1000);
+  const us = (ms: number) => Math.round(ms);
   for (const name of (await readdir(join(root, rel))).sort()) {
     const path = rel ? `${rel}/${name}` : name;
     const st = await lstat(join(root, path));
