@@ -4,7 +4,7 @@ import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import { writeArchive } from '../format/archive-writer.ts';
 import { newDataKey } from '../format/container.ts';
 import { sealManifest } from '../format/manifest-object.ts';
-import { dataObjectName, volumeTotals, type Manifest } from '../format/manifest.ts';
+import { buildManifest } from '../format/manifest.ts';
 import { keyIdOf } from '../format/team-key.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
 import { PartUploader, PartUploadError, type UploadedPart } from './part-uploader.ts';
@@ -92,21 +92,19 @@ export async function captureSnapshot(
     await thaw();
   }
 
-  const manifest: Manifest = {
-    format: 'strackt-snapshot',
-    formatVersion: 1,
-    snapshotId: input.snapshotId,
-    teamId: spec.teamId,
-    environmentId: spec.environmentId,
-    environmentName: spec.name,
-    sourceServerId: serverId,
-    createdAt: new Date(frozenAt).toISOString(),
-    keyId: keyIdOf(publicKey).toString('hex'),
-    services: spec.services.map((s) => ({ name: s.name, volumes: s.volumes })),
-    volumes: volumeTotals(archive.entries, volumes),
-    entries: archive.entries,
-    data: { object: dataObjectName, tarBytes: archive.tarBytes },
-  };
+  const manifest = buildManifest(
+    {
+      snapshotId: input.snapshotId,
+      teamId: spec.teamId,
+      environmentId: spec.environmentId,
+      environmentName: spec.name,
+      sourceServerId: serverId,
+      createdAt: new Date(frozenAt).toISOString(),
+      keyId: keyIdOf(publicKey).toString('hex'),
+      services: spec.services.map((s) => ({ name: s.name, volumes: s.volumes })),
+    },
+    archive,
+  );
   const sealed = await sealManifest(manifest, publicKey, dataKey);
   dataKey.fill(0);
   const res = await fetch(await controlPlane.manifestUrl(input.snapshotId), { method: 'PUT', body: sealed });

@@ -5,7 +5,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { unpackArchive } from '../format/archive-reader.ts';
 import { writeArchive } from '../format/archive-writer.ts';
 import { newDataKey } from '../format/container.ts';
-import { volumeTotals, type Manifest } from '../format/manifest.ts';
+import { buildManifest, type Manifest } from '../format/manifest.ts';
 import {
   generateTeamKey,
   keyIdOf,
@@ -27,21 +27,19 @@ if (mode === 'write') {
     dataKey: newDataKey(),
     sink: createWriteStream(b),
   });
-  const manifest: Manifest = {
-    format: 'strackt-snapshot',
-    formatVersion: 1,
-    snapshotId: 'snap_bench',
-    teamId: 'team_bench',
-    environmentId: 'env_bench',
-    environmentName: 'bench',
-    sourceServerId: 'srv_bench',
-    createdAt: new Date().toISOString(),
-    keyId: keyIdOf(team.publicKey).toString('hex'),
-    services: [{ name: 'bench', volumes }],
-    volumes: volumeTotals(entries, volumes),
-    entries,
-    data: { object: 'data.tar.zst.strackt', tarBytes },
-  };
+  const manifest = buildManifest(
+    {
+      snapshotId: 'snap_bench',
+      teamId: 'team_bench',
+      environmentId: 'env_bench',
+      environmentName: 'bench',
+      sourceServerId: 'srv_bench',
+      createdAt: new Date().toISOString(),
+      keyId: keyIdOf(team.publicKey).toString('hex'),
+      services: [{ name: 'bench', volumes }],
+    },
+    { entries, tarBytes },
+  );
   await writeFile(c, JSON.stringify({ manifest, key: printableSecretKey(team.secretKey) }));
 } else {
   const { manifest, key } = JSON.parse(await readFile(b, 'utf8')) as { manifest: Manifest; key: string };

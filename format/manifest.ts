@@ -51,3 +51,22 @@ export function volumeTotals(entries: ManifestEntry[], volumes: string[]): Manif
     return { name, entries: mine.length, bytes: mine.reduce((sum, e) => sum + (e.size ?? 0), 0) };
   });
 }
+
+/** What a manifest says about a snapshot beyond what the archive itself yields. */
+export type ManifestFacts = Omit<Manifest, 'format' | 'formatVersion' | 'volumes' | 'entries' | 'data'>;
+
+/** The manifest of an archive just written: per-volume totals, entries and the data object filled in from it. */
+export function buildManifest(
+  facts: ManifestFacts,
+  archive: { entries: ManifestEntry[]; tarBytes: number },
+): Manifest {
+  const volumes = [...new Set(facts.services.flatMap((s) => s.volumes))].sort();
+  return {
+    format: 'strackt-snapshot',
+    formatVersion: 1,
+    ...facts,
+    volumes: volumeTotals(archive.entries, volumes),
+    entries: archive.entries,
+    data: { object: dataObjectName, tarBytes: archive.tarBytes },
+  };
+}

@@ -23,7 +23,7 @@ import { compress } from 'zstd-napi';
 import { unpackArchive } from '../../format/archive-reader.ts';
 import { writeArchive } from '../../format/archive-writer.ts';
 import { EncryptStream, newDataKey } from '../../format/container.ts';
-import { volumeTotals, type Manifest, type ManifestEntry } from '../../format/manifest.ts';
+import { buildManifest, type Manifest, type ManifestEntry } from '../../format/manifest.ts';
 import { generateTeamKey, keyIdOf } from '../../format/team-key.ts';
 import { craftTar, type CraftedEntry } from '../helpers/craft-tar.ts';
 import { stack } from '../helpers/stack.ts';
@@ -31,21 +31,19 @@ import { stack } from '../helpers/stack.ts';
 const team = generateTeamKey();
 
 function manifestFor(entries: ManifestEntry[], volumes: string[], tarBytes: number): Manifest {
-  return {
-    format: 'strackt-snapshot',
-    formatVersion: 1,
-    snapshotId: 'snap_test',
-    teamId: 'team_test',
-    environmentId: 'env_test',
-    environmentName: 'test',
-    sourceServerId: 'srv_test',
-    createdAt: new Date().toISOString(),
-    keyId: keyIdOf(team.publicKey).toString('hex'),
-    services: [{ name: 'svc', volumes }],
-    volumes: volumeTotals(entries, volumes),
-    entries,
-    data: { object: 'data.tar.zst.strackt', tarBytes },
-  };
+  return buildManifest(
+    {
+      snapshotId: 'snap_test',
+      teamId: 'team_test',
+      environmentId: 'env_test',
+      environmentName: 'test',
+      sourceServerId: 'srv_test',
+      createdAt: new Date().toISOString(),
+      keyId: keyIdOf(team.publicKey).toString('hex'),
+      services: [{ name: 'svc', volumes }],
+    },
+    { entries, tarBytes },
+  );
 }
 
 /** Everything a restore must bring back, per path: type, mode, owner, mtime (to the millisecond: a double in seconds loses the last microsecond now and then), content or link target. */

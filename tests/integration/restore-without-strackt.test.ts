@@ -23,7 +23,7 @@ import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../common/s3-client.ts';
 import { writeArchive } from '../../format/archive-writer.ts';
 import { newDataKey } from '../../format/container.ts';
-import { snapshotObjectKeys, volumeTotals, type Manifest } from '../../format/manifest.ts';
+import { buildManifest, snapshotObjectKeys } from '../../format/manifest.ts';
 import { sealManifest } from '../../format/manifest-object.ts';
 import { fingerprintOf, generateTeamKey, keyIdOf, printableSecretKey } from '../../format/team-key.ts';
 import { repoRoot, stack } from '../helpers/stack.ts';
@@ -78,24 +78,22 @@ it('restores a snapshot from the bucket with only the documented commands: S3 cl
     dataKey,
     sink: createWriteStream(dataFile),
   });
-  const manifest: Manifest = {
-    format: 'strackt-snapshot',
-    formatVersion: 1,
-    snapshotId: 'snap_restoretest',
-    teamId: 'team_restoretest',
-    environmentId: 'env_restoretest',
-    environmentName: 'shop',
-    sourceServerId: 'srv_a',
-    createdAt: new Date().toISOString(),
-    keyId: keyIdOf(team.publicKey).toString('hex'),
-    services: [
-      { name: 'db', volumes: ['pgdata'] },
-      { name: 'web', volumes: ['uploads'] },
-    ],
-    volumes: volumeTotals(entries, ['pgdata', 'uploads']),
-    entries,
-    data: { object: 'data.tar.zst.strackt', tarBytes },
-  };
+  const manifest = buildManifest(
+    {
+      snapshotId: 'snap_restoretest',
+      teamId: 'team_restoretest',
+      environmentId: 'env_restoretest',
+      environmentName: 'shop',
+      sourceServerId: 'srv_a',
+      createdAt: new Date().toISOString(),
+      keyId: keyIdOf(team.publicKey).toString('hex'),
+      services: [
+        { name: 'db', volumes: ['pgdata'] },
+        { name: 'web', volumes: ['uploads'] },
+      ],
+    },
+    { entries, tarBytes },
+  );
   const bucket = `restore-${randomBytes(4).toString('hex')}`;
   const s3 = createS3Client({ ...stack.s3, region: 'us-east-1', forcePathStyle: true });
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
