@@ -9,9 +9,7 @@ import {
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CaptureResult } from '../agent/snapshot-capture.ts';
 import { DomainError } from '../common/errors.ts';
-import { createS3Client } from '../common/s3-client.ts';
 import type { Db } from '../db/database.ts';
-import { openDestination } from '../db/destinations.data.ts';
 import {
   createSnapshot,
   getSnapshotById,
@@ -23,6 +21,7 @@ import type { Snapshot } from '../db/tables/snapshot.table.ts';
 import { getTeamPublicKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { createLogger } from '../common/log.ts';
+import { snapshotBucket } from '../storage/snapshot-bucket.ts';
 import { sweepStaleUploads } from '../storage/stale-uploads.ts';
 import { snapshotObjectKeys } from '../format/manifest.ts';
 
@@ -43,14 +42,8 @@ function errorName(err: unknown): string {
 
 /** Control-plane side of a backup: the bucket's bookkeeping, with credentials that never leave this process. */
 export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) {
-  async function bucketOf(snapshot: Pick<Snapshot, 'team_id' | 'destination_id'>) {
-    const destination = await openDestination(db, vault, snapshot.team_id, snapshot.destination_id);
-    return {
-      s3: createS3Client(destination.location),
-      bucket: destination.bucket,
-      prefix: destination.prefix,
-    };
-  }
+  const bucketOf = (snapshot: Pick<Snapshot, 'team_id' | 'destination_id'>) =>
+    snapshotBucket(db, vault, snapshot);
 
   /** Before each backup: uploads of this team's that no running snapshot owns and a day old are debris. */
   async function sweep(

@@ -1,14 +1,27 @@
-import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import type { AgentKey } from '../agent/agent-key.ts';
 import { ControlPlaneError, type ControlPlaneClient } from '../agent/control-plane-client.ts';
 import { PartUploadError } from '../agent/part-uploader.ts';
 import { RuntimeError, type Runtime } from '../agent/runtime.ts';
 import { captureSnapshot, type CaptureInput, type CaptureResult } from '../agent/snapshot-capture.ts';
+import {
+  discardRestore,
+  DownloadError,
+  fetchAndUnpack,
+  finishRestore,
+  preflightRestore,
+  RestoreError,
+  swapBack,
+  swapIn,
+  type RestoreRef,
+} from '../agent/snapshot-restore.ts';
 import { ArchiveError } from '../format/archive-writer.ts';
 
 interface Deps {
   runtime: Runtime;
-  controlPlane: Pick<ControlPlaneClient, 'environmentSpec' | 'partUrls' | 'manifestUrl'>;
+  controlPlane: Pick<ControlPlaneClient, 'environmentSpec' | 'partUrls' | 'manifestUrl' | 'restoreAccess'>;
   serverId: string;
+  agentKey: AgentKey;
 }
 
 interface EnvironmentRef {
@@ -21,12 +34,19 @@ function permanentFailures<A, R>(fn: (input: A) => Promise<R>): (input: A) => Pr
     try {
       return await fn(input);
     } catch (err) {
-      if (err instanceof RuntimeError) throw ApplicationFailure.nonRetryable(err.message, err.type);
+      if (err instanceof RuntimeError || err instanceof RestoreError) {
+        throw ApplicationFailure.nonRetryable(err.message, err.type);
+      }
       if (err instanceof ControlPlaneError && err.status >= 400 && err.status < 500) {
         throw ApplicationFailure.nonRetryable(err.message, 'NotForThisServer');
       }
       // 4xx from the storage on a presigned URL: revoked credentials or a bucket gone; retrying won't help.
-      if (err instanceof PartUploadError && err.status && err.status >= 400 && err.status < 500) {
+      if (
+        (err instanceof PartUploadError || err instanceof DownloadError) &&
+        err.status &&
+        err.status >= 400 &&
+        err.status < 500
+      ) {
         throw ApplicationFailure.nonRetryable(err.message, 'StorageRefused');
       }
       if (err instanceof ArchiveError) throw ApplicationFailure.nonRetryable(err.message, 'CannotArchive');
@@ -36,7 +56,8 @@ function permanentFailures<A, R>(fn: (input: A) => Promise<R>): (input: A) => Pr
 }
 
 /** Host-local activities, registered only by agents on their own server's task queue. */
-export function createRuntimeActivities({ runtime, controlPlane, serverId }: Deps) {
+export function createRuntimeActivities({ runtime, controlPlane, serverId, agentKey }: Deps) {
+  const restoreDeps = { runtime, controlPlane, agentKey };
   return {
     captureSnapshot: permanentFailures(async (input: CaptureInput): Promise<CaptureResult> => {
       const spec = await controlPlane.environmentSpec(input.environmentId);
@@ -49,15 +70,37 @@ export function createRuntimeActivities({ runtime, controlPlane, serverId }: Dep
       await runtime.start(await controlPlane.environmentSpec(environmentId));
     }),
 
+    /** Resolves with the time the last service answered healthy, for a restore's downtime. */
     waitHealthy: permanentFailures(async ({ environmentId }: EnvironmentRef) => {
       await runtime.waitHealthy(await controlPlane.environmentSpec(environmentId), (progress) =>
         heartbeat(progress),
       );
+      return { healthyAt: Date.now() };
     }),
 
+    /** Says whether anything was running, so a compensation starts again only what it stopped. */
     stopEnvironment: permanentFailures(async ({ environmentId }: EnvironmentRef) => {
+      const stoppingAt = Date.now();
+      const wasRunning = (await runtime.status(environmentId)).some((s) => s.running);
       await runtime.stop(environmentId);
+      return { wasRunning, stoppingAt };
     }),
+
+    preflightRestore: permanentFailures((ref: RestoreRef) => preflightRestore(restoreDeps, ref)),
+
+    fetchAndUnpack: permanentFailures((ref: RestoreRef) =>
+      fetchAndUnpack(
+        restoreDeps,
+        ref,
+        (progress) => heartbeat(progress),
+        Context.current().cancellationSignal,
+      ),
+    ),
+
+    swapIn: permanentFailures((ref: RestoreRef) => swapIn(runtime, ref)),
+    swapBack: permanentFailures((ref: RestoreRef) => swapBack(runtime, ref)),
+    discardRestore: permanentFailures((ref: RestoreRef) => discardRestore(runtime, ref)),
+    finishRestore: permanentFailures((ref: RestoreRef) => finishRestore(runtime, ref)),
   };
 }
 

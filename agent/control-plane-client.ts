@@ -7,6 +7,17 @@ export interface AgentIdentity {
   taskQueue: string;
 }
 
+/** What an agent needs to fetch one snapshot it restores: short-lived URLs and the data key sealed to it. */
+export interface RestoreAccess {
+  snapshotId: string;
+  dataUrl: string;
+  manifestUrl: string;
+  sizeBytes: number;
+  keyId: string;
+  /** crypto_box_seal(data key, this agent's public key), hex. */
+  sealedDataKey: string;
+}
+
 export class ControlPlaneError extends Error {
   override name = 'ControlPlaneError';
   constructor(
@@ -44,8 +55,9 @@ export class ControlPlaneClient {
     return answer as T;
   }
 
-  hello(): Promise<AgentIdentity> {
-    return this.call('POST', '/agent/hello');
+  /** Enrols with the agent's public key: restores re-seal data keys to it. */
+  hello(publicKey: Buffer): Promise<AgentIdentity> {
+    return this.call('POST', '/agent/hello', { publicKey: publicKey.toString('hex') });
   }
 
   environmentSpec(environmentId: string): Promise<EnvironmentSpec> {
@@ -69,5 +81,9 @@ export class ControlPlaneClient {
         `/agent/snapshots/${encodeURIComponent(snapshotId)}/manifest-url`,
       )
     ).url;
+  }
+
+  restoreAccess(operationId: string): Promise<RestoreAccess> {
+    return this.call('POST', `/agent/restores/${encodeURIComponent(operationId)}/access`);
   }
 }

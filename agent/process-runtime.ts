@@ -38,6 +38,10 @@ export class ProcessRuntime implements Runtime {
     return join(this.volumesRoot(environmentId), volume);
   }
 
+  restoresRoot(environmentId: string): string {
+    return join(this.dataRoot, 'restores', environmentId);
+  }
+
   private async signalAll(environmentId: string, signal: NodeJS.Signals): Promise<void> {
     for (const record of await this.records(environmentId)) {
       if (await this.isRunning(record)) signalGroup(record.pgid, signal);

@@ -29,6 +29,8 @@ export interface Runtime {
   /** The folder holding one folder per volume of the environment. */
   volumesRoot(environmentId: string): string;
   volumePath(environmentId: string, volume: string): string;
+  /** Where restores of the environment stage their data: on the volumes' filesystem, for renames. */
+  restoresRoot(environmentId: string): string;
 }
 
 export class RuntimeError extends Error {

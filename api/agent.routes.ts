@@ -2,23 +2,22 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import { notFound } from '../common/errors.ts';
 import { agentTaskQueue } from '../common/task-queues.ts';
-import { createS3Client } from '../common/s3-client.ts';
 import type { Db } from '../db/database.ts';
-import { openDestination } from '../db/destinations.data.ts';
-import { uploadingSnapshotForServer } from '../db/snapshots.data.ts';
+import { activeRestoreForServer } from '../db/restores.data.ts';
+import { getSnapshotById, uploadingSnapshotForServer } from '../db/snapshots.data.ts';
+import { snapshotBucket } from '../storage/snapshot-bucket.ts';
 import type { Vault } from '../db/vault.ts';
-import { presignPut, presignUploadPart } from '../storage/presign.ts';
+import { presignGet, presignPut, presignUploadPart } from '../storage/presign.ts';
 import { environmentForServer } from '../db/environments.data.ts';
 import { markEnrolled } from '../db/servers.data.ts';
 import type { AgentEnv } from './auth.ts';
 import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 /** For an agent: the bucket of a snapshot its own server is writing right now, else not found. */
-async function snapshotBucket(db: Db, vault: Vault, serverId: string, snapshotId: string) {
+async function uploadBucket(db: Db, vault: Vault, serverId: string, snapshotId: string) {
   const snapshot = await uploadingSnapshotForServer(db, serverId, snapshotId);
   if (!snapshot?.upload_id) throw notFound('snapshot upload', snapshotId);
-  const destination = await openDestination(db, vault, snapshot.team_id, snapshot.destination_id);
-  return { snapshot, s3: createS3Client(destination.location), bucket: destination.bucket };
+  return { snapshot, ...(await snapshotBucket(db, vault, snapshot)) };
 }
 
 /** Routes agents call with their agent token. They only ever see their own server's environments and uploads. */
@@ -29,6 +28,16 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         method: 'post',
         path: '/hello',
         summary: 'Agent enrolment: who am I and which task queue do I poll',
+        request: {
+          body: jsonBody(
+            z.strictObject({
+              publicKey: z
+                .string()
+                .regex(/^[0-9a-f]{64}$/, 'must be the agent’s X25519 public key in hex')
+                .openapi({ description: 'Restores re-seal data keys to it' }),
+            }),
+          ),
+        },
         responses: {
           200: jsonResponse(
             z.object({
@@ -44,7 +53,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       }),
       async (c) => {
         const server = c.get('server');
-        await markEnrolled(db, server.id);
+        await markEnrolled(db, server.id, c.req.valid('json').publicKey);
         return c.json(
           {
             serverId: server.id,
@@ -76,7 +85,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         },
       }),
       async (c) => {
-        const { snapshot, s3, bucket } = await snapshotBucket(
+        const { snapshot, s3, bucket } = await uploadBucket(
           db,
           vault,
           c.get('server').id,
@@ -100,7 +109,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         responses: { 200: jsonResponse(z.object({ url: z.string() }), 'URL'), ...errorResponses },
       }),
       async (c) => {
-        const { snapshot, s3, bucket } = await snapshotBucket(
+        const { snapshot, s3, bucket } = await uploadBucket(
           db,
           vault,
           c.get('server').id,
@@ -111,9 +120,50 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
     )
     .openapi(
       createRoute({
+        method: 'post',
+        path: '/restores/{id}/access',
+        summary:
+          'What this server needs to fetch the snapshot it is restoring: presigned GETs and the data key sealed to it',
+        request: { params: idParam('op_...') },
+        responses: {
+          200: jsonResponse(
+            z.object({
+              snapshotId: z.string(),
+              dataUrl: z.string(),
+              manifestUrl: z.string(),
+              sizeBytes: z.number(),
+              keyId: z.string(),
+              sealedDataKey: z.string(),
+            }),
+            'Access',
+          ),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const { id } = c.req.valid('param');
+        const restore = await activeRestoreForServer(db, c.get('server').id, id);
+        if (!restore?.sealed_data_key) throw notFound('restore', id);
+        const snapshot = await getSnapshotById(db, restore.snapshot_id);
+        const { s3, bucket } = await snapshotBucket(db, vault, snapshot);
+        return c.json(
+          {
+            snapshotId: snapshot.id,
+            dataUrl: await presignGet(s3, bucket, snapshot.data_key),
+            manifestUrl: await presignGet(s3, bucket, snapshot.manifest_key),
+            sizeBytes: Number(snapshot.size_bytes),
+            keyId: snapshot.key_id,
+            sealedDataKey: restore.sealed_data_key,
+          },
+          200,
+        );
+      },
+    )
+    .openapi(
+      createRoute({
         method: 'get',
         path: '/environments/{id}',
-        summary: 'The spec of an environment placed on the calling agent’s server',
+        summary: 'The spec of an environment placed on the calling agent’s server, or being restored onto it',
         request: { params: idParam('env_...') },
         responses: { 200: jsonResponse(z.any(), 'Environment spec'), ...errorResponses },
       }),

@@ -12,9 +12,10 @@ import {
 } from '../db/environments.data.ts';
 import { getDestination } from '../db/destinations.data.ts';
 import { listOperations } from '../db/operations.data.ts';
-import { listSnapshots } from '../db/snapshots.data.ts';
+import { getServer } from '../db/servers.data.ts';
+import { getSnapshot, listSnapshots } from '../db/snapshots.data.ts';
 import type { Environment } from '../db/tables/environment.table.ts';
-import { agentPresence } from './agent-presence.ts';
+import { agentPresence } from '../common/agent-presence.ts';
 import { presentOperation, startOperation } from './operation-starter.ts';
 import { operationSchema } from './operations.routes.ts';
 import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
@@ -52,6 +53,17 @@ export interface EnvironmentsDeps {
 export function environmentsRoutes(deps: EnvironmentsDeps) {
   const { db } = deps;
 
+  async function requireConnected(serverId: string): Promise<void> {
+    const presence = await agentPresence(deps.temporal, serverId, deps.agentStaleAfterMs);
+    if (!presence.connected) {
+      throw new DomainError(
+        'conflict',
+        'server_disconnected',
+        `server ${serverId} has no connected agent (last seen ${presence.lastSeenAt ?? 'never'}); start its agent and retry`,
+      );
+    }
+  }
+
   async function operate(
     teamId: string,
     id: string,
@@ -59,15 +71,37 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
     extra: Record<string, string> = {},
   ) {
     const env = await getEnvironment(db, teamId, id);
-    const presence = await agentPresence(deps.temporal, env.server_id, deps.agentStaleAfterMs);
-    if (!presence.connected) {
+    await requireConnected(env.server_id);
+    return startOperation(deps, { teamId, environmentId: env.id, serverId: env.server_id, kind }, extra);
+  }
+
+  /** Every refusal a user can act on, before anything is touched on any server. */
+  async function restore(teamId: string, id: string, input: { snapshotId: string; targetServerId: string }) {
+    const env = await getEnvironment(db, teamId, id);
+    const snapshot = await getSnapshot(db, teamId, input.snapshotId);
+    if (snapshot.environment_id !== env.id) {
       throw new DomainError(
-        'conflict',
-        'server_disconnected',
-        `server ${env.server_id} has no connected agent (last seen ${presence.lastSeenAt ?? 'never'}); start its agent and retry`,
+        'invalid',
+        'snapshot_of_another_environment',
+        `snapshotId: snapshot ${snapshot.id} is a snapshot of environment ${snapshot.environment_id}, not of ${env.id}`,
+        'snapshotId',
       );
     }
-    return startOperation(deps, { teamId, environmentId: env.id, serverId: env.server_id, kind }, extra);
+    // Another team's server is, for this team, no server at all.
+    const target = await getServer(db, teamId, input.targetServerId);
+    await requireConnected(target.id);
+    if (!target.agent_public_key) {
+      throw new DomainError(
+        'conflict',
+        'agent_not_enrolled',
+        `server ${target.id} runs an agent that has not enrolled with a key; restart it with this version`,
+      );
+    }
+    return startOperation(
+      deps,
+      { teamId, environmentId: env.id, serverId: target.id, kind: 'restore' },
+      { snapshotId: snapshot.id },
+    );
   }
 
   return newRouter()
@@ -178,6 +212,26 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         const op = await operate(c.get('teamId'), c.req.valid('param').id, 'backup', { destinationId });
         return c.json(presentOperation(op), 202);
       },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/{id}/restores',
+        summary:
+          'Restore a snapshot onto the original server or any other connected server of the team; a tracked operation',
+        request: {
+          params: idParam('env_...'),
+          body: jsonBody(
+            z.strictObject({ snapshotId: z.string().max(64), targetServerId: z.string().max(64) }),
+          ),
+        },
+        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+      }),
+      async (c) =>
+        c.json(
+          presentOperation(await restore(c.get('teamId'), c.req.valid('param').id, c.req.valid('json'))),
+          202,
+        ),
     )
     .openapi(
       createRoute({

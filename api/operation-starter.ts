@@ -21,6 +21,7 @@ const workflowOf = {
   deploy: 'deployEnvironment',
   stop: 'stopEnvironment',
   backup: 'backupEnvironment',
+  restore: 'restoreEnvironment',
 } as const;
 
 /**

@@ -1,8 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import type { Client } from '@temporalio/client';
+import { streamSSE } from 'hono/streaming';
+import { DomainError } from '../common/errors.ts';
+import { activeStatuses } from '../common/operations.ts';
 import type { Db } from '../db/database.ts';
 import { getOperation } from '../db/operations.data.ts';
+import { getRestore } from '../db/restores.data.ts';
 import { presentOperation } from './operation-starter.ts';
-import { errorResponses, idParam, jsonResponse, newRouter } from './router.ts';
+import { errorResponses, errorSchema, idParam, jsonResponse, newRouter } from './router.ts';
 
 export const operationSchema = z
   .object({
@@ -21,25 +26,114 @@ export const operationSchema = z
         startedAt: z.string().optional(),
         endedAt: z.string().optional(),
         bytes: z.number().optional(),
+        bytesPerSecond: z.number().optional(),
         error: z.string().optional(),
       }),
     ),
     error: z.string().nullable(),
     createdAt: z.string(),
     finishedAt: z.string().nullable(),
+    restore: z
+      .object({
+        snapshotId: z.string(),
+        targetServerId: z.string(),
+        previousServerId: z.string().nullable(),
+        downtimeMs: z
+          .number()
+          .nullable()
+          .openapi({ description: 'Services stopped to healthy again on the target' }),
+      })
+      .optional(),
   })
   .openapi('Operation');
 
-export function operationsRoutes({ db }: { db: Db }) {
-  return newRouter().openapi(
-    createRoute({
-      method: 'get',
-      path: '/{id}',
-      summary: 'An operation (deploy, stop, backup, restore) with its steps',
-      request: { params: idParam('op_...') },
-      responses: { 200: jsonResponse(operationSchema, 'Operation'), ...errorResponses },
-    }),
-    async (c) =>
-      c.json(presentOperation(await getOperation(db, c.get('teamId'), c.req.valid('param').id)), 200),
-  );
+// How often the event stream looks for changes: the database row, mirrored by the workflow.
+const eventPollMs = 500;
+
+export function operationsRoutes({ db, temporal }: { db: Db; temporal: Client }) {
+  async function detailed(teamId: string, id: string) {
+    const op = await getOperation(db, teamId, id);
+    const restore = op.kind === 'restore' ? await getRestore(db, op.id) : undefined;
+    return {
+      ...presentOperation(op),
+      ...(restore && {
+        restore: {
+          snapshotId: restore.snapshot_id,
+          targetServerId: restore.target_server_id,
+          previousServerId: restore.previous_server_id,
+          downtimeMs: restore.downtime_ms,
+        },
+      }),
+    };
+  }
+
+  return newRouter()
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/{id}',
+        summary: 'An operation (deploy, stop, backup, restore) with its steps',
+        request: { params: idParam('op_...') },
+        responses: { 200: jsonResponse(operationSchema, 'Operation'), ...errorResponses },
+      }),
+      async (c) => c.json(await detailed(c.get('teamId'), c.req.valid('param').id), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/{id}/events',
+        summary: 'The operation as server-sent events: a `progress` event at every change, until it ends',
+        request: { params: idParam('op_...') },
+        responses: {
+          200: {
+            description: 'Each event’s data is the operation, as GET /operations/{id} gives it',
+            content: { 'text/event-stream': { schema: z.string() } },
+          },
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const teamId = c.get('teamId');
+        const { id } = c.req.valid('param');
+        let op = await detailed(teamId, id); // a 404 before the stream starts
+        return streamSSE(c, async (stream) => {
+          let sent = '';
+          for (let n = 1; !stream.aborted; n++) {
+            const data = JSON.stringify(op);
+            if (data !== sent) {
+              await stream.writeSSE({ event: 'progress', data, id: String(n) });
+              sent = data;
+            }
+            if (!activeStatuses.includes(op.status)) break;
+            await stream.sleep(eventPollMs);
+            op = await detailed(teamId, id);
+          }
+        }) as never;
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/{id}/cancel',
+        summary: 'Cancel a running operation; a restore puts the previous data and services back first',
+        request: { params: idParam('op_...') },
+        responses: {
+          202: jsonResponse(operationSchema, 'Cancellation requested'),
+          409: jsonResponse(errorSchema, 'The operation has already ended'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const op = await detailed(c.get('teamId'), c.req.valid('param').id);
+        if (!activeStatuses.includes(op.status)) {
+          throw new DomainError(
+            'conflict',
+            'operation_finished',
+            `operation ${op.id} has already ${op.status}`,
+          );
+        }
+        await temporal.workflow.getHandle(op.workflowId).cancel();
+        return c.json(op, 202);
+      },
+    );
 }

@@ -5,7 +5,7 @@ import { agentTaskQueue } from '../common/task-queues.ts';
 import type { Db } from '../db/database.ts';
 import { createServer, deleteServer, getServer, listServers, recordLastSeen } from '../db/servers.data.ts';
 import type { Server } from '../db/tables/server.table.ts';
-import { agentPresence } from './agent-presence.ts';
+import { agentPresence } from '../common/agent-presence.ts';
 import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 const serverSchema = z

@@ -11,6 +11,8 @@ export interface OperationStep {
   endedAt?: string;
   /** Bytes the step moved, where it moves data (a backup's upload, a restore's download). */
   bytes?: number;
+  /** bytes over the step's duration. */
+  bytesPerSecond?: number;
   error?: string;
 }
 

@@ -5,6 +5,7 @@ import type { ApiTokenTable } from './tables/api-token.table.ts';
 import type { DestinationTable } from './tables/destination.table.ts';
 import type { EnvironmentTable } from './tables/environment.table.ts';
 import type { OperationTable } from './tables/operation.table.ts';
+import type { RestoreTable } from './tables/restore.table.ts';
 import type { ServerTable } from './tables/server.table.ts';
 import type { SnapshotTable } from './tables/snapshot.table.ts';
 import type { TeamKeyTable } from './tables/team-key.table.ts';
@@ -21,6 +22,7 @@ export interface Database {
   team_keys: TeamKeyTable;
   destinations: DestinationTable;
   snapshots: SnapshotTable;
+  restores: RestoreTable;
 }
 
 export type Db = Kysely<Database>;

@@ -1,3 +1,4 @@
+import { activeStatuses } from '../common/operations.ts';
 import type { ServiceSpec } from '../common/environment-spec.ts';
 import { DomainError, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
@@ -93,7 +94,7 @@ export async function deleteEnvironment(db: Db, teamId: string, id: string): Pro
   await db.deleteFrom('environments').where('id', '=', id).execute();
 }
 
-/** For an agent: an environment it may run, i.e. one of its team placed on its server. */
+/** For an agent: an environment it may run: placed on its server, or being restored onto it. */
 export async function environmentForServer(
   db: Db,
   serverId: string,
@@ -102,7 +103,21 @@ export async function environmentForServer(
   return db
     .selectFrom('environments')
     .selectAll()
-    .where('server_id', '=', serverId)
     .where('id', '=', id)
+    .where((eb) =>
+      eb.or([
+        eb('server_id', '=', serverId),
+        // The target of a restore under way runs the environment before it officially moves there.
+        eb.exists(
+          eb
+            .selectFrom('restores')
+            .innerJoin('operations', 'operations.id', 'restores.operation_id')
+            .select('restores.operation_id')
+            .whereRef('restores.environment_id', '=', 'environments.id')
+            .where('restores.target_server_id', '=', serverId)
+            .where('operations.status', 'in', activeStatuses),
+        ),
+      ]),
+    )
     .executeTakeFirst();
 }

@@ -20,6 +20,7 @@ export async function createServer(
         agent_token_hash: hashToken(agentToken),
         enrolled_at: null,
         last_seen_at: null,
+        agent_public_key: null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -71,8 +72,13 @@ export async function serverForAgentToken(db: Db, token: string): Promise<Server
     .executeTakeFirst();
 }
 
-export async function markEnrolled(db: Db, serverId: string): Promise<void> {
-  await db.updateTable('servers').set({ enrolled_at: new Date() }).where('id', '=', serverId).execute();
+/** Enrolment records the agent's public key: a restore's data key is re-sealed to it, nothing else. */
+export async function markEnrolled(db: Db, serverId: string, agentPublicKey: string): Promise<void> {
+  await db
+    .updateTable('servers')
+    .set({ enrolled_at: new Date(), agent_public_key: agentPublicKey })
+    .where('id', '=', serverId)
+    .execute();
 }
 
 export async function recordLastSeen(db: Db, serverId: string, at: Date): Promise<void> {

@@ -50,6 +50,19 @@ export async function getSnapshotById(db: Db, id: string): Promise<Snapshot> {
   return snapshot;
 }
 
+/** A complete snapshot of the team's: one still uploading, failed or of another team is not found. */
+export async function getSnapshot(db: Db, teamId: string, id: string): Promise<Snapshot> {
+  const snapshot = await db
+    .selectFrom('snapshots')
+    .selectAll()
+    .where('id', '=', id)
+    .where('team_id', '=', teamId)
+    .where('status', '=', 'complete')
+    .executeTakeFirst();
+  if (!snapshot) throw notFound('snapshot', id);
+  return snapshot;
+}
+
 /** For an agent: a snapshot its own server is taking right now, and nothing else. */
 export async function uploadingSnapshotForServer(
   db: Db,

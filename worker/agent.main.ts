@@ -2,6 +2,7 @@ import { Worker } from '@temporalio/worker';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { createRuntimeActivities } from '../activities/runtime.activities.ts';
+import { loadOrCreateAgentKey } from '../agent/agent-key.ts';
 import { ControlPlaneClient } from '../agent/control-plane-client.ts';
 import { ProcessRuntime } from '../agent/process-runtime.ts';
 import { exitOnConfigError, loadConfig } from '../common/config.ts';
@@ -25,7 +26,8 @@ const config = exitOnConfigError('strackt-agent', () =>
 let worker: Worker;
 try {
   const controlPlane = new ControlPlaneClient(config.STRACKT_API_URL, config.STRACKT_AGENT_TOKEN);
-  const identity = await controlPlane.hello().catch((err: Error) => {
+  const agentKey = await loadOrCreateAgentKey(config.STRACKT_DATA_ROOT);
+  const identity = await controlPlane.hello(agentKey.publicKey).catch((err: Error) => {
     throw new Error(
       `enrolment with the control plane at ${config.STRACKT_API_URL} (STRACKT_API_URL) failed: ${err.message}`,
     );
@@ -40,7 +42,12 @@ try {
     // Only this server's queue: host-bound work for other servers can never land here.
     taskQueue: identity.taskQueue,
     identity: `agent:${identity.serverName}:${identity.serverId}:${process.pid}`,
-    activities: createRuntimeActivities({ runtime, controlPlane, serverId: identity.serverId }),
+    activities: createRuntimeActivities({
+      runtime,
+      controlPlane,
+      serverId: identity.serverId,
+      agentKey,
+    }),
   });
   log.info('polling', {
     serverId: identity.serverId,

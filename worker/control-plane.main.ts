@@ -1,11 +1,10 @@
 import { Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
-import { createBackupActivities } from '../activities/backup.activities.ts';
-import { createOperationActivities } from '../activities/operations.activities.ts';
+import { createControlPlaneActivities } from '../activities/control-plane.activities.ts';
 import { exitOnConfigError, loadConfig } from '../common/config.ts';
 import { controlPlaneConfig } from '../common/control-plane-config.ts';
 import { createLogger } from '../common/log.ts';
-import { connectWorker } from '../common/temporal-connection.ts';
+import { connectClient, connectWorker } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
 import { createDb } from '../db/database.ts';
 import { Vault } from '../db/vault.ts';
@@ -18,15 +17,19 @@ try {
   await ensureDatabase(config.DATABASE_URL);
   const db = createDb(config.DATABASE_URL);
   const connection = await connectWorker(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
+  // A client as well: a restore asks Temporal whether an agent still polls its queue.
+  const temporal = await connectClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
   worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.STRACKT_CONTROL_TASK_QUEUE,
     workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
-    activities: {
-      ...createOperationActivities({ db }),
-      ...createBackupActivities({ db, vault: new Vault(config.VAULT_MASTER_KEY) }),
-    },
+    activities: createControlPlaneActivities({
+      db,
+      vault: new Vault(config.VAULT_MASTER_KEY),
+      temporal,
+      agentStaleAfterMs: config.AGENT_STALE_AFTER_SECONDS * 1000,
+    }),
   });
 } catch (err) {
   console.error(`strackt-worker: cannot start: ${(err as Error).message}`);

@@ -1,2 +1,3 @@
 export { backupEnvironment } from './backup.workflow.ts';
 export { deployEnvironment, stopEnvironment } from './environment.workflows.ts';
+export { restoreEnvironment } from './restore.workflow.ts';

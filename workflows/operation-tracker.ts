@@ -62,7 +62,11 @@ export class OperationTracker {
     try {
       const result = await fn();
       step.status = 'succeeded';
-      if (bytesOf) step.bytes = bytesOf(result);
+      if (bytesOf) {
+        step.bytes = bytesOf(result);
+        const seconds = (Date.now() - Date.parse(step.startedAt)) / 1000;
+        if (seconds > 0) step.bytesPerSecond = Math.round(step.bytes / seconds);
+      }
       return result;
     } catch (err) {
       step.status = 'failed';

@@ -1,8 +1,10 @@
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { createApp } from '../../api/app.ts';
+import { createS3Client } from '../../common/s3-client.ts';
 import { Vault } from '../../db/vault.ts';
 import { serveApp } from './processes.ts';
 import { httpService } from './services.ts';
@@ -16,10 +18,20 @@ import {
   waitFor,
 } from './stack.ts';
 
+/** A client for the test object store with its root credentials. */
+export const stackS3 = () => createS3Client({ ...stack.s3, region: 'us-east-1', forcePathStyle: true });
+
 export interface Operation {
   id: string;
   status: string;
-  steps: { name: string; status: string; error?: string }[];
+  steps: {
+    name: string;
+    status: string;
+    error?: string;
+    bytes?: number;
+    startedAt?: string;
+    endedAt?: string;
+  }[];
   error: string | null;
   workflowId: string;
 }
@@ -99,6 +111,47 @@ export async function startControlPlane({ temporalAddress = stack.temporalAddres
       for (let i = 0; i < 6; i++)
         await writeFile(join(media, `clip-${i}.bin`), randomBytes(64 * 1024 * 1024));
       return { envId: env.body.id, media };
+    },
+    /** A bucket of its own on the test object store, added as a destination; the first one gives the team key. */
+    async addDestination(
+      token: string,
+    ): Promise<{ destinationId: string; bucket: string; teamKey?: string }> {
+      const bucket = uniqueName('backups');
+      await stackS3().send(new CreateBucketCommand({ Bucket: bucket }));
+      const created = await request<{ destination: { id: string }; teamKey?: { secretKey: string } }>(
+        'POST',
+        '/destinations',
+        token,
+        {
+          name: bucket,
+          endpoint: stack.s3.endpoint,
+          region: 'us-east-1',
+          bucket,
+          prefix: 'strackt',
+          pathStyle: true,
+          accessKeyId: stack.s3.accessKeyId,
+          secretAccessKey: stack.s3.secretAccessKey,
+        },
+      );
+      if (created.status !== 201) throw new Error(`destination: ${JSON.stringify(created.body)}`);
+      return { destinationId: created.body.destination.id, bucket, teamKey: created.body.teamKey?.secretKey };
+    },
+    /** Backs an environment up now and resolves with the snapshot, failing the test if the backup fails. */
+    async backUp(
+      token: string,
+      envId: string,
+      destinationId: string,
+    ): Promise<{ id: string; sizeBytes: number; objects: { data: string; manifest: string } }> {
+      const started = await request<{ id: string }>('POST', `/environments/${envId}/backups`, token, {
+        destinationId,
+      });
+      if (started.status !== 202) throw new Error(`backup: ${JSON.stringify(started.body)}`);
+      const done = await this.finished(token, started.body.id, 180_000);
+      if (done.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(done)}`);
+      const { body } = await request<{
+        snapshots: { id: string; sizeBytes: number; objects: { data: string; manifest: string } }[];
+      }>('GET', `/environments/${envId}/snapshots`, token);
+      return body.snapshots[0]!;
     },
     /** Starts a backup and resolves with its operation id once the upload is under way. */
     async backupUnderWay(token: string, envId: string, destinationId: string): Promise<string> {

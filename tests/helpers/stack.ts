@@ -11,8 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
-import { createBackupActivities } from '../../activities/backup.activities.ts';
-import { createOperationActivities } from '../../activities/operations.activities.ts';
+import { createControlPlaneActivities } from '../../activities/control-plane.activities.ts';
 import { createDb, type Db } from '../../db/database.ts';
 import { migrateToLatest } from '../../db/migrator.ts';
 import type { Vault } from '../../db/vault.ts';
@@ -111,12 +110,18 @@ export async function startControlWorker(
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} },
   });
   const connection = await NativeConnection.connect({ address });
+  const temporal = await connectTestClient(address);
   const worker = await Worker.create({
     connection,
     namespace: stack.namespace,
     taskQueue,
     workflowBundle: await bundle,
-    activities: { ...createOperationActivities({ db }), ...createBackupActivities({ db, vault }) },
+    activities: createControlPlaneActivities({
+      db,
+      vault,
+      temporal,
+      agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
+    }),
   });
   const running = worker.run();
   return {
@@ -124,6 +129,7 @@ export async function startControlWorker(
       worker.shutdown();
       await running;
       await connection.close();
+      await temporal.connection.close();
     },
   };
 }

@@ -211,7 +211,9 @@ describe('API security', () => {
     assert.equal((await call('GET', `/agent/environments/${a.envId}`, a.token)).status, 401);
     assert.equal((await call('POST', '/agent/hello', a.token)).status, 401);
     assert.equal((await call('GET', '/servers', b.agentToken)).status, 401);
-    const hello = (await (await call('POST', '/agent/hello', b.agentToken)).json()) as {
+    const hello = (await (
+      await call('POST', '/agent/hello', b.agentToken, { publicKey: '11'.repeat(32) })
+    ).json()) as {
       serverId: string;
       taskQueue: string;
     };

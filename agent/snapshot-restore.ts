@@ -1,0 +1,330 @@
+import { createReadStream } from 'node:fs';
+import { chmod, mkdir, open, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createLogger } from '../common/log.ts';
+import { unpackArchive } from '../format/archive-reader.ts';
+import { ContainerOpener, openDataKey, SnapshotFormatError } from '../format/container.ts';
+import { RefusedEntryError } from '../format/entry-rules.ts';
+import { openManifest } from '../format/manifest-object.ts';
+import type { Manifest } from '../format/manifest.ts';
+import type { AgentKey } from './agent-key.ts';
+import type { ControlPlaneClient, RestoreAccess } from './control-plane-client.ts';
+import type { Runtime } from './runtime.ts';
+
+export interface RestoreRef {
+  operationId: string;
+  environmentId: string;
+}
+
+export interface RestoreDeps {
+  runtime: Runtime;
+  controlPlane: Pick<ControlPlaneClient, 'restoreAccess'>;
+  agentKey: AgentKey;
+}
+
+export type RestoreErrorType = 'SnapshotCorrupt' | 'WrongKey' | 'NotEnoughDisk' | 'DiskFull' | 'CannotSwap';
+
+/** A restore that cannot succeed by trying again. */
+export class RestoreError extends Error {
+  override name = 'RestoreError';
+  constructor(
+    readonly type: RestoreErrorType,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class DownloadError extends Error {
+  override name = 'DownloadError';
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface PreflightResult {
+  entries: number;
+  unpackedBytes: number;
+  freeBytes: number;
+}
+
+export interface FetchProgress {
+  bytesFetched: number;
+  bytesExpected: number;
+  entries: number;
+}
+
+export interface FetchResult {
+  bytes: number;
+  /** Bytes already in the spool from an interrupted attempt, not fetched again. */
+  resumedFromBytes: number;
+  entries: number;
+  unpackedBytes: number;
+}
+
+const log = createLogger('restore');
+
+// Room left beside the snapshot, so a restore never fills a disk to its last block.
+const diskMargin = 64 * 1024 * 1024;
+
+/**
+ * Where a restore works on the target, on the volumes' own filesystem so the swap is two renames:
+ * `<restores>/<environment>/<operation>/` with `data.spool` (the object as fetched: an interrupted
+ * download resumes from its length), `staging/` (the unpacked snapshot) and, after the swap,
+ * `previous/` (the data it replaced, kept until the environment's next restore on this server).
+ */
+function paths(runtime: Runtime, { operationId, environmentId }: RestoreRef) {
+  const envDir = runtime.restoresRoot(environmentId);
+  const dir = join(envDir, operationId);
+  return {
+    envDir,
+    dir,
+    spool: join(dir, 'data.spool'),
+    staging: join(dir, 'staging'),
+    previous: join(dir, 'previous'),
+    swapped: join(dir, 'swapped'),
+    live: runtime.volumesRoot(environmentId),
+  };
+}
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+function classify(err: unknown): never {
+  if (err instanceof SnapshotFormatError) {
+    throw new RestoreError(
+      err.kind === 'wrong_key' ? 'WrongKey' : 'SnapshotCorrupt',
+      `the stored snapshot: ${err.message}`,
+    );
+  }
+  if (err instanceof RefusedEntryError) throw new RestoreError('SnapshotCorrupt', err.message);
+  if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+    throw new RestoreError('DiskFull', `the disk filled up while unpacking: ${(err as Error).message}`);
+  }
+  throw err;
+}
+
+async function access(
+  deps: RestoreDeps,
+  operationId: string,
+): Promise<{ access: RestoreAccess; dataKey: Buffer }> {
+  const access = await deps.controlPlane.restoreAccess(operationId);
+  const dataKey = openDataKey(
+    Buffer.from(access.sealedDataKey, 'hex'),
+    deps.agentKey.publicKey,
+    deps.agentKey.secretKey,
+  );
+  if (!dataKey) {
+    throw new RestoreError(
+      'WrongKey',
+      "the data key was not sealed to this agent's key (was its agent.key replaced?)",
+    );
+  }
+  return { access, dataKey };
+}
+
+async function download(url: string, init: RequestInit = {}): Promise<Response> {
+  const res = await fetch(url, init);
+  if (!res.ok) throw new DownloadError(`the storage answered HTTP ${res.status} to a download`, res.status);
+  return res;
+}
+
+async function fetchManifest(a: RestoreAccess, dataKey: Buffer, ref: RestoreRef): Promise<Manifest> {
+  const sealed = Buffer.from(await (await download(a.manifestUrl)).arrayBuffer());
+  const manifest = await openManifest(sealed, { dataKey }, Buffer.from(a.keyId, 'hex')).catch(classify);
+  if (manifest.environmentId !== ref.environmentId || manifest.snapshotId !== a.snapshotId) {
+    throw new RestoreError(
+      'SnapshotCorrupt',
+      `the manifest names snapshot ${manifest.snapshotId} of ${manifest.environmentId}, not ${a.snapshotId} of ${ref.environmentId}`,
+    );
+  }
+  return manifest;
+}
+
+const unpackedBytes = (m: Manifest) => m.entries.reduce((sum, e) => sum + (e.size ?? 0), 0);
+
+/**
+ * Before anything is touched: the manifest opens with the re-sealed key and names this snapshot, the
+ * data object's header authenticates (its first chunk decrypts with the header as additional data),
+ * and the disk holds the fetched object and the unpacked snapshot beside the data they replace.
+ */
+export async function preflightRestore(deps: RestoreDeps, ref: RestoreRef): Promise<PreflightResult> {
+  const { access: a, dataKey } = await access(deps, ref.operationId);
+  try {
+    const manifest = await fetchManifest(a, dataKey, ref);
+    const opener = new ContainerOpener({ dataKey }, Buffer.from(a.keyId, 'hex'));
+    const controller = new AbortController();
+    const res = await download(a.dataUrl, { signal: controller.signal });
+    let authenticated = false;
+    try {
+      for await (const data of res.body as unknown as AsyncIterable<Uint8Array>) {
+        opener.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+        if (opener.next()) {
+          authenticated = true;
+          break;
+        }
+        while (!opener.needsInput) if (opener.next()) authenticated = true;
+        if (authenticated) break;
+      }
+    } catch (err) {
+      classify(err);
+    } finally {
+      controller.abort();
+    }
+    if (!authenticated)
+      throw new RestoreError('SnapshotCorrupt', 'the stored snapshot ends before its first chunk');
+
+    const need = a.sizeBytes + unpackedBytes(manifest) + diskMargin;
+    const { envDir } = paths(deps.runtime, ref);
+    await mkdir(envDir, { recursive: true });
+    const fs = await statfs(envDir);
+    const freeBytes = fs.bavail * fs.bsize;
+    if (freeBytes < need) {
+      throw new RestoreError(
+        'NotEnoughDisk',
+        `the restore needs ${need} bytes free on ${envDir} (snapshot ${a.sizeBytes}, unpacked ${unpackedBytes(manifest)}), only ${freeBytes} are`,
+      );
+    }
+    return { entries: manifest.entries.length, unpackedBytes: unpackedBytes(manifest), freeBytes };
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+/**
+ * Fetches the data object into the spool while unpacking it into staging, every chunk authenticated
+ * and every file checked against the manifest. Services keep running meanwhile. After an agent
+ * restart the download resumes from the spool's length (a ranged GET); the unpack starts again from
+ * the spool's beginning, which is local and quick.
+ */
+export async function fetchAndUnpack(
+  deps: RestoreDeps,
+  ref: RestoreRef,
+  onProgress: (p: FetchProgress) => void,
+  signal?: AbortSignal,
+): Promise<FetchResult> {
+  const p = paths(deps.runtime, ref);
+  await mkdir(p.dir, { recursive: true, mode: 0o700 });
+  await rm(p.staging, { recursive: true, force: true });
+  const resumedFromBytes = (await stat(p.spool).catch(() => undefined))?.size ?? 0;
+  const { access: a, dataKey } = await access(deps, ref.operationId);
+  if (resumedFromBytes > 0) {
+    log.info('resuming an interrupted download', {
+      operationId: ref.operationId,
+      fromBytes: resumedFromBytes,
+      ofBytes: a.sizeBytes,
+    });
+  }
+  let fetched = resumedFromBytes;
+  let entries = 0;
+  const report = () => onProgress({ bytesFetched: fetched, bytesExpected: a.sizeBytes, entries });
+
+  async function* source(): AsyncGenerator<Buffer> {
+    if (resumedFromBytes > 0) {
+      yield* createReadStream(p.spool, { end: resumedFromBytes - 1, highWaterMark: 1 << 20, signal });
+    }
+    if (resumedFromBytes >= a.sizeBytes) return;
+    const spool = await open(p.spool, 'a');
+    try {
+      const res = await download(a.dataUrl, {
+        headers: resumedFromBytes > 0 ? { range: `bytes=${resumedFromBytes}-` } : {},
+        signal,
+      });
+      if (resumedFromBytes > 0 && res.status !== 206) {
+        throw new DownloadError(`the storage ignored the range of a resumed download (HTTP ${res.status})`);
+      }
+      let lastReport = 0;
+      for await (const data of res.body as unknown as AsyncIterable<Uint8Array>) {
+        const chunk = Buffer.from(data.buffer, data.byteOffset, data.length);
+        await spool.write(chunk);
+        fetched += chunk.length;
+        if (fetched - lastReport >= 8 << 20) {
+          lastReport = fetched;
+          report();
+        }
+        yield chunk;
+      }
+    } finally {
+      await spool.close();
+    }
+  }
+
+  try {
+    const manifest = await fetchManifest(a, dataKey, ref);
+    const result = await unpackArchive({
+      source: Readable.from(source(), { objectMode: false }),
+      key: { dataKey },
+      expectedKeyId: Buffer.from(a.keyId, 'hex'),
+      manifest,
+      staging: p.staging,
+      onProgress: (u) => {
+        entries = u.entries;
+      },
+    }).catch(classify);
+    // The staging root becomes the environment's volumes folder: services of other users traverse it.
+    await chmod(p.staging, 0o755);
+    await rm(p.spool, { force: true });
+    report();
+    return { bytes: fetched, resumedFromBytes, entries: result.entries, unpackedBytes: result.bytes };
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+/**
+ * Staging becomes the volumes, the volumes become `previous/`: two renames on one filesystem. A
+ * retry after a crash between them finishes what is left.
+ */
+export async function swapIn(runtime: Runtime, ref: RestoreRef): Promise<void> {
+  const p = paths(runtime, ref);
+  if (await exists(p.swapped)) return;
+  try {
+    await mkdir(join(p.live, '..'), { recursive: true });
+    if ((await exists(p.live)) && !(await exists(p.previous))) await rename(p.live, p.previous);
+    await rename(p.staging, p.live);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EXDEV') {
+      throw new RestoreError(
+        'CannotSwap',
+        `${p.live} is on another filesystem than ${p.dir}: the swap needs renames`,
+      );
+    }
+    throw err;
+  }
+  await writeFile(p.swapped, '');
+}
+
+/** Compensation: the data as it was before the swap, wherever the swap got to. */
+export async function swapBack(runtime: Runtime, ref: RestoreRef): Promise<void> {
+  const p = paths(runtime, ref);
+  const discarded = join(p.dir, 'discarded');
+  // Staging went live (the swap finished, or got past its second rename): set it aside.
+  if (((await exists(p.swapped)) || !(await exists(p.staging))) && (await exists(p.live))) {
+    await rename(p.live, discarded);
+  }
+  if (!(await exists(p.live)) && (await exists(p.previous))) await rename(p.previous, p.live);
+  await rm(p.swapped, { force: true });
+  await rm(discarded, { recursive: true, force: true });
+}
+
+/** After a failure before the swap (or after compensation): nothing of this restore stays on disk. */
+export async function discardRestore(runtime: Runtime, ref: RestoreRef): Promise<void> {
+  await rm(paths(runtime, ref).dir, { recursive: true, force: true });
+}
+
+/** After a commit: keep this restore's `previous/` (a way back), drop older restores' leftovers. */
+export async function finishRestore(runtime: Runtime, ref: RestoreRef): Promise<void> {
+  const p = paths(runtime, ref);
+  for (const name of await readdir(p.envDir).catch(() => [] as string[])) {
+    if (name !== ref.operationId) await rm(join(p.envDir, name), { recursive: true, force: true });
+  }
+  await rm(p.swapped, { force: true });
+  await rm(p.spool, { force: true });
+}
