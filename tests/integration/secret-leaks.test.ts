@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import proto from '@temporalio/proto';
+import { teamAttribute } from '../../common/search-attributes.ts';
+import { createServer } from '../../db/servers.data.ts';
+import { createTeam } from '../../db/teams.data.ts';
+import { openDataKey } from '../../format/container.ts';
+import { parsePrintableSecretKey, publicKeyOf } from '../../format/team-key.ts';
+import { stackS3 } from '../helpers/control-plane.ts';
+import { runProgram, startAgent, type ProgramRun } from '../helpers/processes.ts';
+import { httpService } from '../helpers/services.ts';
+import {
+  connectTestClient,
+  createTestDatabase,
+  freePorts,
+  stack,
+  uniqueName,
+  waitFor,
+} from '../helpers/stack.ts';
+
+/** Every form a secret could take in a log, a JSON payload, a dump or an object. */
+function encodings(name: string, secret: Buffer): { name: string; needle: Buffer }[] {
+  const forms: [string, string | Buffer][] = [
+    ['raw', secret],
+    ['hex', secret.toString('hex')],
+    ['HEX', secret.toString('hex').toUpperCase()],
+    ['base64', secret.toString('base64').replace(/=+$/, '')],
+    ['base64url', secret.toString('base64url')],
+  ];
+  return forms.map(([form, value]) => ({ name: `${name} (${form})`, needle: Buffer.from(value) }));
+}
+
+/**
+ * The whole system as separate processes (API, control-plane worker, agent) on the real services,
+ * through a backup and a restore; then every place a secret could end up is searched for it.
+ */
+describe('no secret in Temporal histories, logs, the bucket or the database', () => {
+  let api: ProgramRun;
+  let worker: ProgramRun;
+  let agent: ProgramRun;
+  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let apiUrl: string;
+  let token: string;
+  let teamId: string;
+  const vaultMasterKey = randomBytes(32);
+  const s3SecretKey = stack.s3.secretAccessKey;
+  const bucket = uniqueName('leaks');
+  const dataRoot = join(stack.runDir, uniqueName('agent'));
+
+  const call = async <T>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: T }> => {
+    const res = await fetch(new URL(path, apiUrl), {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as T };
+  };
+  const finished = (id: string) =>
+    waitFor(
+      `operation ${id}`,
+      async () => {
+        const { body } = await call<{ status: string }>('GET', `/operations/${id}`);
+        return ['succeeded', 'failed', 'cancelled'].includes(body.status) ? body : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 300 },
+    );
+
+  before(async () => {
+    testDb = await createTestDatabase();
+    const [apiPort] = (await freePorts(1)) as [number];
+    apiUrl = `http://127.0.0.1:${apiPort}`;
+    const config = {
+      DATABASE_URL: testDb.url,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      TEMPORAL_NAMESPACE: stack.namespace,
+      STRACKT_CONTROL_TASK_QUEUE: uniqueName('control'),
+      AGENT_STALE_AFTER_SECONDS: String(stack.agentStaleAfterSeconds),
+      API_PORT: String(apiPort),
+      VAULT_MASTER_KEY: vaultMasterKey.toString('base64'),
+    };
+    api = runProgram('api/main.ts', config);
+    worker = runProgram('worker/control-plane.main.ts', config);
+    const team = await createTeam(testDb.db, 'leaky');
+    token = team.token;
+    teamId = team.team.id;
+    await waitFor('the API', async () => (await fetch(`${apiUrl}/openapi.json`).catch(() => undefined))?.ok);
+    const server = await createServer(testDb.db, teamId, 'a');
+    agent = startAgent(apiUrl, server.agentToken, dataRoot);
+    await waitFor(
+      'the agent',
+      async () => (await call<{ connected: boolean }>('GET', `/servers/${server.server.id}`)).body.connected,
+    );
+    await stackS3().send(new CreateBucketCommand({ Bucket: bucket }));
+  });
+
+  after(async () => {
+    await Promise.all([agent?.kill(), worker?.kill(), api?.kill()]);
+    await testDb?.drop();
+  });
+
+  it('keeps the team key, the data keys and the bucket secret out of all of them, through a backup and a restore', async () => {
+    const created = await call<{ destination: { id: string }; teamKey: { secretKey: string } }>(
+      'POST',
+      '/destinations',
+      {
+        name: 'bucket',
+        endpoint: stack.s3.endpoint,
+        region: 'us-east-1',
+        bucket,
+        prefix: 'strackt',
+        pathStyle: true,
+        accessKeyId: stack.s3.accessKeyId,
+        secretAccessKey: s3SecretKey,
+      },
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const printable = created.body.teamKey.secretKey;
+    const teamSecret = parsePrintableSecretKey(printable);
+
+    const [port] = (await freePorts(1)) as [number];
+    const servers = await call<{ servers: { id: string }[] }>('GET', '/servers');
+    const serverId = servers.body.servers[0]!.id;
+    const env = await call<{ id: string }>('POST', '/environments', {
+      name: 'app',
+      serverId,
+      services: [httpService(port)],
+    });
+    const deploy = await call<{ id: string }>('POST', `/environments/${env.body.id}/deploy`);
+    assert.equal((await finished(deploy.body.id)).status, 'succeeded');
+    await writeFile(join(dataRoot, 'volumes', env.body.id, 'webdata', 'data.bin'), randomBytes(3 << 20));
+    const backup = await call<{ id: string }>('POST', `/environments/${env.body.id}/backups`, {
+      destinationId: created.body.destination.id,
+    });
+    assert.equal((await finished(backup.body.id)).status, 'succeeded');
+    const snaps = await call<{ snapshots: { id: string; objects: { data: string } }[] }>(
+      'GET',
+      `/environments/${env.body.id}/snapshots`,
+    );
+    const snapshot = snaps.body.snapshots[0]!;
+    const restore = await call<{ id: string }>('POST', `/environments/${env.body.id}/restores`, {
+      snapshotId: snapshot.id,
+      targetServerId: serverId,
+    });
+    assert.equal(restore.status, 202, JSON.stringify(restore.body));
+    assert.equal((await finished(restore.body.id)).status, 'succeeded');
+
+    // The snapshot's data key, opened here the way a customer would, to know what to look for.
+    const s3 = stackS3();
+    const head = Buffer.from(
+      await (
+        await s3.send(
+          new GetObjectCommand({ Bucket: bucket, Key: snapshot.objects.data, Range: 'bytes=0-135' }),
+        )
+      ).Body!.transformToByteArray(),
+    );
+    const dataKey = openDataKey(head.subarray(32, 112), publicKeyOf(teamSecret), teamSecret);
+    assert.ok(dataKey, 'the team key opens the snapshot');
+    const needles = [
+      ...encodings('team secret key', teamSecret),
+      { name: 'team secret key (printable)', needle: Buffer.from(printable) },
+      ...encodings('data key', dataKey),
+      ...encodings('bucket secret', Buffer.from(s3SecretKey)),
+      { name: 'bucket secret (text)', needle: Buffer.from(s3SecretKey) },
+      ...encodings('vault master key', vaultMasterKey),
+    ];
+
+    const haystacks: { name: string; bytes: Buffer }[] = [];
+    const temporal = await connectTestClient();
+    let workflows = 0;
+    for await (const wf of temporal.workflow.list({ query: `${teamAttribute.name} = '${teamId}'` })) {
+      const history = await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+      haystacks.push({
+        name: `Temporal history of ${wf.workflowId}`,
+        bytes: Buffer.from(proto.temporal.api.history.v1.History.encode(history).finish()),
+      });
+      workflows++;
+    }
+    await temporal.connection.close();
+    assert.ok(workflows >= 3, `deploy, backup and restore histories found (${workflows})`);
+    haystacks.push({ name: 'API log', bytes: Buffer.from(api.output()) });
+    haystacks.push({ name: 'worker log', bytes: Buffer.from(worker.output()) });
+    haystacks.push({ name: 'agent log', bytes: Buffer.from(agent.output()) });
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+    for (const o of listed.Contents ?? []) {
+      const body = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key }));
+      haystacks.push({
+        name: `bucket object ${o.Key}`,
+        bytes: Buffer.from(await body.Body!.transformToByteArray()),
+      });
+    }
+    assert.ok((listed.Contents ?? []).length >= 2, 'the snapshot objects are searched');
+    haystacks.push({
+      name: 'pg_dump',
+      bytes: execFileSync('pg_dump', ['--no-owner', testDb.url], { maxBuffer: 1 << 30 }),
+    });
+
+    const found = haystacks.flatMap((h) =>
+      needles.filter((n) => h.bytes.includes(n.needle)).map((n) => `${n.name} in ${h.name}`),
+    );
+    assert.deepEqual(found, []);
+    // The same search finds what is meant to be there: the sealed data key in the object, the team's
+    // public key in the backup's history (an activity argument) and in the dump.
+    const where = (needle: Buffer) => haystacks.filter((h) => h.bytes.includes(needle)).map((h) => h.name);
+    assert.ok(where(head.subarray(32, 112)).some((n) => n.endsWith('data.tar.zst.strackt')));
+    const publicHex = Buffer.from(publicKeyOf(teamSecret).toString('hex'));
+    assert.ok(where(publicHex).some((n) => n.startsWith('Temporal history of backup-')));
+    assert.ok(where(publicHex).includes('pg_dump'));
+    assert.ok(where(Buffer.from(serverId)).includes('agent log'));
+  });
+});
