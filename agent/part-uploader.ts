@@ -41,6 +41,8 @@ export class PartUploader extends Writable {
   private readonly inFlight = new Set<Promise<void>>();
   private failure: Error | undefined;
   size = 0;
+  /** When the first part started on its way to the storage (epoch ms): a backup's time to first byte. */
+  firstSentAt: number | undefined;
 
   constructor(private readonly options: PartUploaderOptions) {
     super({ highWaterMark: 1 << 20 });
@@ -63,6 +65,7 @@ export class PartUploader extends Writable {
   private async put(partNumber: number, body: Buffer): Promise<void> {
     const url = await this.url(partNumber);
     let res: Response;
+    this.firstSentAt ??= Date.now();
     try {
       res = await fetch(url, { method: 'PUT', body, headers: { 'content-length': String(body.length) } });
     } catch (err) {

@@ -26,6 +26,8 @@ export interface CaptureResult {
   entries: number;
   frozenMs: number;
   captureMs: number;
+  /** Epoch ms at which the first part left for the storage. */
+  firstByteAt: number;
 }
 
 export interface CaptureProgress {
@@ -119,5 +121,6 @@ export async function captureSnapshot(
     entries: archive.entries.length,
     frozenMs,
     captureMs: Date.now() - started,
+    firstByteAt: uploader.firstSentAt ?? Date.now(),
   };
 }

@@ -153,3 +153,22 @@ stop_all() {
   if [ -n "$PRIVATE_PG_DIR" ]; then "${PG_CTL[@]}" -D "$PRIVATE_PG_DIR" -m fast stop >/dev/null 2>&1 || true; fi
   STARTED_PIDS=()
 }
+
+# start_test_stack RUN_DIR: Temporal (in memory) and versitygw on free ports with fresh credentials,
+# PostgreSQL, and the STRACKT_TEST_* variables that tests and benchmarks read. stop_all stops them.
+start_test_stack() {
+  local run_dir=$1 temporal_port s3_port s3_access_key s3_secret_key
+  { read -r temporal_port && read -r s3_port; } < <(free_ports 2)
+  s3_access_key=test$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+  s3_secret_key=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+  say "starting Temporal (in memory, 127.0.0.1:$temporal_port) and versitygw (127.0.0.1:$s3_port)..."
+  # A 10 s long poll lets the agent-liveness test see a killed agent go stale in seconds, not minutes.
+  start_temporal "$temporal_port" none "" --dynamic-config-value 'matching.longPollExpirationInterval="10s"'
+  start_versitygw "$s3_port" "$run_dir/objects" "$s3_access_key" "$s3_secret_key"
+  ensure_postgres "$run_dir"
+  export STRACKT_TEST_TEMPORAL_ADDRESS=127.0.0.1:$temporal_port
+  export STRACKT_TEST_PG_BASE_URL=$PG_BASE_URL
+  export STRACKT_TEST_S3_ENDPOINT=http://127.0.0.1:$s3_port STRACKT_TEST_S3_ACCESS_KEY=$s3_access_key STRACKT_TEST_S3_SECRET_KEY=$s3_secret_key
+  export STRACKT_TEST_AGENT_STALE_AFTER_SECONDS=20
+  export STRACKT_TEST_TEMPORAL_BIN=$TEMPORAL_BIN STRACKT_TEST_VERSITYGW_BIN=$VERSITYGW_BIN STRACKT_TEST_RUN_DIR=$run_dir
+}

@@ -29,20 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-{ read -r TEMPORAL_PORT && read -r S3_PORT; } < <(free_ports 2)
-S3_ACCESS_KEY=test$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
-S3_SECRET_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-say "starting Temporal (in memory, 127.0.0.1:$TEMPORAL_PORT) and versitygw (127.0.0.1:$S3_PORT)..."
-# A 10 s long poll lets the agent-liveness test see a killed agent go stale in seconds, not minutes.
-start_temporal "$TEMPORAL_PORT" none "" --dynamic-config-value 'matching.longPollExpirationInterval="10s"'
-start_versitygw "$S3_PORT" "$RUN_DIR/objects" "$S3_ACCESS_KEY" "$S3_SECRET_KEY"
-ensure_postgres "$RUN_DIR"
-
-export STRACKT_TEST_TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT
-export STRACKT_TEST_PG_BASE_URL=$PG_BASE_URL
-export STRACKT_TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT STRACKT_TEST_S3_ACCESS_KEY=$S3_ACCESS_KEY STRACKT_TEST_S3_SECRET_KEY=$S3_SECRET_KEY
-export STRACKT_TEST_AGENT_STALE_AFTER_SECONDS=20
-export STRACKT_TEST_TEMPORAL_BIN=$TEMPORAL_BIN STRACKT_TEST_VERSITYGW_BIN=$VERSITYGW_BIN STRACKT_TEST_RUN_DIR=$RUN_DIR
+start_test_stack "$RUN_DIR"
 
 mapfile -t files < <(find tests -name '*.test.ts' | sort)
 say "running ${#files[@]} test files..."

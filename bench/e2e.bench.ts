@@ -1,0 +1,243 @@
+// End-to-end backup or restore of an environment on the real stack (Temporal, versitygw, Postgres,
+// control plane, an agent process), side by side in one run with restic and the plain pipeline on the
+// same data and the same object store. Started by bench/e2e.sh, which brings the services up.
+//   npm run bench:backup [-- --size GIB --runs N]
+//   npm run bench:restore [-- --size GIB --runs N]
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { ServiceSpec } from '../common/environment-spec.ts';
+import { createServer } from '../db/servers.data.ts';
+import { createTeam } from '../db/teams.data.ts';
+import { stackS3, startControlPlane, type Operation } from '../tests/helpers/control-plane.ts';
+import { startAgent, type ProgramRun } from '../tests/helpers/processes.ts';
+import { freePort, stack, uniqueName } from '../tests/helpers/stack.ts';
+
+const { values } = parseArgs({
+  options: {
+    mode: { type: 'string' },
+    size: { type: 'string', default: '1' },
+    runs: { type: 'string', default: '3' },
+  },
+});
+const mode = values.mode as 'backup' | 'restore';
+if (mode !== 'backup' && mode !== 'restore') throw new Error('--mode backup|restore');
+const runs = Number(values.runs);
+const here = fileURLToPath(new URL('.', import.meta.url));
+const data = execFileSync('bash', [join(here, 'make-dataset.sh'), values.size!], {
+  encoding: 'utf8',
+  stdio: ['ignore', 'pipe', 'inherit'],
+}).trim();
+const volumes = ['binaries', 'pgdata', 'random', 'text'];
+const work = join(stack.runDir, 'bench');
+const s3Env = {
+  ...process.env,
+  AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
+  AWS_DEFAULT_REGION: 'us-east-1',
+  RESTIC_PASSWORD: 'bench-password',
+};
+
+function timed(script: string): number {
+  // Each side starts with no dirty pages left by the other, or writeback would bill one for the other's data.
+  execFileSync('sync');
+  const t = performance.now();
+  const r = spawnSync('bash', ['-c', `set -o pipefail; ${script}`], { stdio: 'inherit', env: s3Env });
+  if (r.status !== 0) throw new Error(`failed: ${script}`);
+  return (performance.now() - t) / 1000;
+}
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+const peakRssMiB = (agent: ProgramRun) =>
+  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${agent.child.pid}/status`, 'utf8'))![1]) / 1024;
+const seconds = (step: Operation['steps'][number]) =>
+  (Date.parse(step.endedAt!) - Date.parse(step.startedAt!)) / 1000;
+
+const cp = await startControlPlane();
+const { team, token } = await createTeam(cp.db, uniqueName('bench'));
+const server = await createServer(cp.db, team.id, 'bench');
+const dataRoot = join(stack.runDir, 'agent');
+let agent = startAgent(cp.apiUrl, server.agentToken, dataRoot);
+/** A fresh agent process, so its peak RSS is this run's. */
+async function restartAgent() {
+  await agent.kill();
+  agent = startAgent(cp.apiUrl, server.agentToken, dataRoot);
+  await cp.connected(token, server.server.id);
+}
+await cp.connected(token, server.server.id);
+const { destinationId, bucket } = await cp.addDestination(token);
+const endpoint = stack.s3.endpoint;
+const port = await freePort();
+const service: ServiceSpec = {
+  name: 'app',
+  command: `exec node -e "require('http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1')"`,
+  env: {},
+  volumes,
+  healthCheck: { type: 'http', port, path: '/' },
+  healthTimeoutSeconds: 30,
+  stopSignal: 'SIGTERM',
+  stopTimeoutSeconds: 10,
+};
+const env = await cp.request<{ id: string }>('POST', '/environments', token, {
+  name: 'bench',
+  serverId: server.server.id,
+  services: [service],
+});
+const envId = env.body.id;
+const live = join(dataRoot, 'volumes', envId);
+execFileSync('mkdir', ['-p', live]);
+execFileSync('cp', ['-a', ...volumes.map((v) => join(data, v)), live]);
+const deploy = await cp.request<{ id: string }>('POST', `/environments/${envId}/deploy`, token);
+if ((await cp.finished(token, deploy.body.id)).status !== 'succeeded') throw new Error('deploy failed');
+const tarBytes = Number(
+  execFileSync('bash', ['-c', `tar -C ${live} -cf - ${volumes.join(' ')} | wc -c`], { encoding: 'utf8' }),
+);
+
+async function backupOnce(): Promise<{ op: Operation; seconds: number; firstByteSeconds: number }> {
+  const started = await cp.request<{ id: string; workflowId: string }>(
+    'POST',
+    `/environments/${envId}/backups`,
+    token,
+    { destinationId },
+  );
+  const op = await cp.finished(token, started.body.id, 3_600_000);
+  if (op.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(op)}`);
+  const handle = cp.temporal.workflow.getHandle(started.body.workflowId);
+  const info = await handle.describe();
+  // The capture's result, as Temporal recorded it, says when its first part left for the bucket.
+  const history = await handle.fetchHistory();
+  const completed = history.events!.find(
+    (e) =>
+      e.activityTaskCompletedEventAttributes &&
+      history.events!.find(
+        (s) => s.eventId?.toString() === e.activityTaskCompletedEventAttributes!.scheduledEventId?.toString(),
+      )?.activityTaskScheduledEventAttributes?.activityType?.name === 'captureSnapshot',
+  );
+  const payload = completed!.activityTaskCompletedEventAttributes!.result!.payloads![0]!.data!;
+  const capture = JSON.parse(Buffer.from(payload).toString('utf8')) as { firstByteAt: number };
+  return {
+    op,
+    seconds: (info.closeTime!.getTime() - info.startTime.getTime()) / 1000,
+    firstByteSeconds: (capture.firstByteAt - info.startTime.getTime()) / 1000,
+  };
+}
+
+const rate = (s: number) => `${((tarBytes / s) * 1e-6).toFixed(0)} MB/s`;
+const line = (name: string, s: number, extra = '') =>
+  console.log(`${name.padEnd(48)} ${s.toFixed(2).padStart(7)} s  ${rate(s).padStart(9)}${extra}`);
+console.log(`\n${mode} of ${(tarBytes / 2 ** 30).toFixed(2)} GiB of tar (${data}), median of ${runs}`);
+
+if (mode === 'backup') {
+  const ours: number[] = [];
+  const firstByte: number[] = [];
+  const plain: number[] = [];
+  const restic: number[] = [];
+  let rss = 0;
+  for (let i = 0; i < runs; i++) {
+    await restartAgent();
+    execFileSync('sync');
+    const b = await backupOnce();
+    ours.push(b.seconds);
+    firstByte.push(b.firstByteSeconds);
+    rss = Math.max(rss, peakRssMiB(agent));
+    plain.push(
+      timed(
+        `tar -C ${live} -cf - ${volumes.join(' ')} | zstd -3 -T0 -q | aws s3 cp --only-show-errors --endpoint-url ${endpoint} - s3://${bucket}/plain/${i}.tar.zst`,
+      ),
+    );
+    const repo = `s3:${endpoint}/${bucket}/restic-${i}`;
+    execFileSync('restic', ['-q', '-r', repo, 'init'], { env: s3Env, stdio: 'ignore' });
+    restic.push(timed(`cd ${live} && restic -q -r ${repo} backup ${volumes.join(' ')} >/dev/null`));
+  }
+  line('plain: tar | zstd -3 -T0 | aws s3 cp -', median(plain));
+  line('restic backup (first, Debian restic)', median(restic));
+  line(
+    'strackt backup (workflow start to end)',
+    median(ours),
+    `  = ${(median(plain) / median(ours)).toFixed(2)}x plain, ${(median(restic) / median(ours)).toFixed(2)}x restic`,
+  );
+  console.log(`strackt agent peak RSS: ${rss.toFixed(0)} MiB (target < 250)`);
+  console.log(
+    `strackt workflow start to first byte uploaded: ${median(firstByte).toFixed(2)} s (target < 2)`,
+  );
+} else {
+  await backupOnce();
+  const listed = await cp.request<{ snapshots: { id: string }[] }>(
+    'GET',
+    `/environments/${envId}/snapshots`,
+    token,
+  );
+  const snapshotId = listed.body.snapshots[0]!.id;
+  timed(
+    `tar -C ${live} -cf - ${volumes.join(' ')} | zstd -3 -T0 -q | aws s3 cp --only-show-errors --endpoint-url ${endpoint} - s3://${bucket}/plain/base.tar.zst`,
+  );
+  const repo = `s3:${endpoint}/${bucket}/restic`;
+  execFileSync('restic', ['-q', '-r', repo, 'init'], { env: s3Env, stdio: 'ignore' });
+  timed(`cd ${live} && restic -q -r ${repo} backup ${volumes.join(' ')} >/dev/null`);
+  const plainUrl = await getSignedUrl(
+    stackS3(),
+    new GetObjectCommand({ Bucket: bucket, Key: 'plain/base.tar.zst' }),
+    { expiresIn: 3600 },
+  );
+
+  const whole: number[] = [];
+  const fetchUnpack: number[] = [];
+  const downtime: number[] = [];
+  const plain: number[] = [];
+  const restic: number[] = [];
+  let rss = 0;
+  for (let i = 0; i < runs; i++) {
+    await restartAgent();
+    execFileSync('sync');
+    const started = await cp.request<{ id: string; workflowId: string }>(
+      'POST',
+      `/environments/${envId}/restores`,
+      token,
+      { snapshotId, targetServerId: server.server.id },
+    );
+    const op = await cp.finished(token, started.body.id, 3_600_000);
+    if (op.status !== 'succeeded') throw new Error(`restore failed: ${JSON.stringify(op)}`);
+    rss = Math.max(rss, peakRssMiB(agent));
+    const info = await cp.temporal.workflow.getHandle(started.body.workflowId).describe();
+    whole.push((info.closeTime!.getTime() - info.startTime.getTime()) / 1000);
+    fetchUnpack.push(seconds(op.steps.find((s) => s.name === 'fetch, verify and unpack')!));
+    const detail = await cp.request<{ restore: { downtimeMs: number } }>(
+      'GET',
+      `/operations/${started.body.id}`,
+      token,
+    );
+    downtime.push(detail.body.restore.downtimeMs / 1000);
+
+    const into = join(work, `plain-${i}`);
+    execFileSync('mkdir', ['-p', into]);
+    plain.push(timed(`curl -sf '${plainUrl}' | zstd -d -T0 -q | tar -x -C ${into}`));
+    rmSync(into, { recursive: true, force: true });
+    const resticInto = join(work, `restic-${i}`);
+    restic.push(timed(`restic -q -r ${repo} restore latest --target ${resticInto} >/dev/null`));
+    rmSync(resticInto, { recursive: true, force: true });
+  }
+  line('plain: curl (presigned GET) | zstd -d | tar -x', median(plain));
+  line('restic restore (Debian restic)', median(restic));
+  line(
+    'strackt fetch, verify and unpack step',
+    median(fetchUnpack),
+    `  = ${(median(plain) / median(fetchUnpack)).toFixed(2)}x plain, ${(median(restic) / median(fetchUnpack)).toFixed(2)}x restic`,
+  );
+  line(
+    'strackt whole restore (workflow start to end)',
+    median(whole),
+    `  = ${(median(plain) / median(whole)).toFixed(2)}x plain`,
+  );
+  console.log(
+    `strackt downtime (services stopped to healthy): ${median(downtime).toFixed(2)} s (target < 5 s + start)`,
+  );
+  console.log(`strackt agent peak RSS: ${rss.toFixed(0)} MiB (target < 250)`);
+}
+
+await agent.kill();
+await cp.stopServices(dataRoot);
+await cp.stop();

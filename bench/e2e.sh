@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# End-to-end backup or restore benchmark on the real stack, started here on free ports like the tests.
+# Usage: bench/e2e.sh backup|restore [--size GIB] [--runs N]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../deploy/lib.sh"
+mode=${1:?usage: bench/e2e.sh backup|restore [--size GIB] [--runs N]}
+shift
+
+ensure_node
+ensure_npm_deps
+ensure_tools
+# The baselines: restic, zstd, the AWS CLI for the plain pipeline's upload, curl for its download.
+ensure_debian_packages restic zstd awscli curl
+cd "$ROOT"
+
+# /var/tmp, like the data set: PostgreSQL-owned files must stay reachable, and /tmp may be small.
+RUN_DIR=$(mktemp -d /var/tmp/strackt-bench-run.XXXXXX)
+chmod 755 "$RUN_DIR"
+LOG_DIR=$RUN_DIR/logs
+mkdir -p "$LOG_DIR"
+trap 'stop_all; rm -rf "$RUN_DIR"' EXIT
+start_test_stack "$RUN_DIR"
+node --import tsx bench/e2e.bench.ts --mode "$mode" "$@"
