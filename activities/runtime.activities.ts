@@ -4,9 +4,9 @@ import { ControlPlaneError, type ControlPlaneClient } from '../agent/control-pla
 import { PartUploadError } from '../agent/part-uploader.ts';
 import { RuntimeError, type Runtime } from '../agent/runtime.ts';
 import { captureSnapshot, type CaptureInput, type CaptureResult } from '../agent/snapshot-capture.ts';
+import { DownloadError } from '../agent/http-download.ts';
 import {
   discardRestore,
-  DownloadError,
   fetchAndUnpack,
   finishRestore,
   preflightRestore,

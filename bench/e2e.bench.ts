@@ -185,6 +185,7 @@ if (mode === 'backup') {
   );
 
   const whole: number[] = [];
+  const steps = new Map<string, number[]>();
   const fetchUnpack: number[] = [];
   const downtime: number[] = [];
   const plain: number[] = [];
@@ -205,6 +206,7 @@ if (mode === 'backup') {
     const info = await cp.temporal.workflow.getHandle(started.body.workflowId).describe();
     whole.push((info.closeTime!.getTime() - info.startTime.getTime()) / 1000);
     fetchUnpack.push(seconds(op.steps.find((s) => s.name === 'fetch, verify and unpack')!));
+    for (const step of op.steps) steps.set(step.name, [...(steps.get(step.name) ?? []), seconds(step)]);
     const detail = await cp.request<{ restore: { downtimeMs: number } }>(
       'GET',
       `/operations/${started.body.id}`,
@@ -231,6 +233,9 @@ if (mode === 'backup') {
     'strackt whole restore (workflow start to end)',
     median(whole),
     `  = ${(median(plain) / median(whole)).toFixed(2)}x plain`,
+  );
+  console.log(
+    `strackt steps (median s): ${[...steps].map(([name, xs]) => `${name} ${median(xs).toFixed(2)}`).join(', ')}`,
   );
   console.log(
     `strackt downtime (services stopped to healthy): ${median(downtime).toFixed(2)} s (target < 5 s + start)`,

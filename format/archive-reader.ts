@@ -2,7 +2,6 @@ import { chmodSync, chownSync, utimesSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { ContainerOpener, type KeySource } from './container.ts';
 import { EntryRules, RefusedEntryError } from './entry-rules.ts';
@@ -17,15 +16,25 @@ import type * as ZstdBinding from 'zstd-napi/binding.js';
 const { DCtx } = createRequire(import.meta.url)('zstd-napi/binding') as typeof ZstdBinding;
 
 export interface UnpackOptions {
-  /** The data object, as stored. */
-  source: Readable;
+  /** The data object, as stored: a stream, or any iterable of its bytes. */
+  source: AsyncIterable<Buffer>;
   key: KeySource;
   /** Checked against the header before anything is decrypted, so a wrong key is named as such. */
   expectedKeyId?: Buffer;
   manifest: Manifest;
-  /** Created by the unpacker; must not exist. Removed again if the archive is refused. */
+  /** Created by the unpacker; must not exist, unless resuming. Removed again if the archive is refused. */
   staging: string;
   onProgress?: (p: { entries: number; bytes: number }) => void;
+  /**
+   * Continues an unpack that was interrupted (an agent restart) into the `staging` it left: the
+   * archive is read again from its start, every chunk still authenticated, but the first
+   * `entriesDone` entries, already written and verified, are not written again.
+   */
+  resume?: { entriesDone: number };
+  /** The count of leading entries written and verified so far, as it grows: what `resume` takes. */
+  onCheckpoint?: (entriesDone: number) => void;
+  /** Leave staging in place on a failure (a caller that may resume, or discards it itself). */
+  keepStagingOnFailure?: boolean;
 }
 
 // Tar buffers in circulation, hence the unpacker's memory whatever the archive's size (24 or 32
@@ -101,6 +110,8 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
   const made = new Set<string>([staging]);
   let index = 0;
   let bytes = 0;
+  const skip = options.resume?.entriesDone ?? 0;
+  let inFile = false; // the entry being parsed is a file whose end has not been reached
 
   let failure: { error: Error; entry: number } | undefined;
   let waiting: (() => void)[] = [];
@@ -130,6 +141,7 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
     const seq = index++;
     const at = join(staging, path);
     const parent = dirname(at);
+    if (seq < skip) return skipped(entry, at, parent);
     if (!made.has(parent)) {
       ops.push(['mkdir', seq, parent]);
       made.add(parent);
@@ -143,25 +155,49 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
         directories.push({ at, entry }); // modes and times last: adding files would change them
         return {};
       case 'symlink':
+        if (skip) ops.push(['unlink', seq, at]);
         ops.push(['symlink', seq, at, entry.target!, entry.uid, entry.gid, entry.mtime]);
         return {};
       case 'hardlink':
+        if (skip) ops.push(['unlink', seq, at]);
         ops.push(['link', seq, at, join(staging, entry.target!)]);
         return {};
       case 'file':
+        if (skip) ops.push(['unlink', seq, at]);
         ops.push(['open', seq, at]);
+        inFile = true;
         return {
           data: (data) => {
             bytes += data.length;
             if (data.buffer === chunk) ops.push(['write', data.byteOffset, data.byteOffset + data.length]);
             else ops.push(['write', -copies.push(Buffer.from(data)), 0]);
           },
-          end: () => void ops.push(['close', seq, entry.uid, entry.gid, entry.mode, entry.mtime]),
+          end: () => {
+            ops.push(['close', seq, entry.uid, entry.gid, entry.mode, entry.mtime]);
+            inFile = false;
+          },
         };
     }
   }
 
-  await mkdir(staging, { recursive: false, mode: 0o700 });
+  /** An entry a previous attempt wrote and verified: read past, nothing written, hashed or asked of a thread. */
+  function skipped(entry: ManifestEntry, at: string, parent: string): EntrySink {
+    made.add(parent);
+    if (entry.type === 'directory') {
+      made.add(at);
+      directories.push({ at, entry });
+    }
+    if (entry.type !== 'file') return {};
+    inFile = true;
+    return {
+      data: (data) => void (bytes += data.length),
+      end: () => void (inFile = false),
+    };
+  }
+
+  if (!options.resume) await mkdir(staging, { recursive: false, mode: 0o700 });
+  // Per tar buffer: how many leading entries are complete once both threads are through with it.
+  const completeAfter = new Array<number>(tarBuffers).fill(0);
   // Tar buffers, shared: the file-system and hashing threads work on the same one at the same time.
   const slots = Array.from({ length: tarBuffers }, () => new SharedArrayBuffer(tarBytes));
   const views = slots.map((sab) => Buffer.from(sab));
@@ -203,8 +239,11 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
       sync.resolve();
     }
   };
+  // Both threads take buffers in the order given, so a buffer released by both means every entry
+  // completed up to its end is written and its SHA-256 compared.
   const release = (slot: number) => {
     if (--busy[slot]! === 0) {
+      if (!failure) options.onCheckpoint?.(completeAfter[slot]!);
       free.push(slot);
       wake();
     }
@@ -258,6 +297,7 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
     try {
       await parser.feed(view);
     } finally {
+      completeAfter[at] = Math.max(skip, index - (inFile ? 1 : 0));
       const message = { slot: at, ops, copies };
       busy[at] = 2;
       writer.postMessage(message);
@@ -293,7 +333,7 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
   }
 
   async function unpack(): Promise<void> {
-    for await (const data of options.source as AsyncIterable<Buffer>) {
+    for await (const data of options.source) {
       opener.push(data);
       for (let plain = opener.next(); plain; plain = opener.next()) {
         await decompress(plain);
@@ -324,7 +364,7 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
   } catch (err) {
     finished = true;
     await Promise.all([writer.terminate(), hasher.terminate()]);
-    await rm(staging, { recursive: true, force: true });
+    if (!options.keepStagingOnFailure) await rm(staging, { recursive: true, force: true });
     throw err;
   } finally {
     finished = true;

@@ -6,6 +6,7 @@
 // workerData: { slots, asRoot }, slots being the shared tar buffers.
 // In, from the main thread: { slot, ops, copies } where ops are, in order,
 //   ['mkdir', entry, path]                               mkdir -p, mode 700
+//   ['unlink', entry, path]                              remove what an interrupted unpack left there
 //   ['symlink', entry, path, target, uid, gid, mtime]
 //   ['link', entry, path, target]                        hard link
 //   ['open', entry, path]                                a new file, refusing anything already there
@@ -27,6 +28,7 @@ import {
   mkdirSync,
   openSync,
   symlinkSync,
+  unlinkSync,
   writeSync,
 } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -55,6 +57,14 @@ function run(view, ops, copies) {
         for (let done = 0; done < data.length;) done += writeSync(fd, data, done);
         break;
       }
+      case 'unlink':
+        entry = op[1];
+        try {
+          unlinkSync(op[2]);
+        } catch (err) {
+          if (err.code !== 'ENOENT') throw err;
+        }
+        break;
       case 'mkdir':
         entry = op[1];
         mkdirSync(op[2], { recursive: true, mode: 0o700 });

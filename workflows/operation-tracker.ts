@@ -4,7 +4,7 @@ import {
   CancellationScope,
   defineQuery,
   isCancellation,
-  proxyActivities,
+  proxyLocalActivities,
   setHandler,
 } from '@temporalio/workflow';
 import type { OperationActivities } from '../activities/operations.activities.ts';
@@ -12,7 +12,9 @@ import type { OperationProgress, OperationStep } from '../common/operations.ts';
 
 export const progressQuery = defineQuery<OperationProgress>('progress');
 
-const { recordOperationProgress } = proxyActivities<OperationActivities>({
+// A local activity: it runs in the worker that runs the workflow (which has the database), without a
+// round trip through a task queue; an operation records itself a dozen times, and that added seconds.
+const { recordOperationProgress } = proxyLocalActivities<OperationActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumInterval: '30 seconds' },
 });

@@ -301,7 +301,7 @@ describe('restore onto any connected server of the team', () => {
       assert.equal(started.status, 202, JSON.stringify(started.body));
       // Another process takes the rest of the disk the moment the restore starts writing to it.
       const work = join(root, 'restores', envId, started.body.id);
-      await waitFor('the restore to start writing', async () => existsSync(join(work, 'data.spool')), {
+      await waitFor('the restore to start writing', async () => existsSync(join(work, 'staging')), {
         intervalMs: 2,
         timeoutMs: 60_000,
       });
@@ -334,28 +334,27 @@ describe('restore onto any connected server of the team', () => {
     }
   });
 
-  it('resumes the download when the agent is killed mid-download and started again', async () => {
+  it('resumes when the agent is killed mid-download and started again, not rewriting what it had verified', async () => {
     const { envId, media } = await cp.deployMediaEnvironment(token, a.id, a.root);
     const snapshot = await cp.backUp(token, envId, destinationId);
     const before = await tree(media);
     await writeFile(join(media, 'clip-0.bin'), 'changed after the snapshot');
 
     const started = await restore(envId, { snapshotId: snapshot.id, targetServerId: a.id });
-    const spool = join(a.root, 'restores', envId, started.body.id, 'data.spool');
+    const work = join(a.root, 'restores', envId, started.body.id);
     await waitFor(
-      'the download to be under way',
-      async () => ((await stat(spool).catch(() => undefined))?.size ?? 0) > 0,
+      'some files to be unpacked and verified',
+      async () => Number((await readFile(join(work, 'checkpoint'), 'utf8').catch(() => '')) || 0) > 2,
       { intervalMs: 5, timeoutMs: 60_000 },
     );
     await a.agent.kill('SIGKILL');
+    const done = Number(await readFile(join(work, 'checkpoint'), 'utf8'));
     a.agent = startAgent(cp.apiUrl, a.agentToken, a.root);
     const op = await cp.finished(token, started.body.id, 180_000);
     assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
-    const resumed = /"msg":"resuming an interrupted download".*"fromBytes":(\d+)/.exec(a.agent.output());
-    assert.ok(
-      resumed && Number(resumed[1]) > 0,
-      `the restarted agent resumed: ${a.agent.output().slice(-2000)}`,
-    );
+    const resumed = /"msg":"resuming an interrupted restore".*"entriesDone":(\d+)/.exec(a.agent.output());
+    assert.ok(resumed, `the restarted agent resumed: ${a.agent.output().slice(-2000)}`);
+    assert.ok(Number(resumed[1]) >= done, `it resumed after the ${done} entries checkpointed`);
     assert.deepEqual(await tree(media), before);
   });
 
