@@ -42,6 +42,10 @@ export class ProcessRuntime implements Runtime {
     return join(this.dataRoot, 'restores', environmentId);
   }
 
+  capturesRoot(): string {
+    return join(this.dataRoot, 'captures');
+  }
+
   private async signalAll(environmentId: string, signal: NodeJS.Signals): Promise<void> {
     for (const record of await this.records(environmentId)) {
       if (await this.isRunning(record)) signalGroup(record.pgid, signal);
@@ -78,7 +82,7 @@ export class ProcessRuntime implements Runtime {
     }
   }
 
-  private async startService(spec: EnvironmentSpec, service: ServiceSpec): Promise<void> {
+  private async userOf(service: ServiceSpec) {
     const user = service.user === undefined ? undefined : await lookupUser(service.user);
     if (service.user !== undefined && !user) {
       throw new RuntimeError(
@@ -86,13 +90,59 @@ export class ProcessRuntime implements Runtime {
         `service ${service.name}: no Unix user "${service.user}" on this server`,
       );
     }
+    return user;
+  }
+
+  private workingDir(spec: EnvironmentSpec, service: ServiceSpec): string {
+    return service.workingDir ?? join(this.dataRoot, 'environments', spec.environmentId);
+  }
+
+  async runHook(spec: EnvironmentSpec, service: ServiceSpec, command: string, timeoutSeconds: number) {
+    const user = await this.userOf(service);
+    const cwd = this.workingDir(spec, service);
+    await mkdir(cwd, { recursive: true });
+    const child = spawn('/bin/sh', ['-c', command], {
+      cwd,
+      env: this.serviceEnv(spec, service, user?.home),
+      detached: true, // its own group, so a timeout kills what it started too
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(user && { uid: user.uid, gid: user.gid }),
+    });
+    let output = '';
+    const keep = (d: Buffer) => (output = (output + d.toString()).slice(-2000));
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    const timer = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), timeoutSeconds * 1000);
+    const result = await new Promise<string | undefined>((resolve) => {
+      child.once('error', (e) => resolve(`could not start: ${e.message}`));
+      child.once('exit', (code, signal) =>
+        resolve(
+          code === 0
+            ? undefined
+            : signal === 'SIGKILL'
+              ? `timed out after ${timeoutSeconds} s`
+              : `exited with ${signal ?? `code ${code}`}`,
+        ),
+      );
+    });
+    clearTimeout(timer);
+    if (result) {
+      throw new RuntimeError(
+        'HookFailed',
+        `backup hook of service ${service.name} ${result}${output.trim() ? `: ${output.trim()}` : ''}`,
+      );
+    }
+  }
+
+  private async startService(spec: EnvironmentSpec, service: ServiceSpec): Promise<void> {
+    const user = await this.userOf(service);
     const env = this.serviceEnv(spec, service, user?.home);
     for (const volume of service.volumes) {
       const path = this.volumePath(spec.environmentId, volume);
       await mkdir(path, { recursive: true });
       if (user) await chown(path, user.uid, user.gid);
     }
-    const cwd = service.workingDir ?? join(this.dataRoot, 'environments', spec.environmentId);
+    const cwd = this.workingDir(spec, service);
     await mkdir(cwd, { recursive: true });
 
     const log = await open(this.logPath(spec.environmentId, service.name), 'a');

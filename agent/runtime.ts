@@ -1,4 +1,4 @@
-import type { EnvironmentSpec } from '../common/environment-spec.ts';
+import type { EnvironmentSpec, ServiceSpec } from '../common/environment-spec.ts';
 
 export interface ServiceState {
   service: string;
@@ -31,12 +31,22 @@ export interface Runtime {
   volumePath(environmentId: string, volume: string): string;
   /** Where restores of the environment stage their data: on the volumes' filesystem, for renames. */
   restoresRoot(environmentId: string): string;
+  /** Where a backup notes what it must undo (thaw, start, post hooks) should the agent die mid-way. */
+  capturesRoot(): string;
+  /** Runs a command as the service would run (its user, variables, folder); fails with its output's tail. */
+  runHook(
+    spec: EnvironmentSpec,
+    service: ServiceSpec,
+    command: string,
+    timeoutSeconds: number,
+  ): Promise<void>;
 }
 
 export class RuntimeError extends Error {
   override name = 'RuntimeError';
   constructor(
-    readonly type: 'ServiceFailedToStart' | 'ServiceExited' | 'ServiceUnhealthy' | 'UnknownUser',
+    readonly type:
+      'ServiceFailedToStart' | 'ServiceExited' | 'ServiceUnhealthy' | 'UnknownUser' | 'HookFailed',
     message: string,
   ) {
     super(message);

@@ -6,8 +6,10 @@ import { newDataKey } from '../format/container.ts';
 import { sealManifest } from '../format/manifest-object.ts';
 import { buildManifest } from '../format/manifest.ts';
 import { keyIdOf } from '../format/team-key.ts';
+import { createLogger } from '../common/log.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
 import { PartUploader, PartUploadError, type UploadedPart } from './part-uploader.ts';
+import { CaptureJournal } from './capture-journal.ts';
 import type { Runtime } from './runtime.ts';
 
 export interface CaptureInput {
@@ -38,6 +40,7 @@ export interface CaptureProgress {
 // 16 MiB parts: 10,000 parts (S3's limit) then cover 160 GB of compressed snapshot, and two in
 // flight keep the agent's memory near 50 MiB.
 const partSize = 16 * 1024 * 1024;
+const log = createLogger('backup');
 
 export interface CaptureDeps {
   runtime: Runtime;
@@ -45,10 +48,47 @@ export interface CaptureDeps {
   serverId: string;
 }
 
+/** Post hooks of every service that has one; all run even if one fails, the first failure is thrown. */
+export async function runPostHooks(runtime: Runtime, spec: EnvironmentSpec): Promise<void> {
+  let first: unknown;
+  for (const service of spec.services) {
+    const hooks = service.backupHooks;
+    if (!hooks?.post) continue;
+    await runtime.runHook(spec, service, hooks.post, hooks.timeoutSeconds).catch((err: unknown) => {
+      first ??= err;
+    });
+  }
+  if (first) throw first;
+}
+
 /**
- * One point in time of every volume of the environment: services paused (SIGSTOP) while tar reads,
- * resumed the moment it is done, and always resumed, whatever fails. The snapshot streams straight
- * into the bucket through presigned URLs.
+ * A restarted agent first pays what a backup it was running when it died still owed: services
+ * stopped for the capture are started, post hooks run. (Paused ones are resumed by thawAll.)
+ */
+export async function settleInterruptedCaptures(
+  runtime: Runtime,
+  controlPlane: Pick<ControlPlaneClient, 'environmentSpec'>,
+): Promise<void> {
+  const journal = new CaptureJournal(runtime.capturesRoot());
+  for (const debt of await journal.outstanding()) {
+    try {
+      const spec = await controlPlane.environmentSpec(debt.environmentId);
+      if (debt.restart) await runtime.start(spec);
+      if (debt.postHooks) await runPostHooks(runtime, spec);
+      log.info('settled a backup interrupted by an agent restart', { ...debt });
+    } catch (err) {
+      log.error('could not settle an interrupted backup', err, { ...debt });
+    }
+    await journal.settle(debt.environmentId);
+  }
+}
+
+/**
+ * One point in time of every volume of the environment. Pre hooks run first; then, by the
+ * environment's strategy, its services are paused (SIGSTOP, `freeze`) or stopped (`stop`) while tar
+ * reads, and resumed or started the moment it is done; post hooks run last. Resuming, starting and
+ * post hooks always happen, whatever fails, and a journal on disk makes a restarted agent do them if
+ * this one dies. The snapshot streams straight into the bucket through presigned URLs.
  */
 export async function captureSnapshot(
   { runtime, controlPlane, serverId }: CaptureDeps,
@@ -70,29 +110,64 @@ export async function captureSnapshot(
       onProgress({ bytesUploaded: bytesDone, partsUploaded: uploader.parts.length }),
   });
 
-  let frozenAt = 0;
-  let frozenMs = 0;
-  const thaw = async () => {
-    if (frozenAt && !frozenMs) {
-      await runtime.thaw(spec.environmentId);
-      frozenMs = Date.now() - frozenAt;
-    }
+  const journal = new CaptureJournal(runtime.capturesRoot());
+  const debt = {
+    environmentId: spec.environmentId,
+    snapshotId: input.snapshotId,
+    restart: false,
+    postHooks: spec.services.some((s) => s.backupHooks?.post),
   };
-  let archive: Awaited<ReturnType<typeof writeArchive>>;
+  const strategy = spec.backupStrategy ?? 'freeze';
+  let heldAt = 0;
+  let heldMs = 0;
+  let releasing: Promise<void> | undefined;
+  const release = (): Promise<void> =>
+    heldAt
+      ? (releasing ??= (async () => {
+          if (strategy === 'freeze') await runtime.thaw(spec.environmentId);
+          if (strategy === 'stop' && debt.restart) {
+            await runtime.start(spec);
+            await journal.note({ ...debt, restart: false });
+          }
+          heldMs = strategy === 'none' ? 0 : Date.now() - heldAt;
+        })())
+      : Promise.resolve();
+
+  let archive: Awaited<ReturnType<typeof writeArchive>> | undefined;
+  let captureFailure: unknown;
+  await journal.note(debt);
   try {
-    await runtime.freeze(spec.environmentId);
-    frozenAt = Date.now();
+    for (const service of spec.services) {
+      const hooks = service.backupHooks;
+      if (hooks?.pre) await runtime.runHook(spec, service, hooks.pre, hooks.timeoutSeconds);
+    }
+    if (strategy === 'freeze') await runtime.freeze(spec.environmentId);
+    if (strategy === 'stop') {
+      debt.restart = (await runtime.status(spec.environmentId)).some((s) => s.running);
+      await journal.note(debt);
+      await runtime.stop(spec.environmentId);
+    }
+    heldAt = Date.now();
     archive = await writeArchive({
       root: runtime.volumesRoot(spec.environmentId),
       volumes,
       publicKey,
       dataKey,
       sink: uploader,
-      onSourceRead: () => void thaw(),
+      onSourceRead: () => void release(),
     });
-  } finally {
-    await thaw();
+  } catch (err) {
+    captureFailure = err;
   }
+  await release();
+  const postFailure = await runPostHooks(runtime, spec).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  await journal.settle(spec.environmentId);
+  // After a failed capture its own error is the one to report, not a post hook's.
+  if (captureFailure || !archive) throw captureFailure;
+  if (postFailure) throw postFailure;
 
   const manifest = buildManifest(
     {
@@ -101,7 +176,7 @@ export async function captureSnapshot(
       environmentId: spec.environmentId,
       environmentName: spec.name,
       sourceServerId: serverId,
-      createdAt: new Date(frozenAt).toISOString(),
+      createdAt: new Date(heldAt).toISOString(),
       keyId: keyIdOf(publicKey).toString('hex'),
       services: spec.services.map((s) => ({ name: s.name, volumes: s.volumes })),
     },
@@ -119,7 +194,7 @@ export async function captureSnapshot(
     manifestSha256: createHash('sha256').update(sealed).digest('hex'),
     tarBytes: archive.tarBytes,
     entries: archive.entries.length,
-    frozenMs,
+    frozenMs: heldMs,
     captureMs: Date.now() - started,
     firstByteAt: uploader.firstSentAt ?? Date.now(),
   };

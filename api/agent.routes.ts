@@ -177,6 +177,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
           teamId: env.team_id,
           name: env.name,
           services: env.services,
+          backupStrategy: env.backup_strategy,
         };
         return c.json(spec, 200);
       },

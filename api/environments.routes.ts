@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Client } from '@temporalio/client';
-import { nameSchema, servicesSchema } from '../common/environment-spec.ts';
+import { backupStrategySchema, nameSchema, servicesSchema } from '../common/environment-spec.ts';
 import { DomainError } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
 import {
@@ -27,6 +27,7 @@ const environmentSchema = z
     name: z.string(),
     serverId: z.string(),
     services: z.array(z.any()),
+    backupStrategy: backupStrategySchema,
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -37,6 +38,7 @@ const present = (e: Environment) => ({
   name: e.name,
   serverId: e.server_id,
   services: e.services,
+  backupStrategy: e.backup_strategy,
   createdAt: e.created_at.toISOString(),
   updatedAt: e.updated_at.toISOString(),
 });
@@ -124,7 +126,12 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         summary: 'Create an environment placed on one of the team’s servers',
         request: {
           body: jsonBody(
-            z.strictObject({ name: nameSchema, serverId: z.string().max(64), services: servicesSchema }),
+            z.strictObject({
+              name: nameSchema,
+              serverId: z.string().max(64),
+              services: servicesSchema,
+              backupStrategy: backupStrategySchema.optional(),
+            }),
           ),
         },
         responses: { 201: jsonResponse(environmentSchema, 'Created'), ...errorResponses },
@@ -145,11 +152,16 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'patch',
         path: '/{id}',
-        summary: 'Rename an environment or replace its services (takes effect at the next deploy)',
+        summary:
+          'Rename an environment, replace its services (at the next deploy) or change its backup strategy',
         request: {
           params: idParam('env_...'),
           body: jsonBody(
-            z.strictObject({ name: nameSchema.optional(), services: servicesSchema.optional() }),
+            z.strictObject({
+              name: nameSchema.optional(),
+              services: servicesSchema.optional(),
+              backupStrategy: backupStrategySchema.optional(),
+            }),
           ),
         },
         responses: { 200: jsonResponse(environmentSchema, 'Updated'), ...errorResponses },

@@ -20,6 +20,16 @@ export const healthCheckSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('command'), command: z.string().min(1).max(4096) }),
 ]);
 
+/**
+ * Commands run in the service's own environment around a backup's capture: `pre` before it (pg_dump
+ * into the volume, a CHECKPOINT), `post` after it, always, also when the capture failed.
+ */
+export const backupHooksSchema = z.strictObject({
+  pre: z.string().min(1).max(16384).optional(),
+  post: z.string().min(1).max(16384).optional(),
+  timeoutSeconds: z.number().int().min(1).max(3600).default(300),
+});
+
 export const serviceSpecSchema = z.strictObject({
   name: nameSchema,
   command: z.string().min(1).max(16384),
@@ -39,7 +49,15 @@ export const serviceSpecSchema = z.strictObject({
   healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
   stopSignal: z.enum(['SIGTERM', 'SIGINT', 'SIGQUIT']).default('SIGTERM'),
   stopTimeoutSeconds: z.number().int().min(1).max(600).default(10),
+  backupHooks: backupHooksSchema.optional(),
 });
+
+/**
+ * How a backup holds the whole environment still: `freeze` pauses every process (SIGSTOP) while the
+ * volumes are read, `stop` stops the services and starts them again, `none` relies on hooks alone.
+ */
+export const backupStrategySchema = z.enum(['freeze', 'stop', 'none']);
+export type BackupStrategy = z.infer<typeof backupStrategySchema>;
 
 export const servicesSchema = z
   .array(serviceSpecSchema)
@@ -63,6 +81,7 @@ export interface EnvironmentSpec {
   teamId: string;
   name: string;
   services: ServiceSpec[];
+  backupStrategy: BackupStrategy;
 }
 
 /** Services find their volumes through these variables, e.g. STRACKT_VOLUME_PGDATA. */

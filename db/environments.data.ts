@@ -1,5 +1,5 @@
 import { activeStatuses } from '../common/operations.ts';
-import type { ServiceSpec } from '../common/environment-spec.ts';
+import type { BackupStrategy, ServiceSpec } from '../common/environment-spec.ts';
 import { DomainError, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import type { Db } from './database.ts';
@@ -12,6 +12,7 @@ export interface EnvironmentInput {
   name: string;
   serverId: string;
   services: ServiceSpec[];
+  backupStrategy?: BackupStrategy;
 }
 
 function nameTaken(err: unknown, name: string): unknown {
@@ -40,6 +41,7 @@ export async function createEnvironment(
         server_id: input.serverId,
         name: input.name,
         services: jsonb(input.services),
+        ...(input.backupStrategy && { backup_strategy: input.backupStrategy }),
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -77,6 +79,7 @@ export async function updateEnvironment(
       .set({
         ...(patch.name !== undefined && { name: patch.name }),
         ...(patch.services !== undefined && { services: jsonb(patch.services) }),
+        ...(patch.backupStrategy !== undefined && { backup_strategy: patch.backupStrategy }),
         updated_at: new Date(),
       })
       .where('id', '=', id)

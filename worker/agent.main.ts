@@ -5,6 +5,7 @@ import { createRuntimeActivities } from '../activities/runtime.activities.ts';
 import { loadOrCreateAgentKey } from '../agent/agent-key.ts';
 import { ControlPlaneClient } from '../agent/control-plane-client.ts';
 import { ProcessRuntime } from '../agent/process-runtime.ts';
+import { settleInterruptedCaptures } from '../agent/snapshot-capture.ts';
 import { exitOnConfigError, loadConfig } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
 import { connectWorker } from '../common/temporal-connection.ts';
@@ -35,6 +36,8 @@ try {
   const runtime = new ProcessRuntime(config.STRACKT_DATA_ROOT);
   // A previous agent killed during a capture may have left services paused: resume them first.
   await runtime.thawAll();
+  // ...and one killed while it had services stopped or post hooks to run owes those still.
+  await settleInterruptedCaptures(runtime, controlPlane);
   const connection = await connectWorker(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
   worker = await Worker.create({
     connection,

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated, RawBuilder, Selectable } from 'kysely';
-import type { ServiceSpec } from '../../common/environment-spec.ts';
+import type { BackupStrategy, ServiceSpec } from '../../common/environment-spec.ts';
 
 export interface EnvironmentTable {
   id: string;
@@ -7,6 +7,7 @@ export interface EnvironmentTable {
   server_id: string;
   name: string;
   services: ColumnType<ServiceSpec[], RawBuilder<ServiceSpec[]>, RawBuilder<ServiceSpec[]>>;
+  backup_strategy: Generated<BackupStrategy>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

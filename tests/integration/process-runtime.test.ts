@@ -15,6 +15,7 @@ function spec(services: unknown[]): EnvironmentSpec {
     teamId: 'team_x',
     name: 'rt',
     services: servicesSchema.parse(services),
+    backupStrategy: 'freeze',
   };
 }
 
