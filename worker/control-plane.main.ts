@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { createControlPlaneActivities } from '../activities/control-plane.activities.ts';
@@ -6,19 +7,21 @@ import { controlPlaneConfig } from '../common/control-plane-config.ts';
 import { createLogger } from '../common/log.ts';
 import { connectClient, connectWorker } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
-import { createDb } from '../db/database.ts';
+import { createDb, type Db } from '../db/database.ts';
 import { Vault } from '../db/vault.ts';
 
 const log = createLogger('worker');
 const config = exitOnConfigError('strackt-worker', () => loadConfig(controlPlaneConfig));
 
 let worker: Worker;
+let temporal: Client;
+let db: Db;
 try {
   await ensureDatabase(config.DATABASE_URL);
-  const db = createDb(config.DATABASE_URL);
+  db = createDb(config.DATABASE_URL);
   const connection = await connectWorker(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
   // A client as well: a restore asks Temporal whether an agent still polls its queue.
-  const temporal = await connectClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
+  temporal = await connectClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
   worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -38,3 +41,5 @@ try {
 log.info('polling', { taskQueue: config.STRACKT_CONTROL_TASK_QUEUE });
 // Worker.run() handles SIGINT/SIGTERM itself: it drains in-flight tasks, then resolves.
 await worker.run();
+// The client's channel and the database pool would keep the process alive after the worker has drained.
+await Promise.all([temporal.connection.close(), db.destroy()]);
