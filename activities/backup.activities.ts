@@ -21,6 +21,7 @@ import type { Snapshot } from '../db/tables/snapshot.table.ts';
 import { getTeamPublicKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { createLogger } from '../common/log.ts';
+import { refusedCredentialsCode } from '../storage/probe-errors.ts';
 import { snapshotBucket } from '../storage/snapshot-bucket.ts';
 import { sweepStaleUploads } from '../storage/stale-uploads.ts';
 import { snapshotObjectKeys } from '../format/manifest.ts';
@@ -35,6 +36,16 @@ export interface PrepareBackupInput {
 
 const staleAfterMs = 24 * 3600 * 1000;
 const log = createLogger('backup');
+
+/** Refused credentials fail the run at once, saying what to fix; the next run tries again with whatever is saved then. */
+const credentialsRefused = (destinationId: string) => (err: unknown) => {
+  const code = refusedCredentialsCode(err);
+  if (!code) throw err;
+  throw ApplicationFailure.nonRetryable(
+    `the bucket of destination ${destinationId} refused its credentials (${code}): update them with PATCH /destinations/${destinationId}`,
+    'StorageCredentialsRefused',
+  );
+};
 
 function errorName(err: unknown): string {
   return (err as { name?: string }).name ?? '';
@@ -100,9 +111,9 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
       });
       await sweep(bucket, input.teamId);
       if (!snapshot.upload_id) {
-        const { UploadId } = await bucket.s3.send(
-          new CreateMultipartUploadCommand({ Bucket: bucket.bucket, Key: snapshot.data_key }),
-        );
+        const { UploadId } = await bucket.s3
+          .send(new CreateMultipartUploadCommand({ Bucket: bucket.bucket, Key: snapshot.data_key }))
+          .catch(credentialsRefused(input.destinationId));
         await setUploadId(db, snapshot.id, UploadId!);
       }
       return { snapshotId: snapshot.id, teamPublicKey: key.publicKey.toString('hex') };

@@ -75,6 +75,15 @@ function networkCode(err: ErrorShape, depth = 0): string | undefined {
   return undefined;
 }
 
+/**
+ * The provider's code when an S3 call failed because the credentials were refused or lack the
+ * right (revoked keys, a removed policy): no retry will help until someone changes them.
+ */
+export function refusedCredentialsCode(err: unknown): string | undefined {
+  const name = (err as ErrorShape)?.name;
+  return typeof name === 'string' && (credentialCodes.has(name) || deniedCodes.has(name)) ? name : undefined;
+}
+
 /** A provider's error code is shown to help; anything not shaped like one is not repeated. */
 const shown = (name: unknown) =>
   typeof name === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(name) ? name : 'an unrecognised error';
