@@ -200,6 +200,7 @@ export async function fetchAndUnpack(
   onProgress: (p: FetchProgress) => void,
   signal?: AbortSignal,
 ): Promise<FetchResult> {
+  const started = Date.now();
   const p = paths(deps.runtime, ref);
   await mkdir(p.dir, { recursive: true, mode: 0o700 });
   const checkpoint = Number((await readFile(p.checkpoint, 'utf8').catch(() => '')) || 0);
@@ -250,6 +251,12 @@ export async function fetchAndUnpack(
     await chmod(p.staging, 0o755);
     await rm(p.checkpoint, { force: true });
     report();
+    log.info('unpacked into staging', {
+      operationId: ref.operationId,
+      bytes: fetched,
+      entries: result.entries,
+      seconds: (Date.now() - started) / 1000,
+    });
     return {
       bytes: fetched,
       resumedAfterEntries: resume?.entriesDone ?? 0,

@@ -71,6 +71,8 @@ describe('backup to the team’s own bucket', () => {
     const [pgPort, webPort] = (await freePorts(2)) as [number, number];
     const env = await cp.request<{ id: string }>('POST', '/environments', token, {
       name: 'bank',
+      // bench/consistency-off.sh sets `none` to show this proof failing without a consistency strategy.
+      backupStrategy: process.env.STRACKT_PROOF_STRATEGY ?? 'freeze',
       serverId: (await cp.request<{ servers: { id: string }[] }>('GET', '/servers', token)).body.servers[0]!
         .id,
       services: [postgresService(pgPort), httpService(webPort)],
@@ -185,5 +187,29 @@ describe('backup to the team’s own bucket', () => {
     assert.equal(body.snapshots.length, 1);
     const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     assert.equal(uploads.Uploads?.length ?? 0, 0, 'no multipart upload is left behind');
+  });
+  it('leaves only snapshots that restore and verify: every one listed, fault runs included', async () => {
+    const envs = await cp.request<{ environments: { id: string }[] }>('GET', '/environments', token);
+    let checked = 0;
+    for (const env of envs.body.environments) {
+      const { body } = await cp.request<{
+        snapshots: { id: string; objects: { data: string; manifest: string } }[];
+      }>('GET', `/environments/${env.id}/snapshots`, token);
+      for (const snap of body.snapshots) {
+        const get = async (key: string) =>
+          (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as Readable;
+        const manifest = await openManifest(
+          Buffer.concat(await (await get(snap.objects.manifest)).toArray()),
+          {
+            secretKey,
+          },
+        );
+        const staging = join(stack.runDir, uniqueName('verify'));
+        await unpackArchive({ source: await get(snap.objects.data), key: { secretKey }, manifest, staging });
+        await rm(staging, { recursive: true, force: true });
+        checked++;
+      }
+    }
+    assert.ok(checked >= 2, `checked ${checked} snapshots`);
   });
 });
