@@ -39,6 +39,7 @@ export class PartUploader extends Writable {
   private bytesDone = 0;
   private urls = new Map<number, string>();
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly spare: Buffer[] = [];
   private failure: Error | undefined;
   size = 0;
   /** When the first part started on its way to the storage (epoch ms): a backup's time to first byte. */
@@ -85,13 +86,18 @@ export class PartUploader extends Writable {
   }
 
   private async flushPart(): Promise<void> {
-    const body = this.buffer.subarray(0, this.filled);
+    const full = this.buffer;
+    const body = full.subarray(0, this.filled);
     const partNumber = this.nextPart++;
-    this.buffer = Buffer.allocUnsafe(this.options.partSize);
+    // Part buffers are reused once their upload is over: allocated afresh, a backup's worth of them
+    // waited for the garbage collector, and the agent peaked at 461 MiB on a 1 GiB backup.
+    this.buffer = this.spare.pop() ?? Buffer.allocUnsafe(this.options.partSize);
     this.filled = 0;
-    const upload = this.put(partNumber, body).catch((err: Error) => {
-      this.failure ??= err;
-    });
+    const upload = this.put(partNumber, body)
+      .catch((err: Error) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.spare.push(full));
     this.inFlight.add(upload);
     void upload.finally(() => this.inFlight.delete(upload));
     while (this.inFlight.size >= (this.options.concurrency ?? 2)) await Promise.race(this.inFlight);
