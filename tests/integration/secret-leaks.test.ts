@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import proto from '@temporalio/proto';
+import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { teamAttribute } from '../../common/search-attributes.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
@@ -51,6 +52,7 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
   const s3SecretKey = stack.s3.secretAccessKey;
   const bucket = uniqueName('leaks');
   const dataRoot = join(stack.runDir, uniqueName('agent'));
+  let envId: string | undefined;
 
   const call = async <T>(
     method: string,
@@ -107,6 +109,8 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
 
   after(async () => {
     await Promise.all([agent?.kill(), worker?.kill(), api?.kill()]);
+    // The environment's service outlives its agent by design: stop it, or every run leaves one behind.
+    if (envId) await new ProcessRuntime(dataRoot).stop(envId);
     await testDb?.drop();
   });
 
@@ -137,6 +141,7 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
       serverId,
       services: [httpService(port)],
     });
+    envId = env.body.id;
     const deploy = await call<{ id: string }>('POST', `/environments/${env.body.id}/deploy`);
     assert.equal((await finished(deploy.body.id)).status, 'succeeded');
     await writeFile(join(dataRoot, 'volumes', env.body.id, 'webdata', 'data.bin'), randomBytes(3 << 20));
