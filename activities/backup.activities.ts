@@ -21,7 +21,7 @@ import type { Snapshot } from '../db/tables/snapshot.table.ts';
 import { getTeamPublicKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { createLogger } from '../common/log.ts';
-import { refusedCredentialsCode } from '../storage/probe-errors.ts';
+import { refusedCredentialsCode, s3ErrorName } from '../storage/probe-errors.ts';
 import { snapshotBucket } from '../storage/snapshot-bucket.ts';
 import { sweepStaleUploads } from '../storage/stale-uploads.ts';
 import { snapshotObjectKeys } from '../format/manifest.ts';
@@ -46,10 +46,6 @@ const credentialsRefused = (destinationId: string) => (err: unknown) => {
     'StorageCredentialsRefused',
   );
 };
-
-function errorName(err: unknown): string {
-  return (err as { name?: string }).name ?? '';
-}
 
 /** Control-plane side of a backup: the bucket's bookkeeping, with credentials that never leave this process. */
 export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) {
@@ -137,7 +133,7 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
         );
       } catch (err) {
         // A retry after a completion that did succeed finds no upload: the size check below decides.
-        if (errorName(err) !== 'NoSuchUpload') throw err;
+        if (s3ErrorName(err) !== 'NoSuchUpload') throw err;
       }
       const data = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: snapshot.data_key }));
       if (data.ContentLength !== capture.sizeBytes) {
@@ -173,7 +169,7 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
       } catch (err) {
         log.warn('could not clean up after a failed backup; the next backup sweeps it', {
           snapshotId: snapshot.id,
-          error: errorName(err) || (err as Error).message,
+          error: s3ErrorName(err) || (err as Error).message,
         });
       }
     },

@@ -12,6 +12,7 @@ import {
   sealDataKey,
   SnapshotFormatError,
 } from '../format/container.ts';
+import { s3ErrorName } from '../storage/probe-errors.ts';
 import { snapshotBucket } from '../storage/snapshot-bucket.ts';
 
 export interface PrepareRestoreInput {
@@ -37,10 +38,6 @@ interface Deps {
 }
 
 const refuse = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
-
-function errorName(err: unknown): string {
-  return (err as { name?: string }).name ?? '';
-}
 
 /** Control-plane side of a restore: checks before anything is touched, and the data key's custody. */
 export function createRestoreActivities({ db, vault, agentConnected }: Deps) {
@@ -98,7 +95,7 @@ export function createRestoreActivities({ db, vault, agentConnected }: Deps) {
         );
         head = Buffer.from(await data.Body!.transformToByteArray());
       } catch (err) {
-        if (['NoSuchKey', 'NotFound'].includes(errorName(err))) {
+        if (['NoSuchKey', 'NotFound'].includes(s3ErrorName(err))) {
           throw refuse(
             `snapshot ${snapshot.id} is listed but its objects are gone from the bucket`,
             'SnapshotMissing',

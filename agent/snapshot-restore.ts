@@ -155,11 +155,8 @@ export async function preflightRestore(deps: RestoreDeps, ref: RestoreRef): Prom
     try {
       for await (const data of res.body as unknown as AsyncIterable<Uint8Array>) {
         opener.push(Buffer.from(data.buffer, data.byteOffset, data.length));
-        if (opener.next()) {
-          authenticated = true;
-          break;
-        }
-        while (!opener.needsInput) if (opener.next()) authenticated = true;
+        do authenticated = opener.next() !== undefined;
+        while (!authenticated && !opener.needsInput);
         if (authenticated) break;
       }
     } catch (err) {

@@ -130,6 +130,19 @@ async function backupOnce(): Promise<{ op: Operation; seconds: number; firstByte
   };
 }
 
+/** The plain pipeline's backup into the bucket as `key`: its seconds. */
+const plainBackup = (key: string) =>
+  timed(
+    `tar -C ${live} -cf - ${volumes.join(' ')} | zstd -3 -T0 -q | aws s3 cp --only-show-errors --endpoint-url ${endpoint} - s3://${bucket}/${key}`,
+  );
+
+/** restic's first backup into a new repository under `name` in the bucket: its seconds. */
+function resticBackup(name: string): number {
+  const repo = `s3:${endpoint}/${bucket}/${name}`;
+  execFileSync('restic', ['-q', '-r', repo, 'init'], { env: s3Env, stdio: 'ignore' });
+  return timed(`cd ${live} && restic -q -r ${repo} backup ${volumes.join(' ')} >/dev/null`);
+}
+
 const rate = (s: number) => `${((tarBytes / s) * 1e-6).toFixed(0)} MB/s`;
 const line = (name: string, s: number, extra = '') =>
   console.log(`${name.padEnd(48)} ${s.toFixed(2).padStart(7)} s  ${rate(s).padStart(9)}${extra}`);
@@ -148,14 +161,8 @@ if (mode === 'backup') {
     ours.push(b.seconds);
     firstByte.push(b.firstByteSeconds);
     rss = Math.max(rss, peakRssMiB(agent));
-    plain.push(
-      timed(
-        `tar -C ${live} -cf - ${volumes.join(' ')} | zstd -3 -T0 -q | aws s3 cp --only-show-errors --endpoint-url ${endpoint} - s3://${bucket}/plain/${i}.tar.zst`,
-      ),
-    );
-    const repo = `s3:${endpoint}/${bucket}/restic-${i}`;
-    execFileSync('restic', ['-q', '-r', repo, 'init'], { env: s3Env, stdio: 'ignore' });
-    restic.push(timed(`cd ${live} && restic -q -r ${repo} backup ${volumes.join(' ')} >/dev/null`));
+    plain.push(plainBackup(`plain/${i}.tar.zst`));
+    restic.push(resticBackup(`restic-${i}`));
   }
   line('plain: tar | zstd -3 -T0 | aws s3 cp -', median(plain));
   line('restic backup (first, Debian restic)', median(restic));
@@ -178,12 +185,9 @@ if (mode === 'backup') {
     token,
   );
   const snapshotId = listed.body.snapshots[0]!.id;
-  timed(
-    `tar -C ${live} -cf - ${volumes.join(' ')} | zstd -3 -T0 -q | aws s3 cp --only-show-errors --endpoint-url ${endpoint} - s3://${bucket}/plain/base.tar.zst`,
-  );
+  plainBackup('plain/base.tar.zst');
   const repo = `s3:${endpoint}/${bucket}/restic`;
-  execFileSync('restic', ['-q', '-r', repo, 'init'], { env: s3Env, stdio: 'ignore' });
-  timed(`cd ${live} && restic -q -r ${repo} backup ${volumes.join(' ')} >/dev/null`);
+  resticBackup('restic');
   const plainUrl = await getSignedUrl(
     stackS3(),
     new GetObjectCommand({ Bucket: bucket, Key: 'plain/base.tar.zst' }),

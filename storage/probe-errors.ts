@@ -75,6 +75,12 @@ function networkCode(err: ErrorShape, depth = 0): string | undefined {
   return undefined;
 }
 
+/** An SDK error's name, which for S3 errors is the provider's code (NoSuchUpload, NotFound...). */
+export function s3ErrorName(err: unknown): string {
+  const name = (err as ErrorShape)?.name;
+  return typeof name === 'string' ? name : '';
+}
+
 /**
  * The provider's code when an S3 call failed because the credentials were refused or lack the
  * right (revoked keys, a removed policy): no retry will help until someone changes them.

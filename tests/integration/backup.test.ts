@@ -1,19 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { chmod, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { lookupUser } from '../../agent/unix-users.ts';
-import { createS3Client } from '../../common/s3-client.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { unpackArchive } from '../../format/archive-reader.ts';
 import { openManifest } from '../../format/manifest-object.ts';
 import { parsePrintableSecretKey } from '../../format/team-key.ts';
-import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
+import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { httpService, postgresBinDir, postgresService } from '../helpers/services.ts';
 import { freePort, freePorts, stack, uniqueName, waitFor } from '../helpers/stack.ts';
@@ -27,8 +25,8 @@ describe('backup to the team’s own bucket', () => {
   let agentToken: string;
   let secretKey: Buffer;
   let destinationId: string;
-  const bucket = `backups-${randomBytes(4).toString('hex')}`;
-  const s3 = createS3Client({ ...stack.s3, region: 'us-east-1', forcePathStyle: true });
+  let bucket: string;
+  const s3 = stackS3();
 
   before(async () => {
     cp = await startControlPlane();
@@ -39,25 +37,9 @@ describe('backup to the team’s own bucket', () => {
     agentToken = created0.agentToken;
     dataRoot = join(stack.runDir, uniqueName('agent'));
     agent = startAgent(cp.apiUrl, agentToken, dataRoot);
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    const created = await cp.request<{ destination: { id: string }; teamKey: { secretKey: string } }>(
-      'POST',
-      '/destinations',
-      token,
-      {
-        name: 'bucket',
-        endpoint: stack.s3.endpoint,
-        region: 'us-east-1',
-        bucket,
-        prefix: 'strackt',
-        pathStyle: true,
-        accessKeyId: stack.s3.accessKeyId,
-        secretAccessKey: stack.s3.secretAccessKey,
-      },
-    );
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    destinationId = created.body.destination.id;
-    secretKey = parsePrintableSecretKey(created.body.teamKey.secretKey);
+    const dest = await cp.addDestination(token);
+    ({ destinationId, bucket } = dest);
+    secretKey = parsePrintableSecretKey(dest.teamKey!);
     await cp.connected(token, server.id);
   });
 

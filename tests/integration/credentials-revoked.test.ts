@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { ListBucketsCommand } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../common/s3-client.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
+import { startObjectStore } from '../helpers/object-store.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
-import { freePorts, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+import { stack, uniqueName } from '../helpers/stack.ts';
 
 let storage: ChildProcess | undefined;
 let cp: ControlPlane | undefined;
@@ -27,38 +26,13 @@ after(async () => {
 it('fails a backup at once with a clear error when the destination’s credentials are revoked, and the next run tries again', async () => {
   // An object store of this test's own, with users (its IAM): the bucket belongs to a user whose keys
   // the destination holds, and which an administrator then deletes.
-  const [s3Port] = (await freePorts(1)) as [number];
-  const dir = join(stack.runDir, uniqueName('s3iam'));
-  for (const sub of ['b', 'meta', 'iam']) await mkdir(join(dir, sub), { recursive: true });
-  const root = {
-    accessKeyId: `r${randomBytes(6).toString('hex')}`,
-    secretAccessKey: randomBytes(16).toString('hex'),
-  };
+  const store = await startObjectStore({ iam: true });
+  storage = store.child;
+  const { endpoint, credentials: root } = store;
   const user = {
     accessKeyId: `u${randomBytes(6).toString('hex')}`,
     secretAccessKey: randomBytes(16).toString('hex'),
   };
-  const endpoint = `http://127.0.0.1:${s3Port}`;
-  storage = spawn(
-    process.env.STRACKT_TEST_VERSITYGW_BIN!,
-    [
-      '--port',
-      `127.0.0.1:${s3Port}`,
-      '--quiet',
-      '--iam-dir',
-      join(dir, 'iam'),
-      'posix',
-      '--sidecar',
-      join(dir, 'meta'),
-      join(dir, 'b'),
-    ],
-    {
-      stdio: 'ignore',
-      env: { ROOT_ACCESS_KEY_ID: root.accessKeyId, ROOT_SECRET_ACCESS_KEY: root.secretAccessKey },
-    },
-  );
-  const rootS3 = createS3Client({ ...root, endpoint, region: 'us-east-1', forcePathStyle: true });
-  await waitFor('the object store', () => rootS3.send(new ListBucketsCommand({})).then(() => true));
   const admin = (...args: string[]) =>
     execFileSync(process.env.STRACKT_TEST_VERSITYGW_BIN!, ['admin', '--endpoint-url', endpoint, ...args], {
       env: { ADMIN_ACCESS_KEY_ID: root.accessKeyId, ADMIN_SECRET_ACCESS_KEY: root.secretAccessKey },

@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../common/s3-client.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
+import { startObjectStore } from '../helpers/object-store.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
-import { freePorts, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+import { stack, uniqueName } from '../helpers/stack.ts';
 
 let storage: ChildProcess | undefined;
 let cp: ControlPlane | undefined;
@@ -26,30 +25,10 @@ after(async () => {
 
 it('fails a backup cleanly when the object store goes down mid-upload and stays down', async () => {
   // A bucket server of this test's own, to stop for real.
-  const [s3Port] = (await freePorts(1)) as [number];
-  const dir = join(stack.runDir, uniqueName('s3'));
-  await mkdir(join(dir, 'b'), { recursive: true });
-  await mkdir(join(dir, 'meta'), { recursive: true });
-  const credentials = {
-    accessKeyId: `k${randomBytes(6).toString('hex')}`,
-    secretAccessKey: randomBytes(16).toString('hex'),
-  };
-  storage = spawn(
-    process.env.STRACKT_TEST_VERSITYGW_BIN!,
-    ['--port', `127.0.0.1:${s3Port}`, '--quiet', 'posix', '--sidecar', join(dir, 'meta'), join(dir, 'b')],
-    {
-      stdio: 'ignore',
-      env: {
-        ROOT_ACCESS_KEY_ID: credentials.accessKeyId,
-        ROOT_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-      },
-    },
-  );
-  const endpoint = `http://127.0.0.1:${s3Port}`;
-  const s3 = createS3Client({ ...credentials, endpoint, region: 'us-east-1', forcePathStyle: true });
-  await waitFor('the object store', () =>
-    s3.send(new CreateBucketCommand({ Bucket: 'outage' })).then(() => true),
-  );
+  const store = await startObjectStore();
+  storage = store.child;
+  const { endpoint, credentials } = store;
+  await store.s3.send(new CreateBucketCommand({ Bucket: 'outage' }));
 
   cp = await startControlPlane();
   const team = await createTeam(cp.db, 'outages');
