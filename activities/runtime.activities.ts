@@ -1,9 +1,15 @@
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import type { AgentKey } from '../agent/agent-key.ts';
 import { ControlPlaneError, type ControlPlaneClient } from '../agent/control-plane-client.ts';
-import { PartUploadError } from '../agent/part-uploader.ts';
+import { PartUploadError } from '../agent/http-upload.ts';
 import { RuntimeError, type Runtime } from '../agent/runtime.ts';
-import { captureSnapshot, type CaptureInput, type CaptureResult } from '../agent/snapshot-capture.ts';
+import {
+  captureSnapshot,
+  type CaptureInput,
+  type CaptureProgress,
+  type CaptureResult,
+} from '../agent/snapshot-capture.ts';
+import type { RateLimit } from '../agent/rate-limit.ts';
 import { DownloadError } from '../agent/http-download.ts';
 import {
   discardRestore,
@@ -19,9 +25,13 @@ import { ArchiveError } from '../format/archive-writer.ts';
 
 interface Deps {
   runtime: Runtime;
-  controlPlane: Pick<ControlPlaneClient, 'environmentSpec' | 'partUrls' | 'manifestUrl' | 'restoreAccess'>;
+  controlPlane: Pick<
+    ControlPlaneClient,
+    'environmentSpec' | 'partUrls' | 'manifestUrl' | 'uploadedParts' | 'restoreAccess'
+  >;
   serverId: string;
   agentKey: AgentKey;
+  uploadLimit?: RateLimit;
 }
 
 interface EnvironmentRef {
@@ -56,14 +66,26 @@ function permanentFailures<A, R>(fn: (input: A) => Promise<R>): (input: A) => Pr
 }
 
 /** Host-local activities, registered only by agents on their own server's task queue. */
-export function createRuntimeActivities({ runtime, controlPlane, serverId, agentKey }: Deps) {
+export function createRuntimeActivities({ runtime, controlPlane, serverId, agentKey, uploadLimit }: Deps) {
   const restoreDeps = { runtime, controlPlane, agentKey };
   return {
     captureSnapshot: permanentFailures(async (input: CaptureInput): Promise<CaptureResult> => {
       const spec = await controlPlane.environmentSpec(input.environmentId);
-      return captureSnapshot({ runtime, controlPlane, serverId }, spec, input, (progress) =>
-        heartbeat(progress),
-      );
+      let progress: CaptureProgress = {
+        bytesCaptured: 0,
+        bytesUploaded: 0,
+        partsUploaded: 0,
+        completedParts: '',
+      };
+      // A part on a slow uplink can take longer than the heartbeat timeout: beat between parts too.
+      const beat = setInterval(() => heartbeat(progress), 10_000);
+      try {
+        return await captureSnapshot({ runtime, controlPlane, serverId, uploadLimit }, spec, input, (p) =>
+          heartbeat((progress = p)),
+        );
+      } finally {
+        clearInterval(beat);
+      }
     }),
 
     startEnvironment: permanentFailures(async ({ environmentId }: EnvironmentRef) => {

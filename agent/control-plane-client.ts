@@ -74,6 +74,16 @@ export class ControlPlaneClient {
     return new Map(urls.map((u) => [u.partNumber, u.url]));
   }
 
+  /** The parts of a snapshot's multipart upload the storage holds (ListParts, done by the control plane). */
+  async uploadedParts(snapshotId: string): Promise<{ partNumber: number; etag: string; size: number }[]> {
+    return (
+      await this.call<{ parts: { partNumber: number; etag: string; size: number }[] }>(
+        'GET',
+        `/agent/snapshots/${encodeURIComponent(snapshotId)}/parts`,
+      )
+    ).parts;
+  }
+
   async manifestUrl(snapshotId: string): Promise<string> {
     return (
       await this.call<{ url: string }>(

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import { writeArchive } from '../format/archive-writer.ts';
 import { newDataKey } from '../format/container.ts';
@@ -8,7 +9,16 @@ import { buildManifest } from '../format/manifest.ts';
 import { keyIdOf } from '../format/team-key.ts';
 import { createLogger } from '../common/log.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
-import { PartUploader, PartUploadError, type UploadedPart } from './part-uploader.ts';
+import { PartUploadError } from './http-upload.ts';
+import type { RateLimit } from './rate-limit.ts';
+import { SpoolUploader } from './spool-uploader.ts';
+import {
+  SpoolFullError,
+  SpoolWriter,
+  UploadSpool,
+  type CapturedRecord,
+  type UploadedPart,
+} from './upload-spool.ts';
 import { CaptureJournal } from './capture-journal.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -30,22 +40,39 @@ export interface CaptureResult {
   captureMs: number;
   /** Epoch ms at which the first part left for the storage. */
   firstByteAt: number;
+  /** Parts a retry found already in the bucket and did not send again (0 for a backup in one go). */
+  partsResumed: number;
 }
 
 export interface CaptureProgress {
+  bytesCaptured: number;
   bytesUploaded: number;
   partsUploaded: number;
+  /** The parts the storage took, as ranges ("1-12,14"): with the spool on the agent's disk, what a retry resumes from. */
+  completedParts: string;
 }
 
-// 16 MiB parts: 10,000 parts (S3's limit) then cover 160 GB of compressed snapshot, and two in
-// flight keep the agent's memory near 50 MiB.
+function ranges(numbers: number[]): string {
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    const first = sorted[i]!;
+    while (sorted[i + 1] === sorted[i]! + 1) i++;
+    out.push(first === sorted[i] ? `${first}` : `${first}-${sorted[i]}`);
+  }
+  return out.join(',');
+}
+
+// 16 MiB parts: 10,000 parts (S3's limit) then cover 160 GB of compressed snapshot.
 const partSize = 16 * 1024 * 1024;
 const log = createLogger('backup');
 
 export interface CaptureDeps {
   runtime: Runtime;
-  controlPlane: Pick<ControlPlaneClient, 'partUrls' | 'manifestUrl'>;
+  controlPlane: Pick<ControlPlaneClient, 'partUrls' | 'manifestUrl' | 'uploadedParts'>;
   serverId: string;
+  /** The agent's upload bandwidth cap, if it has one. */
+  uploadLimit?: RateLimit;
 }
 
 /** Post hooks of every service that has one; all run even if one fails, the first failure is thrown. */
@@ -83,32 +110,88 @@ export async function settleInterruptedCaptures(
   }
 }
 
+const sameEtag = (a: string, b: string) => a.replace(/"/g, '') === b.replace(/"/g, '');
+
 /**
- * One point in time of every volume of the environment. Pre hooks run first; then, by the
- * environment's strategy, its services are paused (SIGSTOP, `freeze`) or stopped (`stop`) while tar
- * reads, and resumed or started the moment it is done; post hooks run last. Resuming, starting and
- * post hooks always happen, whatever fails, and a journal on disk makes a restarted agent do them if
- * this one dies. The snapshot streams straight into the bucket through presigned URLs.
+ * A retry after the capture was whole sends only what the bucket lacks. A part counts as stored
+ * when ListParts shows it with the size and ETag this capture noted when the storage took it (an
+ * abandoned earlier capture may have left a part of the same number and size); any other is sent
+ * again from its segment. Undefined when a part is neither stored nor spooled: capture again.
  */
-export async function captureSnapshot(
-  { runtime, controlPlane, serverId }: CaptureDeps,
+async function resumeFromSpool(
+  controlPlane: Pick<ControlPlaneClient, 'uploadedParts'>,
+  spool: UploadSpool,
+  uploader: SpoolUploader,
+  snapshotId: string,
+): Promise<{ record: CapturedRecord; resumed: number; firstSentAt: number | undefined } | undefined> {
+  const record = await spool.captured();
+  if (!record || record.partSize !== spool.partSize) return undefined;
+  const [listed, noted] = await Promise.all([controlPlane.uploadedParts(snapshotId), spool.uploaded()]);
+  const inBucket = new Map(listed.map((p) => [p.partNumber, p]));
+  const kept: (UploadedPart & { sentAt: number })[] = [];
+  const missing: { partNumber: number; size: number }[] = [];
+  for (let partNumber = 1; partNumber <= record.parts; partNumber++) {
+    const size =
+      partNumber < record.parts ? record.partSize : record.sizeBytes - (record.parts - 1) * record.partSize;
+    const stored = inBucket.get(partNumber);
+    const mine = noted.get(partNumber);
+    if (stored && mine && stored.size === size && sameEtag(stored.etag, mine.etag)) kept.push(mine);
+    else if (await spool.hasSegment(partNumber, size)) missing.push({ partNumber, size });
+    else return undefined;
+  }
+  log.info('resuming an upload from the spool', {
+    snapshotId,
+    partsStored: kept.length,
+    partsToSend: missing.length,
+  });
+  uploader.adopt(kept.map(({ partNumber, etag, size }) => ({ partNumber, etag, size })));
+  for (const part of missing) uploader.add(part.partNumber, part.size);
+  const firstSentAt = kept.length ? Math.min(...kept.map((p) => p.sentAt)) : undefined;
+  return { record, resumed: kept.length, firstSentAt };
+}
+
+/**
+ * One point in time of every volume of the environment, encrypted into the spool. Pre hooks run
+ * first; then, by the environment's strategy, its services are paused (SIGSTOP, `freeze`) or stopped
+ * (`stop`) while tar reads, and resumed or started the moment it is done; post hooks run last.
+ * Resuming, starting and post hooks always happen, whatever fails, and a journal on disk makes a
+ * restarted agent do them if this one dies. Parts go to the uploader as they fill; the capture
+ * itself only waits for the network when the disk is short.
+ */
+async function captureIntoSpool(
+  runtime: Runtime,
+  serverId: string,
   spec: EnvironmentSpec,
   input: CaptureInput,
-  onProgress: (p: CaptureProgress) => void,
-): Promise<CaptureResult> {
-  const started = Date.now();
+  spool: UploadSpool,
+  uploader: SpoolUploader,
+  onCaptured: (bytes: number) => void,
+): Promise<CapturedRecord> {
+  await spool.reset();
   const publicKey = Buffer.from(input.teamPublicKey, 'hex');
   const dataKey = newDataKey();
   const volumes = [...new Set(spec.services.flatMap((s) => s.volumes))].sort();
   for (const volume of volumes)
     await mkdir(runtime.volumePath(spec.environmentId, volume), { recursive: true });
 
-  const uploader = new PartUploader({
-    partSize,
-    partUrls: (numbers) => controlPlane.partUrls(input.snapshotId, numbers),
-    onPart: (_part, bytesDone) =>
-      onProgress({ bytesUploaded: bytesDone, partsUploaded: uploader.parts.length }),
-  });
+  const makeRoom = async () => {
+    while ((await spool.room()) < spool.partSize) {
+      if (uploader.failure) throw uploader.failure;
+      if (!uploader.pending)
+        throw new SpoolFullError(
+          `the disk holding ${spool.dir} is full: no room for the next ${spool.partSize >> 20} MiB of the upload spool`,
+        );
+      await uploader.oneSettled();
+    }
+  };
+  const writer = new SpoolWriter(
+    spool,
+    (partNumber, size) => {
+      uploader.add(partNumber, size);
+      onCaptured(writer.size);
+    },
+    makeRoom,
+  );
 
   const journal = new CaptureJournal(runtime.capturesRoot());
   const debt = {
@@ -153,7 +236,7 @@ export async function captureSnapshot(
       volumes,
       publicKey,
       dataKey,
-      sink: uploader,
+      sink: writer,
       onSourceRead: () => void release(),
     });
   } catch (err) {
@@ -184,18 +267,87 @@ export async function captureSnapshot(
   );
   const sealed = await sealManifest(manifest, publicKey, dataKey);
   dataKey.fill(0);
-  const res = await fetch(await controlPlane.manifestUrl(input.snapshotId), { method: 'PUT', body: sealed });
-  if (!res.ok) throw new PartUploadError(`the storage refused the manifest: HTTP ${res.status}`, res.status);
-
-  return {
-    parts: uploader.parts,
-    sizeBytes: uploader.size,
-    dataSha256: uploader.digest(),
+  const record: CapturedRecord = {
+    partSize: spool.partSize,
+    parts: writer.parts,
+    sizeBytes: writer.size,
+    dataSha256: writer.digest(),
     manifestSha256: createHash('sha256').update(sealed).digest('hex'),
     tarBytes: archive.tarBytes,
     entries: archive.entries.length,
     frozenMs: heldMs,
+    capturedAt: Date.now(),
+  };
+  await spool.markCaptured(record, sealed);
+  return record;
+}
+
+/**
+ * A snapshot of the environment, in the bucket. The capture goes through a spool on the agent's
+ * disk, so that a retry (the agent killed, the storage away for a while) sends only the parts the
+ * bucket lacks: see UploadSpool. The bytes go straight to the storage through presigned URLs.
+ */
+export async function captureSnapshot(
+  { runtime, controlPlane, serverId, uploadLimit }: CaptureDeps,
+  spec: EnvironmentSpec,
+  input: CaptureInput,
+  onProgress: (p: CaptureProgress) => void,
+): Promise<CaptureResult> {
+  const started = Date.now();
+  const spool = new UploadSpool(
+    join(runtime.capturesRoot(), 'spool', spec.environmentId, input.snapshotId),
+    partSize,
+  );
+  await spool.dropOthers();
+  let bytesCaptured = 0;
+  let bytesUploaded = 0;
+  const report = () =>
+    onProgress({
+      bytesCaptured,
+      bytesUploaded,
+      partsUploaded: uploader.parts.length,
+      completedParts: ranges(uploader.parts.map((p) => p.partNumber)),
+    });
+  const uploader = new SpoolUploader({
+    spool,
+    partUrls: (numbers) => controlPlane.partUrls(input.snapshotId, numbers),
+    limit: uploadLimit,
+    onPart: (_part, bytesDone) => {
+      bytesUploaded = bytesDone;
+      report();
+    },
+  });
+
+  const resumed = await resumeFromSpool(controlPlane, spool, uploader, input.snapshotId);
+  let record = resumed?.record;
+  try {
+    record ??= await captureIntoSpool(runtime, serverId, spec, input, spool, uploader, (bytes) => {
+      bytesCaptured = bytes;
+      report();
+    });
+  } catch (err) {
+    await uploader.halt();
+    throw err;
+  }
+  bytesCaptured = record.sizeBytes;
+  const parts = await uploader.drain();
+  const res = await fetch(await controlPlane.manifestUrl(input.snapshotId), {
+    method: 'PUT',
+    body: await spool.manifest(),
+  });
+  if (!res.ok) throw new PartUploadError(`the storage refused the manifest: HTTP ${res.status}`, res.status);
+  await spool.remove();
+
+  return {
+    parts,
+    sizeBytes: record.sizeBytes,
+    dataSha256: record.dataSha256,
+    manifestSha256: record.manifestSha256,
+    tarBytes: record.tarBytes,
+    entries: record.entries,
+    frozenMs: record.frozenMs,
     captureMs: Date.now() - started,
-    firstByteAt: uploader.firstSentAt ?? Date.now(),
+    firstByteAt: resumed?.firstSentAt ?? uploader.firstSentAt ?? Date.now(),
+    partsResumed: resumed?.resumed ?? 0,
   };
 }

@@ -8,6 +8,8 @@ import { getSnapshotById, uploadingSnapshotForServer } from '../db/snapshots.dat
 import { snapshotBucket } from '../storage/snapshot-bucket.ts';
 import type { Vault } from '../db/vault.ts';
 import { presignGet, presignPut, presignUploadPart } from '../storage/presign.ts';
+import { storageUnreachable } from '../storage/probe-errors.ts';
+import { uploadedParts } from '../storage/uploaded-parts.ts';
 import { environmentForServer } from '../db/environments.data.ts';
 import { markEnrolled } from '../db/servers.data.ts';
 import type { AgentEnv } from './auth.ts';
@@ -98,6 +100,37 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
           })),
         );
         return c.json({ urls }, 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/snapshots/{id}/parts',
+        summary: 'The parts the storage holds of a snapshot this server is writing, for a resumed upload',
+        request: { params: idParam('snap_...') },
+        responses: {
+          200: jsonResponse(
+            z.object({
+              parts: z.array(z.object({ partNumber: z.number(), etag: z.string(), size: z.number() })),
+            }),
+            'Parts',
+          ),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const { snapshot, s3, bucket } = await uploadBucket(
+          db,
+          vault,
+          c.get('server').id,
+          c.req.valid('param').id,
+        );
+        const parts = await uploadedParts(s3, bucket, snapshot.data_key, snapshot.upload_id!).catch(
+          (err: unknown) => {
+            throw storageUnreachable(err) ?? err;
+          },
+        );
+        return c.json({ parts }, 200);
       },
     )
     .openapi(

@@ -27,6 +27,7 @@ export const operationSchema = z
         endedAt: z.string().optional(),
         bytes: z.number().optional(),
         bytesPerSecond: z.number().optional(),
+        note: z.string().optional(),
         error: z.string().optional(),
       }),
     ),

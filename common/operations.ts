@@ -13,6 +13,8 @@ export interface OperationStep {
   bytes?: number;
   /** bytes over the step's duration. */
   bytesPerSecond?: number;
+  /** What a user should know of how the step went, e.g. that an upload resumed after a retry. */
+  note?: string;
   error?: string;
 }
 

@@ -90,6 +90,19 @@ export function refusedCredentialsCode(err: unknown): string | undefined {
   return typeof name === 'string' && (credentialCodes.has(name) || deniedCodes.has(name)) ? name : undefined;
 }
 
+/** A storage that cannot be reached right now, as a 503 worth retrying; undefined for any other error. */
+export function storageUnreachable(err: unknown): DomainError | undefined {
+  const e = (err ?? {}) as ErrorShape;
+  if (e.$metadata?.httpStatusCode !== undefined) return undefined;
+  const code = networkCode(e);
+  if (!code || !(code in unreachableReasons)) return undefined;
+  return new DomainError(
+    'unavailable',
+    'storage_unreachable',
+    `could not reach the storage: ${unreachableReasons[code]} (${code})`,
+  );
+}
+
 /** A provider's error code is shown to help; anything not shaped like one is not repeated. */
 const shown = (name: unknown) =>
   typeof name === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(name) ? name : 'an unrecognised error';

@@ -5,6 +5,7 @@ import { createRuntimeActivities } from '../activities/runtime.activities.ts';
 import { loadOrCreateAgentKey } from '../agent/agent-key.ts';
 import { ControlPlaneClient } from '../agent/control-plane-client.ts';
 import { ProcessRuntime } from '../agent/process-runtime.ts';
+import { RateLimit } from '../agent/rate-limit.ts';
 import { settleInterruptedCaptures } from '../agent/snapshot-capture.ts';
 import { exitOnConfigError, loadConfig } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
@@ -21,6 +22,8 @@ const config = exitOnConfigError('strackt-agent', () =>
       .regex(/^[^\s:]+:\d+$/, 'must be host:port')
       .default('127.0.0.1:7233'),
     TEMPORAL_NAMESPACE: z.string().min(1).default('strackt'),
+    /** A cap on the agent's upload bandwidth, in MiB/s; unset: as fast as the link goes. */
+    STRACKT_UPLOAD_MIB_PER_SECOND: z.coerce.number().positive().optional(),
   }),
 );
 
@@ -50,6 +53,10 @@ try {
       controlPlane,
       serverId: identity.serverId,
       agentKey,
+      uploadLimit:
+        config.STRACKT_UPLOAD_MIB_PER_SECOND === undefined
+          ? undefined
+          : new RateLimit(config.STRACKT_UPLOAD_MIB_PER_SECOND * 1024 * 1024),
     }),
   });
   log.info('polling', {

@@ -36,6 +36,10 @@ export async function backupEnvironment(input: BackupInput): Promise<{ snapshotI
         'capture and upload',
         () => agent.captureSnapshot({ snapshotId, environmentId: input.environmentId, teamPublicKey }),
         (c) => c.sizeBytes,
+        (c) =>
+          c.partsResumed
+            ? `resumed: ${c.partsResumed} of ${c.parts.length} parts were already in the bucket`
+            : undefined,
       );
       await tracker.step('verify and record', () => control.completeBackup({ snapshotId, capture }));
       return { snapshotId };

@@ -55,8 +55,16 @@ export class OperationTracker {
     );
   }
 
-  /** Runs one step; `bytesOf` reads from its result how many bytes it moved, for throughput. */
-  async step<T>(name: string, fn: () => Promise<T>, bytesOf?: (result: T) => number): Promise<T> {
+  /**
+   * Runs one step; `bytesOf` reads from its result how many bytes it moved, for throughput, and
+   * `noteOf` what a user should know of how it went.
+   */
+  async step<T>(
+    name: string,
+    fn: () => Promise<T>,
+    bytesOf?: (result: T) => number,
+    noteOf?: (result: T) => string | undefined,
+  ): Promise<T> {
     const step = this.stepNamed(name);
     step.status = 'running';
     step.startedAt = new Date().toISOString();
@@ -69,6 +77,7 @@ export class OperationTracker {
         const seconds = (Date.now() - Date.parse(step.startedAt)) / 1000;
         if (seconds > 0) step.bytesPerSecond = Math.round(step.bytes / seconds);
       }
+      step.note = noteOf?.(result);
       return result;
     } catch (err) {
       step.status = 'failed';

@@ -31,6 +31,7 @@ export interface Operation {
     bytes?: number;
     startedAt?: string;
     endedAt?: string;
+    note?: string;
   }[];
   error: string | null;
   workflowId: string;

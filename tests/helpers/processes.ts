@@ -1,5 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { createApp } from '../../api/app.ts';
 import { repoRoot, stack } from './stack.ts';
@@ -22,9 +22,13 @@ export interface ProgramRun {
   kill: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
 
-/** Runs one of the project's programs (an entry point under the repo) as a real process. */
+/**
+ * Runs one of the project's programs as a real process: a TypeScript entry point under the repo
+ * (through tsx), or a built .mjs one as is.
+ */
 export function runProgram(entry: string, env: Record<string, string>): ProgramRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, entry)], {
+  const args = entry.endsWith('.mjs') ? [join(repoRoot, entry)] : ['--import', 'tsx', join(repoRoot, entry)];
+  const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,18 +48,29 @@ export function runProgram(entry: string, env: Record<string, string>): ProgramR
   };
 }
 
+let agentBuilt = false;
+
+/** The agent as servers run it: built from the sources of this checkout once per test process. */
+export function agentEntry(): string {
+  if (!agentBuilt) execFileSync(process.execPath, [join(repoRoot, 'deploy', 'build-agent.mjs')]);
+  agentBuilt = true;
+  return '.build/agent/agent.mjs';
+}
+
 /** A real agent process for a server, enrolled through the API with the server's agent token. */
 export function startAgent(
   apiUrl: string,
   agentToken: string,
   dataRoot: string,
   temporalAddress = stack.temporalAddress,
+  env: Record<string, string> = {},
 ): ProgramRun {
-  return runProgram('worker/agent.main.ts', {
+  return runProgram(agentEntry(), {
     STRACKT_API_URL: apiUrl,
     STRACKT_AGENT_TOKEN: agentToken,
     STRACKT_DATA_ROOT: dataRoot,
     TEMPORAL_ADDRESS: temporalAddress,
     TEMPORAL_NAMESPACE: stack.namespace,
+    ...env,
   });
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -147,16 +148,31 @@ describe('backup to the team’s own bucket', () => {
     }
   });
 
-  it('completes a backup whose agent is killed mid-upload and started again, with services running again', async () => {
+  it('captures again when its agent is killed mid-capture and started again, with services running again', async () => {
     const serverId = (await cp.request<{ servers: { id: string }[] }>('GET', '/servers', token)).body
       .servers[0]!.id;
     const { envId, media } = await cp.deployMediaEnvironment(token, serverId, dataRoot);
     const operationId = await cp.backupUnderWay(token, envId, destinationId);
-    await new Promise((r) => setTimeout(r, 300));
+    const spools = join(dataRoot, 'captures', 'spool', envId);
+    await waitFor(
+      'the capture to be under way',
+      async () => {
+        const [snapshotDir] = await readdir(spools).catch(() => []);
+        return snapshotDir && existsSync(join(spools, snapshotDir, 'part-00001'));
+      },
+      { intervalMs: 20 },
+    );
     await agent.kill('SIGKILL');
+    const [snapshotDir] = await readdir(spools);
+    assert.ok(
+      !existsSync(join(spools, snapshotDir!, 'captured.json')),
+      'killed before the capture was whole',
+    );
     agent = startAgent(cp.apiUrl, agentToken, dataRoot);
     const op = await cp.finished(token, operationId, 180_000);
     assert.equal(op.status, 'succeeded', JSON.stringify(op));
+    const capture = op.steps.find((s) => s.name === 'capture and upload');
+    assert.equal(capture?.note, undefined, 'a capture cut short is taken again, not resumed');
     const pid = Number(await readFile(join(media, 'pid'), 'utf8'));
     assert.notEqual(
       (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]![0],
@@ -169,6 +185,43 @@ describe('backup to the team’s own bucket', () => {
       token,
     );
     assert.equal(body.snapshots.length, 1);
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    assert.equal(uploads.Uploads?.length ?? 0, 0, 'no multipart upload is left behind');
+  });
+  it('resumes an upload whose agent is killed after the capture: parts in the bucket are not sent again', async () => {
+    const serverId = (await cp.request<{ servers: { id: string }[] }>('GET', '/servers', token)).body
+      .servers[0]!.id;
+    // A bandwidth cap (an agent setting) keeps the upload behind the capture long enough to kill it in between.
+    await agent.kill();
+    agent = startAgent(cp.apiUrl, agentToken, dataRoot, undefined, { STRACKT_UPLOAD_MIB_PER_SECOND: '24' });
+    await cp.connected(token, serverId);
+    const { envId } = await cp.deployMediaEnvironment(token, serverId, dataRoot);
+    const operationId = await cp.backupUnderWay(token, envId, destinationId);
+    const spools = join(dataRoot, 'captures', 'spool', envId);
+    const sentBeforeKill = await waitFor(
+      'the capture to be whole and two parts uploaded',
+      async () => {
+        const [snapshotDir] = await readdir(spools);
+        if (!snapshotDir || !existsSync(join(spools, snapshotDir, 'captured.json'))) return undefined;
+        const sent = (await readFile(join(spools, snapshotDir, 'uploaded.jsonl'), 'utf8').catch(() => ''))
+          .split('\n')
+          .filter(Boolean).length;
+        return sent >= 2 ? sent : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    await agent.kill('SIGKILL');
+    agent = startAgent(cp.apiUrl, agentToken, dataRoot);
+    const op = await cp.finished(token, operationId, 180_000);
+    assert.equal(op.status, 'succeeded', JSON.stringify(op));
+    const note = op.steps.find((s) => s.name === 'capture and upload')?.note ?? '';
+    const resumed = /^resumed: (\d+) of \d+ parts were already in the bucket$/.exec(note);
+    assert.ok(resumed, `the step says the upload resumed: ${JSON.stringify(op.steps)}`);
+    assert.ok(
+      Number(resumed[1]) >= sentBeforeKill,
+      `${resumed[1]} parts kept, ${sentBeforeKill} sent before the kill`,
+    );
+    assert.deepEqual(await readdir(spools), [], 'the spool is gone once the upload is complete');
     const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     assert.equal(uploads.Uploads?.length ?? 0, 0, 'no multipart upload is left behind');
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { runProgram } from '../helpers/processes.ts';
+import { agentEntry, runProgram } from '../helpers/processes.ts';
 import { createTestDatabase, freePort, stack } from '../helpers/stack.ts';
 
 /** Each program must stop at start with a message naming what is wrong and where it looked. */
@@ -15,7 +15,7 @@ describe('start-up errors', () => {
   });
 
   it('names a malformed variable', async () => {
-    const run = runProgram('worker/agent.main.ts', {
+    const run = runProgram(agentEntry(), {
       STRACKT_API_URL: 'http://127.0.0.1:1',
       STRACKT_AGENT_TOKEN: 'sta_x',
       STRACKT_DATA_ROOT: 'relative/path',
@@ -62,7 +62,7 @@ describe('start-up errors', () => {
 
   it('says the control plane is unreachable when an agent cannot enrol', async () => {
     const port = await freePort();
-    const run = runProgram('worker/agent.main.ts', {
+    const run = runProgram(agentEntry(), {
       STRACKT_API_URL: `http://127.0.0.1:${port}`,
       STRACKT_AGENT_TOKEN: 'sta_x',
       STRACKT_DATA_ROOT: '/tmp',

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DomainError } from '../../common/errors.ts';
 import { endpointHost, probeKey } from '../../storage/connectivity-check.ts';
-import { classifyProbeError, type ProbeContext, type ProbeStep } from '../../storage/probe-errors.ts';
+import {
+  classifyProbeError,
+  storageUnreachable,
+  type ProbeContext,
+  type ProbeStep,
+} from '../../storage/probe-errors.ts';
 
 const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const ctx: ProbeContext = {
@@ -127,6 +132,30 @@ describe('classifying a failed destination check', () => {
     assert.equal(classified(new TypeError('x is not a function')).code, 'check_failed');
     const own = new DomainError('invalid', 'readback_mismatch', 'differs');
     assert.equal(classifyProbeError(own, 'read', ctx), own);
+  });
+});
+
+describe('a storage away during a backup', () => {
+  it('is a 503 saying why, for a refused or reset connection and a happy-eyeballs AggregateError', () => {
+    for (const err of [
+      socketError('ECONNREFUSED'),
+      socketError('ECONNRESET'),
+      new AggregateError([socketError('ECONNREFUSED'), socketError('ECONNREFUSED')]),
+    ]) {
+      const unreachable = storageUnreachable(err);
+      assert.equal(unreachable?.kind, 'unavailable');
+      assert.equal(unreachable?.code, 'storage_unreachable');
+      assert.match(unreachable?.message ?? '', /^could not reach the storage: .+ \(ECONN(REFUSED|RESET)\)$/);
+    }
+  });
+
+  it('is not claimed for an answer of the storage or an error of ours', () => {
+    const answered = Object.assign(new Error('x'), {
+      name: 'NoSuchUpload',
+      $metadata: { httpStatusCode: 404 },
+    });
+    assert.equal(storageUnreachable(answered), undefined);
+    assert.equal(storageUnreachable(new TypeError('a bug')), undefined);
   });
 });
 
