@@ -57,10 +57,10 @@ say "starting the API, the control-plane worker and the local agent (logs in $LO
 run_bg api node --import tsx "$ROOT/api/main.ts"
 wait_tcp api 127.0.0.1 "$API_PORT" 60 "$LAST_PID"
 run_bg worker node --import tsx "$ROOT/worker/control-plane.main.ts"
-# The agent runs as on a customer's server: built into one JavaScript file (deploy/build-agent.mjs).
+# The agent runs as on a customer's server: built by deploy/build-agent.mjs.
 node "$ROOT/deploy/build-agent.mjs"
 STRACKT_API_URL=http://127.0.0.1:$API_PORT STRACKT_AGENT_TOKEN_FILE=$DATA/local-agent.token \
-  STRACKT_DATA_ROOT=$DATA/agent-local run_bg agent node "$ROOT/.build/agent/agent.mjs"
+  STRACKT_DATA_ROOT=$DATA/agent-local run_bg agent "$ROOT/.build/agent/strackt-agent"
 
 cat <<EOT
 

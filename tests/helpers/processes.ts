@@ -24,11 +24,13 @@ export interface ProgramRun {
 
 /**
  * Runs one of the project's programs as a real process: a TypeScript entry point under the repo
- * (through tsx), or a built .mjs one as is.
+ * (through tsx), or a built command as is.
  */
 export function runProgram(entry: string, env: Record<string, string>): ProgramRun {
-  const args = entry.endsWith('.mjs') ? [join(repoRoot, entry)] : ['--import', 'tsx', join(repoRoot, entry)];
-  const child = spawn(process.execPath, args, {
+  const [command, args] = entry.endsWith('.ts')
+    ? [process.execPath, ['--import', 'tsx', join(repoRoot, entry)]]
+    : [join(repoRoot, entry), []];
+  const child = spawn(command, args, {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -54,7 +56,7 @@ let agentBuilt = false;
 export function agentEntry(): string {
   if (!agentBuilt) execFileSync(process.execPath, [join(repoRoot, 'deploy', 'build-agent.mjs')]);
   agentBuilt = true;
-  return '.build/agent/agent.mjs';
+  return '.build/agent/strackt-agent';
 }
 
 /** A real agent process for a server, enrolled through the API with the server's agent token. */
