@@ -23,7 +23,7 @@ for i in $(seq "$runs"); do
     say "run $i: consistent by luck"
   else
     failed=$((failed + 1))
-    say "run $i: INCONSISTENT: $(grep -m1 -oE "the money adds up|the transfer log agrees with every balance|timed out after [0-9]+ ms waiting for the restored PostgreSQL[^']*|expected [^']*" "$RUN_DIR/run-$i.log" || echo 'see the test output')"
+    say "run $i: INCONSISTENT: $(grep -m1 -oE "the ledger service agrees with the bank \([^)]*\)|the money adds up|the transfer log agrees with every balance|timed out after [0-9]+ ms waiting for the restored PostgreSQL[^']*|expected [^']*" "$RUN_DIR/run-$i.log" || echo 'see the test output')"
   fi
 done
 echo "with backupStrategy none, $failed of $runs restored snapshots failed the audit (freeze: 0, see npm test)"

@@ -217,7 +217,10 @@ if (mode === 'backup') {
     const info = await cp.temporal.workflow.getHandle(started.body.workflowId).describe();
     whole.push((info.closeTime!.getTime() - info.startTime.getTime()) / 1000);
     fetchUnpack.push(seconds(op.steps.find((s) => s.name === 'fetch, verify and unpack')!));
-    const inAgent = /"msg":"unpacked into staging".*?"seconds":([\d.]+)/.exec(agent.output());
+    // This run's line: the agent's output holds every run's.
+    const inAgent = [...agent.output().matchAll(/"msg":"unpacked into staging".*?"seconds":([\d.]+)/g)].at(
+      -1,
+    );
     if (inAgent) agentUnpack.push(Number(inAgent[1]));
     for (const step of op.steps) steps.set(step.name, [...(steps.get(step.name) ?? []), seconds(step)]);
     const detail = await cp.request<{ restore: { downtimeMs: number } }>(

@@ -31,6 +31,28 @@ export function postgresService(port: number, name = 'db'): ServiceSpec {
   };
 }
 
+/**
+ * The bank's second half: an HTTP service that appends every transfer id POSTed to it to a log in its
+ * own volume. The bank's state then spans two services and two volumes, as an application's does.
+ */
+export function ledgerService(port: number, name = 'ledger'): ServiceSpec {
+  const script = [
+    `const fs = require('fs'), log = process.env.STRACKT_VOLUME_LEDGER + '/ledger.log';`,
+    `require('http').createServer((q, s) => { let b = ''; q.on('data', (d) => (b += d));`,
+    `q.on('end', () => { if (b) fs.appendFileSync(log, b + '\\n'); s.end('ok'); }); }).listen(${port}, '127.0.0.1')`,
+  ].join(' ');
+  return {
+    name,
+    command: `exec node -e "${script}"`,
+    env: {},
+    volumes: ['ledger'],
+    healthCheck: { type: 'http', port, path: '/' },
+    healthTimeoutSeconds: 30,
+    stopSignal: 'SIGTERM',
+    stopTimeoutSeconds: 10,
+  };
+}
+
 /** A small HTTP service that reports its environment's variable names and writes its pid into its volume. */
 export function httpService(port: number, name = 'web'): ServiceSpec {
   const script = `require('http').createServer((q, s) => s.end(JSON.stringify(Object.keys(process.env)))).listen(${port}, '127.0.0.1')`;

@@ -15,8 +15,11 @@ export async function openBank(port: number): Promise<void> {
   await sql.end();
 }
 
-/** Transfers in a loop until stopped; returns how many committed. */
-export function startTransfers(port: number): { stop: () => Promise<number> } {
+/**
+ * Transfers in a loop until stopped; returns how many committed. With a ledger service, each
+ * committed transfer's id is then written to it too, as an application would to a second store.
+ */
+export function startTransfers(port: number, ledgerPort?: number): { stop: () => Promise<number> } {
   const sql = postgres({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 2 });
   let running = true;
   let done = 0;
@@ -25,11 +28,15 @@ export function startTransfers(port: number): { stop: () => Promise<number> } {
       const src = 1 + Math.floor(Math.random() * accounts);
       const dst = 1 + ((src + Math.floor(Math.random() * (accounts - 1))) % accounts);
       const amount = 1 + Math.floor(Math.random() * 50);
-      await sql.begin(async (tx) => {
+      const id = await sql.begin(async (tx) => {
         await tx`update accounts set balance = balance - ${amount} where id = ${src}`;
         await tx`update accounts set balance = balance + ${amount} where id = ${dst}`;
-        await tx`insert into transfers (src, dst, amount) values (${src}, ${dst}, ${amount})`;
+        const [row] =
+          await tx`insert into transfers (src, dst, amount) values (${src}, ${dst}, ${amount}) returning id`;
+        return String(row!.id);
       });
+      if (ledgerPort)
+        await fetch(`http://127.0.0.1:${ledgerPort}/`, { method: 'POST', body: id }).then((r) => r.text());
       done++;
     }
   })();
@@ -46,7 +53,8 @@ export function startTransfers(port: number): { stop: () => Promise<number> } {
 /** The invariants a consistent copy of the bank satisfies. */
 export async function auditBank(
   port: number,
-): Promise<{ total: number; transfers: number; logAgrees: boolean }> {
+  ledger?: string[],
+): Promise<{ total: number; transfers: number; logAgrees: boolean; ledgerAgrees: boolean }> {
   const sql = postgres({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1 });
   const [{ total }] = (await sql`select sum(balance)::int as total from accounts`) as unknown as [
     { total: number },
@@ -57,6 +65,13 @@ export async function auditBank(
     where a.balance <> ${opening}
       - coalesce((select sum(amount) from transfers where src = a.id), 0)
       + coalesce((select sum(amount) from transfers where dst = a.id), 0)`) as unknown as [{ bad: number }];
+  // The ledger is written just after each commit: a consistent copy of both can differ by the one
+  // transfer that was between them at that instant, never more, and never lists one the bank lacks.
+  let ledgerAgrees = true;
+  if (ledger) {
+    const ids = new Set((await sql`select id::text from transfers`).map((r) => r.id as string));
+    ledgerAgrees = ledger.every((id) => ids.has(id)) && ids.size - new Set(ledger).size <= 1;
+  }
   await sql.end();
-  return { total, transfers: n, logAgrees: bad === 0 };
+  return { total, transfers: n, logAgrees: bad === 0, ledgerAgrees };
 }

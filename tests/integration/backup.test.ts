@@ -14,7 +14,7 @@ import { openManifest } from '../../format/manifest-object.ts';
 import { parsePrintableSecretKey } from '../../format/team-key.ts';
 import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
-import { httpService, postgresBinDir, postgresService } from '../helpers/services.ts';
+import { ledgerService, postgresBinDir, postgresService } from '../helpers/services.ts';
 import { freePort, freePorts, stack, uniqueName, waitFor } from '../helpers/stack.ts';
 import { accounts, auditBank, opening, openBank, startTransfers } from '../helpers/transfers.ts';
 
@@ -53,19 +53,19 @@ describe('backup to the team’s own bucket', () => {
   it('takes a point-in-time snapshot of a live PostgreSQL under load that restores consistent', async () => {
     // bench/consistency-off.sh sets `none` to show this proof failing without a consistency strategy.
     const strategy = process.env.STRACKT_PROOF_STRATEGY ?? 'freeze';
-    const [pgPort, webPort] = (await freePorts(2)) as [number, number];
+    const [pgPort, ledgerPort] = (await freePorts(2)) as [number, number];
     const env = await cp.request<{ id: string }>('POST', '/environments', token, {
       name: 'bank',
       backupStrategy: strategy,
       serverId: (await cp.request<{ servers: { id: string }[] }>('GET', '/servers', token)).body.servers[0]!
         .id,
-      services: [postgresService(pgPort), httpService(webPort)],
+      services: [postgresService(pgPort), ledgerService(ledgerPort)],
     });
     const deploy = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
     assert.equal((await cp.finished(token, deploy.body.id)).status, 'succeeded');
     await openBank(pgPort);
 
-    const transfers = startTransfers(pgPort);
+    const transfers = startTransfers(pgPort, ledgerPort);
     await new Promise((r) => setTimeout(r, 500));
     const started = await cp.request<{ id: string; workflowId: string }>(
       'POST',
@@ -136,11 +136,18 @@ describe('backup to the team’s own bucket', () => {
     let pgLog = '';
     pg.stderr.on('data', (d: Buffer) => (pgLog += d.toString()));
     try {
-      const audit = await waitFor('the restored PostgreSQL to answer', () => auditBank(port), {
+      const ledger = (await readFile(join(staging, 'ledger', 'ledger.log'), 'utf8'))
+        .split('\n')
+        .filter(Boolean);
+      const audit = await waitFor('the restored PostgreSQL to answer', () => auditBank(port, ledger), {
         timeoutMs: 60_000,
       });
       assert.equal(audit.total, accounts * opening, 'the money adds up');
       assert.ok(audit.logAgrees, 'the transfer log agrees with every balance');
+      assert.ok(
+        audit.ledgerAgrees,
+        `the ledger service agrees with the bank (${ledger.length} in the ledger, ${audit.transfers} in the bank)`,
+      );
       assert.ok(audit.transfers > 0 && audit.transfers <= committed);
     } finally {
       pg.kill('SIGINT');
