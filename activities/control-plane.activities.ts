@@ -5,6 +5,7 @@ import type { Vault } from '../db/vault.ts';
 import { createBackupActivities } from './backup.activities.ts';
 import { createOperationActivities } from './operations.activities.ts';
 import { createRestoreActivities } from './restore.activities.ts';
+import { createScheduleActivities } from './schedule.activities.ts';
 
 export interface ControlPlaneActivityDeps {
   db: Db;
@@ -23,6 +24,7 @@ export function createControlPlaneActivities({
   return {
     ...createOperationActivities({ db }),
     ...createBackupActivities({ db, vault }),
+    ...createScheduleActivities({ db }),
     ...createRestoreActivities({
       db,
       vault,

@@ -10,6 +10,7 @@ import { environmentsRoutes } from './environments.routes.ts';
 import { errorHandler } from './errors.ts';
 import { operationsRoutes } from './operations.routes.ts';
 import { newRouter } from './router.ts';
+import { schedulesRoutes } from './schedules.routes.ts';
 import { serversRoutes } from './servers.routes.ts';
 import { teamRoutes } from './team.routes.ts';
 
@@ -49,7 +50,7 @@ export function createApp(deps: AppDeps) {
     security: [{ bearer: [] }],
   });
 
-  for (const prefix of ['/team', '/servers', '/environments', '/operations', '/destinations']) {
+  for (const prefix of ['/team', '/servers', '/environments', '/operations', '/destinations', '/schedules']) {
     app.use(prefix, requireTeam(deps.db));
     app.use(`${prefix}/*`, requireTeam(deps.db));
   }
@@ -60,6 +61,8 @@ export function createApp(deps: AppDeps) {
   app.route('/environments', environmentsRoutes(deps));
   app.route('/operations', operationsRoutes(deps));
   app.route('/destinations', destinationsRoutes(deps));
+  // Its routes live under /environments/{id}/schedules and /schedules/{id}.
+  app.route('/', schedulesRoutes(deps));
   app.route('/agent', agentRoutes(deps));
   return app;
 }

@@ -6,6 +6,7 @@ import type { DestinationTable } from './tables/destination.table.ts';
 import type { EnvironmentTable } from './tables/environment.table.ts';
 import type { OperationTable } from './tables/operation.table.ts';
 import type { RestoreTable } from './tables/restore.table.ts';
+import type { BackupScheduleTable, ScheduleRunTable } from './tables/schedule.table.ts';
 import type { ServerTable } from './tables/server.table.ts';
 import type { SnapshotTable } from './tables/snapshot.table.ts';
 import type { TeamKeyTable } from './tables/team-key.table.ts';
@@ -23,6 +24,8 @@ export interface Database {
   destinations: DestinationTable;
   snapshots: SnapshotTable;
   restores: RestoreTable;
+  backup_schedules: BackupScheduleTable;
+  schedule_runs: ScheduleRunTable;
 }
 
 export type Db = Kysely<Database>;

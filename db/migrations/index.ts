@@ -5,6 +5,7 @@ import * as destinations from './2026-11-26T0600-destinations.ts';
 import * as snapshots from './2026-11-26T0610-snapshots.ts';
 import * as restores from './2026-11-26T0700-restores.ts';
 import * as backupStrategy from './2026-11-26T0710-backup-strategy.ts';
+import * as backupSchedules from './2026-11-26T0800-backup-schedules.ts';
 
 // Listed explicitly (not read from the folder) so the set of migrations is part of the build.
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T0610-snapshots': snapshots,
   '2026-11-26T0700-restores': restores,
   '2026-11-26T0710-backup-strategy': backupStrategy,
+  '2026-11-26T0800-backup-schedules': backupSchedules,
 };

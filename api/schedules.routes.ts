@@ -1,0 +1,317 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { invalid } from '../common/errors.ts';
+import { localTime, preview } from '../common/schedule-preview.ts';
+import {
+  compileSchedule,
+  overlapInWords,
+  scheduleBodySchema,
+  type ScheduleBody,
+} from '../common/schedule-spec.ts';
+import type { Db } from '../db/database.ts';
+import { getEnvironment } from '../db/environments.data.ts';
+import {
+  getSchedule,
+  insertSchedule,
+  listSchedules,
+  lockSchedule,
+  recentRuns,
+  updateSchedule,
+  type ScheduleFields,
+} from '../db/schedules.data.ts';
+import type { BackupSchedule } from '../db/tables/schedule.table.ts';
+import { changeSchedule, temporalScheduleId, type ScheduleSyncDeps } from './schedule-sync.ts';
+import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+
+const runSchema = z.object({ at: z.string(), local: z.string() });
+
+const scheduleSchema = z
+  .object({
+    id: z.string(),
+    environmentId: z.string(),
+    destinationId: z.string(),
+    preset: z.string().optional(),
+    minute: z.number().optional(),
+    at: z.string().optional(),
+    day: z.string().optional(),
+    cron: z.string().openapi({ description: 'The expression Temporal runs (a preset’s, or the one given)' }),
+    timezone: z.string(),
+    enabled: z.boolean(),
+    overlap: z.enum(['skip', 'bufferOne']),
+    overlapInWords: z.string(),
+    temporalScheduleId: z.string(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Schedule');
+
+const present = (s: BackupSchedule): z.infer<typeof scheduleSchema> => ({
+  id: s.id,
+  environmentId: s.environment_id,
+  destinationId: s.destination_id,
+  ...(s.body.preset && { preset: s.body.preset }),
+  ...(s.body.minute !== undefined && { minute: s.body.minute }),
+  ...(s.body.at && { at: s.body.at }),
+  ...(s.body.day && { day: s.body.day }),
+  cron: s.cron,
+  timezone: s.timezone,
+  enabled: s.enabled,
+  overlap: s.overlap,
+  overlapInWords: overlapInWords[s.overlap],
+  temporalScheduleId: temporalScheduleId(s.id),
+  createdAt: s.created_at.toISOString(),
+  updatedAt: s.updated_at.toISOString(),
+});
+
+const conflict = {
+  503: {
+    description: 'Temporal did not accept the change; nothing was changed',
+    content: { 'application/json': { schema: errorSchema } },
+  },
+} as const;
+
+/** Checks a body against the team's data too: the destination must be one of the team's. */
+async function fieldsOf(
+  db: Db,
+  teamId: string,
+  body: ScheduleBody,
+): Promise<ScheduleFields & { compiled: ReturnType<typeof compileSchedule>['compiled'] }> {
+  const compiled = compileSchedule(body, Math.floor(Date.now() / 1000));
+  const destination = await db
+    .selectFrom('destinations')
+    .select('id')
+    .where('team_id', '=', teamId)
+    .where('id', '=', body.destinationId)
+    .executeTakeFirst();
+  if (!destination) throw invalid('destinationId', `no destination ${body.destinationId} in this team`);
+  return {
+    destinationId: body.destinationId,
+    body,
+    cron: compiled.cron,
+    timezone: compiled.timezone,
+    enabled: body.enabled,
+    overlap: body.overlap,
+    compiled: compiled.compiled,
+  };
+}
+
+/**
+ * Backup schedules of an environment. Each is a Temporal Schedule too, kept in step with its row by
+ * changeSchedule (schedule-sync.ts); reads show Temporal's own view of the next runs.
+ */
+export function schedulesRoutes(deps: ScheduleSyncDeps) {
+  const { db, temporal } = deps;
+  const envParam = idParam('env_...');
+
+  return newRouter()
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/environments/{id}/schedules/preview',
+        summary: 'The next runs of a schedule as Temporal will start them, with warnings, before saving it',
+        request: {
+          params: envParam,
+          query: z.object({ count: z.coerce.number().int().min(1).max(50).default(5) }),
+          body: jsonBody(scheduleBodySchema),
+        },
+        responses: {
+          200: jsonResponse(
+            z.object({
+              cron: z.string(),
+              timezone: z.string(),
+              runs: z.array(runSchema),
+              warnings: z.array(z.string()),
+              overlapInWords: z.string(),
+            }),
+            'Preview',
+          ),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const teamId = c.get('teamId');
+        await getEnvironment(db, teamId, c.req.valid('param').id);
+        const body = c.req.valid('json');
+        const fields = await fieldsOf(db, teamId, body);
+        const shown = preview(
+          fields.cron,
+          fields.compiled,
+          fields.timezone,
+          Math.floor(Date.now() / 1000),
+          c.req.valid('query').count,
+        );
+        return c.json(
+          {
+            cron: fields.cron,
+            timezone: fields.timezone,
+            ...shown,
+            overlapInWords: overlapInWords[body.overlap],
+          },
+          200,
+        );
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/environments/{id}/schedules',
+        summary: 'Save a backup schedule (a Temporal Schedule is made with it)',
+        request: { params: envParam, body: jsonBody(scheduleBodySchema) },
+        responses: { 201: jsonResponse(scheduleSchema, 'Saved'), ...errorResponses, ...conflict },
+      }),
+      async (c) => {
+        const teamId = c.get('teamId');
+        const env = await getEnvironment(db, teamId, c.req.valid('param').id);
+        const body = c.req.valid('json');
+        const { compiled: _compiled, ...fields } = await fieldsOf(db, teamId, body);
+        const saved = await changeSchedule(deps, async (tx) => {
+          const row = await insertSchedule(tx, teamId, env.id, fields);
+          return { id: row.id, before: undefined, after: row, result: row };
+        });
+        return c.json(present(saved), 201);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/environments/{id}/schedules',
+        summary: 'The environment’s backup schedules',
+        request: { params: envParam },
+        responses: {
+          200: jsonResponse(z.object({ schedules: z.array(scheduleSchema) }), 'Schedules'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const teamId = c.get('teamId');
+        const env = await getEnvironment(db, teamId, c.req.valid('param').id);
+        return c.json({ schedules: (await listSchedules(db, teamId, env.id)).map(present) }, 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/schedules/{id}',
+        summary: 'A schedule, its next runs as Temporal reports them, and its recent runs with their outcome',
+        request: { params: idParam('sch_...') },
+        responses: {
+          200: jsonResponse(
+            scheduleSchema.extend({
+              nextRuns: z.array(runSchema),
+              skippedByOverlap: z.number(),
+              recentRuns: z.array(
+                z.object({
+                  nominalAt: z.string(),
+                  status: z.enum(['running', 'succeeded', 'failed', 'skipped']),
+                  operationId: z.string().nullable(),
+                  snapshotId: z.string().nullable(),
+                  error: z.string().nullable(),
+                  finishedAt: z.string().nullable(),
+                }),
+              ),
+            }),
+            'Schedule',
+          ),
+          ...errorResponses,
+          ...conflict,
+        },
+      }),
+      async (c) => {
+        const schedule = await getSchedule(db, c.get('teamId'), c.req.valid('param').id);
+        const described = await temporal.schedule.getHandle(temporalScheduleId(schedule.id)).describe();
+        const runs = await recentRuns(db, schedule.id);
+        return c.json(
+          {
+            ...present(schedule),
+            nextRuns: described.info.nextActionTimes.map((d) => ({
+              at: d.toISOString(),
+              local: localTime(d.getTime() / 1000, schedule.timezone),
+            })),
+            skippedByOverlap: described.info.numActionsSkippedOverlap,
+            recentRuns: runs.map((r) => ({
+              nominalAt: r.nominal_at.toISOString(),
+              status: r.status,
+              operationId: r.operation_id,
+              snapshotId: r.snapshot_id,
+              error: r.error,
+              finishedAt: r.finished_at?.toISOString() ?? null,
+            })),
+          },
+          200,
+        );
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'put',
+        path: '/schedules/{id}',
+        summary: 'Replace a schedule (the whole of it: fields left out take their defaults)',
+        request: { params: idParam('sch_...'), body: jsonBody(scheduleBodySchema) },
+        responses: { 200: jsonResponse(scheduleSchema, 'Saved'), ...errorResponses, ...conflict },
+      }),
+      async (c) => {
+        const teamId = c.get('teamId');
+        const id = c.req.valid('param').id;
+        const { compiled: _compiled, ...fields } = await fieldsOf(db, teamId, c.req.valid('json'));
+        const saved = await changeSchedule(deps, async (tx) => {
+          const before = await lockSchedule(tx, teamId, id);
+          const after = await updateSchedule(tx, id, fields);
+          return { id, before, after, result: after };
+        });
+        return c.json(present(saved), 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/schedules/{id}/{action}',
+        summary: 'pause, resume, or trigger ("run now", under the schedule’s overlap rule)',
+        request: {
+          params: idParam('sch_...').extend({
+            action: z.enum(['pause', 'resume', 'trigger']).openapi({ param: { name: 'action', in: 'path' } }),
+          }),
+        },
+        responses: { 200: jsonResponse(scheduleSchema, 'Done'), ...errorResponses, ...conflict },
+      }),
+      async (c) => {
+        const teamId = c.get('teamId');
+        const { id, action } = c.req.valid('param');
+        if (action === 'trigger') {
+          const schedule = await getSchedule(db, teamId, id);
+          await temporal.schedule.getHandle(temporalScheduleId(id)).trigger();
+          return c.json(present(schedule), 200);
+        }
+        const saved = await changeSchedule(deps, async (tx) => {
+          const before = await lockSchedule(tx, teamId, id);
+          const after = await updateSchedule(tx, id, {
+            destinationId: before.destination_id,
+            body: { ...before.body, enabled: action === 'resume' },
+            cron: before.cron,
+            timezone: before.timezone,
+            enabled: action === 'resume',
+            overlap: before.overlap,
+          });
+          return { id, before, after, result: after };
+        });
+        return c.json(present(saved), 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'delete',
+        path: '/schedules/{id}',
+        summary: 'Delete a schedule and its Temporal Schedule',
+        request: { params: idParam('sch_...') },
+        responses: { 204: { description: 'Deleted' }, ...errorResponses, ...conflict },
+      }),
+      async (c) => {
+        const teamId = c.get('teamId');
+        const id = c.req.valid('param').id;
+        await changeSchedule(deps, async (tx) => {
+          const before = await lockSchedule(tx, teamId, id);
+          await tx.deleteFrom('backup_schedules').where('id', '=', id).execute();
+          return { id, before, after: undefined, result: undefined };
+        });
+        return c.body(null, 204);
+      },
+    );
+}

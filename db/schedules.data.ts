@@ -1,0 +1,158 @@
+import type { Transaction } from 'kysely';
+import { notFound } from '../common/errors.ts';
+import { newId } from '../common/ids.ts';
+import type { ScheduleBody } from '../common/schedule-spec.ts';
+import type { Database, Db } from './database.ts';
+import { jsonb } from './jsonb.ts';
+import type { BackupSchedule, ScheduleRun, ScheduleRunStatus } from './tables/schedule.table.ts';
+
+export interface ScheduleFields {
+  destinationId: string;
+  body: ScheduleBody;
+  cron: string;
+  timezone: string;
+  enabled: boolean;
+  overlap: 'skip' | 'bufferOne';
+}
+
+const columns = (f: ScheduleFields) => ({
+  destination_id: f.destinationId,
+  body: jsonb(f.body),
+  cron: f.cron,
+  timezone: f.timezone,
+  enabled: f.enabled,
+  overlap: f.overlap,
+});
+
+export function insertSchedule(
+  tx: Transaction<Database>,
+  teamId: string,
+  environmentId: string,
+  fields: ScheduleFields,
+): Promise<BackupSchedule> {
+  return tx
+    .insertInto('backup_schedules')
+    .values({ id: newId('sch'), team_id: teamId, environment_id: environmentId, ...columns(fields) })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** The schedule, locked for the rest of the transaction: changes to one schedule are made one at a time. */
+export async function lockSchedule(
+  tx: Transaction<Database>,
+  teamId: string,
+  id: string,
+): Promise<BackupSchedule> {
+  const row = await tx
+    .selectFrom('backup_schedules')
+    .selectAll()
+    .where('team_id', '=', teamId)
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!row) throw notFound('schedule', id);
+  return row;
+}
+
+export function updateSchedule(
+  tx: Transaction<Database>,
+  id: string,
+  fields: ScheduleFields,
+): Promise<BackupSchedule> {
+  return tx
+    .updateTable('backup_schedules')
+    .set({ ...columns(fields), updated_at: new Date() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function getSchedule(db: Db, teamId: string, id: string): Promise<BackupSchedule> {
+  const row = await db
+    .selectFrom('backup_schedules')
+    .selectAll()
+    .where('team_id', '=', teamId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!row) throw notFound('schedule', id);
+  return row;
+}
+
+export function findSchedule(db: Db, id: string): Promise<BackupSchedule | undefined> {
+  return db.selectFrom('backup_schedules').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function listSchedules(db: Db, teamId: string, environmentId: string): Promise<BackupSchedule[]> {
+  return db
+    .selectFrom('backup_schedules')
+    .selectAll()
+    .where('team_id', '=', teamId)
+    .where('environment_id', '=', environmentId)
+    .orderBy('created_at')
+    .execute();
+}
+
+/** A run's row, made once per nominal time: a retried activity finds the one it made. */
+export async function beginRun(
+  db: Db,
+  run: {
+    scheduleId: string;
+    nominalAt: Date;
+    status: ScheduleRunStatus;
+    operationId?: string;
+    error?: string;
+  },
+): Promise<ScheduleRun> {
+  await db
+    .insertInto('schedule_runs')
+    .values({
+      schedule_id: run.scheduleId,
+      nominal_at: run.nominalAt,
+      status: run.status,
+      operation_id: run.operationId ?? null,
+      snapshot_id: null,
+      error: run.error ?? null,
+      finished_at: run.status === 'skipped' ? new Date() : null,
+    })
+    .onConflict((oc) => oc.columns(['schedule_id', 'nominal_at']).doNothing())
+    .execute();
+  return db
+    .selectFrom('schedule_runs')
+    .selectAll()
+    .where('schedule_id', '=', run.scheduleId)
+    .where('nominal_at', '=', run.nominalAt)
+    .executeTakeFirstOrThrow();
+}
+
+export async function finishRun(
+  db: Db,
+  run: {
+    scheduleId: string;
+    nominalAt: Date;
+    status: ScheduleRunStatus;
+    snapshotId?: string;
+    error?: string;
+  },
+): Promise<void> {
+  await db
+    .updateTable('schedule_runs')
+    .set({
+      status: run.status,
+      snapshot_id: run.snapshotId ?? null,
+      error: run.error ?? null,
+      finished_at: new Date(),
+    })
+    .where('schedule_id', '=', run.scheduleId)
+    .where('nominal_at', '=', run.nominalAt)
+    .execute();
+}
+
+export function recentRuns(db: Db, scheduleId: string, limit = 20): Promise<ScheduleRun[]> {
+  return db
+    .selectFrom('schedule_runs')
+    .selectAll()
+    .where('schedule_id', '=', scheduleId)
+    .orderBy('nominal_at', 'desc')
+    .limit(limit)
+    .execute();
+}

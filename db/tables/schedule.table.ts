@@ -1,0 +1,31 @@
+import type { ColumnType, Generated, RawBuilder, Selectable } from 'kysely';
+import type { ScheduleBody } from '../../common/schedule-spec.ts';
+
+export interface BackupScheduleTable {
+  id: string;
+  team_id: string;
+  environment_id: string;
+  destination_id: string;
+  body: ColumnType<ScheduleBody, RawBuilder<ScheduleBody>, RawBuilder<ScheduleBody>>;
+  cron: string;
+  timezone: string;
+  enabled: boolean;
+  overlap: 'skip' | 'bufferOne';
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+export type BackupSchedule = Selectable<BackupScheduleTable>;
+
+export type ScheduleRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped';
+
+export interface ScheduleRunTable {
+  schedule_id: string;
+  nominal_at: Date;
+  started_at: Generated<Date>;
+  status: ScheduleRunStatus;
+  operation_id: string | null;
+  snapshot_id: string | null;
+  error: string | null;
+  finished_at: Date | null;
+}
+export type ScheduleRun = Selectable<ScheduleRunTable>;

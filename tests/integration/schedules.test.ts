@@ -1,0 +1,304 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection, ScheduleNotFoundError } from '@temporalio/client';
+import { sql } from 'kysely';
+import { createApp } from '../../api/app.ts';
+import { createServer } from '../../db/servers.data.ts';
+import { createTeam } from '../../db/teams.data.ts';
+import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
+import { startAgent, type ProgramRun } from '../helpers/processes.ts';
+import { httpService } from '../helpers/services.ts';
+import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+
+interface Schedule {
+  id: string;
+  cron: string;
+  timezone: string;
+  enabled: boolean;
+  temporalScheduleId: string;
+  nextRuns: { at: string; local: string }[];
+  recentRuns: { nominalAt: string; status: string; operationId: string | null; snapshotId: string | null }[];
+}
+interface Failure {
+  error: { code: string; message: string; field?: string };
+}
+
+describe('backup schedules', () => {
+  let cp: ControlPlane;
+  let agent: ProgramRun;
+  let token: string;
+  let envId: string;
+  let destinationId: string;
+  const dataRoot = join(stack.runDir, uniqueName('agent'));
+
+  before(async () => {
+    cp = await startControlPlane();
+    const team = await createTeam(cp.db, 'schedulers');
+    token = team.token;
+    const server = await createServer(cp.db, team.team.id, 'a');
+    agent = startAgent(cp.apiUrl, server.agentToken, dataRoot);
+    await cp.connected(token, server.server.id);
+    ({ destinationId } = await cp.addDestination(token));
+    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
+      name: uniqueName('scheduled'),
+      serverId: server.server.id,
+      services: [httpService(await freePort())],
+    });
+    envId = env.body.id;
+    const deploy = await cp.request<{ id: string }>('POST', `/environments/${envId}/deploy`, token);
+    assert.equal((await cp.finished(token, deploy.body.id)).status, 'succeeded');
+  });
+
+  after(async () => {
+    for (const { id } of await cp.db.selectFrom('backup_schedules').select('id').execute())
+      await cp.temporal.schedule
+        .getHandle(`backup-schedule-${id}`)
+        .delete()
+        .catch(() => {});
+    await agent?.kill();
+    await cp?.stopServices(dataRoot);
+    await cp?.stop();
+  });
+
+  const describeInTemporal = (id: string) =>
+    cp.temporal.schedule.getHandle(`backup-schedule-${id}`).describe();
+
+  it('refuses what runs more often than every 15 minutes, bad syntax, zones and destinations, naming the field', async () => {
+    const refused: [Record<string, unknown>, string, RegExp][] = [
+      [{ cron: '*/5 * * * *' }, 'cron', /5 minutes apart.*at most every 15 minutes/],
+      [{ cron: '0,10 * * * *' }, 'cron', /10 minutes apart/],
+      [{ cron: '0-20/10 * * * *' }, 'cron', /10 minutes apart/],
+      [{ cron: '0,50 0,23 * * *' }, 'cron', /10 minutes apart/],
+      [{ cron: '0,50 1 * * *', timezone: 'America/New_York' }, 'cron', /10 minutes apart.*-04:00.*-05:00/],
+      [{ cron: '61 * * * *' }, 'cron', /minute: 61 is outside 0-59/],
+      [{ cron: '0 0 * *' }, 'cron', /five fields/],
+      [{ cron: '0 0 L * *' }, 'cron', /day of month: "L" is not a number/],
+      [{ cron: '0 0 31 2 *' }, 'cron', /never runs/],
+      [{ cron: '0 3 * * *', timezone: 'Mars/Olympus_Mons' }, 'timezone', /not an IANA time zone/],
+      [{ preset: 'daily' }, 'at', /required for the daily preset/],
+      [{ preset: 'weekly', at: '03:00' }, 'day', /required for the weekly preset/],
+      [{ preset: 'daily', at: '3am' }, 'at', /HH:MM/],
+      [{ preset: 'daily', at: '03:00', cron: '0 3 * * *' }, 'preset', /either preset or cron/],
+      [{ cron: '0 3 * * *', destinationId: 'dst_nosuchdestination' }, 'destinationId', /no destination/],
+      [{ cron: '0 3 * * *', overlap: 'cancelOther' }, 'overlap', /skip|bufferOne/],
+    ];
+    for (const [body, field, message] of refused) {
+      const res = await cp.request<Failure>('POST', `/environments/${envId}/schedules`, token, {
+        destinationId,
+        ...body,
+      });
+      assert.equal(res.status, 422, JSON.stringify({ body, res }));
+      assert.equal(res.body.error.field, field, JSON.stringify(res.body));
+      assert.match(res.body.error.message, message);
+    }
+    // Exactly 15 minutes apart is allowed.
+    const ok = await cp.request('POST', `/environments/${envId}/schedules/preview`, token, {
+      destinationId,
+      cron: '0-20/15 * * * *',
+    });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(
+      (await cp.db.selectFrom('backup_schedules').selectAll().execute()).length,
+      0,
+      'nothing saved',
+    );
+  });
+
+  it('previews the next runs with their local times and warns of clock changes and AND-ed days', async () => {
+    const weekly = await cp.request<{ runs: { at: string; local: string }[]; warnings: string[] }>(
+      'POST',
+      `/environments/${envId}/schedules/preview?count=50`,
+      token,
+      { destinationId, preset: 'weekly', day: 'sunday', at: '02:30', timezone: 'America/New_York' },
+    );
+    assert.equal(weekly.status, 200, JSON.stringify(weekly.body));
+    assert.equal(weekly.body.runs.length, 50);
+    assert.ok(
+      weekly.body.runs.every((r) => /T02:30:00-0[45]:00$/.test(r.local)),
+      JSON.stringify(weekly.body.runs),
+    );
+    assert.ok(
+      weekly.body.warnings.some((w) => /go forward 1 hour.*02:30 will not run/.test(w)),
+      JSON.stringify(weekly.body.warnings),
+    );
+    assert.ok(weekly.body.warnings.some((w) => /go back 1 hour/.test(w)));
+    const daily = await cp.request<{ runs: unknown[]; warnings: string[] }>(
+      'POST',
+      `/environments/${envId}/schedules/preview`,
+      token,
+      { destinationId, cron: '0 9 13 * 5' },
+    );
+    assert.equal(daily.body.runs.length, 5, 'five runs by default');
+    assert.match(
+      daily.body.warnings.join(' '),
+      /both a day of the month and a day of the week.*classic cron would also run/,
+    );
+    const tooMany = await cp.request<Failure>(
+      'POST',
+      `/environments/${envId}/schedules/preview?count=51`,
+      token,
+      {
+        destinationId,
+        cron: '0 9 * * *',
+      },
+    );
+    assert.equal(tooMany.status, 422);
+    assert.equal(tooMany.body.error.field, 'count');
+  });
+
+  it('keeps each Temporal Schedule in step: create, replace (not merge), pause, resume, delete', async () => {
+    const created = await cp.request<Schedule>('POST', `/environments/${envId}/schedules`, token, {
+      destinationId,
+      preset: 'daily',
+      at: '03:00',
+      timezone: 'Europe/Berlin',
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id;
+    let described = await describeInTemporal(id);
+    assert.deepEqual(described.spec.timezone, 'Europe/Berlin');
+    assert.equal(described.state.paused, false);
+    const shown = await cp.request<Schedule>('GET', `/schedules/${id}`, token);
+    assert.deepEqual(
+      shown.body.nextRuns.map((r) => r.at),
+      described.info.nextActionTimes.map((d) => d.toISOString()),
+    );
+    assert.ok(
+      shown.body.nextRuns.every((r) => /T03:00:00\+0[12]:00$/.test(r.local)),
+      JSON.stringify(shown.body),
+    );
+
+    const replaced = await cp.request<Schedule>('PUT', `/schedules/${id}`, token, {
+      destinationId,
+      cron: '30 4 * * *',
+      timezone: 'Asia/Kolkata',
+    });
+    assert.equal(replaced.status, 200, JSON.stringify(replaced.body));
+    described = await describeInTemporal(id);
+    const locals = (await cp.request<Schedule>('GET', `/schedules/${id}`, token)).body.nextRuns.map(
+      (r) => r.local,
+    );
+    assert.ok(
+      locals.every((l) => l.endsWith('T04:30:00+05:30')),
+      `only the new spec runs: ${locals.join(' ')}`,
+    );
+
+    assert.equal((await cp.request('POST', `/schedules/${id}/pause`, token)).status, 200);
+    assert.equal((await describeInTemporal(id)).state.paused, true);
+    assert.equal((await cp.request('POST', `/schedules/${id}/resume`, token)).status, 200);
+    assert.equal((await describeInTemporal(id)).state.paused, false);
+
+    assert.equal((await cp.request('DELETE', `/schedules/${id}`, token)).status, 204);
+    await assert.rejects(describeInTemporal(id), ScheduleNotFoundError);
+    assert.equal((await cp.request('GET', `/schedules/${id}`, token)).status, 404);
+  });
+
+  it('leaves neither side half-changed when Temporal is unreachable or the database refuses the commit', async () => {
+    // Temporal away: an API whose Temporal client points at a closed port.
+    const deadTemporal = new Client({
+      connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}`, connectTimeout: 1000 }),
+      namespace: stack.namespace,
+    });
+    const cutOff = createApp({
+      db: cp.db,
+      vault: cp.vault,
+      temporal: deadTemporal,
+      controlTaskQueue: 'unused',
+      agentStaleAfterMs: 60_000,
+      log: () => {},
+    });
+    const res = await cutOff.request(`/environments/${envId}/schedules`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ destinationId, cron: '0 5 * * *' }),
+    });
+    assert.equal(res.status, 503, await res.clone().text());
+    assert.match(((await res.json()) as Failure).error.message, /nothing was changed/);
+    assert.equal((await cp.db.selectFrom('backup_schedules').selectAll().execute()).length, 0);
+
+    // The database refusing at commit, after Temporal took the schedule: Temporal's copy is undone.
+    await sql`create function refuse_schedules() returns trigger language plpgsql as $$ begin raise exception 'refused by test'; end $$`.execute(
+      cp.db,
+    );
+    await sql`create constraint trigger refuse_at_commit after insert or update on backup_schedules deferrable initially deferred for each row execute function refuse_schedules()`.execute(
+      cp.db,
+    );
+    try {
+      const refused = await cp.request<Failure>('POST', `/environments/${envId}/schedules`, token, {
+        destinationId,
+        cron: '0 6 * * *',
+      });
+      assert.equal(refused.status, 500);
+      assert.equal((await cp.db.selectFrom('backup_schedules').selectAll().execute()).length, 0);
+      const ours = [];
+      for await (const s of cp.temporal.schedule.list())
+        if (s.scheduleId.startsWith('backup-schedule-')) ours.push(s.scheduleId);
+      const rows = new Set(
+        (await cp.db.selectFrom('backup_schedules').select('id').execute()).map(
+          (r) => `backup-schedule-${r.id}`,
+        ),
+      );
+      assert.deepEqual(
+        ours.filter((s) => !rows.has(s)),
+        [],
+        'no Temporal Schedule without its row',
+      );
+    } finally {
+      await sql`drop trigger refuse_at_commit on backup_schedules`.execute(cp.db);
+      await sql`drop function refuse_schedules()`.execute(cp.db);
+    }
+  });
+
+  it('a scheduled run makes a snapshot, recorded with the run; run now does too', async () => {
+    // A daily schedule at the next whole minute (UTC), so it fires within the test.
+    const at = new Date(Date.now() + 65_000);
+    const created = await cp.request<Schedule>('POST', `/environments/${envId}/schedules`, token, {
+      destinationId,
+      preset: 'daily',
+      at: `${String(at.getUTCHours()).padStart(2, '0')}:${String(at.getUTCMinutes()).padStart(2, '0')}`,
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id;
+    const done = await waitFor(
+      'the scheduled run to make a snapshot',
+      async () => {
+        const { body } = await cp.request<Schedule>('GET', `/schedules/${id}`, token);
+        const run = body.recentRuns.find((r) => r.status !== 'running');
+        return run;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000 },
+    );
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.ok(done.snapshotId);
+    const listed = await cp.request<{ snapshots: { id: string }[] }>(
+      'GET',
+      `/environments/${envId}/snapshots`,
+      token,
+    );
+    assert.ok(listed.body.snapshots.some((s) => s.id === done.snapshotId));
+    const op = await cp.request<{ workflowId: string; status: string }>(
+      'GET',
+      `/operations/${done.operationId}`,
+      token,
+    );
+    assert.equal(op.body.status, 'succeeded');
+    // The run carries the search attributes of a manual backup, and so is found like one.
+    const found = [];
+    for await (const w of cp.temporal.workflow.list({
+      query: `StracktEnvironment = '${envId}' AND StracktOperation = 'backup'`,
+    }))
+      found.push(w.workflowId);
+    assert.ok(found.includes(op.body.workflowId), `${op.body.workflowId} in ${found.join(' ')}`);
+
+    assert.equal((await cp.request('POST', `/schedules/${id}/trigger`, token)).status, 200);
+    await waitFor(
+      'run now to make a second snapshot',
+      async () => {
+        const { body } = await cp.request<Schedule>('GET', `/schedules/${id}`, token);
+        return body.recentRuns.filter((r) => r.status === 'succeeded').length >= 2 || undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+  });
+});

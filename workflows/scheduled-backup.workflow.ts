@@ -1,0 +1,54 @@
+import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { ScheduleActivities } from '../activities/schedule.activities.ts';
+import {
+  environmentAttribute,
+  operationAttribute,
+  serverAttribute,
+  teamAttribute,
+} from '../common/search-attributes.ts';
+import { failureMessage } from './operation-tracker.ts';
+
+const control = proxyActivities<ScheduleActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumInterval: '30 seconds', maximumAttempts: 10 },
+});
+
+/** The time Temporal meant this run for: a scheduled workflow's id ends with it (RFC 3339). */
+function nominalTime(): string {
+  const info = workflowInfo();
+  const suffix = /-(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$/.exec(info.workflowId)?.[1];
+  return suffix ?? new Date(info.startTime).toISOString();
+}
+
+// Workflow names live in histories and schedules: never rename this function.
+/**
+ * One run of a backup schedule: records it, runs the same backup workflow a manual backup does (a
+ * child with its own readable id and search attributes), and records how it ended. It lasts as long
+ * as the backup, so Temporal's overlap policy (skip or buffer one) sees a backup still running.
+ */
+export async function scheduledBackup({
+  scheduleId,
+}: {
+  scheduleId: string;
+}): Promise<{ snapshotId?: string }> {
+  const nominalAt = nominalTime();
+  const run = await control.beginScheduledRun({ scheduleId, nominalAt });
+  if (!run.start) return {};
+  try {
+    const { snapshotId } = await executeChild('backupEnvironment', {
+      workflowId: run.workflowId,
+      args: [run.input],
+      typedSearchAttributes: [
+        { key: teamAttribute, value: run.input.teamId },
+        { key: environmentAttribute, value: run.input.environmentId },
+        { key: serverAttribute, value: run.input.serverId },
+        { key: operationAttribute, value: 'backup' },
+      ],
+    });
+    await control.finishScheduledRun({ scheduleId, nominalAt, snapshotId });
+    return { snapshotId };
+  } catch (err) {
+    await control.finishScheduledRun({ scheduleId, nominalAt, error: failureMessage(err) });
+    throw err;
+  }
+}
