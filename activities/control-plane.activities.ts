@@ -6,12 +6,15 @@ import { createBackupActivities } from './backup.activities.ts';
 import { createOperationActivities } from './operations.activities.ts';
 import { createRestoreActivities } from './restore.activities.ts';
 import { createScheduleActivities } from './schedule.activities.ts';
+import { createWebhookActivities, notifier } from './webhook.activities.ts';
 
 export interface ControlPlaneActivityDeps {
   db: Db;
   vault: Vault;
   temporal: Client;
   agentStaleAfterMs: number;
+  /** Where the control-plane workflows run: webhook deliveries are started there. */
+  controlTaskQueue: string;
 }
 
 /** Every activity the control-plane worker runs: the database, the vault and the buckets. */
@@ -20,16 +23,16 @@ export function createControlPlaneActivities({
   vault,
   temporal,
   agentStaleAfterMs,
+  controlTaskQueue,
 }: ControlPlaneActivityDeps) {
+  const notify = notifier({ db, temporal, controlTaskQueue });
+  const agentConnected = async (serverId: string) =>
+    (await agentPresence(temporal, serverId, agentStaleAfterMs)).connected;
   return {
-    ...createOperationActivities({ db }),
+    ...createOperationActivities({ db, notify }),
     ...createBackupActivities({ db, vault }),
-    ...createScheduleActivities({ db }),
-    ...createRestoreActivities({
-      db,
-      vault,
-      agentConnected: async (serverId) =>
-        (await agentPresence(temporal, serverId, agentStaleAfterMs)).connected,
-    }),
+    ...createScheduleActivities({ db, notify, agentConnected }),
+    ...createWebhookActivities({ db, vault }),
+    ...createRestoreActivities({ db, vault, agentConnected }),
   };
 }

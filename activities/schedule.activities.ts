@@ -1,19 +1,63 @@
 import { DomainError } from '../common/errors.ts';
 import { operationWorkflowId } from '../common/operations.ts';
+import { compileCron, nextRun } from '../common/temporal-calendar.ts';
 import type { Db } from '../db/database.ts';
 import { createOperation } from '../db/operations.data.ts';
 import { beginRun, findSchedule, finishRun } from '../db/schedules.data.ts';
+import type { BackupSchedule } from '../db/tables/schedule.table.ts';
 import type { BackupInput } from '../workflows/backup.workflow.ts';
+import type { Notify } from './webhook.activities.ts';
 
 export type ScheduledRunStart =
   { start: true; workflowId: string; input: BackupInput } | { start: false; reason: string };
 
-/** The database side of a scheduled backup: each run recorded with its outcome, skipped ones included. */
-export function createScheduleActivities({ db }: { db: Db }) {
+interface Deps {
+  db: Db;
+  notify: Notify;
+  agentConnected: (serverId: string) => Promise<boolean>;
+}
+
+// A run's row is written by its first activity, seconds after it is due; later than this, it is missed.
+const graceSeconds = 120;
+// How far back a sweep looks after a long outage of the control plane itself.
+const lookBackSeconds = 7 * 86_400;
+
+/** The database side of a scheduled backup: each run recorded with its outcome, those without a snapshot told. */
+export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
+  async function missed(
+    schedule: BackupSchedule,
+    nominalAt: Date,
+    status: 'skipped' | 'missed',
+    reason: string,
+  ) {
+    await beginRun(db, { scheduleId: schedule.id, nominalAt, status, error: reason });
+    await notify({
+      teamId: schedule.team_id,
+      event: 'backup.missed',
+      subject: `${schedule.id}@${nominalAt.toISOString()}`,
+      payload: {
+        scheduleId: schedule.id,
+        environmentId: schedule.environment_id,
+        nominalAt: nominalAt.toISOString(),
+        reason,
+      },
+    });
+  }
+
+  /** The operation of the environment that was running at an instant, if one was. */
+  const runningAt = (environmentId: string, at: Date) =>
+    db
+      .selectFrom('operations')
+      .select(['id', 'kind'])
+      .where('environment_id', '=', environmentId)
+      .where('created_at', '<=', at)
+      .where((eb) => eb.or([eb('finished_at', 'is', null), eb('finished_at', '>=', at)]))
+      .executeTakeFirst();
+
   return {
     /**
      * Opens the run: the operation a manual backup would have, on the server the environment runs on
-     * now. A backup already running (one started by hand, say) makes this run a skipped one.
+     * now. A backup already running, or the server's agent offline, make it a skipped run, told at once.
      */
     async beginScheduledRun({
       scheduleId,
@@ -27,8 +71,9 @@ export function createScheduleActivities({ db }: { db: Db }) {
       if (!schedule) return { start: false, reason: 'the schedule was deleted' };
       const environment = await db
         .selectFrom('environments')
-        .select(['server_id'])
-        .where('id', '=', schedule.environment_id)
+        .innerJoin('servers', 'servers.id', 'environments.server_id')
+        .select(['environments.server_id', 'servers.name as serverName'])
+        .where('environments.id', '=', schedule.environment_id)
         .executeTakeFirstOrThrow();
       const known = await db
         .selectFrom('schedule_runs')
@@ -36,9 +81,9 @@ export function createScheduleActivities({ db }: { db: Db }) {
         .where('schedule_id', '=', scheduleId)
         .where('nominal_at', '=', at)
         .executeTakeFirst();
+      if (known && known.status !== 'running') return { start: false, reason: known.error ?? known.status };
       let operationId = known?.operation_id ?? undefined;
-      let workflowId: string | undefined;
-      if (known?.status === 'skipped') return { start: false, reason: known.error ?? 'skipped' };
+      let workflowId: string;
       if (operationId) {
         workflowId = (
           await db
@@ -48,6 +93,11 @@ export function createScheduleActivities({ db }: { db: Db }) {
             .executeTakeFirstOrThrow()
         ).workflow_id;
       } else {
+        if (!(await agentConnected(environment.server_id))) {
+          const reason = `skipped: the agent of server ${environment.serverName} (${environment.server_id}) is offline`;
+          await missed(schedule, at, 'skipped', reason);
+          return { start: false, reason };
+        }
         workflowId = operationWorkflowId('backup', schedule.environment_id, at);
         try {
           operationId = (
@@ -62,7 +112,7 @@ export function createScheduleActivities({ db }: { db: Db }) {
         } catch (err) {
           if (!(err instanceof DomainError) || err.kind !== 'conflict') throw err;
           const reason = `skipped: ${err.message}`;
-          await beginRun(db, { scheduleId, nominalAt: at, status: 'skipped', error: reason });
+          await missed(schedule, at, 'skipped', reason);
           return { start: false, reason };
         }
         await beginRun(db, { scheduleId, nominalAt: at, status: 'running', operationId });
@@ -93,6 +143,67 @@ export function createScheduleActivities({ db }: { db: Db }) {
         snapshotId: run.snapshotId,
         error: run.error,
       });
+    },
+
+    /**
+     * Runs that were due and never started (Temporal skipped them for overlap, the schedule was
+     * paused outside strackt, Temporal or the control plane was down): found by comparing the
+     * runs each enabled schedule should have made with the ones recorded, and told as missed.
+     */
+    async sweepMissedRuns(): Promise<{ missed: number }> {
+      const now = Math.floor(Date.now() / 1000);
+      const until = now - graceSeconds;
+      let count = 0;
+      for (const schedule of await db
+        .selectFrom('backup_schedules')
+        .selectAll()
+        .where('enabled', '=', true)
+        .execute()) {
+        const checked = Math.floor((schedule.checked_until ?? schedule.created_at).getTime() / 1000);
+        const from = Math.max(checked, now - lookBackSeconds);
+        if (from >= until) continue;
+        const cron = compileCron(schedule.cron);
+        const recorded = new Set(
+          (
+            await db
+              .selectFrom('schedule_runs')
+              .select('nominal_at')
+              .where('schedule_id', '=', schedule.id)
+              .where('nominal_at', '>', new Date(from * 1000))
+              .execute()
+          ).map((r) => r.nominal_at.getTime()),
+        );
+        let checkedUntil = until;
+        for (
+          let t = nextRun(cron, schedule.timezone, from);
+          t !== undefined && t <= until;
+          t = nextRun(cron, schedule.timezone, t)
+        ) {
+          if (recorded.has(t * 1000)) continue;
+          const at = new Date(t * 1000);
+          const running = await runningAt(schedule.environment_id, at);
+          // Buffered behind a backup that still runs: it will start, and record itself, when that ends.
+          if (
+            schedule.overlap === 'bufferOne' &&
+            running &&
+            (await runningAt(schedule.environment_id, new Date()))
+          ) {
+            checkedUntil = t - 1;
+            break;
+          }
+          const reason = running
+            ? `skipped: a ${running.kind} of this environment was still running (operation ${running.id})`
+            : 'it never started: the schedule was paused in Temporal, or Temporal or the control-plane worker was not running';
+          await missed(schedule, at, 'missed', reason);
+          count++;
+        }
+        await db
+          .updateTable('backup_schedules')
+          .set({ checked_until: new Date(checkedUntil * 1000) })
+          .where('id', '=', schedule.id)
+          .execute();
+      }
+      return { missed: count };
     },
   };
 }

@@ -13,6 +13,7 @@ import { newRouter } from './router.ts';
 import { schedulesRoutes } from './schedules.routes.ts';
 import { serversRoutes } from './servers.routes.ts';
 import { teamRoutes } from './team.routes.ts';
+import { webhooksRoutes } from './webhooks.routes.ts';
 
 export interface AppDeps {
   db: Db;
@@ -50,7 +51,15 @@ export function createApp(deps: AppDeps) {
     security: [{ bearer: [] }],
   });
 
-  for (const prefix of ['/team', '/servers', '/environments', '/operations', '/destinations', '/schedules']) {
+  for (const prefix of [
+    '/team',
+    '/servers',
+    '/environments',
+    '/operations',
+    '/destinations',
+    '/schedules',
+    '/webhooks',
+  ]) {
     app.use(prefix, requireTeam(deps.db));
     app.use(`${prefix}/*`, requireTeam(deps.db));
   }
@@ -63,6 +72,7 @@ export function createApp(deps: AppDeps) {
   app.route('/destinations', destinationsRoutes(deps));
   // Its routes live under /environments/{id}/schedules and /schedules/{id}.
   app.route('/', schedulesRoutes(deps));
+  app.route('/webhooks', webhooksRoutes(deps));
   app.route('/agent', agentRoutes(deps));
   return app;
 }

@@ -190,6 +190,61 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
     .openapi(
       createRoute({
         method: 'get',
+        path: '/environments/{id}/missed-backups',
+        summary: 'Scheduled runs that produced no snapshot: failed, skipped, or never started; newest first',
+        request: { params: envParam },
+        responses: {
+          200: jsonResponse(
+            z.object({
+              missedBackups: z.array(
+                z.object({
+                  scheduleId: z.string(),
+                  nominalAt: z.string(),
+                  status: z.enum(['failed', 'skipped', 'missed']),
+                  operationId: z.string().nullable(),
+                  reason: z.string().nullable(),
+                }),
+              ),
+            }),
+            'Missed backups',
+          ),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const env = await getEnvironment(db, c.get('teamId'), c.req.valid('param').id);
+        const rows = await db
+          .selectFrom('schedule_runs')
+          .innerJoin('backup_schedules', 'backup_schedules.id', 'schedule_runs.schedule_id')
+          .select([
+            'schedule_runs.schedule_id',
+            'schedule_runs.nominal_at',
+            'schedule_runs.status',
+            'schedule_runs.operation_id',
+            'schedule_runs.error',
+          ])
+          .where('backup_schedules.environment_id', '=', env.id)
+          .where('schedule_runs.status', 'in', ['failed', 'skipped', 'missed'])
+          .orderBy('schedule_runs.nominal_at', 'desc')
+          .limit(100)
+          .execute();
+        return c.json(
+          {
+            missedBackups: rows.map((r) => ({
+              scheduleId: r.schedule_id,
+              nominalAt: r.nominal_at.toISOString(),
+              status: r.status as 'failed' | 'skipped' | 'missed',
+              operationId: r.operation_id,
+              reason: r.error,
+            })),
+          },
+          200,
+        );
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
         path: '/schedules/{id}',
         summary: 'A schedule, its next runs as Temporal reports them, and its recent runs with their outcome',
         request: { params: idParam('sch_...') },
@@ -201,7 +256,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
               recentRuns: z.array(
                 z.object({
                   nominalAt: z.string(),
-                  status: z.enum(['running', 'succeeded', 'failed', 'skipped']),
+                  status: z.enum(['running', 'succeeded', 'failed', 'skipped', 'missed']),
                   operationId: z.string().nullable(),
                   snapshotId: z.string().nullable(),
                   error: z.string().nullable(),

@@ -12,6 +12,7 @@ import type { SnapshotTable } from './tables/snapshot.table.ts';
 import type { TeamKeyTable } from './tables/team-key.table.ts';
 import type { TeamTable } from './tables/team.table.ts';
 import type { VaultSecretTable } from './tables/vault-secret.table.ts';
+import type { WebhookDeliveryTable, WebhookTable } from './tables/webhook.table.ts';
 
 export interface Database {
   teams: TeamTable;
@@ -26,6 +27,8 @@ export interface Database {
   restores: RestoreTable;
   backup_schedules: BackupScheduleTable;
   schedule_runs: ScheduleRunTable;
+  webhooks: WebhookTable;
+  webhook_deliveries: WebhookDeliveryTable;
 }
 
 export type Db = Kysely<Database>;

@@ -32,7 +32,13 @@ export function insertSchedule(
 ): Promise<BackupSchedule> {
   return tx
     .insertInto('backup_schedules')
-    .values({ id: newId('sch'), team_id: teamId, environment_id: environmentId, ...columns(fields) })
+    .values({
+      id: newId('sch'),
+      team_id: teamId,
+      environment_id: environmentId,
+      ...columns(fields),
+      checked_until: null,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
@@ -59,12 +65,15 @@ export function updateSchedule(
   id: string,
   fields: ScheduleFields,
 ): Promise<BackupSchedule> {
-  return tx
-    .updateTable('backup_schedules')
-    .set({ ...columns(fields), updated_at: new Date() })
-    .where('id', '=', id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return (
+    tx
+      .updateTable('backup_schedules')
+      // Runs due before a change are not judged by the new spec (nor while paused): the sweep starts afresh.
+      .set({ ...columns(fields), updated_at: new Date(), checked_until: new Date() })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirstOrThrow()
+  );
 }
 
 export async function getSchedule(db: Db, teamId: string, id: string): Promise<BackupSchedule> {

@@ -9,6 +9,7 @@ import { connectClient, connectWorker } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
 import { createDb, type Db } from '../db/database.ts';
 import { Vault } from '../db/vault.ts';
+import { ensureMissedBackupsWatch } from './missed-backups-watch.ts';
 
 const log = createLogger('worker');
 const config = exitOnConfigError('strackt-worker', () => loadConfig(controlPlaneConfig));
@@ -32,8 +33,10 @@ try {
       vault: new Vault(config.VAULT_MASTER_KEY),
       temporal,
       agentStaleAfterMs: config.AGENT_STALE_AFTER_SECONDS * 1000,
+      controlTaskQueue: config.STRACKT_CONTROL_TASK_QUEUE,
     }),
   });
+  await ensureMissedBackupsWatch(temporal, config.STRACKT_CONTROL_TASK_QUEUE);
 } catch (err) {
   console.error(`strackt-worker: cannot start: ${(err as Error).message}`);
   process.exit(1);

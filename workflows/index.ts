@@ -1,4 +1,5 @@
 export { backupEnvironment } from './backup.workflow.ts';
 export { deployEnvironment, stopEnvironment } from './environment.workflows.ts';
 export { restoreEnvironment } from './restore.workflow.ts';
-export { scheduledBackup } from './scheduled-backup.workflow.ts';
+export { scheduledBackup, watchMissedBackups } from './scheduled-backup.workflow.ts';
+export { deliverWebhook } from './webhook.workflow.ts';

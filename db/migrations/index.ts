@@ -6,6 +6,7 @@ import * as snapshots from './2026-11-26T0610-snapshots.ts';
 import * as restores from './2026-11-26T0700-restores.ts';
 import * as backupStrategy from './2026-11-26T0710-backup-strategy.ts';
 import * as backupSchedules from './2026-11-26T0800-backup-schedules.ts';
+import * as webhooks from './2026-11-26T0810-webhooks.ts';
 
 // Listed explicitly (not read from the folder) so the set of migrations is part of the build.
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T0700-restores': restores,
   '2026-11-26T0710-backup-strategy': backupStrategy,
   '2026-11-26T0800-backup-schedules': backupSchedules,
+  '2026-11-26T0810-webhooks': webhooks,
 };

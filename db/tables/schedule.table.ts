@@ -13,10 +13,12 @@ export interface BackupScheduleTable {
   overlap: 'skip' | 'bufferOne';
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
+  checked_until: Date | null;
 }
 export type BackupSchedule = Selectable<BackupScheduleTable>;
 
-export type ScheduleRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped';
+/** `skipped`: started but not run (a backup was running, the agent offline); `missed`: never started. */
+export type ScheduleRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped' | 'missed';
 
 export interface ScheduleRunTable {
   schedule_id: string;

@@ -73,6 +73,7 @@ export async function startControlPlane({ temporalAddress = stack.temporalAddres
     dbUrl: testDb.url,
     vault,
     temporal,
+    controlTaskQueue,
     app,
     apiUrl: api.url,
     request,

@@ -121,6 +121,7 @@ export async function startControlWorker(
       vault,
       temporal,
       agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
+      controlTaskQueue: taskQueue,
     }),
   });
   const running = worker.run();

@@ -1,0 +1,121 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { signWebhook, type WebhookEvent } from '../common/webhook-events.ts';
+import { createLogger } from '../common/log.ts';
+import type { Db } from '../db/database.ts';
+import type { Vault } from '../db/vault.ts';
+import { enqueueDeliveries, recordAttempt } from '../db/webhooks.data.ts';
+
+const log = createLogger('webhooks');
+
+export interface Notify {
+  (input: {
+    teamId: string;
+    event: WebhookEvent;
+    subject: string;
+    payload: Record<string, unknown>;
+  }): Promise<void>;
+}
+
+/**
+ * Queues an event for the team's webhooks: a delivery row each, and a workflow each that sends it
+ * with retries and backoff (deliverWebhook). Inside activities only; idempotent per event and subject.
+ */
+export function notifier({
+  db,
+  temporal,
+  controlTaskQueue,
+}: {
+  db: Db;
+  temporal: Client;
+  controlTaskQueue: string;
+}): Notify {
+  return async ({ teamId, event, subject, payload }) => {
+    const ids = await enqueueDeliveries(db, teamId, event, subject, {
+      event,
+      ...payload,
+      occurredAt: new Date().toISOString(),
+    });
+    for (const deliveryId of ids) {
+      await temporal.workflow
+        .start('deliverWebhook', {
+          taskQueue: controlTaskQueue,
+          workflowId: `webhook-${deliveryId}`,
+          args: [{ deliveryId }],
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        });
+    }
+  };
+}
+
+/** Sends one delivery. The signing secret is read from the vault here, never passed through Temporal. */
+export function createWebhookActivities({ db, vault }: { db: Db; vault: Vault }) {
+  return {
+    async sendWebhook({ deliveryId }: { deliveryId: string }): Promise<void> {
+      const delivery = await db
+        .selectFrom('webhook_deliveries')
+        .innerJoin('webhooks', 'webhooks.id', 'webhook_deliveries.webhook_id')
+        .select([
+          'webhook_deliveries.id',
+          'webhook_deliveries.event',
+          'webhook_deliveries.payload',
+          'webhook_deliveries.status',
+          'webhooks.url',
+          'webhooks.team_id',
+          'webhooks.secret_id',
+        ])
+        .where('webhook_deliveries.id', '=', deliveryId)
+        .executeTakeFirst();
+      // The webhook was deleted meanwhile, or a retry finds it sent: nothing to do.
+      if (!delivery || delivery.status !== 'pending') return;
+      const secret = await vault.open(db, delivery.team_id, delivery.secret_id);
+      const body = JSON.stringify(delivery.payload);
+      const timestamp = Math.floor(Date.now() / 1000);
+      let res: Response;
+      try {
+        res = await fetch(delivery.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'strackt-webhooks',
+            'x-strackt-event': delivery.event,
+            'x-strackt-delivery': delivery.id,
+            'x-strackt-timestamp': String(timestamp),
+            'x-strackt-signature': signWebhook(secret, timestamp, body),
+          },
+          body,
+          redirect: 'manual',
+          signal: AbortSignal.timeout(10_000),
+        });
+        await res.body?.cancel();
+      } catch (err) {
+        const error = `could not reach ${new URL(delivery.url).host}: ${(err as Error).cause ?? (err as Error).message}`;
+        await recordAttempt(db, deliveryId, { error, status: 'pending' });
+        throw ApplicationFailure.retryable(error, 'WebhookUnreachable');
+      } finally {
+        secret.fill(0);
+      }
+      if (res.status < 200 || res.status >= 300) {
+        const error = `the receiver answered HTTP ${res.status}`;
+        await recordAttempt(db, deliveryId, { statusCode: res.status, error, status: 'pending' });
+        throw ApplicationFailure.retryable(error, 'WebhookRefused');
+      }
+      await recordAttempt(db, deliveryId, { statusCode: res.status, status: 'delivered' });
+      log.info('webhook delivered', { deliveryId, event: delivery.event, status: res.status });
+    },
+
+    /** After the last retry: the delivery log says it failed, and why. */
+    async giveUpWebhook({ deliveryId, error }: { deliveryId: string; error: string }): Promise<void> {
+      await db
+        .updateTable('webhook_deliveries')
+        .set({ status: 'failed', last_error: error, finished_at: new Date() })
+        .where('id', '=', deliveryId)
+        .where('status', '=', 'pending')
+        .execute();
+    },
+  };
+}
+
+export type WebhookActivities = ReturnType<typeof createWebhookActivities>;

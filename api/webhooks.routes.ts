@@ -1,0 +1,145 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { signatureToleranceSeconds, webhookEvents } from '../common/webhook-events.ts';
+import type { Db } from '../db/database.ts';
+import type { Webhook } from '../db/tables/webhook.table.ts';
+import type { Vault } from '../db/vault.ts';
+import {
+  createWebhook,
+  deleteWebhook,
+  getWebhook,
+  listDeliveries,
+  listWebhooks,
+} from '../db/webhooks.data.ts';
+import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+
+const webhookSchema = z
+  .object({ id: z.string(), url: z.string(), events: z.array(z.enum(webhookEvents)), createdAt: z.string() })
+  .openapi('Webhook');
+
+const present = (w: Webhook): z.infer<typeof webhookSchema> => ({
+  id: w.id,
+  url: w.url,
+  events: w.events,
+  createdAt: w.created_at.toISOString(),
+});
+
+const urlSchema = z
+  .string()
+  .max(2048)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && !url.username && !url.password;
+    } catch {
+      return false;
+    }
+  }, 'must be an http:// or https:// URL without user or password');
+
+/** The team's webhooks: signed notifications of failed and missed backups and of restores. */
+export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
+  return newRouter()
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/',
+        summary: 'Add a webhook; its signing secret is in this response only',
+        description:
+          `Each delivery is a JSON POST with X-Strackt-Event, X-Strackt-Delivery, X-Strackt-Timestamp (unix seconds) and ` +
+          `X-Strackt-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" with the secret>. Refuse a timestamp more than ` +
+          `${signatureToleranceSeconds} s from your clock. Deliveries are retried with backoff until a 2xx answer.`,
+        request: {
+          body: jsonBody(
+            z.strictObject({
+              url: urlSchema,
+              events: z
+                .array(z.enum(webhookEvents))
+                .min(1)
+                .default([...webhookEvents]),
+            }),
+          ),
+        },
+        responses: {
+          201: jsonResponse(z.object({ webhook: webhookSchema, secret: z.string() }), 'Added'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const { webhook, secret } = await createWebhook(db, vault, c.get('teamId'), c.req.valid('json'));
+        return c.json({ webhook: present(webhook), secret }, 201);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/',
+        summary: 'The team’s webhooks (never their secrets)',
+        responses: {
+          200: jsonResponse(z.object({ webhooks: z.array(webhookSchema) }), 'Webhooks'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => c.json({ webhooks: (await listWebhooks(db, c.get('teamId'))).map(present) }, 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/{id}/deliveries',
+        summary: 'The delivery log of a webhook, newest first',
+        request: { params: idParam('whk_...') },
+        responses: {
+          200: jsonResponse(
+            z.object({
+              deliveries: z.array(
+                z.object({
+                  id: z.string(),
+                  event: z.enum(webhookEvents),
+                  status: z.enum(['pending', 'delivered', 'failed']),
+                  attempts: z.number(),
+                  lastStatusCode: z.number().nullable(),
+                  lastError: z.string().nullable(),
+                  payload: z.record(z.string(), z.unknown()),
+                  createdAt: z.string(),
+                  finishedAt: z.string().nullable(),
+                }),
+              ),
+            }),
+            'Deliveries',
+          ),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const webhook = await getWebhook(db, c.get('teamId'), c.req.valid('param').id);
+        const deliveries = await listDeliveries(db, webhook.id);
+        return c.json(
+          {
+            deliveries: deliveries.map((d) => ({
+              id: d.id,
+              event: d.event,
+              status: d.status,
+              attempts: d.attempts,
+              lastStatusCode: d.last_status_code,
+              lastError: d.last_error,
+              payload: d.payload,
+              createdAt: d.created_at.toISOString(),
+              finishedAt: d.finished_at?.toISOString() ?? null,
+            })),
+          },
+          200,
+        );
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'delete',
+        path: '/{id}',
+        summary: 'Remove a webhook and its secret',
+        request: { params: idParam('whk_...') },
+        responses: { 204: { description: 'Removed' }, ...errorResponses },
+      }),
+      async (c) => {
+        await deleteWebhook(db, c.get('teamId'), c.req.valid('param').id);
+        return c.body(null, 204);
+      },
+    );
+}

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { notFound } from '../common/errors.ts';
+import { newId } from '../common/ids.ts';
+import type { WebhookEvent } from '../common/webhook-events.ts';
+import type { Db } from './database.ts';
+import { jsonb } from './jsonb.ts';
+import type { Webhook, WebhookDelivery } from './tables/webhook.table.ts';
+import type { Vault } from './vault.ts';
+
+/** Creates a webhook with a fresh signing secret, kept in the vault; the secret is returned this once. */
+export async function createWebhook(
+  db: Db,
+  vault: Vault,
+  teamId: string,
+  input: { url: string; events: WebhookEvent[] },
+): Promise<{ webhook: Webhook; secret: string }> {
+  const secret = randomBytes(32).toString('base64url');
+  const webhook = await db.transaction().execute(async (trx) => {
+    const secretId = await vault.put(trx, { teamId, kind: 'webhook-secret', secret: Buffer.from(secret) });
+    return trx
+      .insertInto('webhooks')
+      .values({
+        id: newId('whk'),
+        team_id: teamId,
+        url: input.url,
+        events: jsonb(input.events),
+        secret_id: secretId,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
+  return { webhook, secret };
+}
+
+export function listWebhooks(db: Db, teamId: string): Promise<Webhook[]> {
+  return db.selectFrom('webhooks').selectAll().where('team_id', '=', teamId).orderBy('created_at').execute();
+}
+
+export async function getWebhook(db: Db, teamId: string, id: string): Promise<Webhook> {
+  const webhook = await db
+    .selectFrom('webhooks')
+    .selectAll()
+    .where('team_id', '=', teamId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!webhook) throw notFound('webhook', id);
+  return webhook;
+}
+
+export async function deleteWebhook(db: Db, teamId: string, id: string): Promise<void> {
+  const webhook = await getWebhook(db, teamId, id);
+  await db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('webhooks').where('id', '=', id).execute();
+    await trx.deleteFrom('vault_secrets').where('id', '=', webhook.secret_id).execute();
+  });
+}
+
+/**
+ * A delivery for every webhook of the team that listens to the event; none twice for the same event
+ * and subject (a retried activity, a recorded end recorded again). Answers the new deliveries' ids.
+ */
+export async function enqueueDeliveries(
+  db: Db,
+  teamId: string,
+  event: WebhookEvent,
+  subject: string,
+  payload: Record<string, unknown>,
+): Promise<string[]> {
+  const hooks = (await listWebhooks(db, teamId)).filter((w) => w.events.includes(event));
+  const ids: string[] = [];
+  for (const hook of hooks) {
+    const row = await db
+      .insertInto('webhook_deliveries')
+      .values({
+        id: newId('whd'),
+        webhook_id: hook.id,
+        event,
+        subject,
+        payload: jsonb(payload),
+        status: 'pending',
+        last_status_code: null,
+        last_error: null,
+        finished_at: null,
+      })
+      .onConflict((oc) => oc.constraint('webhook_deliveries_once').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (row) ids.push(row.id);
+  }
+  return ids;
+}
+
+export async function recordAttempt(
+  db: Db,
+  id: string,
+  attempt: { statusCode?: number; error?: string; status: WebhookDelivery['status'] },
+): Promise<void> {
+  await db
+    .updateTable('webhook_deliveries')
+    .set((eb) => ({
+      attempts: eb('attempts', '+', 1),
+      last_status_code: attempt.statusCode ?? null,
+      last_error: attempt.error ?? null,
+      status: attempt.status,
+      finished_at: attempt.status === 'pending' ? null : new Date(),
+    }))
+    .where('id', '=', id)
+    .execute();
+}
+
+export function listDeliveries(db: Db, webhookId: string, limit = 50): Promise<WebhookDelivery[]> {
+  return db
+    .selectFrom('webhook_deliveries')
+    .selectAll()
+    .where('webhook_id', '=', webhookId)
+    .orderBy('created_at', 'desc')
+    .limit(limit)
+    .execute();
+}

@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { verifyWebhook } from '../../common/webhook-events.ts';
+import { createServer } from '../../db/servers.data.ts';
+import { createTeam } from '../../db/teams.data.ts';
+import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
+import { startAgent, type ProgramRun } from '../helpers/processes.ts';
+import { httpService } from '../helpers/services.ts';
+import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+
+interface Received {
+  event: string;
+  delivery: string;
+  valid: boolean;
+  body: Record<string, unknown>;
+}
+
+/** A customer's webhook receiver: checks each signature with the secret; answers as told, then 200. */
+async function startReceiver(): Promise<{
+  url: string;
+  received: Received[];
+  secret: { value: Buffer };
+  answers: number[];
+  close: () => Promise<void>;
+}> {
+  const received: Received[] = [];
+  const answers: number[] = [];
+  const secret = { value: Buffer.alloc(0) };
+  const server: Server = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const status = answers.shift() ?? 200;
+      if (status === 200)
+        received.push({
+          event: String(req.headers['x-strackt-event']),
+          delivery: String(req.headers['x-strackt-delivery']),
+          valid: verifyWebhook(
+            secret.value,
+            {
+              timestamp: req.headers['x-strackt-timestamp'] as string | undefined,
+              signature: req.headers['x-strackt-signature'] as string | undefined,
+            },
+            body,
+          ),
+          body: JSON.parse(body) as Record<string, unknown>,
+        });
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/hooks/strackt`,
+    received,
+    secret,
+    answers,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+describe('nobody finds out too late: missed backups and webhooks', () => {
+  let cp: ControlPlane;
+  let agent: ProgramRun;
+  let token: string;
+  let serverId: string;
+  let destinationId: string;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let webhookId: string;
+  const dataRoot = join(stack.runDir, uniqueName('agent'));
+
+  before(async () => {
+    cp = await startControlPlane();
+    const team = await createTeam(cp.db, 'watchers');
+    token = team.token;
+    const server = await createServer(cp.db, team.team.id, 'a');
+    serverId = server.server.id;
+    agent = startAgent(cp.apiUrl, server.agentToken, dataRoot);
+    await cp.connected(token, serverId);
+    ({ destinationId } = await cp.addDestination(token));
+    receiver = await startReceiver();
+    const hook = await cp.request<{ webhook: { id: string; events: string[] }; secret: string }>(
+      'POST',
+      '/webhooks',
+      token,
+      { url: receiver.url },
+    );
+    assert.equal(hook.status, 201, JSON.stringify(hook.body));
+    assert.deepEqual(hook.body.webhook.events, [
+      'backup.failed',
+      'backup.missed',
+      'restore.finished',
+      'restore.failed',
+    ]);
+    webhookId = hook.body.webhook.id;
+    receiver.secret.value = Buffer.from(hook.body.secret);
+  });
+
+  after(async () => {
+    for (const { id } of await cp.db.selectFrom('backup_schedules').select('id').execute())
+      await cp.temporal.schedule
+        .getHandle(`backup-schedule-${id}`)
+        .delete()
+        .catch(() => {});
+    await agent?.kill();
+    await cp?.stopServices(dataRoot);
+    await cp?.stop();
+    await receiver?.close();
+  });
+
+  async function environment(extra: Record<string, unknown> = {}): Promise<string> {
+    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
+      name: uniqueName('watched'),
+      serverId,
+      services: [{ ...httpService(await freePort()), ...extra }],
+    });
+    const deploy = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
+    assert.equal((await cp.finished(token, deploy.body.id)).status, 'succeeded');
+    return env.body.id;
+  }
+
+  it('never shows the signing secret again, and refuses a URL with credentials in it', async () => {
+    const listed = await cp.request<{ webhooks: Record<string, unknown>[] }>('GET', '/webhooks', token);
+    assert.equal(listed.body.webhooks.length, 1);
+    assert.ok(!JSON.stringify(listed.body).includes(receiver.secret.value.toString()));
+    const bad = await cp.request<{ error: { field: string } }>('POST', '/webhooks', token, {
+      url: 'https://user:pw@example.com/hook',
+    });
+    assert.equal(bad.status, 422);
+    assert.equal(bad.body.error.field, 'url');
+  });
+
+  it('tells a failed backup, signed, retrying a receiver that answered 500 first', async () => {
+    const envId = await environment({ backupHooks: { pre: 'echo "no space for the dump" >&2; exit 3' } });
+    receiver.answers.push(500);
+    const started = await cp.request<{ id: string }>('POST', `/environments/${envId}/backups`, token, {
+      destinationId,
+    });
+    assert.equal((await cp.finished(token, started.body.id)).status, 'failed');
+    const got = await waitFor(
+      'the backup.failed webhook',
+      async () =>
+        receiver.received.find((r) => r.event === 'backup.failed' && r.body.operationId === started.body.id),
+      { timeoutMs: 60_000 },
+    );
+    assert.ok(got.valid, 'the signature checks out with the secret');
+    assert.match(String(got.body.error), /no space for the dump/);
+    const log = await cp.request<{
+      deliveries: { id: string; status: string; attempts: number; lastStatusCode: number }[];
+    }>('GET', `/webhooks/${webhookId}/deliveries`, token);
+    const delivery = log.body.deliveries.find((d) => d.id === got.delivery)!;
+    assert.equal(delivery.status, 'delivered');
+    assert.equal(delivery.attempts, 2, 'the 500 was retried');
+    assert.equal(delivery.lastStatusCode, 200);
+  });
+
+  it('records runs that never started as missed, and tells them', async () => {
+    const envId = await environment();
+    const created = await cp.request<{ id: string; temporalScheduleId: string }>(
+      'POST',
+      `/environments/${envId}/schedules`,
+      token,
+      { destinationId, preset: 'hourly', minute: 7 },
+    );
+    assert.equal(created.status, 201);
+    // Paused in Temporal behind strackt's back, for the last three hours.
+    await cp.temporal.schedule.getHandle(created.body.temporalScheduleId).pause('by hand');
+    await sql`update backup_schedules set checked_until = now() - interval '3 hours' where id = ${created.body.id}`.execute(
+      cp.db,
+    );
+    const swept = await cp.temporal.workflow.execute('watchMissedBackups', {
+      taskQueue: cp.controlTaskQueue,
+      workflowId: uniqueName('watch'),
+    });
+    assert.ok((swept as { missed: number }).missed >= 2, JSON.stringify(swept));
+    const { body } = await cp.request<{
+      missedBackups: { status: string; reason: string; scheduleId: string }[];
+    }>('GET', `/environments/${envId}/missed-backups`, token);
+    assert.ok(body.missedBackups.length >= 2);
+    assert.ok(body.missedBackups.every((m) => m.status === 'missed' && /never started/.test(m.reason)));
+    await waitFor('the backup.missed webhooks', async () =>
+      receiver.received.filter((r) => r.event === 'backup.missed' && r.body.environmentId === envId).length >=
+      2
+        ? true
+        : undefined,
+    );
+  });
+
+  it('records a run whose agent is stopped as missed, and the receiver gets it signed', async () => {
+    const envId = await environment();
+    const created = await cp.request<{ id: string }>('POST', `/environments/${envId}/schedules`, token, {
+      destinationId,
+      preset: 'daily',
+      at: '04:00',
+    });
+    await agent.kill();
+    await waitFor(
+      'the server to show as disconnected',
+      async () => {
+        const { body } = await cp.request<{ connected: boolean }>('GET', `/servers/${serverId}`, token);
+        return body.connected === false || undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000 },
+    );
+    assert.equal((await cp.request('POST', `/schedules/${created.body.id}/trigger`, token)).status, 200);
+    const got = await waitFor(
+      'the backup.missed webhook',
+      async () =>
+        receiver.received.find((r) => r.event === 'backup.missed' && r.body.environmentId === envId),
+      { timeoutMs: 60_000 },
+    );
+    assert.ok(got.valid, 'the signature checks out with the secret');
+    assert.match(String(got.body.reason), /agent of server a .* is offline/);
+    const { body } = await cp.request<{ missedBackups: { status: string; reason: string }[] }>(
+      'GET',
+      `/environments/${envId}/missed-backups`,
+      token,
+    );
+    assert.equal(body.missedBackups.length, 1);
+    assert.equal(body.missedBackups[0]!.status, 'skipped');
+  });
+});
