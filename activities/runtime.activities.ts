@@ -73,6 +73,7 @@ export function createRuntimeActivities({ runtime, controlPlane, serverId, agent
       const spec = await controlPlane.environmentSpec(input.environmentId);
       let progress: CaptureProgress = {
         bytesCaptured: 0,
+        bytesExpected: null,
         bytesUploaded: 0,
         partsUploaded: 0,
         completedParts: '',

@@ -46,6 +46,8 @@ export interface CaptureResult {
 
 export interface CaptureProgress {
   bytesCaptured: number;
+  /** The whole encrypted snapshot's size once the capture is done; until then unknown (null). */
+  bytesExpected: number | null;
   bytesUploaded: number;
   partsUploaded: number;
   /** The parts the storage took, as ranges ("1-12,14"): with the spool on the agent's disk, what a retry resumes from. */
@@ -300,10 +302,12 @@ export async function captureSnapshot(
   );
   await spool.dropOthers();
   let bytesCaptured = 0;
+  let bytesExpected: number | null = null;
   let bytesUploaded = 0;
   const report = () =>
     onProgress({
       bytesCaptured,
+      bytesExpected,
       bytesUploaded,
       partsUploaded: uploader.parts.length,
       completedParts: ranges(uploader.parts.map((p) => p.partNumber)),
@@ -329,7 +333,8 @@ export async function captureSnapshot(
     await uploader.halt();
     throw err;
   }
-  bytesCaptured = record.sizeBytes;
+  bytesCaptured = bytesExpected = record.sizeBytes;
+  report();
   const parts = await uploader.drain();
   const res = await fetch(await controlPlane.manifestUrl(input.snapshotId), {
     method: 'PUT',

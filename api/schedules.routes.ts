@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { invalid } from '../common/errors.ts';
+import { DomainError, invalid } from '../common/errors.ts';
 import { localTime, preview } from '../common/schedule-preview.ts';
 import {
   compileSchedule,
@@ -319,7 +319,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/schedules/{id}/{action}',
-        summary: 'pause, resume, or trigger ("run now", under the schedule’s overlap rule)',
+        summary:
+          'pause, resume, or trigger ("run now", under the schedule’s overlap rule: 409 while a run goes on under skip)',
         request: {
           params: idParam('sch_...').extend({
             action: z.enum(['pause', 'resume', 'trigger']).openapi({ param: { name: 'action', in: 'path' } }),
@@ -332,7 +333,26 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
         const { id, action } = c.req.valid('param');
         if (action === 'trigger') {
           const schedule = await getSchedule(db, teamId, id);
-          await temporal.schedule.getHandle(temporalScheduleId(id)).trigger();
+          const handle = temporal.schedule.getHandle(temporalScheduleId(id));
+          // Under skip, Temporal would drop the run without a word: say so instead. Our own record of
+          // a run still going is checked too: Temporal's list of running actions lags by seconds.
+          const going =
+            (await handle.describe()).info.runningActions[0]?.workflow.workflowId ??
+            (
+              await db
+                .selectFrom('schedule_runs')
+                .select('operation_id')
+                .where('schedule_id', '=', id)
+                .where('status', '=', 'running')
+                .executeTakeFirst()
+            )?.operation_id;
+          if (schedule.overlap === 'skip' && going)
+            throw new DomainError(
+              'conflict',
+              'run_in_progress',
+              `a run of this schedule is still going (${going}); with overlap "skip" another would be skipped`,
+            );
+          await handle.trigger();
           return c.json(present(schedule), 200);
         }
         const saved = await changeSchedule(deps, async (tx) => {

@@ -291,6 +291,9 @@ describe('backup schedules', () => {
       found.push(w.workflowId);
     assert.ok(found.includes(op.body.workflowId), `${op.body.workflowId} in ${found.join(' ')}`);
 
+    // Run now, once the scheduled run's workflow has closed (overlap "skip" would drop it otherwise).
+    const nominal = done.nominalAt.replace('.000Z', 'Z');
+    await cp.temporal.workflow.getHandle(`scheduled-backup-${id}-${nominal}`).result();
     assert.equal((await cp.request('POST', `/schedules/${id}/trigger`, token)).status, 200);
     await waitFor(
       'run now to make a second snapshot',
@@ -299,6 +302,43 @@ describe('backup schedules', () => {
         return body.recentRuns.filter((r) => r.status === 'succeeded').length >= 2 || undefined;
       },
       { timeoutMs: 120_000, intervalMs: 1000 },
+    );
+  });
+
+  it('refuses run now while a run of the schedule is going, under overlap skip', async () => {
+    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
+      name: uniqueName('slow'),
+      serverId: (await cp.request<{ servers: { id: string }[] }>('GET', '/servers', token)).body.servers[0]!
+        .id,
+      services: [{ ...httpService(await freePort()), backupHooks: { pre: 'sleep 4' } }],
+    });
+    const deploy = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
+    assert.equal((await cp.finished(token, deploy.body.id)).status, 'succeeded');
+    const created = await cp.request<Schedule>('POST', `/environments/${env.body.id}/schedules`, token, {
+      destinationId,
+      preset: 'daily',
+      at: '04:00',
+    });
+    const id = created.body.id;
+    assert.equal((await cp.request('POST', `/schedules/${id}/trigger`, token)).status, 200);
+    await waitFor('the run to be going', async () => {
+      const { body } = await cp.request<Schedule>('GET', `/schedules/${id}`, token);
+      return body.recentRuns.some((r) => r.status === 'running') || undefined;
+    });
+    const again = await cp.request<Failure>('POST', `/schedules/${id}/trigger`, token);
+    assert.equal(again.status, 409, JSON.stringify(again.body));
+    assert.match(again.body.error.message, /still going.*skip/);
+    const finished = await waitFor(
+      'the run to end',
+      async () => {
+        const { body } = await cp.request<Schedule>('GET', `/schedules/${id}`, token);
+        return body.recentRuns.every((r) => r.status !== 'running') ? body.recentRuns : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    assert.deepEqual(
+      finished.map((r) => r.status),
+      ['succeeded'],
     );
   });
 });

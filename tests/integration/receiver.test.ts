@@ -1,0 +1,327 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CertificateMismatchError, pinnedRequest } from '../../receiver/pinned-client.ts';
+import { Receiver, signObjectUrl } from '../../receiver/receiver-server.ts';
+import { receiverCertificate } from '../../receiver/tls.ts';
+import { runProgram } from '../helpers/processes.ts';
+import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+
+interface Answer {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
+describe('the receiver', () => {
+  const dataDir = join(stack.runDir, uniqueName('receiver'));
+  let receiver: Receiver;
+  let base: URL;
+  let fingerprint: string;
+  let enrolmentCode: string;
+  const writerKey = randomBytes(32);
+  const pruneToken = randomBytes(32).toString('base64url');
+
+  before(async () => {
+    const tls = await receiverCertificate(dataDir);
+    fingerprint = tls.fingerprint;
+    receiver = new Receiver({ dataDir, cert: tls.cert, key: tls.key });
+    enrolmentCode = (await receiver.prepare()).enrolmentCode!;
+    const port = await receiver.listen('127.0.0.1', 0);
+    base = new URL(`https://127.0.0.1:${port}`);
+  });
+
+  after(async () => {
+    await receiver?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  async function send(
+    path: string,
+    options: {
+      method?: string;
+      headers?: Record<string, string>;
+      body?: Buffer;
+      cut?: number;
+      pin?: string;
+    } = {},
+  ): Promise<Answer> {
+    const req = await pinnedRequest(new URL(path, base), options.pin ?? fingerprint, {
+      method: options.method ?? 'GET',
+      headers: options.headers,
+    });
+    return new Promise((resolve, reject) => {
+      req.once('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+      });
+      if (options.cut !== undefined) {
+        // A broken connection: part of the body, then the socket dies.
+        req.once('error', () => resolve({ status: 0, headers: {}, body: Buffer.alloc(0) }));
+        req.write(options.body!.subarray(0, options.cut), () => setTimeout(() => req.destroy(), 200));
+      } else {
+        req.once('error', reject);
+        req.end(options.body);
+      }
+    });
+  }
+
+  const signed = (
+    method: string,
+    key: string,
+    { expires = Math.floor(Date.now() / 1000) + 600, signKey = writerKey } = {},
+  ) => `/objects/${key}?expires=${expires}&signature=${signObjectUrl(signKey, method, key, expires)}`;
+  const upload = (key: string, data: Buffer, offset = 0, extra: Parameters<typeof send>[1] = {}) =>
+    send(signed('PUT', key), {
+      method: 'PUT',
+      body: data.subarray(offset),
+      ...extra,
+      headers: {
+        'x-strackt-total': String(data.length),
+        'x-strackt-offset': String(offset),
+        'x-strackt-sha256': createHash('sha256').update(data).digest('hex'),
+        'content-length': String(data.length - offset),
+      },
+    });
+  const prune = { authorization: `Bearer ${pruneToken}` };
+
+  it('is enrolled once, with the code it printed', async () => {
+    const before = await send('/objects?prefix=', { headers: prune });
+    assert.equal(before.status, 503, 'nothing is served before enrolment');
+    const body = (code: string) =>
+      Buffer.from(JSON.stringify({ code, writerKey: writerKey.toString('base64'), pruneToken }));
+    assert.equal((await send('/enrol', { method: 'POST', body: body('not-the-code') })).status, 401);
+    assert.equal((await send('/enrol', { method: 'POST', body: body(enrolmentCode) })).status, 204);
+    assert.equal((await send('/enrol', { method: 'POST', body: body(enrolmentCode) })).status, 409);
+  });
+
+  it('refuses to talk to a certificate that is not the pinned one, before sending anything', async () => {
+    const other = 'AA:' + fingerprint.slice(3);
+    await assert.rejects(send('/objects?prefix=', { headers: prune, pin: other }), CertificateMismatchError);
+  });
+
+  it('takes an object from a writer URL, serves it whole and by range, and never lets a writer overwrite or delete it', async () => {
+    const data = randomBytes(300_000);
+    const key = 'team_a/env_a/snap_a/data';
+    const put = await upload(key, data);
+    assert.equal(put.status, 201, put.body.toString());
+    const got = await send(signed('GET', key));
+    assert.equal(got.status, 200);
+    assert.ok(got.body.equals(data));
+    const head = await send(signed('GET', key), { method: 'HEAD' });
+    assert.equal(head.headers['content-length'], String(data.length));
+    const ranged = await send(signed('GET', key), { headers: { range: 'bytes=0-135' } });
+    assert.equal(ranged.status, 206);
+    assert.ok(ranged.body.equals(data.subarray(0, 136)));
+
+    const again = await upload(key, randomBytes(10));
+    assert.equal(again.status, 409);
+    assert.match(again.body.toString(), /never overwritten/);
+    const deleted = await send(signed('DELETE', key), { method: 'DELETE' });
+    assert.equal(deleted.status, 403);
+    assert.match(deleted.body.toString(), /append-only/);
+    assert.ok((await send(signed('GET', key))).body.equals(data), 'still the same bytes');
+  });
+
+  it('refuses wrong, expired and missing credentials, and a writer listing', async () => {
+    const key = 'team_a/env_a/snap_b/data';
+    const wrong = await upload(key, randomBytes(10), 0, {});
+    assert.equal(wrong.status, 201, 'the control: a right signature passes');
+    const forged = `/objects/${key}?expires=${Math.floor(Date.now() / 1000) + 600}&signature=${signObjectUrl(randomBytes(32), 'GET', key, Math.floor(Date.now() / 1000) + 600)}`;
+    assert.equal((await send(forged)).status, 401);
+    assert.equal(
+      (await send(signed('GET', key, { expires: Math.floor(Date.now() / 1000) - 1 }))).status,
+      401,
+    );
+    assert.equal((await send(`/objects/${key}`)).status, 401);
+    assert.equal(
+      (await send(signed('PUT', key).replace('/snap_b/', '/snap_c/'))).status,
+      401,
+      'a URL is for its own object',
+    );
+    assert.equal((await send('/objects?prefix=', { headers: { authorization: 'Bearer nope' } })).status, 401);
+    assert.equal((await send('/objects?prefix=')).status, 401);
+  });
+
+  it('refuses names that would leave the data directory', async () => {
+    for (const key of ['..%2Fescape', 'team_a/..%2F..%2Fescape', '.hidden', 'a//b', 'a%00b'])
+      assert.equal((await send(`/objects/${key}?expires=9999999999&signature=x`)).status, 400, key);
+    assert.deepEqual(
+      (await readdir(dataDir)).sort(),
+      ['credentials.json', 'objects', 'partial', 'tls'].sort(),
+    );
+  });
+
+  it('resumes an upload cut off half-way, and lists only complete objects', async () => {
+    const data = randomBytes(2_000_000);
+    const key = 'team_a/env_a/snap_d/data';
+    await upload(key, data, 0, { cut: 700_000 });
+    const state = await send(signed('GET', key), { method: 'HEAD' });
+    assert.equal(state.status, 404, 'a partial upload is not an object');
+    const stored = Number(state.headers['x-strackt-uploaded']);
+    assert.ok(stored > 0 && stored < data.length, `${stored} bytes kept`);
+    const listed = await send('/objects?prefix=team_a/env_a/snap_d', { headers: prune });
+    assert.deepEqual(JSON.parse(listed.body.toString()).objects, []);
+    const wrongOffset = await upload(key, data, 0);
+    assert.equal(wrongOffset.status, 409);
+    assert.match(wrongOffset.body.toString(), new RegExp(`stands at ${stored} bytes`));
+    const rest = await upload(key, data, stored);
+    assert.equal(rest.status, 201, rest.body.toString());
+    assert.ok((await send(signed('GET', key))).body.equals(data));
+  });
+
+  it('discards an upload whose bytes do not hash as announced, or that is longer than announced', async () => {
+    const key = 'team_a/env_a/snap_e/data';
+    const data = randomBytes(50_000);
+    const lie = await send(signed('PUT', key), {
+      method: 'PUT',
+      body: data,
+      headers: {
+        'x-strackt-total': String(data.length),
+        'x-strackt-sha256': 'ab'.repeat(32),
+        'content-length': String(data.length),
+      },
+    });
+    assert.equal(lie.status, 422);
+    const longer = await send(signed('PUT', key), {
+      method: 'PUT',
+      body: data,
+      headers: {
+        'x-strackt-total': '1000',
+        'x-strackt-sha256': 'ab'.repeat(32),
+        'content-length': String(data.length),
+      },
+    });
+    assert.equal(longer.status, 413);
+    assert.equal((await send(signed('GET', key), { method: 'HEAD' })).headers['x-strackt-uploaded'], '0');
+  });
+
+  it('lets one of two concurrent uploads of an object through', async () => {
+    const key = 'team_a/env_a/snap_f/data';
+    const data = randomBytes(3_000_000);
+    const [a, b] = await Promise.all([upload(key, data), upload(key, data)]);
+    assert.deepEqual([a.status, b.status].sort(), [201, 409]);
+    assert.ok((await send(signed('GET', key))).body.equals(data));
+  });
+
+  it('prunes with the prune token', async () => {
+    const key = 'team_a/env_a/snap_a/data';
+    const listed = await send('/objects?prefix=team_a/', { headers: prune });
+    assert.ok(JSON.parse(listed.body.toString()).objects.some((o: { key: string }) => o.key === key));
+    assert.equal((await send(`/objects/${key}`, { method: 'DELETE', headers: prune })).status, 204);
+    assert.equal((await send(signed('GET', key))).status, 404);
+  });
+
+  it('answers 507 when its disk is full, and keeps what it had', async (t) => {
+    const small = join(stack.runDir, uniqueName('small-receiver'));
+    await mkdir(small, { recursive: true });
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+    } catch {
+      t.skip('this machine cannot mount a tmpfs');
+      return;
+    }
+    const tls = await receiverCertificate(dataDir);
+    const full = new Receiver({ dataDir: small, cert: tls.cert, key: tls.key });
+    const code = (await full.prepare()).enrolmentCode!;
+    const port = await full.listen('127.0.0.1', 0);
+    const at = new URL(`https://127.0.0.1:${port}`);
+    const call = async (path: string, options: Parameters<typeof send>[1]) => {
+      const saved = base;
+      base = at;
+      try {
+        return await send(path, options);
+      } finally {
+        base = saved;
+      }
+    };
+    try {
+      const enrol = Buffer.from(
+        JSON.stringify({ code, writerKey: writerKey.toString('base64'), pruneToken }),
+      );
+      assert.equal((await call('/enrol', { method: 'POST', body: enrol })).status, 204);
+      const kept = randomBytes(200_000);
+      const put = (key: string, data: Buffer) =>
+        call(signed('PUT', key), {
+          method: 'PUT',
+          body: data,
+          headers: {
+            'x-strackt-total': String(data.length),
+            'x-strackt-sha256': createHash('sha256').update(data).digest('hex'),
+            'content-length': String(data.length),
+          },
+        });
+      assert.equal((await put('t/e/s1/data', kept)).status, 201);
+      const tooBig = await put('t/e/s2/data', randomBytes(2_000_000));
+      assert.equal(tooBig.status, 507, tooBig.body.toString());
+      assert.match(tooBig.body.toString(), /disk is full/);
+      assert.ok(
+        (await call(signed('GET', 't/e/s1/data'), {})).body.equals(kept),
+        'the earlier object is intact',
+      );
+    } finally {
+      await full.close();
+      // Lazily: the server's last sockets may still hold the mount for a moment.
+      execFileSync('umount', ['-l', small]);
+      await rm(small, { recursive: true, force: true });
+    }
+  });
+
+  it('as a program: prints its fingerprint and code, and an upload cut by killing it resumes after a restart', async () => {
+    const dir = join(stack.runDir, uniqueName('receiver-program'));
+    const port = await freePort();
+    const env = { STRACKT_RECEIVER_DATA: dir, STRACKT_RECEIVER_LISTEN: `127.0.0.1:${port}` };
+    let program = runProgram('receiver/main.ts', env);
+    try {
+      const banner = await waitFor('the receiver to start', async () =>
+        /enrolment code.*: (\S+)/.test(program.output()) ? program.output() : undefined,
+      );
+      const pin = /fingerprint: (\S+)/.exec(banner)![1]!;
+      const code = /enrolment code.*: (\S+)/.exec(banner)![1]!;
+      const saved = { base, fingerprint };
+      base = new URL(`https://127.0.0.1:${port}`);
+      fingerprint = pin;
+      try {
+        const enrol = Buffer.from(
+          JSON.stringify({ code, writerKey: writerKey.toString('base64'), pruneToken }),
+        );
+        assert.equal((await send('/enrol', { method: 'POST', body: enrol })).status, 204);
+        const data = randomBytes(8_000_000);
+        const key = 't/e/s/data';
+        // Most of the body on its way, then the receiver is killed.
+        const cut = upload(key, data, 0, { cut: 6_000_000 });
+        await waitFor('part of the upload to be on disk', async () =>
+          ((await stat(join(dir, 'partial', 't', 'e', 's', 'data')).catch(() => undefined))?.size ?? 0) >
+          1_000_000
+            ? true
+            : undefined,
+        );
+        await program.kill('SIGKILL');
+        await cut;
+        program = runProgram('receiver/main.ts', env);
+        await waitFor('the receiver to listen again', async () =>
+          /listening/.test(program.output()) ? true : undefined,
+        );
+        assert.doesNotMatch(program.output(), /enrolment code/, 'enrolled once and for all');
+        const head = await send(signed('GET', key), { method: 'HEAD' });
+        assert.equal(head.status, 404, 'no partial object is ever listed as one');
+        const stored = Number(head.headers['x-strackt-uploaded']);
+        assert.ok(stored > 0 && stored < data.length, `${stored} bytes survived the kill`);
+        assert.equal((await upload(key, data, stored)).status, 201);
+        assert.ok((await send(signed('GET', key))).body.equals(data));
+      } finally {
+        ({ base, fingerprint } = saved);
+      }
+    } finally {
+      await program.kill();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
