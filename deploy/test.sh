@@ -7,8 +7,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_node
 ensure_npm_deps
 ensure_tools
-# The restore kit's tests run its Python and C tools, as a customer would, against these.
-ensure_debian_packages python3-nacl libsodium-dev zstd awscli
+# The restore kit's tests run its Python and C tools, as a customer would, against these; the
+# receiver makes its self-signed certificate with openssl.
+ensure_debian_packages python3-nacl libsodium-dev zstd awscli openssl
 cd "$ROOT"
 
 say "lint: eslint, prettier, tsc..."
