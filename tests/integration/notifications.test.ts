@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { sql } from 'kysely';
 import { verifyWebhook } from '../../common/webhook-events.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
-import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
+import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { httpService } from '../helpers/services.ts';
 import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
@@ -68,6 +69,7 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
   let token: string;
   let serverId: string;
   let destinationId: string;
+  let bucket: string;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let webhookId: string;
   const dataRoot = join(stack.runDir, uniqueName('agent'));
@@ -80,7 +82,7 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
     serverId = server.server.id;
     agent = startAgent(cp.apiUrl, server.agentToken, dataRoot);
     await cp.connected(token, serverId);
-    ({ destinationId } = await cp.addDestination(token));
+    ({ destinationId, bucket } = await cp.addDestination(token));
     receiver = await startReceiver();
     const hook = await cp.request<{ webhook: { id: string; events: string[] }; secret: string }>(
       'POST',
@@ -187,6 +189,35 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
         ? true
         : undefined,
     );
+  });
+
+  it('tells a restore that finished and one that failed', async () => {
+    const envId = await environment();
+    const snapshot = await cp.backUp(token, envId, destinationId);
+    const restore = async () => {
+      const started = await cp.request<{ id: string }>('POST', `/environments/${envId}/restores`, token, {
+        snapshotId: snapshot.id,
+        targetServerId: serverId,
+      });
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      return { id: started.body.id, op: await cp.finished(token, started.body.id, 120_000) };
+    };
+    const good = await restore();
+    assert.equal(good.op.status, 'succeeded', JSON.stringify(good.op));
+    // The snapshot's data object gone from the bucket: the next restore fails at preflight.
+    await stackS3().send(new DeleteObjectCommand({ Bucket: bucket, Key: snapshot.objects.data }));
+    const bad = await restore();
+    assert.equal(bad.op.status, 'failed');
+    for (const [event, id] of [
+      ['restore.finished', good.id],
+      ['restore.failed', bad.id],
+    ] as const) {
+      const got = await waitFor(`the ${event} webhook`, async () =>
+        receiver.received.find((r) => r.event === event && r.body.operationId === id),
+      );
+      assert.ok(got.valid, 'the signature checks out with the secret');
+      assert.equal(got.body.environmentId, envId);
+    }
   });
 
   it('records a run whose agent is stopped as missed, and the receiver gets it signed', async () => {
