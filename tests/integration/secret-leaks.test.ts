@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -114,7 +115,7 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
     await testDb?.drop();
   });
 
-  it('keeps the team key, the data keys and the bucket secret out of all of them, through a backup and a restore', async () => {
+  it('keeps the team key, the data keys, the bucket and webhook secrets out of all of them, through a backup and a restore', async () => {
     const created = await call<{ destination: { id: string }; teamKey: { secretKey: string } }>(
       'POST',
       '/destinations',
@@ -132,6 +133,17 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const printable = created.body.teamKey.secretKey;
     const teamSecret = parsePrintableSecretKey(printable);
+    // A webhook, told of the restore below: its signing secret is searched for too.
+    const hooked: string[] = [];
+    const hookServer = createHttpServer((req, res) => {
+      hooked.push(String(req.headers['x-strackt-event']));
+      req.resume().on('end', () => res.end());
+    });
+    await new Promise<void>((resolve) => hookServer.listen(0, '127.0.0.1', resolve));
+    const hook = await call<{ secret: string }>('POST', '/webhooks', {
+      url: `http://127.0.0.1:${(hookServer.address() as { port: number }).port}/`,
+    });
+    assert.equal(hook.status, 201, JSON.stringify(hook.body));
 
     const [port] = (await freePorts(1)) as [number];
     const servers = await call<{ servers: { id: string }[] }>('GET', '/servers');
@@ -160,6 +172,11 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
     });
     assert.equal(restore.status, 202, JSON.stringify(restore.body));
     assert.equal((await finished(restore.body.id)).status, 'succeeded');
+    await waitFor(
+      'the restore.finished webhook',
+      async () => hooked.includes('restore.finished') || undefined,
+    );
+    hookServer.close();
 
     // The snapshot's data key, opened here the way a customer would, to know what to look for.
     const s3 = stackS3();
@@ -179,6 +196,7 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
       ...encodings('bucket secret', Buffer.from(s3SecretKey)),
       { name: 'bucket secret (text)', needle: Buffer.from(s3SecretKey) },
       ...encodings('vault master key', vaultMasterKey),
+      { name: 'webhook secret', needle: Buffer.from(hook.body.secret) },
     ];
 
     const haystacks: { name: string; bytes: Buffer }[] = [];
@@ -193,7 +211,7 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
       workflows++;
     }
     await temporal.connection.close();
-    assert.ok(workflows >= 3, `deploy, backup and restore histories found (${workflows})`);
+    assert.ok(workflows >= 4, `deploy, backup, restore and webhook histories found (${workflows})`);
     haystacks.push({ name: 'API log', bytes: Buffer.from(api.output()) });
     haystacks.push({ name: 'worker log', bytes: Buffer.from(worker.output()) });
     haystacks.push({ name: 'agent log', bytes: Buffer.from(agent.output()) });
