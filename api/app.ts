@@ -12,6 +12,7 @@ import { operationsRoutes } from './operations.routes.ts';
 import { newRouter } from './router.ts';
 import { schedulesRoutes } from './schedules.routes.ts';
 import { serversRoutes } from './servers.routes.ts';
+import { snapshotsRoutes } from './snapshots.routes.ts';
 import { teamRoutes } from './team.routes.ts';
 import { webhooksRoutes } from './webhooks.routes.ts';
 
@@ -59,6 +60,7 @@ export function createApp(deps: AppDeps) {
     '/destinations',
     '/schedules',
     '/webhooks',
+    '/snapshots',
   ]) {
     app.use(prefix, requireTeam(deps.db));
     app.use(`${prefix}/*`, requireTeam(deps.db));
@@ -73,6 +75,7 @@ export function createApp(deps: AppDeps) {
   // Its routes live under /environments/{id}/schedules and /schedules/{id}.
   app.route('/', schedulesRoutes(deps));
   app.route('/webhooks', webhooksRoutes(deps));
+  app.route('/snapshots', snapshotsRoutes(deps));
   app.route('/agent', agentRoutes(deps));
   return app;
 }

@@ -1,12 +1,15 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { DomainError, invalid } from '../common/errors.ts';
 import { localTime, preview } from '../common/schedule-preview.ts';
+import { applyRetention, retentionInWords, type RetainedSnapshot } from '../common/retention.ts';
 import {
   compileSchedule,
   overlapInWords,
+  retentionSchema,
   scheduleBodySchema,
   type ScheduleBody,
 } from '../common/schedule-spec.ts';
+import { compileCron, nextRun } from '../common/temporal-calendar.ts';
 import type { Db } from '../db/database.ts';
 import { getEnvironment } from '../db/environments.data.ts';
 import {
@@ -38,6 +41,8 @@ const scheduleSchema = z
     enabled: z.boolean(),
     overlap: z.enum(['skip', 'bufferOne']),
     overlapInWords: z.string(),
+    retention: retentionSchema.nullable(),
+    retentionInWords: z.string(),
     temporalScheduleId: z.string(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -57,6 +62,8 @@ const present = (s: BackupSchedule): z.infer<typeof scheduleSchema> => ({
   enabled: s.enabled,
   overlap: s.overlap,
   overlapInWords: overlapInWords[s.overlap],
+  retention: s.retention,
+  retentionInWords: retentionInWords(s.retention ?? {}),
   temporalScheduleId: temporalScheduleId(s.id),
   createdAt: s.created_at.toISOString(),
   updatedAt: s.updated_at.toISOString(),
@@ -90,6 +97,7 @@ async function fieldsOf(
     timezone: compiled.timezone,
     enabled: body.enabled,
     overlap: body.overlap,
+    retention: body.retention ?? null,
     compiled: compiled.compiled,
   };
 }
@@ -297,6 +305,94 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
     )
     .openapi(
       createRoute({
+        method: 'post',
+        path: '/schedules/{id}/retention/preview',
+        summary:
+          'Which snapshots a retention rule keeps and which it deletes, with the reason for each kept one',
+        description:
+          'By default the schedule’s own complete snapshots and its saved rule; `retention` tries another rule, ' +
+          '`simulateDays` a series of this schedule’s runs over that many past days instead of the real snapshots.',
+        request: {
+          params: idParam('sch_...'),
+          body: jsonBody(
+            z.strictObject({
+              retention: retentionSchema.optional(),
+              simulateDays: z.number().int().min(1).max(800).optional(),
+            }),
+          ),
+        },
+        responses: {
+          200: jsonResponse(
+            z.object({
+              retentionInWords: z.string(),
+              kept: z.number(),
+              deleted: z.number(),
+              snapshots: z.array(
+                z.object({
+                  id: z.string(),
+                  takenAt: z.string(),
+                  local: z.string(),
+                  keep: z.boolean(),
+                  reasons: z.array(z.string()),
+                }),
+              ),
+            }),
+            'Preview',
+          ),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const schedule = await getSchedule(db, c.get('teamId'), c.req.valid('param').id);
+        const { retention, simulateDays } = c.req.valid('json');
+        const rule = retention ?? schedule.retention ?? {};
+        let series: RetainedSnapshot[];
+        if (simulateDays) {
+          const cron = compileCron(schedule.cron);
+          const now = Math.floor(Date.now() / 1000);
+          series = [];
+          // At most 5,000 runs: every 15 minutes, that is 52 days.
+          for (
+            let t = nextRun(cron, schedule.timezone, now - simulateDays * 86_400);
+            t !== undefined && t <= now && series.length < 5000;
+            t = nextRun(cron, schedule.timezone, t)
+          )
+            series.push({ id: `simulated-${new Date(t * 1000).toISOString()}`, takenAt: t });
+        } else {
+          const rows = await db
+            .selectFrom('snapshots')
+            .innerJoin('schedule_runs', 'schedule_runs.snapshot_id', 'snapshots.id')
+            .select(['snapshots.id', 'snapshots.created_at', 'snapshots.pinned'])
+            .where('schedule_runs.schedule_id', '=', schedule.id)
+            .where('snapshots.status', '=', 'complete')
+            .execute();
+          series = rows.map((r) => ({
+            id: r.id,
+            takenAt: Math.floor(r.created_at.getTime() / 1000),
+            pinned: r.pinned,
+          }));
+        }
+        const decisions = applyRetention(series, rule, schedule.timezone);
+        const takenAt = new Map(series.map((s) => [s.id, s.takenAt]));
+        return c.json(
+          {
+            retentionInWords: retentionInWords(rule),
+            kept: decisions.filter((d) => d.keep).length,
+            deleted: decisions.filter((d) => !d.keep).length,
+            snapshots: decisions.map((d) => ({
+              id: d.id,
+              takenAt: new Date(takenAt.get(d.id)! * 1000).toISOString(),
+              local: localTime(takenAt.get(d.id)!, schedule.timezone),
+              keep: d.keep,
+              reasons: d.reasons,
+            })),
+          },
+          200,
+        );
+      },
+    )
+    .openapi(
+      createRoute({
         method: 'put',
         path: '/schedules/{id}',
         summary: 'Replace a schedule (the whole of it: fields left out take their defaults)',
@@ -364,6 +460,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             timezone: before.timezone,
             enabled: action === 'resume',
             overlap: before.overlap,
+            retention: before.retention,
           });
           return { id, before, after, result: after };
         });

@@ -15,6 +15,7 @@ export const snapshotSchema = z
     frozenMs: z.number().openapi({ description: 'How long the services were paused' }),
     captureMs: z.number(),
     objects: z.object({ data: z.string(), manifest: z.string() }),
+    pinned: z.boolean().openapi({ description: 'Never pruned by a retention rule' }),
   })
   .openapi('Snapshot');
 
@@ -32,5 +33,6 @@ export function presentSnapshot(s: Snapshot): z.infer<typeof snapshotSchema> {
     frozenMs: s.frozen_ms ?? 0,
     captureMs: s.capture_ms ?? 0,
     objects: { data: s.data_key, manifest: s.manifest_key },
+    pinned: s.pinned,
   };
 }

@@ -3,6 +3,14 @@ import { invalid } from './errors.ts';
 import { tooFrequent } from './schedule-preview.ts';
 import { compileCron, CronSyntaxError, isTimeZone, nextRun, type CompiledCron } from './temporal-calendar.ts';
 
+const count = z.number().int().min(1).max(10_000).optional();
+export const retentionSchema = z
+  .strictObject({ last: count, hourly: count, daily: count, weekly: count, monthly: count, yearly: count })
+  .refine(
+    (r) => Object.values(r).some((n) => n),
+    'give at least one count, or leave retention out to keep everything',
+  );
+
 export const presets = [
   'every15Minutes',
   'every30Minutes',
@@ -33,6 +41,8 @@ export const scheduleBodySchema = z.strictObject({
   destinationId: z.string().max(64),
   enabled: z.boolean().default(true),
   overlap: z.enum(['skip', 'bufferOne']).default('skip'),
+  /** Which of this schedule's snapshots to keep (restic's counts); left out: all of them. */
+  retention: retentionSchema.optional(),
 });
 export type ScheduleBody = z.infer<typeof scheduleBodySchema>;
 

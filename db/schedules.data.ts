@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import { notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
+import type { RetentionRule } from '../common/retention.ts';
 import type { ScheduleBody } from '../common/schedule-spec.ts';
 import type { Database, Db } from './database.ts';
 import { jsonb } from './jsonb.ts';
@@ -13,6 +14,7 @@ export interface ScheduleFields {
   timezone: string;
   enabled: boolean;
   overlap: 'skip' | 'bufferOne';
+  retention: RetentionRule | null;
 }
 
 const columns = (f: ScheduleFields) => ({
@@ -22,6 +24,7 @@ const columns = (f: ScheduleFields) => ({
   timezone: f.timezone,
   enabled: f.enabled,
   overlap: f.overlap,
+  retention: jsonb(f.retention),
 });
 
 export function insertSchedule(

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, RawBuilder, Selectable } from 'kysely';
+import type { RetentionRule } from '../../common/retention.ts';
 import type { ScheduleBody } from '../../common/schedule-spec.ts';
 
 export interface BackupScheduleTable {
@@ -14,6 +15,11 @@ export interface BackupScheduleTable {
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
   checked_until: Date | null;
+  retention: ColumnType<
+    RetentionRule | null,
+    RawBuilder<RetentionRule | null>,
+    RawBuilder<RetentionRule | null>
+  >;
 }
 export type BackupSchedule = Selectable<BackupScheduleTable>;
 

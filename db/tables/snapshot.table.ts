@@ -25,5 +25,6 @@ export interface SnapshotTable {
   error: string | null;
   created_at: Generated<Date>;
   completed_at: Date | null;
+  pinned: Generated<boolean>;
 }
 export type Snapshot = Selectable<SnapshotTable>;

@@ -303,6 +303,30 @@ describe('backup schedules', () => {
       },
       { timeoutMs: 120_000, intervalMs: 1000 },
     );
+
+    // Retention on the schedule's two real snapshots: keep-last 1 deletes the older, unless pinned.
+    type Preview = {
+      kept: number;
+      deleted: number;
+      snapshots: { id: string; keep: boolean; reasons: string[] }[];
+    };
+    const lastOne = await cp.request<Preview>('POST', `/schedules/${id}/retention/preview`, token, {
+      retention: { last: 1 },
+    });
+    assert.equal(lastOne.status, 200, JSON.stringify(lastOne.body));
+    assert.deepEqual([lastOne.body.kept, lastOne.body.deleted], [1, 1]);
+    assert.deepEqual(lastOne.body.snapshots[0]!.reasons, ['last 1']);
+    const older = lastOne.body.snapshots[1]!;
+    assert.equal(older.id, done.snapshotId, 'the scheduled run made the older one');
+    const pinned = await cp.request<{ pinned: boolean }>('PATCH', `/snapshots/${older.id}`, token, {
+      pinned: true,
+    });
+    assert.equal(pinned.body.pinned, true);
+    const withPin = await cp.request<Preview>('POST', `/schedules/${id}/retention/preview`, token, {
+      retention: { last: 1 },
+    });
+    assert.deepEqual(withPin.body.snapshots[1]!.reasons, ['pinned']);
+    assert.equal(withPin.body.deleted, 0);
   });
 
   it('refuses run now while a run of the schedule is going, under overlap skip', async () => {
@@ -340,5 +364,57 @@ describe('backup schedules', () => {
       finished.map((r) => r.status),
       ['succeeded'],
     );
+  });
+
+  it('saves a retention rule, says it in words, and previews it on a simulated series of the schedule’s runs', async () => {
+    const empty = await cp.request<Failure>('POST', `/environments/${envId}/schedules`, token, {
+      destinationId,
+      preset: 'daily',
+      at: '03:00',
+      retention: {},
+    });
+    assert.equal(empty.status, 422);
+    assert.equal(empty.body.error.field, 'retention');
+    const created = await cp.request<Schedule & { retentionInWords: string }>(
+      'POST',
+      `/environments/${envId}/schedules`,
+      token,
+      {
+        destinationId,
+        preset: 'daily',
+        at: '03:00',
+        timezone: 'Europe/Berlin',
+        retention: { last: 2, daily: 5, weekly: 3 },
+      },
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.match(
+      created.body.retentionInWords,
+      /the last 2, one a day for 5 days .* and one a week for 3 weeks/,
+    );
+    const preview = await cp.request<{
+      kept: number;
+      deleted: number;
+      snapshots: { keep: boolean; reasons: string[]; local: string }[];
+    }>('POST', `/schedules/${created.body.id}/retention/preview`, token, { simulateDays: 30 });
+    assert.equal(preview.status, 200, JSON.stringify(preview.body));
+    const { snapshots } = preview.body;
+    assert.ok(snapshots.length >= 29 && snapshots.length <= 30, `${snapshots.length} simulated daily runs`);
+    assert.ok(
+      snapshots.every((s) => s.local.endsWith('T03:00:00+01:00')),
+      'runs at 03:00 Berlin time',
+    );
+    assert.deepEqual(snapshots[0]!.reasons.slice(0, 2), [
+      'last 1',
+      'daily ' + snapshots[0]!.local.slice(0, 10),
+    ]);
+    assert.ok(
+      snapshots.slice(0, 5).every((s) => s.keep),
+      'the five newest days are kept',
+    );
+    const weeklyOnly = snapshots.slice(5).filter((s) => s.keep);
+    assert.ok(weeklyOnly.length >= 1 && weeklyOnly.length <= 2, JSON.stringify(weeklyOnly));
+    assert.ok(weeklyOnly.every((s) => s.reasons.length === 1 && s.reasons[0]!.startsWith('weekly ')));
+    assert.equal(preview.body.kept + preview.body.deleted, snapshots.length);
   });
 });
