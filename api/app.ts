@@ -4,6 +4,7 @@ import { DomainError } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
 import { agentRoutes } from './agent.routes.ts';
+import { backupsOverviewRoutes } from './backups-overview.routes.ts';
 import { requireAgent, requireTeam } from './auth.ts';
 import { destinationsRoutes } from './destinations.routes.ts';
 import { environmentsRoutes } from './environments.routes.ts';
@@ -74,6 +75,7 @@ export function createApp(deps: AppDeps) {
   app.route('/destinations', destinationsRoutes(deps));
   // Its routes live under /environments/{id}/schedules and /schedules/{id}.
   app.route('/', schedulesRoutes(deps));
+  app.route('/', backupsOverviewRoutes(deps));
   app.route('/webhooks', webhooksRoutes(deps));
   app.route('/snapshots', snapshotsRoutes(deps));
   app.route('/agent', agentRoutes(deps));

@@ -202,6 +202,12 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
       assert.equal(started.status, 202, JSON.stringify(started.body));
       return { id: started.body.id, op: await cp.finished(token, started.body.id, 120_000) };
     };
+    const overview = await cp.request<{
+      lastSuccessfulBackup: { snapshotId: string; sizeBytes: number };
+      storage: { destinationId: string; snapshots: number; bytes: number }[];
+    }>('GET', `/environments/${envId}/backups`, token);
+    assert.equal(overview.body.lastSuccessfulBackup.snapshotId, snapshot.id);
+    assert.deepEqual(overview.body.storage, [{ destinationId, snapshots: 1, bytes: snapshot.sizeBytes }]);
     const good = await restore();
     assert.equal(good.op.status, 'succeeded', JSON.stringify(good.op));
     // The snapshot's data object gone from the bucket: the next restore fails at preflight.
@@ -252,5 +258,25 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
     );
     assert.equal(body.missedBackups.length, 1);
     assert.equal(body.missedBackups[0]!.status, 'skipped');
+
+    // The environment's backups at a glance: no snapshot yet, the next run, the missed one, the rule.
+    const overview = await cp.request<{
+      lastSuccessfulBackup: unknown;
+      nextRuns: { scheduleId: string; local: string }[];
+      missedRuns: { count: number; latest: { reason: string }[] };
+      storage: unknown[];
+      schedules: { retentionInWords: string }[];
+    }>('GET', `/environments/${envId}/backups`, token);
+    assert.equal(overview.status, 200, JSON.stringify(overview.body));
+    assert.equal(overview.body.lastSuccessfulBackup, null);
+    assert.deepEqual(overview.body.storage, []);
+    assert.equal(overview.body.nextRuns[0]!.scheduleId, created.body.id);
+    assert.match(overview.body.nextRuns[0]!.local, /T04:00:00\+00:00$/);
+    assert.equal(overview.body.missedRuns.count, 1);
+    assert.match(overview.body.missedRuns.latest[0]!.reason, /offline/);
+    assert.deepEqual(
+      overview.body.schedules.map((s) => s.retentionInWords),
+      ['everything (no rule)'],
+    );
   });
 });

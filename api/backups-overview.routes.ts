@@ -1,0 +1,129 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { retentionInWords } from '../common/retention.ts';
+import { localTime } from '../common/schedule-preview.ts';
+import { getEnvironment } from '../db/environments.data.ts';
+import { listSchedules } from '../db/schedules.data.ts';
+import { listSnapshots } from '../db/snapshots.data.ts';
+import { temporalScheduleId, type ScheduleSyncDeps } from './schedule-sync.ts';
+import { errorResponses, idParam, jsonResponse, newRouter } from './router.ts';
+
+const overviewSchema = z
+  .object({
+    lastSuccessfulBackup: z
+      .object({ snapshotId: z.string(), at: z.string(), sizeBytes: z.number(), destinationId: z.string() })
+      .nullable(),
+    nextRuns: z.array(z.object({ scheduleId: z.string(), at: z.string(), local: z.string() })),
+    missedRuns: z.object({
+      count: z.number().openapi({ description: 'Scheduled runs that made no snapshot, all time' }),
+      latest: z.array(
+        z.object({
+          scheduleId: z.string(),
+          nominalAt: z.string(),
+          status: z.string(),
+          reason: z.string().nullable(),
+        }),
+      ),
+    }),
+    storage: z.array(z.object({ destinationId: z.string(), snapshots: z.number(), bytes: z.number() })),
+    schedules: z.array(
+      z.object({ scheduleId: z.string(), enabled: z.boolean(), retentionInWords: z.string() }),
+    ),
+  })
+  .openapi('BackupsOverview');
+
+/** What a user needs to trust an environment's backups, on one page. */
+export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
+  const { db, temporal } = deps;
+  return newRouter().openapi(
+    createRoute({
+      method: 'get',
+      path: '/environments/{id}/backups',
+      summary:
+        'The environment’s backups at a glance: last success, next runs, missed runs, storage, retention',
+      request: { params: idParam('env_...') },
+      responses: { 200: jsonResponse(overviewSchema, 'Overview'), ...errorResponses },
+    }),
+    async (c) => {
+      const teamId = c.get('teamId');
+      const env = await getEnvironment(db, teamId, c.req.valid('param').id);
+      const [snapshots, schedules] = await Promise.all([
+        listSnapshots(db, teamId, env.id),
+        listSchedules(db, teamId, env.id),
+      ]);
+      const last = snapshots[0];
+      const storage = new Map<string, { snapshots: number; bytes: number }>();
+      for (const s of snapshots) {
+        const used = storage.get(s.destination_id) ?? { snapshots: 0, bytes: 0 };
+        used.snapshots++;
+        used.bytes += Number(s.size_bytes ?? 0);
+        storage.set(s.destination_id, used);
+      }
+      // Temporal's own next runs, every enabled schedule's, merged.
+      const nextRuns = (
+        await Promise.all(
+          schedules
+            .filter((s) => s.enabled)
+            .map(async (s) =>
+              (
+                await temporal.schedule.getHandle(temporalScheduleId(s.id)).describe()
+              ).info.nextActionTimes.map((d) => ({
+                scheduleId: s.id,
+                at: d.toISOString(),
+                local: localTime(d.getTime() / 1000, s.timezone),
+              })),
+            ),
+        )
+      )
+        .flat()
+        .sort((a, b) => a.at.localeCompare(b.at))
+        .slice(0, 5);
+      const missedQuery = db
+        .selectFrom('schedule_runs')
+        .innerJoin('backup_schedules', 'backup_schedules.id', 'schedule_runs.schedule_id')
+        .where('backup_schedules.environment_id', '=', env.id)
+        .where('schedule_runs.status', 'in', ['failed', 'skipped', 'missed']);
+      const [{ count }] = (await missedQuery
+        .select((eb) => eb.fn.countAll<string>().as('count'))
+        .execute()) as [{ count: string }];
+      const latest = await missedQuery
+        .select([
+          'schedule_runs.schedule_id',
+          'schedule_runs.nominal_at',
+          'schedule_runs.status',
+          'schedule_runs.error',
+        ])
+        .orderBy('schedule_runs.nominal_at', 'desc')
+        .limit(5)
+        .execute();
+      return c.json(
+        {
+          lastSuccessfulBackup: last
+            ? {
+                snapshotId: last.id,
+                at: last.created_at.toISOString(),
+                sizeBytes: Number(last.size_bytes ?? 0),
+                destinationId: last.destination_id,
+              }
+            : null,
+          nextRuns,
+          missedRuns: {
+            count: Number(count),
+            latest: latest.map((r) => ({
+              scheduleId: r.schedule_id,
+              nominalAt: r.nominal_at.toISOString(),
+              status: r.status,
+              reason: r.error,
+            })),
+          },
+          storage: [...storage].map(([destinationId, used]) => ({ destinationId, ...used })),
+          schedules: schedules.map((s) => ({
+            scheduleId: s.id,
+            enabled: s.enabled,
+            retentionInWords: retentionInWords(s.retention ?? {}),
+          })),
+        },
+        200,
+      );
+    },
+  );
+}
