@@ -29,14 +29,9 @@ export interface CaptureInput {
   teamPublicKey: string;
 }
 
-export interface CaptureResult {
+/** What the snapshot record needs: the capture's own figures (as spooled), and how the upload went. */
+export interface CaptureResult extends Omit<CapturedRecord, 'partSize' | 'parts' | 'capturedAt'> {
   parts: UploadedPart[];
-  sizeBytes: number;
-  dataSha256: string;
-  manifestSha256: string;
-  tarBytes: number;
-  entries: number;
-  frozenMs: number;
   captureMs: number;
   /** Epoch ms at which the first part left for the storage. */
   firstByteAt: number;
@@ -343,14 +338,10 @@ export async function captureSnapshot(
   if (!res.ok) throw new PartUploadError(`the storage refused the manifest: HTTP ${res.status}`, res.status);
   await spool.remove();
 
+  const { partSize: _partSize, parts: _count, capturedAt: _capturedAt, ...figures } = record;
   return {
+    ...figures,
     parts,
-    sizeBytes: record.sizeBytes,
-    dataSha256: record.dataSha256,
-    manifestSha256: record.manifestSha256,
-    tarBytes: record.tarBytes,
-    entries: record.entries,
-    frozenMs: record.frozenMs,
     captureMs: Date.now() - started,
     firstByteAt: resumed?.firstSentAt ?? uploader.firstSentAt ?? Date.now(),
     partsResumed: resumed?.resumed ?? 0,
