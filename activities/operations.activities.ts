@@ -20,14 +20,9 @@ export function createOperationActivities({ db, notify }: { db: Db; notify: Noti
       operationId: string;
       progress: OperationProgress;
     }): Promise<void> {
-      await recordProgress(db, input.operationId, input.progress);
-      const op = await db
-        .selectFrom('operations')
-        .selectAll()
-        .where('id', '=', input.operationId)
-        .executeTakeFirstOrThrow();
-      const event = eventOf(op.kind, input.progress.status);
-      if (!event) return;
+      const op = await recordProgress(db, input.operationId, input.progress);
+      const event = op && eventOf(op.kind, input.progress.status);
+      if (!op || !event) return;
       await notify({
         teamId: op.team_id,
         event,

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { retentionInWords } from '../common/retention.ts';
 import { localTime } from '../common/schedule-preview.ts';
 import { getEnvironment } from '../db/environments.data.ts';
-import { listSchedules } from '../db/schedules.data.ts';
+import { listSchedules, missedRuns } from '../db/schedules.data.ts';
 import { listSnapshots } from '../db/snapshots.data.ts';
 import { temporalScheduleId, type ScheduleSyncDeps } from './schedule-sync.ts';
 import { errorResponses, idParam, jsonResponse, newRouter } from './router.ts';
@@ -77,24 +77,7 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
         .flat()
         .sort((a, b) => a.at.localeCompare(b.at))
         .slice(0, 5);
-      const missedQuery = db
-        .selectFrom('schedule_runs')
-        .innerJoin('backup_schedules', 'backup_schedules.id', 'schedule_runs.schedule_id')
-        .where('backup_schedules.environment_id', '=', env.id)
-        .where('schedule_runs.status', 'in', ['failed', 'skipped', 'missed']);
-      const [{ count }] = (await missedQuery
-        .select((eb) => eb.fn.countAll<string>().as('count'))
-        .execute()) as [{ count: string }];
-      const latest = await missedQuery
-        .select([
-          'schedule_runs.schedule_id',
-          'schedule_runs.nominal_at',
-          'schedule_runs.status',
-          'schedule_runs.error',
-        ])
-        .orderBy('schedule_runs.nominal_at', 'desc')
-        .limit(5)
-        .execute();
+      const missed = await missedRuns(db, env.id, 5);
       return c.json(
         {
           lastSuccessfulBackup: last
@@ -107,8 +90,8 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
             : null,
           nextRuns,
           missedRuns: {
-            count: Number(count),
-            latest: latest.map((r) => ({
+            count: missed.count,
+            latest: missed.runs.map((r) => ({
               scheduleId: r.schedule_id,
               nominalAt: r.nominal_at.toISOString(),
               status: r.status,

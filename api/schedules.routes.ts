@@ -17,7 +17,9 @@ import {
   insertSchedule,
   listSchedules,
   lockSchedule,
+  missedRuns,
   recentRuns,
+  setScheduleEnabled,
   updateSchedule,
   type ScheduleFields,
 } from '../db/schedules.data.ts';
@@ -221,27 +223,13 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       }),
       async (c) => {
         const env = await getEnvironment(db, c.get('teamId'), c.req.valid('param').id);
-        const rows = await db
-          .selectFrom('schedule_runs')
-          .innerJoin('backup_schedules', 'backup_schedules.id', 'schedule_runs.schedule_id')
-          .select([
-            'schedule_runs.schedule_id',
-            'schedule_runs.nominal_at',
-            'schedule_runs.status',
-            'schedule_runs.operation_id',
-            'schedule_runs.error',
-          ])
-          .where('backup_schedules.environment_id', '=', env.id)
-          .where('schedule_runs.status', 'in', ['failed', 'skipped', 'missed'])
-          .orderBy('schedule_runs.nominal_at', 'desc')
-          .limit(100)
-          .execute();
+        const { runs } = await missedRuns(db, env.id, 100);
         return c.json(
           {
-            missedBackups: rows.map((r) => ({
+            missedBackups: runs.map((r) => ({
               scheduleId: r.schedule_id,
               nominalAt: r.nominal_at.toISOString(),
-              status: r.status as 'failed' | 'skipped' | 'missed',
+              status: r.status,
               operationId: r.operation_id,
               reason: r.error,
             })),
@@ -453,15 +441,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
         }
         const saved = await changeSchedule(deps, async (tx) => {
           const before = await lockSchedule(tx, teamId, id);
-          const after = await updateSchedule(tx, id, {
-            destinationId: before.destination_id,
-            body: { ...before.body, enabled: action === 'resume' },
-            cron: before.cron,
-            timezone: before.timezone,
-            enabled: action === 'resume',
-            overlap: before.overlap,
-            retention: before.retention,
-          });
+          const after = await setScheduleEnabled(tx, before, action === 'resume');
           return { id, before, after, result: after };
         });
         return c.json(present(saved), 200);

@@ -83,9 +83,14 @@ export async function listOperations(
     .execute();
 }
 
-export async function recordProgress(db: Db, id: string, progress: OperationProgress): Promise<void> {
+/** Records progress and answers the operation as it now stands. */
+export async function recordProgress(
+  db: Db,
+  id: string,
+  progress: OperationProgress,
+): Promise<Operation | undefined> {
   const done = !activeStatuses.includes(progress.status);
-  await db
+  return db
     .updateTable('operations')
     .set({
       status: progress.status,
@@ -94,5 +99,6 @@ export async function recordProgress(db: Db, id: string, progress: OperationProg
       finished_at: done ? new Date() : null,
     })
     .where('id', '=', id)
-    .execute();
+    .returningAll()
+    .executeTakeFirst();
 }

@@ -168,3 +168,44 @@ export function recentRuns(db: Db, scheduleId: string, limit = 20): Promise<Sche
     .limit(limit)
     .execute();
 }
+
+/** Scheduled runs of an environment that made no snapshot (failed, skipped, never started), newest first. */
+export async function missedRuns(
+  db: Db,
+  environmentId: string,
+  limit: number,
+): Promise<{ count: number; runs: (ScheduleRun & { status: 'failed' | 'skipped' | 'missed' })[] }> {
+  const missed = db
+    .selectFrom('schedule_runs')
+    .innerJoin('backup_schedules', 'backup_schedules.id', 'schedule_runs.schedule_id')
+    .where('backup_schedules.environment_id', '=', environmentId)
+    .where('schedule_runs.status', 'in', ['failed', 'skipped', 'missed']);
+  const [counted, runs] = await Promise.all([
+    missed.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
+    missed.selectAll('schedule_runs').orderBy('schedule_runs.nominal_at', 'desc').limit(limit).execute(),
+  ]);
+  return {
+    count: Number(counted.count),
+    runs: runs as (ScheduleRun & { status: 'failed' | 'skipped' | 'missed' })[],
+  };
+}
+
+/** Pauses or resumes: the saved body says so too, so that a later read shows what was saved. */
+export function setScheduleEnabled(
+  tx: Transaction<Database>,
+  schedule: BackupSchedule,
+  enabled: boolean,
+): Promise<BackupSchedule> {
+  return tx
+    .updateTable('backup_schedules')
+    .set({
+      enabled,
+      body: jsonb({ ...schedule.body, enabled }),
+      updated_at: new Date(),
+      // Runs due while paused are not missed ones: the sweep starts afresh.
+      checked_until: new Date(),
+    })
+    .where('id', '=', schedule.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}

@@ -11,6 +11,7 @@ import { httpService } from './services.ts';
 import {
   connectTestClient,
   createTestDatabase,
+  freePort,
   freePorts,
   stack,
   startControlWorker,
@@ -93,6 +94,23 @@ export async function startControlPlane({ temporalAddress = stack.temporalAddres
         const { body } = await request<{ connected: boolean }>('GET', `/servers/${serverId}`, token);
         return body.connected;
       });
+    },
+    /** Creates and deploys an environment of one web service (httpService, with `extra` over it): its id. */
+    async deployWebEnvironment(
+      token: string,
+      serverId: string,
+      extra: Record<string, unknown> = {},
+    ): Promise<string> {
+      const env = await request<{ id: string }>('POST', '/environments', token, {
+        name: uniqueName('web'),
+        serverId,
+        services: [{ ...httpService(await freePort()), ...extra }],
+      });
+      if (env.status !== 201) throw new Error(`environment: ${JSON.stringify(env.body)}`);
+      const deploy = await request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
+      const done = await this.finished(token, deploy.body.id);
+      if (done.status !== 'succeeded') throw new Error(`deploy failed: ${JSON.stringify(done)}`);
+      return env.body.id;
     },
     /** A deployed environment whose one service holds 384 MiB of random bytes: an upload long enough to interrupt. */
     async deployMediaEnvironment(

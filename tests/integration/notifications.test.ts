@@ -9,8 +9,7 @@ import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
-import { httpService } from '../helpers/services.ts';
-import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+import { stack, uniqueName, waitFor } from '../helpers/stack.ts';
 
 interface Received {
   event: string;
@@ -113,16 +112,8 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
     await receiver?.close();
   });
 
-  async function environment(extra: Record<string, unknown> = {}): Promise<string> {
-    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
-      name: uniqueName('watched'),
-      serverId,
-      services: [{ ...httpService(await freePort()), ...extra }],
-    });
-    const deploy = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
-    assert.equal((await cp.finished(token, deploy.body.id)).status, 'succeeded');
-    return env.body.id;
-  }
+  const environment = (extra: Record<string, unknown> = {}) =>
+    cp.deployWebEnvironment(token, serverId, extra);
 
   it('never shows the signing secret again, and refuses a URL with credentials in it', async () => {
     const listed = await cp.request<{ webhooks: Record<string, unknown>[] }>('GET', '/webhooks', token);

@@ -8,7 +8,6 @@ import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
-import { httpService } from '../helpers/services.ts';
 import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
 
 interface Schedule {
@@ -40,14 +39,7 @@ describe('backup schedules', () => {
     agent = startAgent(cp.apiUrl, server.agentToken, dataRoot);
     await cp.connected(token, server.server.id);
     ({ destinationId } = await cp.addDestination(token));
-    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
-      name: uniqueName('scheduled'),
-      serverId: server.server.id,
-      services: [httpService(await freePort())],
-    });
-    envId = env.body.id;
-    const deploy = await cp.request<{ id: string }>('POST', `/environments/${envId}/deploy`, token);
-    assert.equal((await cp.finished(token, deploy.body.id)).status, 'succeeded');
+    envId = await cp.deployWebEnvironment(token, server.server.id);
   });
 
   after(async () => {
@@ -330,15 +322,11 @@ describe('backup schedules', () => {
   });
 
   it('refuses run now while a run of the schedule is going, under overlap skip', async () => {
-    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
-      name: uniqueName('slow'),
-      serverId: (await cp.request<{ servers: { id: string }[] }>('GET', '/servers', token)).body.servers[0]!
-        .id,
-      services: [{ ...httpService(await freePort()), backupHooks: { pre: 'sleep 4' } }],
+    const servers = await cp.request<{ servers: { id: string }[] }>('GET', '/servers', token);
+    const slowEnvId = await cp.deployWebEnvironment(token, servers.body.servers[0]!.id, {
+      backupHooks: { pre: 'sleep 4' },
     });
-    const deploy = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
-    assert.equal((await cp.finished(token, deploy.body.id)).status, 'succeeded');
-    const created = await cp.request<Schedule>('POST', `/environments/${env.body.id}/schedules`, token, {
+    const created = await cp.request<Schedule>('POST', `/environments/${slowEnvId}/schedules`, token, {
       destinationId,
       preset: 'daily',
       at: '04:00',
