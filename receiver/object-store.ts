@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 
@@ -21,6 +21,10 @@ export class StoreError extends Error {
 // starting with a dot, so no segment can be "..", hidden, or reach outside the data directory.
 const segment = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 const maxKeyLength = 512;
+// S3's limits: parts of at most 5 GiB numbered 1 to 10,000; agents send 16 MiB ones, so 64 MiB leaves room.
+const maxPartBytes = 64 * 1024 * 1024;
+const maxPartNumber = 10_000;
+const partFile = /^(\d+)\.([0-9a-f]{64})$/;
 
 export function checkKey(key: string): string {
   const parts = key.split('/');
@@ -42,6 +46,15 @@ export interface AppendInput {
   total: number;
   sha256: string;
   body: Readable;
+  /** A whole upload in one request: what an earlier try left is dropped first. */
+  restart?: boolean;
+}
+
+/** A part of a multipart upload the receiver holds; its ETag is its SHA-256. */
+export interface StoredPart {
+  partNumber: number;
+  etag: string;
+  size: number;
 }
 
 /** Where an upload stands: how many bytes of it are safely on disk. */
@@ -56,6 +69,11 @@ export interface UploadState {
  * broken connection resumes where it stopped; it becomes an object only once whole, its SHA-256 equal
  * to the one announced, fsynced, and linked into place (link(2) fails if the object exists: an object
  * is never overwritten, not even by a race of two uploads).
+ *
+ * Multipart uploads, as in S3, for objects whose size and hash are known only at the end (a snapshot
+ * streamed from a spool): each part is written whole or not at all under `uploads/<key>/`, and
+ * completing one joins the named parts into `partial/<key>`, checks size and SHA-256, and links it
+ * into place like any upload.
  */
 export class ObjectStore {
   private readonly writing = new Set<string>();
@@ -68,6 +86,147 @@ export class ObjectStore {
 
   private partialPath(key: string): string {
     return join(this.root, 'partial', ...checkKey(key).split('/'));
+  }
+
+  private uploadDir(key: string): string {
+    return join(this.root, 'uploads', ...checkKey(key).split('/'));
+  }
+
+  /** Runs `work` as the only writer of `name`; a second one meanwhile is refused, not queued. */
+  private async alone<T>(name: string, work: () => Promise<T>): Promise<T> {
+    if (this.writing.has(name))
+      throw new StoreError(409, 'busy', `${name} is being uploaded by another request; retry when it ends`);
+    this.writing.add(name);
+    try {
+      return await work();
+    } finally {
+      this.writing.delete(name);
+    }
+  }
+
+  private async refuseExisting(key: string): Promise<void> {
+    if (await stat(this.objectPath(key)).catch(() => undefined))
+      throw new StoreError(409, 'exists', `${key} exists and is never overwritten`);
+  }
+
+  /** Stores part `partNumber` of the upload of `key` (replacing an earlier try of the same part) and answers its ETag. */
+  async putPart(key: string, partNumber: number, length: number, body: Readable): Promise<StoredPart> {
+    if (!Number.isSafeInteger(partNumber) || partNumber < 1 || partNumber > maxPartNumber)
+      throw new StoreError(400, 'bad_part', `part numbers run from 1 to ${maxPartNumber}`);
+    if (length > maxPartBytes)
+      throw new StoreError(413, 'too_large', `a part is at most ${maxPartBytes} bytes, not ${length}`);
+    return this.alone(`${key} part ${partNumber}`, async () => {
+      await this.refuseExisting(key);
+      const dir = this.uploadDir(key);
+      await mkdir(dir, { recursive: true });
+      const temporary = join(dir, `${partNumber}.tmp`);
+      const hash = createHash('sha256');
+      let size = 0;
+      body.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        size += chunk.length;
+      });
+      try {
+        await receiveInto(temporary, 0, body);
+        if (size !== length)
+          throw new StoreError(400, 'truncated', `part ${partNumber} has ${size} of ${length} bytes`);
+        await syncFile(temporary);
+      } catch (err) {
+        await rm(temporary, { force: true });
+        throw err;
+      }
+      const etag = hash.digest('hex');
+      await rename(temporary, join(dir, `${partNumber}.${etag}`));
+      for (const name of await readdir(dir))
+        if (name.startsWith(`${partNumber}.`) && name !== `${partNumber}.${etag}` && partFile.test(name))
+          await rm(join(dir, name), { force: true });
+      await syncDirectory(dir);
+      return { partNumber, etag, size };
+    });
+  }
+
+  /** The parts an unfinished upload of `key` holds. */
+  async listParts(key: string): Promise<StoredPart[]> {
+    const dir = this.uploadDir(key);
+    const parts: StoredPart[] = [];
+    for (const name of await readdir(dir).catch(() => [])) {
+      const match = partFile.exec(name);
+      if (match)
+        parts.push({
+          partNumber: Number(match[1]),
+          etag: match[2]!,
+          size: (await stat(join(dir, name))).size,
+        });
+    }
+    return parts.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
+  /**
+   * Joins the named parts, in order, into the object `key`, which must then have `size` bytes hashing
+   * to `sha256`. Done again after it succeeded, it answers the object as stored.
+   */
+  async completeUpload(
+    key: string,
+    { parts, size, sha256 }: { parts: { partNumber: number; etag: string }[]; size: number; sha256: string },
+  ): Promise<UploadState> {
+    return this.alone(key, async () => {
+      const done = await stat(this.objectPath(key)).catch(() => undefined);
+      if (done) {
+        if (done.size === size) return { complete: true, size };
+        throw new StoreError(409, 'exists', `${key} exists and is never overwritten`);
+      }
+      const dir = this.uploadDir(key);
+      const files = await Promise.all(
+        parts.map(async ({ partNumber, etag }) => {
+          const path = join(dir, `${partNumber}.${etag}`);
+          if (!partFile.test(`${partNumber}.${etag}`) || !(await stat(path).catch(() => undefined)))
+            throw new StoreError(
+              400,
+              'missing_part',
+              `part ${partNumber} with ETag ${etag} is not in the upload of ${key}`,
+            );
+          return path;
+        }),
+      );
+      const partial = this.partialPath(key);
+      await mkdir(dirname(partial), { recursive: true });
+      const hash = createHash('sha256');
+      try {
+        const out = await open(partial, 'w');
+        try {
+          for (const file of files)
+            for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+              hash.update(chunk as Buffer);
+              await out.write(chunk as Buffer);
+            }
+          await out.sync();
+        } finally {
+          await out.close();
+        }
+      } catch (err) {
+        await rm(partial, { force: true });
+        if ((err as NodeJS.ErrnoException).code === 'ENOSPC')
+          throw new StoreError(507, 'disk_full', 'the receiver’s disk is full: nothing stored was changed');
+        throw err;
+      }
+      const joined = (await stat(partial)).size;
+      if (joined !== size || hash.digest('hex') !== sha256) {
+        await rm(partial, { force: true });
+        throw new StoreError(
+          422,
+          'hash_mismatch',
+          `the parts of ${key} make ${joined} bytes that do not match the announced size ${size} and SHA-256`,
+        );
+      }
+      await this.linkIntoPlace(key, partial);
+      await rm(dir, { recursive: true, force: true });
+      return { complete: true, size };
+    });
+  }
+
+  /** Drops an unfinished upload and its parts (never a complete object). */
+  async abortUpload(key: string): Promise<void> {
+    await rm(this.uploadDir(key), { recursive: true, force: true });
   }
 
   async state(key: string): Promise<UploadState | undefined> {
@@ -83,25 +242,17 @@ export class ObjectStore {
    */
   async append(key: string, input: AppendInput): Promise<UploadState> {
     // Two writers of one object would interleave: the second is refused while the first runs.
-    if (this.writing.has(key))
-      throw new StoreError(409, 'busy', `${key} is being uploaded by another request; retry when it ends`);
-    this.writing.add(key);
-    try {
-      return await this.appendAlone(key, input);
-    } finally {
-      this.writing.delete(key);
-    }
+    return this.alone(key, () => this.appendAlone(key, input));
   }
 
   private async appendAlone(
     key: string,
-    { offset, length, total, sha256, body }: AppendInput,
+    { offset, length, total, sha256, body, restart }: AppendInput,
   ): Promise<UploadState> {
-    const target = this.objectPath(key);
-    if (await stat(target).catch(() => undefined))
-      throw new StoreError(409, 'exists', `${key} exists and is never overwritten`);
+    await this.refuseExisting(key);
     const partial = this.partialPath(key);
     await mkdir(dirname(partial), { recursive: true });
+    if (restart) await rm(partial, { force: true });
     const had = (await stat(partial).catch(() => undefined))?.size ?? 0;
     if (offset !== had)
       throw new StoreError(409, 'wrong_offset', `the upload of ${key} stands at ${had} bytes, not ${offset}`);
@@ -112,38 +263,12 @@ export class ObjectStore {
         'too_large',
         `${offset} + ${length} bytes is more than the announced ${total}`,
       );
-    const out = createWriteStream(partial, { flags: offset === 0 ? 'w' : 'r+', start: offset });
     try {
-      // pipe(), not pipeline(): a failed write must leave the request alive to answer it (507).
-      await new Promise<void>((resolve, reject) => {
-        out.once('error', (err) => {
-          body.unpipe(out);
-          body.resume(); // the rest of the body is read and dropped, so the answer can go out
-          reject(err);
-        });
-        body.once('error', reject);
-        body.once('aborted', () =>
-          reject(
-            new StoreError(
-              400,
-              'aborted',
-              'the client went away mid-upload; what arrived is kept for a resume',
-            ),
-          ),
-        );
-        out.once('finish', resolve);
-        body.pipe(out);
-      });
-    } catch (err) {
-      out.destroy();
-      if (!out.closed) await once(out, 'close');
-      // What arrived is kept for the resume; the disk being full is said as such.
+      await receiveInto(partial, offset, body);
+    } finally {
+      // What arrived is kept for the resume, whatever happened.
       await syncFile(partial);
-      if ((err as NodeJS.ErrnoException).code === 'ENOSPC')
-        throw new StoreError(507, 'disk_full', 'the receiver’s disk is full: nothing stored was changed');
-      throw err;
     }
-    await syncFile(partial);
     const size = (await stat(partial)).size;
     if (size < total) return { complete: false, size };
     if ((await hashFile(partial)) !== sha256) {
@@ -154,6 +279,13 @@ export class ObjectStore {
         `${key} does not hash to the announced SHA-256; the upload was discarded`,
       );
     }
+    await this.linkIntoPlace(key, partial);
+    return { complete: true, size };
+  }
+
+  /** A whole, checked upload becomes the object: link(2) fails if it exists, so nothing is overwritten even in a race. */
+  private async linkIntoPlace(key: string, partial: string): Promise<void> {
+    const target = this.objectPath(key);
     await mkdir(dirname(target), { recursive: true });
     try {
       await link(partial, target);
@@ -164,7 +296,6 @@ export class ObjectStore {
     }
     await unlink(partial);
     await syncDirectory(dirname(target));
-    return { complete: true, size };
   }
 
   read(key: string, range?: { start: number; end: number }): Readable {
@@ -172,6 +303,7 @@ export class ObjectStore {
   }
 
   async remove(key: string): Promise<void> {
+    await this.abortUpload(key);
     await rm(this.objectPath(key)).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw new StoreError(404, 'not_found', `no object ${key}`);
       throw err;
@@ -194,6 +326,33 @@ export class ObjectStore {
     };
     await walk(base);
     return out.sort((a, b) => a.key.localeCompare(b.key));
+  }
+}
+
+/**
+ * Writes a request body into `path` from `offset`. pipe(), not pipeline(): a failed write must leave
+ * the request alive to answer it (507). A full disk is said as such.
+ */
+async function receiveInto(path: string, offset: number, body: Readable): Promise<void> {
+  const out = createWriteStream(path, { flags: offset === 0 ? 'w' : 'r+', start: offset });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      out.once('error', (err) => {
+        body.unpipe(out);
+        body.resume(); // the rest of the body is read and dropped, so the answer can go out
+        reject(err);
+      });
+      body.once('error', reject);
+      body.once('aborted', () => reject(new StoreError(400, 'aborted', 'the client went away mid-upload')));
+      out.once('finish', resolve);
+      body.pipe(out);
+    });
+  } catch (err) {
+    out.destroy();
+    if (!out.closed) await once(out, 'close');
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC')
+      throw new StoreError(507, 'disk_full', 'the receiver’s disk is full: nothing stored was changed');
+    throw err;
   }
 }
 

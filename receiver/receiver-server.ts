@@ -1,21 +1,13 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger } from '../common/log.ts';
 import { checkKey, ObjectStore, StoreError } from './object-store.ts';
+import { requestedAction, signObjectUrl, type WriterAction } from './signed-urls.ts';
 
 const log = createLogger('receiver');
-
-/**
- * The signature a writer URL carries: HMAC-SHA256 with the writer key over method, object name and
- * expiry. The control plane holds the key and signs URLs for one object at a time, as it presigns
- * S3 URLs; agents never hold the key.
- */
-export function signObjectUrl(writerKey: Buffer, method: string, key: string, expires: number): string {
-  return createHmac('sha256', writerKey).update(`${method}\n${key}\n${expires}`).digest('hex');
-}
 
 interface Credentials {
   writerKey: string;
@@ -26,7 +18,30 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 const same = (a: string, b: string) =>
   a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
-const maxEnrolBody = 4096;
+// Enrolment and completion bodies: a completion lists up to 10,000 parts with their ETags.
+const maxJsonBody = 1 << 20;
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  let text = '';
+  for await (const chunk of req) {
+    text += (chunk as Buffer).toString();
+    if (text.length > maxJsonBody) throw new StoreError(413, 'too_large', 'the body is too large');
+  }
+  try {
+    const body = JSON.parse(text) as unknown;
+    if (body && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
+  } catch {
+    // said below
+  }
+  throw new StoreError(400, 'bad_json', 'the body is not a JSON object');
+}
+
+function bodyLength(req: IncomingMessage): number {
+  const length = Number(req.headers['content-length']);
+  if (!req.headers['content-length'] || !Number.isSafeInteger(length))
+    throw new StoreError(411, 'length_required', 'an upload needs a Content-Length');
+  return length;
+}
 
 export interface ReceiverOptions {
   dataDir: string;
@@ -116,17 +131,65 @@ export class Receiver {
       throw new StoreError(404, 'no_route', `no route ${req.method} ${url.pathname}`);
     const key = checkKey(decodeURIComponent(url.pathname.slice('/objects/'.length)));
     const method = req.method ?? 'GET';
+    const action = requestedAction(method, url.searchParams);
     const asPrune = this.isPrune(req);
-    if (!asPrune) this.requireWriterSignature(url, method === 'HEAD' ? 'GET' : method, key);
+    if (!asPrune) this.requireWriterSignature(url, action, key);
 
+    if (action.startsWith('PUT part=')) {
+      const part = await this.store.putPart(key, Number(url.searchParams.get('part')), bodyLength(req), req);
+      res
+        .writeHead(200, { etag: `"${part.etag}"`, 'content-type': 'application/json' })
+        .end(JSON.stringify(part));
+      return;
+    }
+    if (action === 'GET parts') {
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ parts: await this.store.listParts(key) }));
+      return;
+    }
+    if (action === 'POST complete') {
+      const body = await readJson(req);
+      const valid =
+        Array.isArray(body.parts) &&
+        body.parts.every(
+          (p: unknown) =>
+            typeof (p as { partNumber?: unknown }).partNumber === 'number' &&
+            typeof (p as { etag?: unknown }).etag === 'string',
+        ) &&
+        Number.isSafeInteger(body.size) &&
+        typeof body.sha256 === 'string' &&
+        /^[0-9a-f]{64}$/.test(body.sha256);
+      if (!valid)
+        throw new StoreError(
+          400,
+          'bad_complete',
+          'completing takes { parts: [{ partNumber, etag }], size, sha256 }',
+        );
+      const state = await this.store.completeUpload(key, {
+        parts: (body.parts as { partNumber: number; etag: string }[]).map((p) => ({
+          partNumber: p.partNumber,
+          etag: p.etag.replace(/"/g, ''),
+        })),
+        size: body.size as number,
+        sha256: body.sha256 as string,
+      });
+      res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(state));
+      return;
+    }
+    if (action === 'DELETE upload') {
+      await this.store.abortUpload(key);
+      res.writeHead(204).end();
+      return;
+    }
     if (method === 'PUT') {
       if (asPrune) throw new StoreError(403, 'forbidden', 'objects are written with a writer URL');
-      const total = Number(req.headers['x-strackt-total']);
+      const length = bodyLength(req);
+      const total = Number(req.headers['x-strackt-total'] ?? length);
+      // Without an offset a PUT is a whole upload: it starts over whatever an earlier try left.
+      const restart = req.headers['x-strackt-offset'] === undefined;
       const offset = Number(req.headers['x-strackt-offset'] ?? 0);
       const hash = String(req.headers['x-strackt-sha256'] ?? '');
-      const length = Number(req.headers['content-length']);
-      if (!Number.isSafeInteger(length))
-        throw new StoreError(411, 'length_required', 'an upload needs a Content-Length');
       if (!Number.isSafeInteger(total) || total < 0 || !Number.isSafeInteger(offset) || offset < 0)
         throw new StoreError(
           400,
@@ -135,7 +198,7 @@ export class Receiver {
         );
       if (!/^[0-9a-f]{64}$/.test(hash))
         throw new StoreError(400, 'bad_hash', 'X-Strackt-SHA256 must be 64 hex digits');
-      const state = await this.store.append(key, { offset, length, total, sha256: hash, body: req });
+      const state = await this.store.append(key, { offset, length, total, sha256: hash, body: req, restart });
       res
         .writeHead(state.complete ? 201 : 202, { 'content-type': 'application/json' })
         .end(JSON.stringify(state));
@@ -199,14 +262,19 @@ export class Receiver {
     if (!this.isPrune(req)) throw new StoreError(401, 'bad_credentials', 'listing needs the prune token');
   }
 
-  private requireWriterSignature(url: URL, method: string, key: string): void {
+  private requireWriterSignature(url: URL, action: string, key: string): void {
     const expires = Number(url.searchParams.get('expires'));
     const signature = url.searchParams.get('signature') ?? '';
     if (!signature)
       throw new StoreError(401, 'bad_credentials', 'a signed URL or the prune token is required');
     if (!Number.isSafeInteger(expires) || expires < Date.now() / 1000)
       throw new StoreError(401, 'expired', 'the signed URL has expired');
-    const expected = signObjectUrl(Buffer.from(this.credentials!.writerKey, 'base64'), method, key, expires);
+    const expected = signObjectUrl(
+      Buffer.from(this.credentials!.writerKey, 'base64'),
+      action as WriterAction,
+      key,
+      expires,
+    );
     if (!same(signature, expected))
       throw new StoreError(401, 'bad_credentials', 'the URL’s signature does not match');
   }
@@ -214,17 +282,7 @@ export class Receiver {
   /** One time: the control plane, having pinned this receiver's certificate, installs its credentials. */
   private async enrol(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.credentials) throw new StoreError(409, 'enrolled', 'this receiver is already enrolled');
-    let text = '';
-    for await (const chunk of req) {
-      text += (chunk as Buffer).toString();
-      if (text.length > maxEnrolBody) throw new StoreError(413, 'too_large', 'enrolment body too large');
-    }
-    let body: { code?: unknown; writerKey?: unknown; pruneToken?: unknown };
-    try {
-      body = JSON.parse(text) as typeof body;
-    } catch {
-      throw new StoreError(400, 'bad_json', 'the enrolment body is not JSON');
-    }
+    const body = await readJson(req);
     if (typeof body.code !== 'string' || !same(body.code, this.enrolmentCode ?? ''))
       throw new StoreError(401, 'bad_credentials', 'wrong enrolment code');
     if (typeof body.writerKey !== 'string' || Buffer.from(body.writerKey, 'base64').length !== 32)

@@ -6,7 +6,8 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CertificateMismatchError, pinnedRequest } from '../../receiver/pinned-client.ts';
-import { Receiver, signObjectUrl } from '../../receiver/receiver-server.ts';
+import { Receiver } from '../../receiver/receiver-server.ts';
+import { signedObjectUrl, signObjectUrl, type WriterAction } from '../../receiver/signed-urls.ts';
 import { receiverCertificate } from '../../receiver/tls.ts';
 import { runProgram } from '../helpers/processes.ts';
 import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
@@ -74,7 +75,7 @@ describe('the receiver', () => {
   }
 
   const signed = (
-    method: string,
+    method: WriterAction,
     key: string,
     { expires = Math.floor(Date.now() / 1000) + 600, signKey = writerKey } = {},
   ) => `/objects/${key}?expires=${expires}&signature=${signObjectUrl(signKey, method, key, expires)}`;
@@ -124,7 +125,7 @@ describe('the receiver', () => {
     const again = await upload(key, randomBytes(10));
     assert.equal(again.status, 409);
     assert.match(again.body.toString(), /never overwritten/);
-    const deleted = await send(signed('DELETE', key), { method: 'DELETE' });
+    const deleted = await send(signed('DELETE' as WriterAction, key), { method: 'DELETE' });
     assert.equal(deleted.status, 403);
     assert.match(deleted.body.toString(), /append-only/);
     assert.ok((await send(signed('GET', key))).body.equals(data), 'still the same bytes');
@@ -209,6 +210,75 @@ describe('the receiver', () => {
     const [a, b] = await Promise.all([upload(key, data), upload(key, data)]);
     assert.deepEqual([a.status, b.status].sort(), [201, 409]);
     assert.ok((await send(signed('GET', key))).body.equals(data));
+  });
+
+  it('takes a multipart upload part by part, joins it only when size and hash match, and never shows it before', async () => {
+    const key = 'team_m/env_m/snap_m/data';
+    const url = (action: WriterAction) => {
+      const u = new URL(signedObjectUrl(base.toString(), writerKey, action, key, 600));
+      return u.pathname + u.search;
+    };
+    const parts = [randomBytes(1_000_000), randomBytes(1_000_000), randomBytes(300_000)];
+    const whole = Buffer.concat(parts);
+    const etags: string[] = [];
+    for (const [i, part] of parts.entries()) {
+      const put = await send(url(`PUT part=${i + 1}`), { method: 'PUT', body: part });
+      assert.equal(put.status, 200, put.body.toString());
+      etags.push(String(put.headers.etag));
+    }
+    // A URL signed for part 1 is no good for part 2, nor for completing.
+    const forged = url('PUT part=1').replace('part=1', 'part=2');
+    assert.equal((await send(forged, { method: 'PUT', body: parts[1] })).status, 401);
+    // A part cut short is not kept; the one stored before it stays.
+    const cut = await send(url('PUT part=2'), {
+      method: 'PUT',
+      body: randomBytes(500_000),
+      headers: { 'content-length': '500000' },
+      cut: 100_000,
+    });
+    assert.equal(cut.status, 0);
+    const listed = JSON.parse((await send(url('GET parts'))).body.toString()) as {
+      parts: { partNumber: number; etag: string; size: number }[];
+    };
+    assert.deepEqual(
+      listed.parts.map((p) => [p.partNumber, `"${p.etag}"`, p.size]),
+      parts.map((p, i) => [i + 1, etags[i], p.length]),
+    );
+    assert.equal((await send(signed('GET', key))).status, 404, 'no object before completion');
+    assert.deepEqual(
+      (
+        JSON.parse((await send('/objects?prefix=team_m', { headers: prune })).body.toString()) as {
+          objects: [];
+        }
+      ).objects,
+      [],
+    );
+    const complete = (sha256: string) =>
+      send(url('POST complete'), {
+        method: 'POST',
+        body: Buffer.from(
+          JSON.stringify({
+            parts: etags.map((etag, i) => ({ partNumber: i + 1, etag })),
+            size: whole.length,
+            sha256,
+          }),
+        ),
+      });
+    const wrong = await complete(createHash('sha256').update('other').digest('hex'));
+    assert.equal(wrong.status, 422);
+    assert.equal((await send(signed('GET', key))).status, 404, 'a mismatch leaves no object');
+    const done = await complete(createHash('sha256').update(whole).digest('hex'));
+    assert.equal(done.status, 201, done.body.toString());
+    assert.ok((await send(signed('GET', key))).body.equals(whole));
+    assert.equal(
+      (await complete(createHash('sha256').update(whole).digest('hex'))).status,
+      201,
+      'done again: same answer',
+    );
+    const late = await send(url('PUT part=1'), { method: 'PUT', body: parts[0] });
+    assert.equal(late.status, 409, 'no part is taken for an object that exists');
+    assert.equal((await send(url('DELETE upload'), { method: 'DELETE' })).status, 204);
+    assert.ok((await send(signed('GET', key))).body.equals(whole), 'aborting never touches an object');
   });
 
   it('prunes with the prune token', async () => {

@@ -1,0 +1,54 @@
+import { createHmac } from 'node:crypto';
+
+/**
+ * What a writer URL allows: one method on one object, or one step of a multipart upload of it
+ * ("PUT part=3", "GET parts", "POST complete", "DELETE upload"). A URL signed for one action is
+ * refused for any other.
+ */
+export type WriterAction =
+  'PUT' | 'GET' | `PUT part=${number}` | 'GET parts' | 'POST complete' | 'DELETE upload';
+
+/**
+ * The signature a writer URL carries: HMAC-SHA256 with the writer key over action, object name and
+ * expiry. The control plane holds the key and signs URLs for one object at a time, as it presigns
+ * S3 URLs; agents never hold the key.
+ */
+export function signObjectUrl(writerKey: Buffer, action: WriterAction, key: string, expires: number): string {
+  return createHmac('sha256', writerKey).update(`${action}\n${key}\n${expires}`).digest('hex');
+}
+
+/** The query that names a multipart step in a URL, and back: the receiver reads the action from the URL it got. */
+const stepQuery: Record<string, string> = {
+  'GET parts': 'parts',
+  'POST complete': 'complete',
+  'DELETE upload': 'upload',
+};
+
+/** A receiver URL for `action` on `key`, valid for `ttlSeconds`. */
+export function signedObjectUrl(
+  base: string,
+  writerKey: Buffer,
+  action: WriterAction,
+  key: string,
+  ttlSeconds: number,
+): string {
+  const expires = Math.floor(Date.now() / 1000) + ttlSeconds;
+  const url = new URL(`objects/${key.split('/').map(encodeURIComponent).join('/')}`, withSlash(base));
+  const part = /^PUT part=(\d+)$/.exec(action)?.[1];
+  if (part) url.searchParams.set('part', part);
+  else if (stepQuery[action]) url.searchParams.set(stepQuery[action], '');
+  url.searchParams.set('expires', String(expires));
+  url.searchParams.set('signature', signObjectUrl(writerKey, action, key, expires));
+  return url.toString();
+}
+
+/** The action a request asks for, from its method and query ("DELETE parts" is no action: nothing is signed for it). */
+export function requestedAction(method: string, query: URLSearchParams): string {
+  const part = query.get('part');
+  if (part !== null) return `${method} part=${part}`;
+  const step = Object.values(stepQuery).find((name) => query.has(name));
+  if (step) return `${method} ${step}`;
+  return method === 'HEAD' ? 'GET' : method;
+}
+
+const withSlash = (base: string) => (base.endsWith('/') ? base : `${base}/`);
