@@ -1,11 +1,3 @@
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  HeadObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CaptureResult } from '../agent/snapshot-capture.ts';
 import { DomainError } from '../common/errors.ts';
@@ -22,8 +14,9 @@ import { getTeamPublicKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { createLogger } from '../common/log.ts';
 import { refusedCredentialsCode, s3ErrorName } from '../storage/probe-errors.ts';
-import { snapshotBucket } from '../storage/snapshot-bucket.ts';
-import { sweepStaleUploads } from '../storage/stale-uploads.ts';
+import { ReceiverError } from '../storage/receiver-client.ts';
+import type { SnapshotStore } from '../storage/snapshot-store.ts';
+import { snapshotStore } from '../storage/snapshot-store-of.ts';
 import { snapshotObjectKeys } from '../format/manifest.ts';
 
 export interface PrepareBackupInput {
@@ -39,6 +32,11 @@ const log = createLogger('backup');
 
 /** Refused credentials fail the run at once, saying what to fix; the next run tries again with whatever is saved then. */
 const credentialsRefused = (destinationId: string) => (err: unknown) => {
+  if (err instanceof ReceiverError && err.status === 401)
+    throw ApplicationFailure.nonRetryable(
+      `the receiver of destination ${destinationId} refused strackt's credentials (${err.code}): was it reset? Enrol it again as a new destination`,
+      'StorageCredentialsRefused',
+    );
   const code = refusedCredentialsCode(err);
   if (!code) throw err;
   throw ApplicationFailure.nonRetryable(
@@ -47,29 +45,20 @@ const credentialsRefused = (destinationId: string) => (err: unknown) => {
   );
 };
 
-/** Control-plane side of a backup: the bucket's bookkeeping, with credentials that never leave this process. */
+/** Control-plane side of a backup: the storage's bookkeeping, with credentials that never leave this process. */
 export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) {
-  const bucketOf = (snapshot: Pick<Snapshot, 'team_id' | 'destination_id'>) =>
-    snapshotBucket(db, vault, snapshot);
+  const storeOf = (snapshot: Pick<Snapshot, 'team_id' | 'destination_id'>) =>
+    snapshotStore(db, vault, snapshot);
 
   /** Before each backup: uploads of this team's that no running snapshot owns and a day old are debris. */
-  async function sweep(
-    bucket: { s3: S3Client; bucket: string; prefix: string },
-    teamId: string,
-  ): Promise<void> {
+  async function sweep(store: SnapshotStore, teamId: string): Promise<void> {
     const owned = await db
       .selectFrom('snapshots')
       .select('upload_id')
       .where('status', '=', 'uploading')
       .execute();
-    const teamPrefix = `${[bucket.prefix.replace(/^\/+|\/+$/g, ''), teamId].filter(Boolean).join('/')}/`;
-    await sweepStaleUploads(
-      bucket.s3,
-      bucket.bucket,
-      teamPrefix,
-      new Set(owned.map((o) => o.upload_id!)),
-      staleAfterMs,
-    ).catch(
+    const teamPrefix = `${[store.prefix.replace(/^\/+|\/+$/g, ''), teamId].filter(Boolean).join('/')}/`;
+    await store.sweepUploads(teamPrefix, new Set(owned.map((o) => o.upload_id!)), staleAfterMs).catch(
       () => {}, // best effort: a sweep must never fail the backup it precedes
     );
   }
@@ -88,9 +77,9 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
         .selectAll()
         .where('operation_id', '=', input.operationId)
         .executeTakeFirst();
-      let bucket;
+      let store;
       try {
-        bucket = await bucketOf({ team_id: input.teamId, destination_id: input.destinationId });
+        store = await storeOf({ team_id: input.teamId, destination_id: input.destinationId });
       } catch (err) {
         if (err instanceof DomainError)
           throw ApplicationFailure.nonRetryable(err.message, 'NoSuchDestination');
@@ -103,69 +92,56 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
         sourceServerId: input.serverId,
         operationId: input.operationId,
         keyId: key.keyId.toString('hex'),
-        objectKeys: (id) => snapshotObjectKeys(bucket.prefix, input.teamId, input.environmentId, id),
+        objectKeys: (id) => snapshotObjectKeys(store.prefix, input.teamId, input.environmentId, id),
       });
-      await sweep(bucket, input.teamId);
+      await sweep(store, input.teamId);
       if (!snapshot.upload_id) {
-        const { UploadId } = await bucket.s3
-          .send(new CreateMultipartUploadCommand({ Bucket: bucket.bucket, Key: snapshot.data_key }))
+        const uploadId = await store
+          .createUpload(snapshot.data_key)
           .catch(credentialsRefused(input.destinationId));
-        await setUploadId(db, snapshot.id, UploadId!);
+        await setUploadId(db, snapshot.id, uploadId);
       }
       return { snapshotId: snapshot.id, teamPublicKey: key.publicKey.toString('hex') };
     },
 
-    /** Completes the upload and checks what the bucket holds before the snapshot is listed. */
+    /** Completes the upload and checks what the storage holds before the snapshot is listed. */
     async completeBackup(input: { snapshotId: string; capture: CaptureResult }): Promise<void> {
       const snapshot = await getSnapshotById(db, input.snapshotId);
-      const { s3, bucket } = await bucketOf(snapshot);
+      const store = await storeOf(snapshot);
       const { capture } = input;
-      try {
-        await s3.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: bucket,
-            Key: snapshot.data_key,
-            UploadId: snapshot.upload_id!,
-            MultipartUpload: {
-              Parts: capture.parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })),
-            },
-          }),
-        );
-      } catch (err) {
-        // A retry after a completion that did succeed finds no upload: the size check below decides.
-        if (s3ErrorName(err) !== 'NoSuchUpload') throw err;
-      }
-      const data = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: snapshot.data_key }));
-      if (data.ContentLength !== capture.sizeBytes) {
+      await store.completeUpload(
+        snapshot.data_key,
+        snapshot.upload_id!,
+        capture.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })),
+        { size: capture.sizeBytes, sha256: capture.dataSha256 },
+      );
+      const size = await store.size(snapshot.data_key);
+      if (size !== capture.sizeBytes) {
         throw ApplicationFailure.nonRetryable(
-          `the stored snapshot has ${data.ContentLength} bytes, the agent sent ${capture.sizeBytes}`,
+          `the stored snapshot has ${size ?? 'no'} bytes, the agent sent ${capture.sizeBytes}`,
           'UploadMismatch',
         );
       }
-      await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: snapshot.manifest_key }));
+      if ((await store.size(snapshot.manifest_key)) === undefined)
+        throw ApplicationFailure.nonRetryable(
+          'the storage holds no manifest for the snapshot',
+          'UploadMismatch',
+        );
       await markComplete(db, snapshot.id, capture);
     },
 
-    /** After a final failure: the snapshot is never listed, and nothing half-written stays in the bucket. */
+    /** After a final failure: the snapshot is never listed, and nothing half-written stays in the storage. */
     async abortBackup(input: { snapshotId: string; error: string }): Promise<void> {
       const snapshot = await getSnapshotById(db, input.snapshotId);
       if (snapshot.status === 'complete') return;
-      // The record first: even if the bucket cannot be reached now, the snapshot is already not offered.
+      // The record first: even if the storage cannot be reached now, the snapshot is already not offered.
       await markFailed(db, snapshot.id, input.error);
-      // Best effort: with the bucket unreachable the failure must still end promptly; the next backup's
-      // sweep aborts what is left.
+      // Best effort: with the storage unreachable the failure must still end promptly; the next backup's
+      // sweep (a receiver's own) drops what is left.
       try {
-        const { s3, bucket } = await bucketOf(snapshot);
-        if (snapshot.upload_id) {
-          await s3.send(
-            new AbortMultipartUploadCommand({
-              Bucket: bucket,
-              Key: snapshot.data_key,
-              UploadId: snapshot.upload_id,
-            }),
-          );
-        }
-        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: snapshot.manifest_key }));
+        const store = await storeOf(snapshot);
+        if (snapshot.upload_id) await store.abortUpload(snapshot.data_key, snapshot.upload_id);
+        await store.remove(snapshot.manifest_key);
       } catch (err) {
         log.warn('could not clean up after a failed backup; the next backup sweeps it', {
           snapshotId: snapshot.id,

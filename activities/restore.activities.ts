@@ -1,4 +1,3 @@
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Db } from '../db/database.ts';
 import { closeRestore, saveRestore } from '../db/restores.data.ts';
@@ -12,8 +11,7 @@ import {
   sealDataKey,
   SnapshotFormatError,
 } from '../format/container.ts';
-import { s3ErrorName } from '../storage/probe-errors.ts';
-import { snapshotBucket } from '../storage/snapshot-bucket.ts';
+import { snapshotStore } from '../storage/snapshot-store-of.ts';
 
 export interface PrepareRestoreInput {
   operationId: string;
@@ -82,27 +80,16 @@ export function createRestoreActivities({ db, vault, agentConnected }: Deps) {
         );
       }
 
-      const { s3, bucket } = await snapshotBucket(db, vault, snapshot);
-      let head: Buffer;
-      try {
-        await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: snapshot.manifest_key }));
-        const data = await s3.send(
-          new GetObjectCommand({
-            Bucket: bucket,
-            Key: snapshot.data_key,
-            Range: `bytes=0-${headerBytes - 1}`,
-          }),
+      const store = await snapshotStore(db, vault, snapshot);
+      const head =
+        (await store.size(snapshot.manifest_key)) === undefined
+          ? undefined
+          : await store.readStart(snapshot.data_key, headerBytes);
+      if (!head)
+        throw refuse(
+          `snapshot ${snapshot.id} is listed but its objects are gone from the storage`,
+          'SnapshotMissing',
         );
-        head = Buffer.from(await data.Body!.transformToByteArray());
-      } catch (err) {
-        if (['NoSuchKey', 'NotFound'].includes(s3ErrorName(err))) {
-          throw refuse(
-            `snapshot ${snapshot.id} is listed but its objects are gone from the bucket`,
-            'SnapshotMissing',
-          );
-        }
-        throw err;
-      }
       const team = await getTeamPublicKey(db, input.teamId);
       let header;
       try {

@@ -22,6 +22,7 @@ import {
   type RestoreRef,
 } from '../agent/snapshot-restore.ts';
 import { ArchiveError } from '../format/archive-writer.ts';
+import { CertificateMismatchError } from '../receiver/pinned-client.ts';
 
 interface Deps {
   runtime: Runtime;
@@ -59,6 +60,12 @@ function permanentFailures<A, R>(fn: (input: A) => Promise<R>): (input: A) => Pr
       ) {
         throw ApplicationFailure.nonRetryable(err.message, 'StorageRefused');
       }
+      // A receiver whose disk is full: retrying only fills it again; earlier snapshots there are intact.
+      if (err instanceof PartUploadError && err.status === 507)
+        throw ApplicationFailure.nonRetryable(err.message, 'StorageFull');
+      // Not the customer's receiver (or a certificate they replaced): nothing is sent until they say so.
+      if (err instanceof CertificateMismatchError)
+        throw ApplicationFailure.nonRetryable(err.message, 'CertificateMismatch');
       if (err instanceof ArchiveError) throw ApplicationFailure.nonRetryable(err.message, 'CannotArchive');
       throw err;
     }

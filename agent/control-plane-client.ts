@@ -1,4 +1,6 @@
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
+import type { TlsPin } from '../receiver/pinned-client.ts';
+import type { StorageUrl } from './storage-url.ts';
 
 export interface AgentIdentity {
   serverId: string;
@@ -12,6 +14,8 @@ export interface RestoreAccess {
   snapshotId: string;
   dataUrl: string;
   manifestUrl: string;
+  /** Set when the snapshot is on a receiver: how its certificate is trusted. */
+  pin?: TlsPin;
   sizeBytes: number;
   keyId: string;
   /** crypto_box_seal(data key, this agent's public key), hex. */
@@ -64,14 +68,14 @@ export class ControlPlaneClient {
     return this.call('GET', `/agent/environments/${encodeURIComponent(environmentId)}`);
   }
 
-  /** Presigned URLs for parts of a snapshot's data object; only for a snapshot this server is taking. */
-  async partUrls(snapshotId: string, partNumbers: number[]): Promise<Map<number, string>> {
-    const { urls } = await this.call<{ urls: { partNumber: number; url: string }[] }>(
+  /** URLs for parts of a snapshot's data object; only for a snapshot this server is taking. */
+  async partUrls(snapshotId: string, partNumbers: number[]): Promise<Map<number, StorageUrl>> {
+    const { urls, pin } = await this.call<{ urls: { partNumber: number; url: string }[]; pin?: TlsPin }>(
       'POST',
       `/agent/snapshots/${encodeURIComponent(snapshotId)}/part-urls`,
       { partNumbers },
     );
-    return new Map(urls.map((u) => [u.partNumber, u.url]));
+    return new Map(urls.map((u) => [u.partNumber, { url: u.url, ...(pin && { pin }) }]));
   }
 
   /** The parts of a snapshot's multipart upload the storage holds (ListParts, done by the control plane). */
@@ -84,13 +88,8 @@ export class ControlPlaneClient {
     ).parts;
   }
 
-  async manifestUrl(snapshotId: string): Promise<string> {
-    return (
-      await this.call<{ url: string }>(
-        'POST',
-        `/agent/snapshots/${encodeURIComponent(snapshotId)}/manifest-url`,
-      )
-    ).url;
+  manifestUrl(snapshotId: string): Promise<StorageUrl> {
+    return this.call('POST', `/agent/snapshots/${encodeURIComponent(snapshotId)}/manifest-url`);
   }
 
   restoreAccess(operationId: string): Promise<RestoreAccess> {

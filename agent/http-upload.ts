@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { CertificateMismatchError } from '../receiver/pinned-client.ts';
 import type { RateLimit } from './rate-limit.ts';
+import { storageErrorCode, storageRequest, type StorageUrl } from './storage-url.ts';
 
 export class PartUploadError extends Error {
   override name = 'PartUploadError';
@@ -15,13 +16,27 @@ export class PartUploadError extends Error {
 }
 
 /**
- * PUTs a file to a presigned URL and answers the ETag. Streamed from disk with node:http rather than
- * fetch: no part is ever held in memory whole (16 MiB each, two in flight, and a backup's worth of
- * them waiting for the garbage collector is how the agent once peaked at 461 MiB).
+ * PUTs a file to a presigned or signed URL and answers the ETag. Streamed from disk with node:http
+ * rather than fetch: no part is ever held in memory whole (16 MiB each, two in flight, and a backup's
+ * worth of them waiting for the garbage collector is how the agent once peaked at 461 MiB).
+ * `sha256` (hex) of a whole object is announced to a receiver, which keeps the object only if it
+ * matches; a bucket is not sent the header (it is not part of what was presigned).
  */
-export async function putFile(url: string, path: string, size: number, limit?: RateLimit): Promise<string> {
-  const request = url.startsWith('https:') ? https.request : http.request;
-  const req = request(url, { method: 'PUT', headers: { 'content-length': String(size) } });
+export async function putFile(
+  target: StorageUrl,
+  path: string,
+  size: number,
+  { limit, sha256 }: { limit?: RateLimit; sha256?: string } = {},
+): Promise<string> {
+  const headers: http.OutgoingHttpHeaders = { 'content-length': String(size) };
+  if (target.pin && sha256) headers['x-strackt-sha256'] = sha256;
+  let req: http.ClientRequest;
+  try {
+    req = await storageRequest(target, { method: 'PUT', headers });
+  } catch (err) {
+    if (err instanceof CertificateMismatchError) throw err;
+    throw new PartUploadError(`uploading failed: ${(err as Error).message}`);
+  }
   // A storage that stops answering must not hold the backup forever: the activity retries instead.
   req.setTimeout(120_000, () => req.destroy(new Error('no answer from the storage in 120 s')));
   const answered = new Promise<http.IncomingMessage>((resolve, reject) => {
@@ -36,9 +51,8 @@ export async function putFile(url: string, path: string, size: number, limit?: R
     const res = await answered;
     const chunks: Buffer[] = [];
     for await (const chunk of res) chunks.push(chunk as Buffer);
-    if (res.statusCode !== 200) {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? `HTTP ${res.statusCode}`;
+    if (res.statusCode !== 200 && res.statusCode !== 201) {
+      const code = storageErrorCode(res.statusCode, Buffer.concat(chunks).toString('utf8'));
       throw new PartUploadError(`the storage refused the upload: ${code}`, res.statusCode);
     }
     await sent;

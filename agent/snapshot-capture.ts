@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import { writeArchive } from '../format/archive-writer.ts';
@@ -9,7 +9,7 @@ import { buildManifest } from '../format/manifest.ts';
 import { keyIdOf } from '../format/team-key.ts';
 import { createLogger } from '../common/log.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
-import { PartUploadError } from './http-upload.ts';
+import { PartUploadError, putFile } from './http-upload.ts';
 import type { RateLimit } from './rate-limit.ts';
 import { SpoolUploader } from './spool-uploader.ts';
 import {
@@ -331,11 +331,17 @@ export async function captureSnapshot(
   bytesCaptured = bytesExpected = record.sizeBytes;
   report();
   const parts = await uploader.drain();
-  const res = await fetch(await controlPlane.manifestUrl(input.snapshotId), {
-    method: 'PUT',
-    body: await spool.manifest(),
+  await putFile(
+    await controlPlane.manifestUrl(input.snapshotId),
+    spool.manifestPath,
+    (await stat(spool.manifestPath)).size,
+    {
+      sha256: record.manifestSha256,
+    },
+  ).catch((err: unknown) => {
+    if (!(err instanceof PartUploadError)) throw err;
+    throw new PartUploadError(`the manifest: ${err.message}`, err.status);
   });
-  if (!res.ok) throw new PartUploadError(`the storage refused the manifest: HTTP ${res.status}`, res.status);
   await spool.remove();
 
   const { partSize: _partSize, parts: _count, capturedAt: _capturedAt, ...figures } = record;

@@ -8,7 +8,7 @@ import { openManifest } from '../format/manifest-object.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { AgentKey } from './agent-key.ts';
 import type { ControlPlaneClient, RestoreAccess } from './control-plane-client.ts';
-import { download, DownloadError } from './http-download.ts';
+import { download, downloadSmall } from './http-download.ts';
 import type { Runtime } from './runtime.ts';
 
 export interface RestoreRef {
@@ -119,14 +119,8 @@ async function access(
   return { access, dataKey };
 }
 
-async function fetchSmall(url: string, init: RequestInit = {}): Promise<Response> {
-  const res = await fetch(url, init);
-  if (!res.ok) throw new DownloadError(`the storage answered HTTP ${res.status} to a download`, res.status);
-  return res;
-}
-
 async function fetchManifest(a: RestoreAccess, dataKey: Buffer, ref: RestoreRef): Promise<Manifest> {
-  const sealed = Buffer.from(await (await fetchSmall(a.manifestUrl)).arrayBuffer());
+  const sealed = await downloadSmall({ url: a.manifestUrl, pin: a.pin });
   const manifest = await openManifest(sealed, { dataKey }, Buffer.from(a.keyId, 'hex')).catch(classify);
   if (manifest.environmentId !== ref.environmentId || manifest.snapshotId !== a.snapshotId) {
     throw new RestoreError(
@@ -150,11 +144,11 @@ export async function preflightRestore(deps: RestoreDeps, ref: RestoreRef): Prom
     const manifest = await fetchManifest(a, dataKey, ref);
     const opener = new ContainerOpener({ dataKey }, Buffer.from(a.keyId, 'hex'));
     const controller = new AbortController();
-    const res = await fetchSmall(a.dataUrl, { signal: controller.signal });
     let authenticated = false;
     try {
-      for await (const data of res.body as unknown as AsyncIterable<Uint8Array>) {
-        opener.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+      const res = await download({ url: a.dataUrl, pin: a.pin }, controller.signal);
+      for await (const data of res as AsyncIterable<Buffer>) {
+        opener.push(data);
         do authenticated = opener.next() !== undefined;
         while (!authenticated && !opener.needsInput);
         if (authenticated) break;
@@ -215,7 +209,7 @@ export async function fetchAndUnpack(
 
   try {
     const manifest = await fetchManifest(a, dataKey, ref);
-    const body = await download(a.dataUrl, signal);
+    const body = await download({ url: a.dataUrl, pin: a.pin }, signal);
     const source = (async function* () {
       let reportedAt = 0;
       for await (const data of body as AsyncIterable<Buffer>) {

@@ -1,11 +1,12 @@
 import { putFile, PartUploadError } from './http-upload.ts';
 import type { RateLimit } from './rate-limit.ts';
+import type { StorageUrl } from './storage-url.ts';
 import type { UploadedPart, UploadSpool } from './upload-spool.ts';
 
 export interface SpoolUploaderOptions {
   spool: UploadSpool;
-  /** Presigned URLs for these part numbers, from the control plane. */
-  partUrls: (partNumbers: number[]) => Promise<Map<number, string>>;
+  /** URLs for these part numbers, from the control plane. */
+  partUrls: (partNumbers: number[]) => Promise<Map<number, StorageUrl>>;
   onPart?: (part: UploadedPart, bytesDone: number) => void;
   concurrency?: number;
   limit?: RateLimit;
@@ -15,7 +16,7 @@ const urlBatch = 16;
 
 /**
  * Sends a spool's segments to the storage as multipart-upload parts, straight from the agent's disk
- * to presigned URLs: the bytes never pass through the control plane or Temporal. Each part the
+ * to presigned (bucket) or signed (receiver) URLs: the bytes never pass through the control plane or Temporal. Each part the
  * storage takes is noted in the spool before its segment is deleted.
  */
 export class SpoolUploader {
@@ -25,7 +26,7 @@ export class SpoolUploader {
   private bytesDone = 0;
   private readonly queue: { partNumber: number; size: number }[] = [];
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly batches = new Map<number, Promise<Map<number, string>>>();
+  private readonly batches = new Map<number, Promise<Map<number, StorageUrl>>>();
 
   constructor(private readonly options: SpoolUploaderOptions) {}
 
@@ -59,7 +60,7 @@ export class SpoolUploader {
     }
   }
 
-  private async url(partNumber: number): Promise<string> {
+  private async url(partNumber: number): Promise<StorageUrl> {
     const batch = Math.floor((partNumber - 1) / urlBatch);
     let urls = this.batches.get(batch);
     if (!urls) {
@@ -77,7 +78,8 @@ export class SpoolUploader {
     const sentAt = Date.now();
     this.firstSentAt ??= sentAt;
     const { spool, limit } = this.options;
-    const etag = await putFile(url, spool.segment(partNumber), size, limit).catch((err: PartUploadError) => {
+    const etag = await putFile(url, spool.segment(partNumber), size, { limit }).catch((err: unknown) => {
+      if (!(err instanceof PartUploadError)) throw err;
       throw new PartUploadError(`part ${partNumber}: ${err.message}`, err.status);
     });
     const part = { partNumber, etag, size };

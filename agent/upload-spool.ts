@@ -81,14 +81,14 @@ export class UploadSpool {
   }
 
   async markCaptured(record: CapturedRecord, manifest: Buffer): Promise<void> {
-    await writeFile(join(this.dir, 'manifest'), manifest);
+    await writeFile(this.manifestPath, manifest);
     const path = join(this.dir, 'captured.json');
     await writeFile(`${path}.tmp`, JSON.stringify(record));
     await rename(`${path}.tmp`, path);
   }
 
-  manifest(): Promise<Buffer> {
-    return readFile(join(this.dir, 'manifest'));
+  get manifestPath(): string {
+    return join(this.dir, 'manifest');
   }
 
   async noteUploaded(part: UploadedPart & { sentAt: number }): Promise<void> {

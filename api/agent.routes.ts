@@ -5,22 +5,26 @@ import { agentTaskQueue } from '../common/task-queues.ts';
 import type { Db } from '../db/database.ts';
 import { activeRestoreForServer } from '../db/restores.data.ts';
 import { getSnapshotById, uploadingSnapshotForServer } from '../db/snapshots.data.ts';
-import { snapshotBucket } from '../storage/snapshot-bucket.ts';
 import type { Vault } from '../db/vault.ts';
-import { presignGet, presignPut, presignUploadPart } from '../storage/presign.ts';
 import { storageUnreachable } from '../storage/probe-errors.ts';
-import { uploadedParts } from '../storage/uploaded-parts.ts';
+import { snapshotStore } from '../storage/snapshot-store-of.ts';
 import { environmentForServer } from '../db/environments.data.ts';
 import { markEnrolled } from '../db/servers.data.ts';
 import type { AgentEnv } from './auth.ts';
 import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
-/** For an agent: the bucket of a snapshot its own server is writing right now, else not found. */
-async function uploadBucket(db: Db, vault: Vault, serverId: string, snapshotId: string) {
+/** For an agent: the storage of a snapshot its own server is writing right now, else not found. */
+async function uploadStore(db: Db, vault: Vault, serverId: string, snapshotId: string) {
   const snapshot = await uploadingSnapshotForServer(db, serverId, snapshotId);
   if (!snapshot?.upload_id) throw notFound('snapshot upload', snapshotId);
-  return { snapshot, ...(await snapshotBucket(db, vault, snapshot)) };
+  return { snapshot, store: await snapshotStore(db, vault, snapshot) };
 }
+
+// How an agent trusts a receiver's certificate; absent for a bucket.
+const pinSchema = z
+  .union([z.object({ fingerprint: z.string() }), z.object({ ca: z.string() })])
+  .optional()
+  .openapi({ description: 'Set when the storage is a receiver: the agent talks to no other certificate' });
 
 /** Routes agents call with their agent token. They only ever see their own server's environments and uploads. */
 export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
@@ -71,7 +75,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/snapshots/{id}/part-urls',
-        summary: 'Presigned URLs for parts of the data object of a snapshot this server is writing',
+        summary: 'URLs for parts of the data object of a snapshot this server is writing',
         request: {
           params: idParam('snap_...'),
           body: jsonBody(
@@ -80,26 +84,23 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         },
         responses: {
           200: jsonResponse(
-            z.object({ urls: z.array(z.object({ partNumber: z.number(), url: z.string() })) }),
+            z.object({
+              urls: z.array(z.object({ partNumber: z.number(), url: z.string() })),
+              pin: pinSchema,
+            }),
             'URLs',
           ),
           ...errorResponses,
         },
       }),
       async (c) => {
-        const { snapshot, s3, bucket } = await uploadBucket(
-          db,
-          vault,
-          c.get('server').id,
-          c.req.valid('param').id,
+        const { snapshot, store } = await uploadStore(db, vault, c.get('server').id, c.req.valid('param').id);
+        const urls = await store.partUrls(
+          snapshot.data_key,
+          snapshot.upload_id!,
+          c.req.valid('json').partNumbers,
         );
-        const urls = await Promise.all(
-          c.req.valid('json').partNumbers.map(async (partNumber) => ({
-            partNumber,
-            url: await presignUploadPart(s3, bucket, snapshot.data_key, snapshot.upload_id!, partNumber),
-          })),
-        );
-        return c.json({ urls }, 200);
+        return c.json({ urls, pin: store.pin }, 200);
       },
     )
     .openapi(
@@ -119,17 +120,12 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         },
       }),
       async (c) => {
-        const { snapshot, s3, bucket } = await uploadBucket(
-          db,
-          vault,
-          c.get('server').id,
-          c.req.valid('param').id,
-        );
-        const parts = await uploadedParts(s3, bucket, snapshot.data_key, snapshot.upload_id!).catch(
-          (err: unknown) => {
+        const { snapshot, store } = await uploadStore(db, vault, c.get('server').id, c.req.valid('param').id);
+        const parts = await store
+          .uploadedParts(snapshot.data_key, snapshot.upload_id!)
+          .catch((err: unknown) => {
             throw storageUnreachable(err) ?? err;
-          },
-        );
+          });
         return c.json({ parts }, 200);
       },
     )
@@ -137,18 +133,16 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/snapshots/{id}/manifest-url',
-        summary: 'A presigned URL for the manifest object of a snapshot this server is writing',
+        summary: 'A URL for the manifest object of a snapshot this server is writing',
         request: { params: idParam('snap_...') },
-        responses: { 200: jsonResponse(z.object({ url: z.string() }), 'URL'), ...errorResponses },
+        responses: {
+          200: jsonResponse(z.object({ url: z.string(), pin: pinSchema }), 'URL'),
+          ...errorResponses,
+        },
       }),
       async (c) => {
-        const { snapshot, s3, bucket } = await uploadBucket(
-          db,
-          vault,
-          c.get('server').id,
-          c.req.valid('param').id,
-        );
-        return c.json({ url: await presignPut(s3, bucket, snapshot.manifest_key) }, 200);
+        const { snapshot, store } = await uploadStore(db, vault, c.get('server').id, c.req.valid('param').id);
+        return c.json({ url: await store.putUrl(snapshot.manifest_key), pin: store.pin }, 200);
       },
     )
     .openapi(
@@ -156,7 +150,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         method: 'post',
         path: '/restores/{id}/access',
         summary:
-          'What this server needs to fetch the snapshot it is restoring: presigned GETs and the data key sealed to it',
+          'What this server needs to fetch the snapshot it is restoring: URLs and the data key sealed to it',
         request: { params: idParam('op_...') },
         responses: {
           200: jsonResponse(
@@ -164,6 +158,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
               snapshotId: z.string(),
               dataUrl: z.string(),
               manifestUrl: z.string(),
+              pin: pinSchema,
               sizeBytes: z.number(),
               keyId: z.string(),
               sealedDataKey: z.string(),
@@ -178,12 +173,13 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         const restore = await activeRestoreForServer(db, c.get('server').id, id);
         if (!restore?.sealed_data_key) throw notFound('restore', id);
         const snapshot = await getSnapshotById(db, restore.snapshot_id);
-        const { s3, bucket } = await snapshotBucket(db, vault, snapshot);
+        const store = await snapshotStore(db, vault, snapshot);
         return c.json(
           {
             snapshotId: snapshot.id,
-            dataUrl: await presignGet(s3, bucket, snapshot.data_key),
-            manifestUrl: await presignGet(s3, bucket, snapshot.manifest_key),
+            dataUrl: await store.getUrl(snapshot.data_key),
+            manifestUrl: await store.getUrl(snapshot.manifest_key),
+            pin: store.pin,
             sizeBytes: Number(snapshot.size_bytes),
             keyId: snapshot.key_id,
             sealedDataKey: restore.sealed_data_key,

@@ -10,10 +10,12 @@ import {
   secretAccessKeySchema,
   type DestinationConnection,
 } from '../common/destination-spec.ts';
+import { caCertificateSchema, fingerprintSchema, receiverUrlSchema } from '../common/receiver-spec.ts';
 import { nameSchema } from '../common/environment-spec.ts';
 import type { Db } from '../db/database.ts';
 import {
   createDestination,
+  createReceiverDestination,
   deleteDestination,
   getDestination,
   listDestinations,
@@ -25,6 +27,9 @@ import type { Destination } from '../db/tables/destination.table.ts';
 import { createTeamKeyIfMissing } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { checkDestination } from '../storage/connectivity-check.ts';
+import { checkReceiver, enrolReceiver } from '../storage/receiver-enrolment.ts';
+import type { TlsPin } from '../receiver/pinned-client.ts';
+import { invalid } from '../common/errors.ts';
 import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 import { newTeamKeySchema, presentNewTeamKey } from './team.routes.ts';
 
@@ -32,13 +37,24 @@ const destinationSchema = z
   .object({
     id: z.string(),
     name: z.string(),
-    kind: z.literal('s3'),
+    kind: z.enum(['s3', 'receiver']),
     endpoint: z.string().nullable(),
-    region: z.string(),
-    bucket: z.string(),
+    region: z.string().nullable(),
+    bucket: z.string().nullable(),
     prefix: z.string(),
-    pathStyle: z.boolean(),
-    accessKeyId: z.string().openapi({ description: 'Only its last characters', example: '…WXYZ' }),
+    pathStyle: z.boolean().nullable(),
+    accessKeyId: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Only its last characters (null for a receiver)', example: '…WXYZ' }),
+    receiver: z
+      .object({
+        url: z.string(),
+        fingerprint: z.string().nullable().openapi({ description: 'The pinned certificate’s SHA-256' }),
+        customCa: z.boolean().openapi({ description: 'Trusted through a CA the team gave instead of a pin' }),
+      })
+      .nullable()
+      .openapi({ description: 'For a receiver: where it is and how its certificate is trusted' }),
     createdAt: z.string(),
     updatedAt: z.string(),
     lastCheckedAt: z.string().nullable().openapi({ description: 'When the connectivity check last passed' }),
@@ -60,8 +76,12 @@ const present = (d: Destination): z.infer<typeof destinationSchema> => ({
   region: d.region,
   bucket: d.bucket,
   prefix: d.prefix,
-  pathStyle: d.path_style,
-  accessKeyId: maskAccessKeyId(d.access_key_id),
+  pathStyle: d.kind === 's3' ? d.path_style : null,
+  accessKeyId: d.access_key_id === null ? null : maskAccessKeyId(d.access_key_id),
+  receiver:
+    d.kind === 'receiver'
+      ? { url: d.receiver_url!, fingerprint: d.receiver_fingerprint, customCa: d.receiver_ca !== null }
+      : null,
   createdAt: d.created_at.toISOString(),
   updatedAt: d.updated_at.toISOString(),
   lastCheckedAt: d.last_checked_at?.toISOString() ?? null,
@@ -76,7 +96,8 @@ const secretField = secretAccessKeySchema.openapi({
   format: 'password',
 });
 
-const createBody = z.strictObject({
+const bucketBody = z.strictObject({
+  kind: z.literal('s3'),
   name: nameSchema,
   endpoint: endpointField,
   region: regionSchema.default('us-east-1'),
@@ -86,6 +107,39 @@ const createBody = z.strictObject({
   accessKeyId: accessKeyIdSchema,
   secretAccessKey: secretField,
 });
+
+const receiverBody = z
+  .strictObject({
+    kind: z.literal('receiver'),
+    name: nameSchema,
+    url: receiverUrlSchema.openapi({ example: 'https://backup.example.com:8443' }),
+    fingerprint: fingerprintSchema.optional().openapi({
+      description: 'The SHA-256 fingerprint the receiver printed at start; pins its certificate',
+      example: 'AB:CD:...:EF',
+    }),
+    caCertificate: caCertificateSchema.optional().openapi({
+      description:
+        'Instead of a fingerprint: a CA (PEM) that issued the receiver’s certificate for its host name',
+    }),
+    enrolmentCode: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{16,64}$/, 'must be the code the receiver printed at its first start')
+      .openapi({ description: 'Printed once by the receiver; used once', format: 'password' }),
+  })
+  .refine((b) => (b.fingerprint === undefined) !== (b.caCertificate === undefined), {
+    path: ['fingerprint'],
+    message:
+      'give either fingerprint or caCertificate (not both): it is how the receiver’s certificate is trusted',
+  });
+
+// A bucket is the kind when none is given: that is how destinations were created before receivers.
+const createBody = z.preprocess(
+  (body) =>
+    body && typeof body === 'object' && !Array.isArray(body) && !('kind' in body)
+      ? { ...body, kind: 's3' }
+      : body,
+  z.discriminatedUnion('kind', [bucketBody, receiverBody]),
+);
 
 const patchBody = z.strictObject({
   name: nameSchema.optional(),
@@ -124,9 +178,13 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/',
-        summary: 'Add a bucket backups go to, after checking it works; gives the team its key if it had none',
+        summary:
+          'Add a bucket or a receiver backups go to, after checking it works; gives the team its key if it had none',
         description:
-          'Writes, reads back and deletes a small probe object under the prefix before saving. If the team ' +
+          'A bucket (kind s3, the default): writes, reads back and deletes a small probe object under the prefix ' +
+          'before saving. A receiver (kind receiver): over a connection showing the pinned certificate (or one ' +
+          'the given CA issued), enrols it with its one-time code, giving it a writer key and a prune token ' +
+          'that strackt keeps in its vault, then writes, reads back and deletes a probe object. If the team ' +
           'has no key yet it is made now and its secret half is in teamKey, shown only in this response ' +
           '(as POST /team/key would); otherwise teamKey is null.',
         request: { body: jsonBody(createBody) },
@@ -145,9 +203,26 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       async (c) => {
         const teamId = c.get('teamId');
         const input = c.req.valid('json');
-        const fields = { ...input, endpoint: input.endpoint ?? null };
-        await checkDestination(s3LocationOf(fields), fields.bucket, fields.prefix);
-        const destination = await createDestination(db, vault, teamId, fields, new Date());
+        let destination: Destination;
+        if (input.kind === 'receiver') {
+          const pin: TlsPin = input.caCertificate
+            ? { ca: input.caCertificate }
+            : { fingerprint: input.fingerprint! };
+          destination = await createReceiverDestination(
+            db,
+            vault,
+            teamId,
+            { name: input.name, url: input.url, pin },
+            async (credentials) => {
+              await enrolReceiver(input.url, pin, input.enrolmentCode, credentials);
+              await checkReceiver({ url: input.url, pin, ...credentials });
+            },
+          );
+        } else {
+          const fields = { ...input, endpoint: input.endpoint ?? null };
+          await checkDestination(s3LocationOf(fields), fields.bucket, fields.prefix);
+          destination = await createDestination(db, vault, teamId, fields, new Date());
+        }
         let teamKey;
         try {
           teamKey = await createTeamKeyIfMissing(db, vault, teamId);
@@ -193,8 +268,11 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
         const { id } = c.req.valid('param');
         const patch = c.req.valid('json');
         let checkedAt: Date | undefined;
-        if (connectionFields.some((field) => patch[field] !== undefined)) {
+        const changed = connectionFields.find((field) => patch[field] !== undefined);
+        if (changed) {
           const current = await openDestination(db, vault, teamId, id);
+          if (current.kind !== 's3')
+            throw invalid(changed, `a receiver has no ${changed}; only its name can change`);
           const next: DestinationConnection = {
             endpoint: patch.endpoint === undefined ? (current.location.endpoint ?? null) : patch.endpoint,
             region: patch.region ?? current.location.region,
@@ -239,8 +317,9 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       async (c) => {
         const teamId = c.get('teamId');
         const { id } = c.req.valid('param');
-        const { bucket, prefix, location } = await openDestination(db, vault, teamId, id);
-        await checkDestination(location, bucket, prefix);
+        const access = await openDestination(db, vault, teamId, id);
+        if (access.kind === 'receiver') await checkReceiver(access);
+        else await checkDestination(access.location, access.bucket, access.prefix);
         return c.json(present(await recordChecked(db, teamId, id, new Date())), 200);
       },
     );

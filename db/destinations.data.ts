@@ -1,12 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { s3LocationOf, type DestinationConnection } from '../common/destination-spec.ts';
 import { DomainError, isForeignKeyViolation, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import type { S3Location } from '../common/s3-client.ts';
+import type { TlsPin } from '../receiver/pinned-client.ts';
 import type { Db } from './database.ts';
 import type { Destination } from './tables/destination.table.ts';
 import type { Vault } from './vault.ts';
 
 const secretKind = 'destination-secret-key';
+const writerKeyKind = 'receiver-writer-key';
+const pruneTokenKind = 'receiver-prune-token';
 
 export interface DestinationInput extends DestinationConnection {
   name: string;
@@ -60,6 +64,73 @@ export async function createDestination(
   } catch (err) {
     throw nameTaken(err, input.name);
   }
+}
+
+export interface ReceiverInput {
+  name: string;
+  url: string;
+  pin: TlsPin;
+}
+
+/**
+ * Stores a receiver destination with fresh credentials: a writer key and a prune token, both sealed in
+ * the vault. `enrol` hands them to the receiver; it runs inside the transaction, so a receiver that
+ * refuses leaves no row, and a row exists only for a receiver that took its credentials.
+ */
+export async function createReceiverDestination(
+  db: Db,
+  vault: Vault,
+  teamId: string,
+  input: ReceiverInput,
+  enrol: (credentials: { writerKey: Buffer; pruneToken: string }) => Promise<void>,
+): Promise<Destination> {
+  const writerKey = randomBytes(32);
+  const pruneToken = randomBytes(32).toString('base64url');
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const secretId = await vault.put(trx, { teamId, kind: writerKeyKind, secret: writerKey });
+      const pruneSecretId = await vault.put(trx, {
+        teamId,
+        kind: pruneTokenKind,
+        secret: Buffer.from(pruneToken, 'utf8'),
+      });
+      const row = await trx
+        .insertInto('destinations')
+        .values({
+          id: newId('dst'),
+          team_id: teamId,
+          name: input.name,
+          kind: 'receiver',
+          endpoint: null,
+          region: null,
+          bucket: null,
+          prefix: '',
+          path_style: false,
+          access_key_id: null,
+          secret_id: secretId,
+          prune_secret_id: pruneSecretId,
+          receiver_url: input.url,
+          receiver_fingerprint: 'fingerprint' in input.pin ? input.pin.fingerprint : null,
+          receiver_ca: 'ca' in input.pin ? input.pin.ca : null,
+          last_checked_at: new Date(),
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await enrol({ writerKey, pruneToken });
+      return row;
+    });
+  } catch (err) {
+    throw nameTaken(err, input.name);
+  } finally {
+    writerKey.fill(0);
+  }
+}
+
+/** How a receiver destination's certificate is trusted. */
+export function pinOf(destination: Destination): TlsPin {
+  return destination.receiver_ca
+    ? { ca: destination.receiver_ca }
+    : { fingerprint: destination.receiver_fingerprint! };
 }
 
 export async function listDestinations(db: Db, teamId: string): Promise<Destination[]> {
@@ -178,6 +249,8 @@ export async function deleteDestination(db: Db, teamId: string, id: string): Pro
     await db.transaction().execute(async (trx) => {
       await trx.deleteFrom('destinations').where('team_id', '=', teamId).where('id', '=', id).execute();
       await trx.deleteFrom('vault_secrets').where('id', '=', destination.secret_id).execute();
+      if (destination.prune_secret_id)
+        await trx.deleteFrom('vault_secrets').where('id', '=', destination.prune_secret_id).execute();
     });
   } catch (err) {
     if (isForeignKeyViolation(err)) throw inUse(id, 'snapshots');
@@ -185,31 +258,55 @@ export async function deleteDestination(db: Db, teamId: string, id: string): Pro
   }
 }
 
-/**
- * The destination's bucket and credentials in clear, for control-plane work that reads or writes it
- * (checks, backups, restores); never for a response.
- */
+/** A destination's credentials in clear, for control-plane work on its objects; never for a response. */
+export type DestinationAccess =
+  | { kind: 's3'; bucket: string; prefix: string; location: S3Location }
+  | { kind: 'receiver'; url: string; pin: TlsPin; writerKey: Buffer; pruneToken: string };
+
 export async function openDestination(
   db: Db,
   vault: Vault,
   teamId: string,
   id: string,
-): Promise<{ bucket: string; prefix: string; location: S3Location }> {
+): Promise<DestinationAccess> {
   const destination = await getDestination(db, teamId, id);
   const secret = await vault.open(db, teamId, destination.secret_id);
+  if (destination.kind === 'receiver') {
+    const pruneToken = await vault.open(db, teamId, destination.prune_secret_id!);
+    return {
+      kind: 'receiver',
+      url: destination.receiver_url!,
+      pin: pinOf(destination),
+      writerKey: secret,
+      pruneToken: pruneToken.toString('utf8'),
+    };
+  }
   const connection = connectionOf(destination, secret.toString('utf8'));
   secret.fill(0);
-  return { bucket: connection.bucket, prefix: connection.prefix, location: s3LocationOf(connection) };
+  return {
+    kind: 's3',
+    bucket: connection.bucket,
+    prefix: connection.prefix,
+    location: s3LocationOf(connection),
+  };
+}
+
+/** A bucket destination's connection; a receiver has none of these fields. */
+export async function openBucketDestination(db: Db, vault: Vault, teamId: string, id: string) {
+  const access = await openDestination(db, vault, teamId, id);
+  if (access.kind !== 's3')
+    throw new DomainError('invalid', 'not_a_bucket', `destination ${id} is a receiver, not a bucket`);
+  return access;
 }
 
 function connectionOf(destination: Destination, secretAccessKey: string): DestinationConnection {
   return {
     endpoint: destination.endpoint,
-    region: destination.region,
-    bucket: destination.bucket,
+    region: destination.region!,
+    bucket: destination.bucket!,
     prefix: destination.prefix,
     pathStyle: destination.path_style,
-    accessKeyId: destination.access_key_id,
+    accessKeyId: destination.access_key_id!,
     secretAccessKey,
   };
 }

@@ -8,42 +8,59 @@ export class CertificateMismatchError extends Error {
 }
 
 /**
- * A TLS connection to a receiver that is used only if the receiver shows the pinned certificate
- * (SHA-256 fingerprint, as `openssl x509 -fingerprint -sha256` prints it). Checked before a byte of
- * the request is written: a host that is not the customer's receiver gets nothing.
+ * How a receiver's certificate is trusted: pinned by its SHA-256 fingerprint (as `openssl x509
+ * -fingerprint -sha256` prints it; what a self-signed receiver needs), or issued by a CA the
+ * customer gives (PEM) for the URL's host name.
  */
-export function pinnedConnection(url: URL, fingerprint: string): Promise<tls.TLSSocket> {
+export type TlsPin = { fingerprint: string } | { ca: string };
+
+/**
+ * A TLS connection to a receiver that is used only if the receiver shows the trusted certificate.
+ * Checked before a byte of the request is written: a host that is not the customer's receiver gets
+ * nothing.
+ */
+export function pinnedConnection(url: URL, pin: TlsPin): Promise<tls.TLSSocket> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port || 443);
   return new Promise((resolve, reject) => {
-    // The pin replaces CA checks: a self-signed certificate is what most receivers have.
     const socket = tls.connect({
       host,
       port,
       servername: isIP(host) ? undefined : host,
-      rejectUnauthorized: false,
+      // A pin replaces CA checks: a self-signed certificate is what most receivers have.
+      ...('ca' in pin ? { ca: pin.ca, rejectUnauthorized: true } : { rejectUnauthorized: false }),
     });
+    // A host that swallows packets must not hold a backup for the kernel's two minutes.
+    socket.setTimeout(10_000, () =>
+      socket.destroy(new Error(`no TLS handshake with ${host}:${port} within 10 s`)),
+    );
     socket.once('secureConnect', () => {
+      socket.setTimeout(0);
+      if ('ca' in pin) return resolve(socket);
       const shown = socket.getPeerX509Certificate()?.fingerprint256;
-      if (shown?.toUpperCase() !== fingerprint.toUpperCase()) {
+      if (shown?.toUpperCase() !== pin.fingerprint.toUpperCase()) {
         socket.destroy();
         reject(
           new CertificateMismatchError(
-            `the receiver at ${host}:${port} shows certificate ${shown ?? 'none'}, not the pinned ${fingerprint}: nothing was sent`,
+            `the receiver at ${host}:${port} shows certificate ${shown ?? 'none'}, not the pinned ${pin.fingerprint}: nothing was sent`,
           ),
         );
       } else resolve(socket);
     });
-    socket.once('error', reject);
+    socket.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        'ca' in pin && err.code && /CERT|SIGNATURE|ALTNAME|SELF_SIGNED/.test(err.code)
+          ? new CertificateMismatchError(
+              `the receiver at ${host}:${port} shows a certificate the given CA does not vouch for (${err.code}): nothing was sent`,
+            )
+          : err,
+      ),
+    );
   });
 }
 
 /** An HTTPS request over a pinned connection (one connection per request). */
-export async function pinnedRequest(
-  url: URL,
-  fingerprint: string,
-  options: RequestOptions,
-): Promise<ClientRequest> {
-  const socket = await pinnedConnection(url, fingerprint);
+export async function pinnedRequest(url: URL, pin: TlsPin, options: RequestOptions): Promise<ClientRequest> {
+  const socket = await pinnedConnection(url, pin);
   return https.request(url, { ...options, createConnection: () => socket });
 }

@@ -33,7 +33,7 @@ export function signedObjectUrl(
   ttlSeconds: number,
 ): string {
   const expires = Math.floor(Date.now() / 1000) + ttlSeconds;
-  const url = new URL(`objects/${key.split('/').map(encodeURIComponent).join('/')}`, withSlash(base));
+  const url = objectUrl(base, key);
   const part = /^PUT part=(\d+)$/.exec(action)?.[1];
   if (part) url.searchParams.set('part', part);
   else if (stepQuery[action]) url.searchParams.set(stepQuery[action], '');
@@ -51,4 +51,8 @@ export function requestedAction(method: string, query: URLSearchParams): string 
   return method === 'HEAD' ? 'GET' : method;
 }
 
-const withSlash = (base: string) => (base.endsWith('/') ? base : `${base}/`);
+/** Where object `key` is on the receiver at `base`. */
+export function objectUrl(base: string, key: string): URL {
+  const path = `objects/${key.split('/').map(encodeURIComponent).join('/')}`;
+  return new URL(path, base.endsWith('/') ? base : `${base}/`);
+}

@@ -51,10 +51,14 @@ describe('the receiver', () => {
       pin?: string;
     } = {},
   ): Promise<Answer> {
-    const req = await pinnedRequest(new URL(path, base), options.pin ?? fingerprint, {
-      method: options.method ?? 'GET',
-      headers: options.headers,
-    });
+    const req = await pinnedRequest(
+      new URL(path, base),
+      { fingerprint: options.pin ?? fingerprint },
+      {
+        method: options.method ?? 'GET',
+        headers: options.headers,
+      },
+    );
     return new Promise((resolve, reject) => {
       req.once('response', (res) => {
         const chunks: Buffer[] = [];
