@@ -38,7 +38,7 @@ export async function backupEnvironment(input: BackupInput): Promise<{ snapshotI
         (c) => c.sizeBytes,
         (c) =>
           c.partsResumed
-            ? `resumed: ${c.partsResumed} of ${c.parts.length} parts were already in the bucket`
+            ? `resumed: ${c.partsResumed} of ${c.parts.length} parts were already stored`
             : undefined,
       );
       await tracker.step('verify and record', () => control.completeBackup({ snapshotId, capture }));

@@ -26,10 +26,12 @@ export interface ProgramRun {
  * Runs one of the project's programs as a real process: a TypeScript entry point under the repo
  * (through tsx), or a built command as is.
  */
-export function runProgram(entry: string, env: Record<string, string>): ProgramRun {
-  const [command, args] = entry.endsWith('.ts')
+export function runProgram(entry: string, env: Record<string, string>, wrapper: string[] = []): ProgramRun {
+  const [program, programArgs] = entry.endsWith('.ts')
     ? [process.execPath, ['--import', 'tsx', join(repoRoot, entry)]]
     : [join(repoRoot, entry), []];
+  // A wrapper that execs the program (`ip netns exec NS`) keeps the pid: signals reach the program itself.
+  const [command, ...args] = [...wrapper, program, ...programArgs] as [string, ...string[]];
   const child = spawn(command, args, {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },

@@ -220,7 +220,7 @@ describe('backup to the team’s own bucket', () => {
     const op = await cp.finished(token, operationId, 180_000);
     assert.equal(op.status, 'succeeded', JSON.stringify(op));
     const note = op.steps.find((s) => s.name === 'capture and upload')?.note ?? '';
-    const resumed = /^resumed: (\d+) of \d+ parts were already in the bucket$/.exec(note);
+    const resumed = /^resumed: (\d+) of \d+ parts were already stored$/.exec(note);
     assert.ok(resumed, `the step says the upload resumed: ${JSON.stringify(op.steps)}`);
     assert.ok(
       Number(resumed[1]) >= sentBeforeKill,
