@@ -291,14 +291,6 @@ export async function openDestination(
   };
 }
 
-/** A bucket destination's connection; a receiver has none of these fields. */
-export async function openBucketDestination(db: Db, vault: Vault, teamId: string, id: string) {
-  const access = await openDestination(db, vault, teamId, id);
-  if (access.kind !== 's3')
-    throw new DomainError('invalid', 'not_a_bucket', `destination ${id} is a receiver, not a bucket`);
-  return access;
-}
-
 function connectionOf(destination: Destination, secretAccessKey: string): DestinationConnection {
   return {
     endpoint: destination.endpoint,

@@ -310,6 +310,28 @@ export class ObjectStore {
     });
   }
 
+  /**
+   * Drops what unfinished uploads left (parts, partial objects) untouched for `olderThanMs`: a backup
+   * that failed while the receiver could not be told, or a client that never came back. Complete
+   * objects are never touched.
+   */
+  async sweep(olderThanMs: number, now = Date.now()): Promise<number> {
+    let removed = 0;
+    const walk = async (dir: string): Promise<void> => {
+      for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) await walk(path);
+        else if (now - (await stat(path)).mtimeMs > olderThanMs) {
+          await rm(path, { force: true });
+          removed++;
+        }
+      }
+    };
+    await walk(join(this.root, 'uploads'));
+    await walk(join(this.root, 'partial'));
+    return removed;
+  }
+
   /** Complete objects under a prefix, with their sizes. */
   async list(prefix: string): Promise<{ key: string; size: number }[]> {
     const base = join(this.root, 'objects');

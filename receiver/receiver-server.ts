@@ -60,6 +60,7 @@ export class Receiver {
   private credentials: Credentials | undefined;
   private enrolmentCode: string | undefined;
   private server: https.Server | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ReceiverOptions) {
     this.store = new ObjectStore(options.dataDir);
@@ -86,7 +87,19 @@ export class Receiver {
     return { enrolmentCode: this.enrolmentCode };
   }
 
+  /** Unfinished uploads are dropped after three days untouched; checked at start and then hourly. */
+  private sweepEvery(): void {
+    const sweep = () =>
+      void this.store
+        .sweep(3 * 24 * 3600 * 1000)
+        .then((removed) => removed && log.info('dropped files of abandoned uploads', { removed }))
+        .catch((err: unknown) => log.error('could not sweep abandoned uploads', err));
+    sweep();
+    this.sweeper = setInterval(sweep, 3600 * 1000).unref();
+  }
+
   async listen(host: string, port: number): Promise<number> {
+    this.sweepEvery();
     this.server = https.createServer({ cert: this.options.cert, key: this.options.key }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
@@ -95,6 +108,7 @@ export class Receiver {
   }
 
   close(): Promise<void> {
+    clearInterval(this.sweeper);
     return new Promise((resolve) => {
       this.server?.closeAllConnections();
       this.server?.close(() => resolve());

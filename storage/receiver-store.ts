@@ -120,7 +120,7 @@ export class ReceiverStore implements SnapshotStore {
     return (JSON.parse(answer.body.toString('utf8')) as { objects: { key: string; size: number }[] }).objects;
   }
 
-  /** The receiver drops its own unfinished uploads (see ObjectStore.sweep); nothing to do from here. */
+  /** The receiver drops its own abandoned uploads (ObjectStore.sweep, after three days); nothing to do from here. */
   sweepUploads(): Promise<void> {
     return Promise.resolve();
   }

@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { createApp } from '../../api/app.ts';
 import { createS3Client } from '../../common/s3-client.ts';
-import { openBucketDestination } from '../../db/destinations.data.ts';
+import { openDestination } from '../../db/destinations.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { Vault } from '../../db/vault.ts';
 import { connectTestClient, createTestDatabase, freePort, stack, uniqueName } from '../helpers/stack.ts';
@@ -102,6 +102,11 @@ describe('destinations', () => {
   const a = { teamId: '', token: '' };
   const b = { token: '' };
   const secret = stack.s3.secretAccessKey;
+  const openBucket = async (id: string) => {
+    const access = await openDestination(testDb.db, vault, a.teamId, id);
+    assert.equal(access.kind, 's3');
+    return access as Extract<typeof access, { kind: 's3' }>;
+  };
   const good = {
     endpoint: stack.s3.endpoint,
     bucket,
@@ -252,7 +257,7 @@ describe('destinations', () => {
     ])
       assert.ok(!dump.includes(form), 'the dump holds the secret key');
     // The vault still gives it back to the control plane, which is what it is kept for.
-    const opened = await openBucketDestination(testDb.db, vault, a.teamId, first.destination.id);
+    const opened = await openBucket(first.destination.id);
     assert.equal(opened.location.secretAccessKey, secret);
   });
 
@@ -445,10 +450,7 @@ describe('destinations', () => {
     assertRefused(refused, 'bad_credentials');
     assert.deepEqual((await call('GET', `/destinations/${id}`, a.token)).body, before);
     assert.equal((await call('POST', `/destinations/${id}/check`, a.token)).status, 200, 'still works');
-    assert.equal(
-      (await openBucketDestination(testDb.db, vault, a.teamId, id)).location.secretAccessKey,
-      secret,
-    );
+    assert.equal((await openBucket(id)).location.secretAccessKey, secret);
 
     // A good change is checked, saved, and its replaced secret leaves the vault.
     const moved = await call('PATCH', `/destinations/${id}`, a.token, {

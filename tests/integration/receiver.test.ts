@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -283,6 +283,20 @@ describe('the receiver', () => {
     assert.equal(late.status, 409, 'no part is taken for an object that exists');
     assert.equal((await send(url('DELETE upload'), { method: 'DELETE' })).status, 204);
     assert.ok((await send(signed('GET', key))).body.equals(whole), 'aborting never touches an object');
+  });
+
+  it('drops what abandoned uploads left after three days, never a complete object', async () => {
+    const old = new Date(Date.now() - 4 * 24 * 3600 * 1000);
+    const parts = join(dataDir, 'uploads', 'team_s', 'env_s', 'snap_s', 'data');
+    await mkdir(parts, { recursive: true });
+    await writeFile(join(parts, `1.${'a'.repeat(64)}`), 'abandoned');
+    await utimes(join(parts, `1.${'a'.repeat(64)}`), old, old);
+    await writeFile(join(parts, `2.${'b'.repeat(64)}`), 'recent');
+    const objects = await receiver.store.list('');
+    for (const o of objects) await utimes(join(dataDir, 'objects', o.key), old, old);
+    assert.equal(await receiver.store.sweep(3 * 24 * 3600 * 1000), 1);
+    assert.deepEqual(await readdir(parts), [`2.${'b'.repeat(64)}`]);
+    assert.deepEqual(await receiver.store.list(''), objects, 'complete objects are all there');
   });
 
   it('prunes with the prune token', async () => {
