@@ -9,7 +9,7 @@ ensure_npm_deps
 ensure_tools
 # The restore kit's tests run its Python and C tools, as a customer would, against these; the
 # receiver makes its self-signed certificate with openssl.
-ensure_debian_packages python3-nacl libsodium-dev zstd awscli openssl
+ensure_debian_packages python3-nacl libsodium-dev zstd awscli openssl iproute2
 cd "$ROOT"
 
 say "lint: eslint, prettier, tsc..."

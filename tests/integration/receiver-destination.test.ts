@@ -12,7 +12,8 @@ import { signedObjectUrl } from '../../receiver/signed-urls.ts';
 import { startControlPlane, type ControlPlane, type Operation } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { makeNetworkNamespace, startReceiver, type RunningReceiver } from '../helpers/receiver.ts';
-import { stack, uniqueName, waitFor } from '../helpers/stack.ts';
+import { documentedScript } from '../helpers/documented-script.ts';
+import { repoRoot, stack, uniqueName, waitFor } from '../helpers/stack.ts';
 
 interface Server {
   id: string;
@@ -44,6 +45,7 @@ describe('backups to a receiver the customer runs', () => {
   const dataDir = join(stack.runDir, uniqueName('receiver-data'));
   let receiver: RunningReceiver;
   let destinationId: string;
+  let teamKey: string;
 
   async function addServer(name: string, env: Record<string, string> = {}): Promise<Server> {
     const root = join(stack.runDir, uniqueName(name));
@@ -59,19 +61,19 @@ describe('backups to a receiver the customer runs', () => {
   }
 
   const addReceiver = (name: string, r: RunningReceiver, extra: Record<string, unknown> = {}) =>
-    cp.request<{ destination: { id: string; receiver: { url: string; fingerprint: string } } } & ApiError>(
-      'POST',
-      '/destinations',
-      token,
+    cp.request<
       {
-        kind: 'receiver',
-        name,
-        url: r.url,
-        fingerprint: r.fingerprint,
-        enrolmentCode: r.enrolmentCode,
-        ...extra,
-      },
-    );
+        destination: { id: string; receiver: { url: string; fingerprint: string } };
+        teamKey: { secretKey: string } | null;
+      } & ApiError
+    >('POST', '/destinations', token, {
+      kind: 'receiver',
+      name,
+      url: r.url,
+      fingerprint: r.fingerprint,
+      enrolmentCode: r.enrolmentCode,
+      ...extra,
+    });
 
   const backUp = async (envId: string, destination = destinationId) => {
     const started = await cp.request<{ id: string }>('POST', `/environments/${envId}/backups`, token, {
@@ -101,6 +103,7 @@ describe('backups to a receiver the customer runs', () => {
     const created = await addReceiver('home', receiver);
     assert.equal(created.status, 201, JSON.stringify(created.body));
     destinationId = created.body.destination.id;
+    teamKey = created.body.teamKey!.secretKey;
   });
 
   after(async () => {
@@ -163,6 +166,23 @@ describe('backups to a receiver the customer runs', () => {
     assert.ok(stored.includes(snapshot.objects.manifest));
     assert.equal((await stat(join(dataDir, 'objects', snapshot.objects.data))).size, snapshot.sizeBytes);
     assert.deepEqual(await filesUnder(join(dataDir, 'uploads')), [], 'no upload is left');
+
+    // Without strackt: the guide's commands on the receiver's files, with the team key alone.
+    const work = join(stack.runDir, uniqueName('by-hand'));
+    await mkdir(work, { recursive: true });
+    await writeFile(join(work, 'team.key'), teamKey, { mode: 0o600 });
+    execFileSync('bash', ['-c', documentedScript('receiver-restore-script')], {
+      cwd: work,
+      env: {
+        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', // Debian's python3
+        HOME: work,
+        RECEIVER_DATA: dataDir,
+        KIT: join(repoRoot, 'restore-kit'),
+      },
+      stdio: 'pipe',
+    });
+    assert.deepEqual(await filesOf(join(work, 'restored', 'webdata')), atSnapshot);
+    await rm(work, { recursive: true, force: true });
 
     await writeFile(join(volume, 'notes.txt'), 'changed after the snapshot');
     const started = await cp.request<Operation>('POST', `/environments/${envId}/restores`, token, {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import {
   chown,
   link,
@@ -26,16 +26,8 @@ import { newDataKey } from '../../format/container.ts';
 import { buildManifest, snapshotObjectKeys } from '../../format/manifest.ts';
 import { sealManifest } from '../../format/manifest-object.ts';
 import { fingerprintOf, generateTeamKey, keyIdOf, printableSecretKey } from '../../format/team-key.ts';
+import { documentedScript } from '../helpers/documented-script.ts';
 import { repoRoot, stack } from '../helpers/stack.ts';
-
-/** The fenced block the guide marks as the one a test runs, exactly as a customer would copy it. */
-function documentedScript(): string {
-  const doc = readFileSync(join(repoRoot, 'docs/RESTORE-WITHOUT-STRACKT.md'), 'utf8');
-  const marker = doc.indexOf('<!-- restore-script');
-  const block = /```sh\n([\s\S]*?)```/.exec(doc.slice(marker));
-  assert.ok(marker > 0 && block, 'the guide keeps its marked restore script');
-  return block[1]!;
-}
 
 async function tree(root: string, rel = ''): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -119,7 +111,7 @@ it('restores a snapshot from the bucket with only the documented commands: S3 cl
   await writeFile(join(customer, 'team.key'), `${printableSecretKey(team.secretKey)}\n`, { mode: 0o600 });
   await mkdir(join(customer, 'restore-kit'));
   execFileSync('cp', [join(repoRoot, 'restore-kit/strackt-decrypt.py'), join(customer, 'restore-kit/')]);
-  const run = spawnSync('bash', ['-c', documentedScript()], {
+  const run = spawnSync('bash', ['-c', documentedScript('restore-script')], {
     cwd: customer,
     encoding: 'utf8',
     env: {
