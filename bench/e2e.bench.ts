@@ -3,9 +3,10 @@
 // same data and the same object store. Started by bench/e2e.sh, which brings the services up.
 //   npm run bench:backup [-- --size GIB --runs N]
 //   npm run bench:restore [-- --size GIB --runs N]
+//   npm run bench:receiver [-- --size GIB --runs N]   backup to a receiver vs the bucket vs restic over SFTP
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,9 @@ import { createServer } from '../db/servers.data.ts';
 import { createTeam } from '../db/teams.data.ts';
 import { stackS3, startControlPlane, type Operation } from '../tests/helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../tests/helpers/processes.ts';
+import { startReceiver } from '../tests/helpers/receiver.ts';
 import { freePort, stack, uniqueName } from '../tests/helpers/stack.ts';
+import { startSftpServer } from './sftp-server.ts';
 
 const { values } = parseArgs({
   options: {
@@ -24,8 +27,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
   },
 });
-const mode = values.mode as 'backup' | 'restore';
-if (mode !== 'backup' && mode !== 'restore') throw new Error('--mode backup|restore');
+const mode = values.mode as 'backup' | 'restore' | 'receiver';
+if (!['backup', 'restore', 'receiver'].includes(mode)) throw new Error('--mode backup|restore|receiver');
 const runs = Number(values.runs);
 const here = fileURLToPath(new URL('.', import.meta.url));
 const data = execFileSync('bash', [join(here, 'make-dataset.sh'), values.size!], {
@@ -52,8 +55,8 @@ function timed(script: string): number {
 }
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-const peakRssMiB = (agent: ProgramRun) =>
-  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${agent.child.pid}/status`, 'utf8'))![1]) / 1024;
+const peakRssMiB = (program: ProgramRun) =>
+  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${program.child.pid}/status`, 'utf8'))![1]) / 1024;
 const seconds = (step: Operation['steps'][number]) =>
   (Date.parse(step.endedAt!) - Date.parse(step.startedAt!)) / 1000;
 
@@ -101,12 +104,14 @@ const tarBytes = Number(
   execFileSync('bash', ['-c', `tar -C ${live} -cf - ${volumes.join(' ')} | wc -c`], { encoding: 'utf8' }),
 );
 
-async function backupOnce(): Promise<{ op: Operation; seconds: number; firstByteSeconds: number }> {
+async function backupOnce(
+  to = destinationId,
+): Promise<{ op: Operation; seconds: number; firstByteSeconds: number }> {
   const started = await cp.request<{ id: string; workflowId: string }>(
     'POST',
     `/environments/${envId}/backups`,
     token,
-    { destinationId },
+    { destinationId: to },
   );
   const op = await cp.finished(token, started.body.id, 3_600_000);
   if (op.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(op)}`);
@@ -177,6 +182,69 @@ if (mode === 'backup') {
   console.log(
     `strackt workflow start to first byte uploaded: ${median(firstByte).toFixed(2)} s (target < 2)`,
   );
+} else if (mode === 'receiver') {
+  const receiver = await startReceiver(join(stack.runDir, 'receiver'));
+  const created = await cp.request<{ destination: { id: string } }>('POST', '/destinations', token, {
+    kind: 'receiver',
+    name: 'receiver',
+    url: receiver.url,
+    fingerprint: receiver.fingerprint,
+    enrolmentCode: receiver.enrolmentCode,
+  });
+  const receiverId = created.body.destination.id;
+  if (!receiverId) throw new Error(`receiver destination: ${JSON.stringify(created.body)}`);
+  const sftp = await startSftpServer(join(stack.runDir, 'sftp'), await freePort());
+  const toReceiver: number[] = [];
+  const toBucket: number[] = [];
+  const restic: number[] = [];
+  let agentRss = 0;
+  let receiverRss = 0;
+  let resticRss = 0;
+  let sshdRss = 0;
+  for (let i = 0; i < runs; i++) {
+    resetPeakRss();
+    writeFileSync(`/proc/${receiver.program.child.pid}/clear_refs`, '5');
+    toReceiver.push((await backupOnce(receiverId)).seconds);
+    agentRss = Math.max(agentRss, peakRssMiB(agent));
+    receiverRss = Math.max(receiverRss, peakRssMiB(receiver.program));
+    toBucket.push((await backupOnce()).seconds);
+
+    const repo = sftp.repository(join(work, `restic-sftp-${i}`));
+    const resticArgs = ['-q', '-r', repo, '-o', `sftp.command=${sftp.sftpCommand}`];
+    execFileSync('mkdir', ['-p', work]);
+    execFileSync('restic', [...resticArgs, 'init'], { env: s3Env, stdio: 'ignore' });
+    execFileSync('sync');
+    const sampled = sampleRss(['sshd']);
+    const t = performance.now();
+    const rssKiB = await new Promise<number>((resolve, reject) => {
+      const child = spawn('/usr/bin/time', ['-f', '%M', 'restic', ...resticArgs, 'backup', ...volumes], {
+        cwd: live,
+        env: s3Env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('exit', (code) =>
+        code === 0 ? resolve(Number(err.trim().split('\n').at(-1))) : reject(new Error(`restic: ${err}`)),
+      );
+    });
+    restic.push((performance.now() - t) / 1000);
+    sshdRss = Math.max(sshdRss, await sampled.stop());
+    resticRss = Math.max(resticRss, rssKiB / 1024);
+  }
+  line('restic backup over SFTP (loopback OpenSSH)', median(restic));
+  line('strackt backup to the bucket (local versitygw)', median(toBucket));
+  line(
+    'strackt backup to a receiver (loopback)',
+    median(toReceiver),
+    `  = ${(median(toBucket) / median(toReceiver)).toFixed(2)}x to the bucket, ${(median(restic) / median(toReceiver)).toFixed(2)}x restic over SFTP`,
+  );
+  console.log(
+    `peak RSS: strackt agent ${agentRss.toFixed(0)} MiB + receiver ${receiverRss.toFixed(0)} MiB; ` +
+      `restic ${resticRss.toFixed(0)} MiB + sshd (all its processes, sampled) ${sshdRss.toFixed(0)} MiB`,
+  );
+  sftp.stop();
+  await receiver.program.kill();
 } else {
   await backupOnce();
   const listed = await cp.request<{ snapshots: { id: string }[] }>(
@@ -260,6 +328,31 @@ if (mode === 'backup') {
   console.log(
     `strackt agent peak RSS: ${rss.toFixed(0)} MiB (target < 250; ${idleRssMiB.toFixed(0)} MiB before the run)`,
   );
+}
+
+/** The highest sum of RSS of the processes named, sampled every 50 ms until stop() (MiB). */
+function sampleRss(names: string[]): { stop: () => Promise<number> } {
+  let peak = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const out = await new Promise<string>((resolve) =>
+        execFile('ps', ['-C', names.join(','), '-o', 'rss='], (_err, stdout) => resolve(stdout ?? '')),
+      );
+      peak = Math.max(
+        peak,
+        out.split('\n').reduce((sum, x) => sum + (Number(x) || 0), 0),
+      );
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return peak / 1024;
+    },
+  };
 }
 
 await agent.kill();
