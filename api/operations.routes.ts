@@ -12,7 +12,7 @@ import { errorResponses, errorSchema, idParam, jsonResponse, newRouter } from '.
 export const operationSchema = z
   .object({
     id: z.string(),
-    kind: z.enum(['deploy', 'stop', 'backup', 'restore']),
+    kind: z.enum(['deploy', 'stop', 'backup', 'restore', 'verify']),
     status: z.enum(['pending', 'running', 'succeeded', 'failed', 'cancelled']),
     environmentId: z.string(),
     serverId: z.string(),

@@ -1,6 +1,6 @@
 // Shared by workflows (which must stay deterministic) and the API: types and pure helpers only.
 
-export type OperationKind = 'deploy' | 'stop' | 'backup' | 'restore';
+export type OperationKind = 'deploy' | 'stop' | 'backup' | 'restore' | 'verify';
 export type OperationStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
 

@@ -12,6 +12,7 @@ import type { SnapshotTable } from './tables/snapshot.table.ts';
 import type { TeamKeyTable } from './tables/team-key.table.ts';
 import type { TeamTable } from './tables/team.table.ts';
 import type { VaultSecretTable } from './tables/vault-secret.table.ts';
+import type { VerificationTable } from './tables/verification.table.ts';
 import type { WebhookDeliveryTable, WebhookTable } from './tables/webhook.table.ts';
 
 export interface Database {
@@ -20,6 +21,7 @@ export interface Database {
   servers: ServerTable;
   environments: EnvironmentTable;
   operations: OperationTable;
+  verifications: VerificationTable;
   vault_secrets: VaultSecretTable;
   team_keys: TeamKeyTable;
   destinations: DestinationTable;

@@ -35,6 +35,11 @@ export interface UnpackOptions {
   onCheckpoint?: (entriesDone: number) => void;
   /** Leave staging in place on a failure (a caller that may resume, or discards it itself). */
   keepStagingOnFailure?: boolean;
+  /**
+   * Check everything (every chunk, every entry against the manifest, every file's SHA-256) and write
+   * nothing: `staging` is never created. What verifying a stored snapshot does.
+   */
+  verifyOnly?: boolean;
 }
 
 // Tar buffers in circulation, hence the unpacker's memory whatever the archive's size (24 or 32
@@ -195,7 +200,8 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
     };
   }
 
-  if (!options.resume) await mkdir(staging, { recursive: false, mode: 0o700 });
+  const writing = !options.verifyOnly;
+  if (!options.resume && writing) await mkdir(staging, { recursive: false, mode: 0o700 });
   // Per tar buffer: how many leading entries are complete once both threads are through with it.
   const completeAfter = new Array<number>(tarBuffers).fill(0);
   // Tar buffers, shared: the file-system and hashing threads work on the same one at the same time.
@@ -205,14 +211,17 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
   const busy = new Array<number>(tarBuffers).fill(0); // threads still on each slot
   // execArgv: [], or the threads would preload what this process was started with (tsx: 150 ms,
   // 30 MiB each, measured), which plain JavaScript does not need.
-  const writer = new Worker(new URL('./unpack-writer.js', import.meta.url), {
-    workerData: { slots, asRoot },
-    execArgv: [],
-  });
+  const writer = writing
+    ? new Worker(new URL('./unpack-writer.js', import.meta.url), {
+        workerData: { slots, asRoot },
+        execArgv: [],
+      })
+    : undefined;
   const hasher = new Worker(new URL('./hash-worker.js', import.meta.url), {
     workerData: { slots },
     execArgv: [],
   });
+  const threads = writer ? [writer, hasher] : [hasher];
   let finished = false;
   let threadsAlive = true;
   let syncId = 0;
@@ -228,8 +237,8 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
   const settled = () =>
     new Promise<void>((resolve) => {
       if (!threadsAlive) return resolve();
-      syncs.set(++syncId, { pending: 2, resolve });
-      writer.postMessage({ t: 'sync', id: syncId, last: true });
+      syncs.set(++syncId, { pending: threads.length, resolve });
+      writer?.postMessage({ t: 'sync', id: syncId, last: true });
       hasher.postMessage({ t: 'sync', id: syncId });
     });
   const onSynced = (id: number) => {
@@ -248,7 +257,7 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
       wake();
     }
   };
-  writer.on(
+  writer?.on(
     'message',
     (
       m:
@@ -274,7 +283,7 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
       release(m.slot);
     },
   );
-  for (const thread of [writer, hasher]) {
+  for (const thread of threads) {
     thread.on('error', threadDied);
     thread.on('exit', () => threadDied(new Error('an unpacking thread stopped unexpectedly')));
   }
@@ -299,8 +308,8 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
     } finally {
       completeAfter[at] = Math.max(skip, index - (inFile ? 1 : 0));
       const message = { slot: at, ops, copies };
-      busy[at] = 2;
-      writer.postMessage(message);
+      busy[at] = threads.length;
+      writer?.postMessage(message);
       hasher.postMessage(message);
       chunk = undefined;
       ops = [];
@@ -356,19 +365,19 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
         'declared by the manifest but missing from the archive',
       );
     }
-    for (const { at, entry } of directories.reverse()) {
+    for (const { at, entry } of writing ? directories.reverse() : []) {
       if (asRoot) chownSync(at, entry.uid, entry.gid);
       chmodSync(at, entry.mode);
       utimesSync(at, entry.mtime, entry.mtime);
     }
   } catch (err) {
     finished = true;
-    await Promise.all([writer.terminate(), hasher.terminate()]);
-    if (!options.keepStagingOnFailure) await rm(staging, { recursive: true, force: true });
+    await Promise.all(threads.map((t) => t.terminate()));
+    if (!options.keepStagingOnFailure && writing) await rm(staging, { recursive: true, force: true });
     throw err;
   } finally {
     finished = true;
-    await Promise.all([writer.terminate(), hasher.terminate()]);
+    await Promise.all(threads.map((t) => t.terminate()));
   }
   return { entries: index, bytes };
 }

@@ -9,6 +9,7 @@ import * as backupSchedules from './2026-11-26T0800-backup-schedules.ts';
 import * as webhooks from './2026-11-26T0810-webhooks.ts';
 import * as retention from './2026-11-26T0820-retention.ts';
 import * as receiverDestinations from './2026-11-26T0830-receiver-destinations.ts';
+import * as verificationAndPrune from './2026-11-26T0840-verification-and-prune.ts';
 
 // Listed explicitly (not read from the folder) so the set of migrations is part of the build.
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T0810-webhooks': webhooks,
   '2026-11-26T0820-retention': retention,
   '2026-11-26T0830-receiver-destinations': receiverDestinations,
+  '2026-11-26T0840-verification-and-prune': verificationAndPrune,
 };

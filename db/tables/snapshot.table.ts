@@ -10,7 +10,8 @@ export interface SnapshotTable {
   destination_id: string;
   source_server_id: string;
   operation_id: string;
-  status: 'uploading' | 'complete' | 'failed';
+  /** deleting: chosen by a prune, its objects going (never offered again); deleted: its objects are gone. */
+  status: 'uploading' | 'complete' | 'failed' | 'deleting' | 'deleted';
   data_key: string;
   manifest_key: string;
   upload_id: string | null;
@@ -26,5 +27,10 @@ export interface SnapshotTable {
   created_at: Generated<Date>;
   completed_at: Date | null;
   pinned: Generated<boolean>;
+  /** The last verification: when, and how it went ('ok', 'failed': a check failed, 'missing': an object is gone). */
+  verified_at: Date | null;
+  verification: 'ok' | 'failed' | 'missing' | null;
+  verification_error: string | null;
+  deleted_at: Date | null;
 }
 export type Snapshot = Selectable<SnapshotTable>;

@@ -22,7 +22,7 @@ import { describe, it } from 'node:test';
 import { compress } from 'zstd-napi';
 import { unpackArchive } from '../../format/archive-reader.ts';
 import { writeArchive } from '../../format/archive-writer.ts';
-import { EncryptStream, newDataKey } from '../../format/container.ts';
+import { EncryptStream, newDataKey, SnapshotFormatError } from '../../format/container.ts';
 import { buildManifest, type Manifest, type ManifestEntry } from '../../format/manifest.ts';
 import { generateTeamKey, keyIdOf } from '../../format/team-key.ts';
 import { craftTar, type CraftedEntry } from '../helpers/craft-tar.ts';
@@ -116,6 +116,42 @@ describe('archive writer and reader', () => {
     });
     assert.equal(result.entries, entries.length);
     assert.deepEqual(await describeTree(staging), await describeTree(root));
+  });
+
+  it('verifies without writing: every file hashed against the manifest, no staging made, a flipped byte caught', async () => {
+    const root = await sampleVolumes();
+    const file = join(stack.runDir, `snap-${randomBytes(4).toString('hex')}`);
+    const { entries, tarBytes } = await writeArchive({
+      root,
+      volumes: ['alpha', 'beta'],
+      publicKey: team.publicKey,
+      dataKey: newDataKey(),
+      sink: createWriteStream(file),
+    });
+    const manifest = manifestFor(entries, ['alpha', 'beta'], tarBytes);
+    const staging = join(stack.runDir, `never-${randomBytes(4).toString('hex')}`);
+    const verify = (source: AsyncIterable<Buffer>, m = manifest) =>
+      unpackArchive({ source, key: { secretKey: team.secretKey }, manifest: m, staging, verifyOnly: true });
+    const result = await verify(createReadStream(file));
+    assert.equal(result.entries, entries.length);
+    assert.equal(existsSync(staging), false, 'nothing was written');
+    const big = manifest.entries.findIndex((e) => e.type === 'file' && (e.size ?? 0) > 0);
+    const altered = {
+      ...manifest,
+      entries: manifest.entries.map((e, i) => (i === big ? { ...e, sha256: '0'.repeat(64) } : e)),
+    };
+    await assert.rejects(verify(createReadStream(file), altered), /SHA-256 differs from the manifest/);
+    const bytes = await readFile(file);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    await assert.rejects(
+      verify(
+        (async function* () {
+          yield bytes;
+        })(),
+      ),
+      SnapshotFormatError,
+    );
+    assert.equal(existsSync(staging), false, 'nothing was written by a failed verification either');
   });
 
   it('resumes an interrupted unpack after its checkpoint: the same tree, nothing before it written again', async () => {
