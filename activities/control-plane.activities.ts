@@ -4,8 +4,10 @@ import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
 import { createBackupActivities } from './backup.activities.ts';
 import { createOperationActivities } from './operations.activities.ts';
+import { createPruneActivities } from './prune.activities.ts';
 import { createRestoreActivities } from './restore.activities.ts';
 import { createScheduleActivities } from './schedule.activities.ts';
+import { createVerifyActivities } from './verify.activities.ts';
 import { createWebhookActivities, notifier } from './webhook.activities.ts';
 
 export interface ControlPlaneActivityDeps {
@@ -34,5 +36,7 @@ export function createControlPlaneActivities({
     ...createScheduleActivities({ db, notify, agentConnected }),
     ...createWebhookActivities({ db, vault }),
     ...createRestoreActivities({ db, vault, agentConnected }),
+    ...createVerifyActivities({ db, vault, notify }),
+    ...createPruneActivities({ db, vault }),
   };
 }

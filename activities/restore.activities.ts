@@ -1,17 +1,8 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import type { Db } from '../db/database.ts';
 import { closeRestore, saveRestore } from '../db/restores.data.ts';
 import { getSnapshotById } from '../db/snapshots.data.ts';
-import { getTeamPublicKey, openTeamSecretKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
-import {
-  headerBytes,
-  openDataKey,
-  parseHeader,
-  sealDataKey,
-  SnapshotFormatError,
-} from '../format/container.ts';
-import { snapshotStore } from '../storage/snapshot-store-of.ts';
+import { refuse, resealDataKey } from './reseal-data-key.ts';
 
 export interface PrepareRestoreInput {
   operationId: string;
@@ -34,8 +25,6 @@ interface Deps {
   /** Whether a server's agent polls its queue now (Temporal's view of it). */
   agentConnected: (serverId: string) => Promise<boolean>;
 }
-
-const refuse = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
 
 /** Control-plane side of a restore: checks before anything is touched, and the data key's custody. */
 export function createRestoreActivities({ db, vault, agentConnected }: Deps) {
@@ -80,38 +69,7 @@ export function createRestoreActivities({ db, vault, agentConnected }: Deps) {
         );
       }
 
-      const store = await snapshotStore(db, vault, snapshot);
-      const head =
-        (await store.size(snapshot.manifest_key)) === undefined
-          ? undefined
-          : await store.readStart(snapshot.data_key, headerBytes);
-      if (!head)
-        throw refuse(
-          `snapshot ${snapshot.id} is listed but its objects are gone from the storage`,
-          'SnapshotMissing',
-        );
-      const team = await getTeamPublicKey(db, input.teamId);
-      let header;
-      try {
-        header = parseHeader(head);
-      } catch (err) {
-        if (err instanceof SnapshotFormatError)
-          throw refuse(`the stored snapshot: ${err.message}`, 'SnapshotCorrupt');
-        throw err;
-      }
-      if (!team || !header.keyId.equals(team.keyId)) {
-        throw refuse('the snapshot was sealed with another key than the team key', 'WrongKey');
-      }
-      const secretKey = await openTeamSecretKey(db, vault, input.teamId);
-      const dataKey = openDataKey(head.subarray(32, 112), team.publicKey, secretKey);
-      secretKey.fill(0);
-      if (!dataKey)
-        throw refuse(
-          'the team key does not open this snapshot (its sealed key is altered)',
-          'SnapshotCorrupt',
-        );
-      const resealed = sealDataKey(dataKey, Buffer.from(target.agent_public_key, 'hex'));
-      dataKey.fill(0);
+      const resealed = await resealDataKey(db, vault, snapshot, target.agent_public_key);
 
       const elsewhere = environment.server_id !== target.id ? environment.server_id : null;
       await saveRestore(db, {
@@ -121,7 +79,7 @@ export function createRestoreActivities({ db, vault, agentConnected }: Deps) {
         snapshotId: snapshot.id,
         targetServerId: target.id,
         previousServerId: elsewhere,
-        sealedDataKey: resealed.toString('hex'),
+        sealedDataKey: resealed,
       });
       return {
         sizeBytes: Number(snapshot.size_bytes),

@@ -21,6 +21,7 @@ import {
   swapIn,
   type RestoreRef,
 } from '../agent/snapshot-restore.ts';
+import { verifyStoredSnapshot } from '../agent/snapshot-verify.ts';
 import { ArchiveError } from '../format/archive-writer.ts';
 import { CertificateMismatchError } from '../receiver/pinned-client.ts';
 
@@ -28,7 +29,7 @@ interface Deps {
   runtime: Runtime;
   controlPlane: Pick<
     ControlPlaneClient,
-    'environmentSpec' | 'partUrls' | 'manifestUrl' | 'uploadedParts' | 'restoreAccess'
+    'environmentSpec' | 'partUrls' | 'manifestUrl' | 'uploadedParts' | 'restoreAccess' | 'verificationAccess'
   >;
   serverId: string;
   agentKey: AgentKey;
@@ -121,6 +122,16 @@ export function createRuntimeActivities({ runtime, controlPlane, serverId, agent
     fetchAndUnpack: permanentFailures((ref: RestoreRef) =>
       fetchAndUnpack(
         restoreDeps,
+        ref,
+        (progress) => heartbeat(progress),
+        Context.current().cancellationSignal,
+      ),
+    ),
+
+    /** Streams a stored snapshot and checks all of it, writing nothing; a bad snapshot is a RestoreError. */
+    verifySnapshotOnHost: permanentFailures((ref: RestoreRef) =>
+      verifyStoredSnapshot(
+        { controlPlane, agentKey },
         ref,
         (progress) => heartbeat(progress),
         Context.current().cancellationSignal,

@@ -1,3 +1,4 @@
+import type { VerifyInput } from './verify.activities.ts';
 import { DomainError } from '../common/errors.ts';
 import { operationWorkflowId } from '../common/operations.ts';
 import { compileCron, nextRun } from '../common/temporal-calendar.ts';
@@ -126,6 +127,52 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
           environmentId: schedule.environment_id,
           serverId: environment.server_id,
           destinationId: schedule.destination_id,
+        },
+      };
+    },
+
+    /**
+     * For a schedule that verifies its snapshots: the verification operation of the snapshot this
+     * run made, on the environment's server (one per run: a retry finds the one it made).
+     */
+    async scheduledVerification({
+      scheduleId,
+      nominalAt,
+      snapshotId,
+    }: {
+      scheduleId: string;
+      nominalAt: string;
+      snapshotId: string;
+    }): Promise<{ workflowId: string; input: VerifyInput } | undefined> {
+      const schedule = await findSchedule(db, scheduleId);
+      if (!schedule?.verify_after_backup) return undefined;
+      const environment = await db
+        .selectFrom('environments')
+        .select('server_id')
+        .where('id', '=', schedule.environment_id)
+        .executeTakeFirstOrThrow();
+      const workflowId = operationWorkflowId('verify', schedule.environment_id, new Date(nominalAt));
+      const operation =
+        (await db
+          .selectFrom('operations')
+          .select('id')
+          .where('workflow_id', '=', workflowId)
+          .executeTakeFirst()) ??
+        (await createOperation(db, {
+          teamId: schedule.team_id,
+          environmentId: schedule.environment_id,
+          serverId: environment.server_id,
+          kind: 'verify',
+          workflowId,
+        }));
+      return {
+        workflowId,
+        input: {
+          operationId: operation.id,
+          teamId: schedule.team_id,
+          environmentId: schedule.environment_id,
+          serverId: environment.server_id,
+          snapshotId,
         },
       };
     },

@@ -95,4 +95,9 @@ export class ControlPlaneClient {
   restoreAccess(operationId: string): Promise<RestoreAccess> {
     return this.call('POST', `/agent/restores/${encodeURIComponent(operationId)}/access`);
   }
+
+  /** The same for a snapshot this agent verifies (streams and checks, writing nothing). */
+  verificationAccess(operationId: string): Promise<RestoreAccess> {
+    return this.call('POST', `/agent/verifications/${encodeURIComponent(operationId)}/access`);
+  }
 }

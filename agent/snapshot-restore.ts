@@ -86,7 +86,7 @@ const exists = (path: string) =>
     () => false,
   );
 
-function classify(err: unknown): never {
+export function classify(err: unknown): never {
   if (err instanceof SnapshotFormatError) {
     throw new RestoreError(
       err.kind === 'wrong_key' ? 'WrongKey' : 'SnapshotCorrupt',
@@ -104,11 +104,18 @@ async function access(
   deps: RestoreDeps,
   operationId: string,
 ): Promise<{ access: RestoreAccess; dataKey: Buffer }> {
-  const access = await deps.controlPlane.restoreAccess(operationId);
+  return openAccess(deps.agentKey, await deps.controlPlane.restoreAccess(operationId));
+}
+
+/** The data key sealed to this agent, opened with its own key. */
+export function openAccess(
+  agentKey: AgentKey,
+  access: RestoreAccess,
+): { access: RestoreAccess; dataKey: Buffer } {
   const dataKey = openDataKey(
     Buffer.from(access.sealedDataKey, 'hex'),
-    deps.agentKey.publicKey,
-    deps.agentKey.secretKey,
+    agentKey.publicKey,
+    agentKey.secretKey,
   );
   if (!dataKey) {
     throw new RestoreError(
@@ -119,7 +126,7 @@ async function access(
   return { access, dataKey };
 }
 
-async function fetchManifest(a: RestoreAccess, dataKey: Buffer, ref: RestoreRef): Promise<Manifest> {
+export async function fetchManifest(a: RestoreAccess, dataKey: Buffer, ref: RestoreRef): Promise<Manifest> {
   const sealed = await downloadSmall({ url: a.manifestUrl, pin: a.pin });
   const manifest = await openManifest(sealed, { dataKey }, Buffer.from(a.keyId, 'hex')).catch(classify);
   if (manifest.environmentId !== ref.environmentId || manifest.snapshotId !== a.snapshotId) {

@@ -26,8 +26,33 @@ const pinSchema = z
   .optional()
   .openapi({ description: 'Set when the storage is a receiver: the agent talks to no other certificate' });
 
+const accessSchema = z.object({
+  snapshotId: z.string(),
+  dataUrl: z.string(),
+  manifestUrl: z.string(),
+  pin: pinSchema,
+  sizeBytes: z.number(),
+  keyId: z.string(),
+  sealedDataKey: z.string(),
+});
+
 /** Routes agents call with their agent token. They only ever see their own server's environments and uploads. */
 export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
+  /** URLs for a snapshot's two objects, and its data key as sealed to the agent reading it. */
+  async function snapshotAccess(snapshotId: string, sealedDataKey: string) {
+    const snapshot = await getSnapshotById(db, snapshotId);
+    const store = await snapshotStore(db, vault, snapshot);
+    return {
+      snapshotId: snapshot.id,
+      dataUrl: await store.getUrl(snapshot.data_key),
+      manifestUrl: await store.getUrl(snapshot.manifest_key),
+      pin: store.pin,
+      sizeBytes: Number(snapshot.size_bytes),
+      keyId: snapshot.key_id,
+      sealedDataKey,
+    };
+  }
+
   return newRouter<AgentEnv>()
     .openapi(
       createRoute({
@@ -153,18 +178,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
           'What this server needs to fetch the snapshot it is restoring: URLs and the data key sealed to it',
         request: { params: idParam('op_...') },
         responses: {
-          200: jsonResponse(
-            z.object({
-              snapshotId: z.string(),
-              dataUrl: z.string(),
-              manifestUrl: z.string(),
-              pin: pinSchema,
-              sizeBytes: z.number(),
-              keyId: z.string(),
-              sealedDataKey: z.string(),
-            }),
-            'Access',
-          ),
+          200: jsonResponse(accessSchema, 'Access'),
           ...errorResponses,
         },
       }),
@@ -172,20 +186,28 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         const { id } = c.req.valid('param');
         const restore = await activeRestoreForServer(db, c.get('server').id, id);
         if (!restore?.sealed_data_key) throw notFound('restore', id);
-        const snapshot = await getSnapshotById(db, restore.snapshot_id);
-        const store = await snapshotStore(db, vault, snapshot);
-        return c.json(
-          {
-            snapshotId: snapshot.id,
-            dataUrl: await store.getUrl(snapshot.data_key),
-            manifestUrl: await store.getUrl(snapshot.manifest_key),
-            pin: store.pin,
-            sizeBytes: Number(snapshot.size_bytes),
-            keyId: snapshot.key_id,
-            sealedDataKey: restore.sealed_data_key,
-          },
-          200,
-        );
+        return c.json(await snapshotAccess(restore.snapshot_id, restore.sealed_data_key), 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/verifications/{id}/access',
+        summary:
+          'What this server needs to stream and check a snapshot it verifies: URLs and the data key sealed to it',
+        request: { params: idParam('op_...') },
+        responses: { 200: jsonResponse(accessSchema, 'Access'), ...errorResponses },
+      }),
+      async (c) => {
+        const { id } = c.req.valid('param');
+        const verification = await db
+          .selectFrom('verifications')
+          .selectAll()
+          .where('operation_id', '=', id)
+          .where('server_id', '=', c.get('server').id)
+          .executeTakeFirst();
+        if (!verification?.sealed_data_key) throw notFound('verification', id);
+        return c.json(await snapshotAccess(verification.snapshot_id, verification.sealed_data_key), 200);
       },
     )
     .openapi(

@@ -13,12 +13,12 @@ import {
 import { getDestination } from '../db/destinations.data.ts';
 import { listOperations } from '../db/operations.data.ts';
 import { getServer } from '../db/servers.data.ts';
-import { getSnapshot, listSnapshots } from '../db/snapshots.data.ts';
+import { defaultRestorePoint, getSnapshot, listSnapshots } from '../db/snapshots.data.ts';
 import type { Environment } from '../db/tables/environment.table.ts';
-import { agentPresence } from '../common/agent-presence.ts';
 import { presentOperation, startOperation } from './operation-starter.ts';
 import { operationSchema } from './operations.routes.ts';
 import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
+import { requireAgentConnected } from './agent-connected.ts';
 import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 const environmentSchema = z
@@ -54,17 +54,7 @@ export interface EnvironmentsDeps {
 
 export function environmentsRoutes(deps: EnvironmentsDeps) {
   const { db } = deps;
-
-  async function requireConnected(serverId: string): Promise<void> {
-    const presence = await agentPresence(deps.temporal, serverId, deps.agentStaleAfterMs);
-    if (!presence.connected) {
-      throw new DomainError(
-        'conflict',
-        'server_disconnected',
-        `server ${serverId} has no connected agent (last seen ${presence.lastSeenAt ?? 'never'}); start its agent and retry`,
-      );
-    }
-  }
+  const requireConnected = (serverId: string) => requireAgentConnected(deps, serverId);
 
   async function operate(
     teamId: string,
@@ -78,9 +68,11 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
   }
 
   /** Every refusal a user can act on, before anything is touched on any server. */
-  async function restore(teamId: string, id: string, input: { snapshotId: string; targetServerId: string }) {
+  async function restore(teamId: string, id: string, input: { snapshotId?: string; targetServerId: string }) {
     const env = await getEnvironment(db, teamId, id);
-    const snapshot = await getSnapshot(db, teamId, input.snapshotId);
+    const snapshot = input.snapshotId
+      ? await getSnapshot(db, teamId, input.snapshotId)
+      : await defaultRestorePoint(db, teamId, env.id);
     if (snapshot.environment_id !== env.id) {
       throw new DomainError(
         'invalid',
@@ -234,7 +226,13 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         request: {
           params: idParam('env_...'),
           body: jsonBody(
-            z.strictObject({ snapshotId: z.string().max(64), targetServerId: z.string().max(64) }),
+            z.strictObject({
+              snapshotId: z.string().max(64).optional().openapi({
+                description:
+                  'Omitted: the newest snapshot that has not failed a verification (the default restore point)',
+              }),
+              targetServerId: z.string().max(64),
+            }),
           ),
         },
         responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },

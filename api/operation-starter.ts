@@ -22,6 +22,7 @@ const workflowOf = {
   stop: 'stopEnvironment',
   backup: 'backupEnvironment',
   restore: 'restoreEnvironment',
+  verify: 'verifySnapshot',
 } as const;
 
 /**

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { environmentAttribute, teamAttribute } from '../common/search-attributes.ts';
 import { DomainError, invalid } from '../common/errors.ts';
 import { localTime, preview } from '../common/schedule-preview.ts';
 import { applyRetention, retentionInWords, type RetainedSnapshot } from '../common/retention.ts';
@@ -46,6 +47,7 @@ const scheduleSchema = z
     overlapInWords: z.string(),
     retention: retentionSchema.nullable(),
     retentionInWords: z.string(),
+    verify: z.boolean().openapi({ description: 'Each snapshot is verified right after its backup' }),
     temporalScheduleId: z.string(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -67,6 +69,7 @@ const present = (s: BackupSchedule): z.infer<typeof scheduleSchema> => ({
   overlapInWords: overlapInWords[s.overlap],
   retention: s.retention,
   retentionInWords: retentionInWords(s.retention ?? {}),
+  verify: s.verify_after_backup,
   temporalScheduleId: temporalScheduleId(s.id),
   createdAt: s.created_at.toISOString(),
   updatedAt: s.updated_at.toISOString(),
@@ -101,6 +104,7 @@ async function fieldsOf(
     enabled: body.enabled,
     overlap: body.overlap,
     retention: body.retention ?? null,
+    verify: body.verify,
     compiled: compiled.compiled,
   };
 }
@@ -290,6 +294,36 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
           },
           200,
         );
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/schedules/{id}/prune',
+        summary: 'Apply the schedule’s retention rule now (it also runs after each of its backups)',
+        description:
+          'Runs the pruneSnapshots workflow and answers what it deleted: objects first, then the rows marked ' +
+          'deleted. Pinned snapshots, ones being restored or verified, and ones that failed verification are ' +
+          'never deleted by a rule. Safe to run twice, or while a backup runs.',
+        request: { params: idParam('sch_...') },
+        responses: {
+          200: jsonResponse(z.object({ workflowId: z.string(), deleted: z.array(z.string()) }), 'Pruned'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const schedule = await getSchedule(db, c.get('teamId'), c.req.valid('param').id);
+        const workflowId = `prune-${schedule.id}-${new Date().toISOString()}`;
+        const { deleted } = await temporal.workflow.execute('pruneSnapshots', {
+          taskQueue: deps.controlTaskQueue,
+          workflowId,
+          args: [{ scheduleId: schedule.id }],
+          typedSearchAttributes: [
+            { key: teamAttribute, value: schedule.team_id },
+            { key: environmentAttribute, value: schedule.environment_id },
+          ],
+        });
+        return c.json({ workflowId, deleted }, 200);
       },
     )
     .openapi(

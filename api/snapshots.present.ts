@@ -16,6 +16,16 @@ export const snapshotSchema = z
     captureMs: z.number(),
     objects: z.object({ data: z.string(), manifest: z.string() }),
     pinned: z.boolean().openapi({ description: 'Never pruned by a retention rule' }),
+    lastVerified: z
+      .object({
+        at: z.string(),
+        result: z.enum(['ok', 'failed', 'missing']),
+        error: z.string().nullable(),
+      })
+      .nullable()
+      .openapi({
+        description: 'The last verification; a snapshot that failed is never the default restore point',
+      }),
   })
   .openapi('Snapshot');
 
@@ -34,5 +44,9 @@ export function presentSnapshot(s: Snapshot): z.infer<typeof snapshotSchema> {
     captureMs: s.capture_ms ?? 0,
     objects: { data: s.data_key, manifest: s.manifest_key },
     pinned: s.pinned,
+    lastVerified:
+      s.verified_at && s.verification
+        ? { at: s.verified_at.toISOString(), result: s.verification, error: s.verification_error }
+        : null,
   };
 }

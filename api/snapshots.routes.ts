@@ -1,31 +1,132 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { notFound } from '../common/errors.ts';
+import type { Client } from '@temporalio/client';
+import { DomainError, notFound } from '../common/errors.ts';
+import { environmentAttribute, teamAttribute } from '../common/search-attributes.ts';
 import type { Db } from '../db/database.ts';
-import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import { markForDeletion } from '../db/prune.data.ts';
+import { getServer } from '../db/servers.data.ts';
+import { getSnapshot } from '../db/snapshots.data.ts';
+import { requireAgentConnected } from './agent-connected.ts';
+import { operationSchema } from './operations.routes.ts';
+import { presentOperation, startOperation } from './operation-starter.ts';
+import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
 
-/** One snapshot of the team's: pin it so that no retention rule ever prunes it, or unpin it. */
-export function snapshotsRoutes({ db }: { db: Db }) {
-  return newRouter().openapi(
-    createRoute({
-      method: 'patch',
-      path: '/{id}',
-      summary: 'Pin or unpin a snapshot (a pinned one is never pruned)',
-      request: { params: idParam('snap_...'), body: jsonBody(z.strictObject({ pinned: z.boolean() })) },
-      responses: { 200: jsonResponse(snapshotSchema, 'Snapshot'), ...errorResponses },
-    }),
-    async (c) => {
-      const id = c.req.valid('param').id;
-      const row = await db
-        .updateTable('snapshots')
-        .set({ pinned: c.req.valid('json').pinned })
-        .where('team_id', '=', c.get('teamId'))
-        .where('id', '=', id)
-        .where('status', '=', 'complete')
-        .returningAll()
-        .executeTakeFirst();
-      if (!row) throw notFound('snapshot', id);
-      return c.json(presentSnapshot(row), 200);
-    },
-  );
+export interface SnapshotsDeps {
+  db: Db;
+  temporal: Client;
+  controlTaskQueue: string;
+  agentStaleAfterMs: number;
+}
+
+/** One snapshot of the team's: pin it, verify it, delete it. */
+export function snapshotsRoutes(deps: SnapshotsDeps) {
+  const { db } = deps;
+  return newRouter()
+    .openapi(
+      createRoute({
+        method: 'patch',
+        path: '/{id}',
+        summary: 'Pin or unpin a snapshot (a pinned one is never pruned)',
+        request: { params: idParam('snap_...'), body: jsonBody(z.strictObject({ pinned: z.boolean() })) },
+        responses: { 200: jsonResponse(snapshotSchema, 'Snapshot'), ...errorResponses },
+      }),
+      async (c) => {
+        const id = c.req.valid('param').id;
+        const row = await db
+          .updateTable('snapshots')
+          .set({ pinned: c.req.valid('json').pinned })
+          .where('team_id', '=', c.get('teamId'))
+          .where('id', '=', id)
+          .where('status', '=', 'complete')
+          .returningAll()
+          .executeTakeFirst();
+        if (!row) throw notFound('snapshot', id);
+        return c.json(presentSnapshot(row), 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/{id}/verify',
+        summary: 'Verify a snapshot: stream it from its destination and check all of it, writing nothing',
+        description:
+          'A tracked operation (kind verify) on a server of the team, by default the one the environment ' +
+          'runs on: its agent streams the snapshot from the destination, authenticates every chunk and ' +
+          'checks every file against the manifest. The result is recorded on the snapshot (lastVerified); ' +
+          'one that fails is notified (snapshot.verification_failed) and never the default restore point. ' +
+          'It may run beside a backup or restore of the environment.',
+        request: {
+          params: idParam('snap_...'),
+          body: jsonBody(z.strictObject({ serverId: z.string().max(64).optional() })),
+        },
+        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses },
+      }),
+      async (c) => {
+        const teamId = c.get('teamId');
+        const snapshot = await getSnapshot(db, teamId, c.req.valid('param').id);
+        const environment = await db
+          .selectFrom('environments')
+          .select('server_id')
+          .where('id', '=', snapshot.environment_id)
+          .executeTakeFirstOrThrow();
+        const server = await getServer(db, teamId, c.req.valid('json').serverId ?? environment.server_id);
+        await requireAgentConnected(deps, server.id);
+        if (!server.agent_public_key)
+          throw new DomainError(
+            'conflict',
+            'agent_not_enrolled',
+            `server ${server.id} runs an agent that has not enrolled with a key; restart it with this version`,
+          );
+        const op = await startOperation(
+          deps,
+          { teamId, environmentId: snapshot.environment_id, serverId: server.id, kind: 'verify' },
+          { snapshotId: snapshot.id },
+        );
+        return c.json(presentOperation(op), 202);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'delete',
+        path: '/{id}',
+        summary: 'Delete a snapshot: no longer listed at once, its objects removed by a prune workflow',
+        request: { params: idParam('snap_...') },
+        responses: {
+          202: jsonResponse(z.object({ workflowId: z.string() }), 'Being deleted'),
+          409: jsonResponse(errorSchema, 'Pinned, or being restored or verified'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const teamId = c.get('teamId');
+        const id = c.req.valid('param').id;
+        const { snapshot, refusal } = await markForDeletion(db, teamId, id);
+        if (refusal === 'not_found' || !snapshot) throw notFound('snapshot', id);
+        if (refusal === 'pinned')
+          throw new DomainError('conflict', 'pinned', `snapshot ${id} is pinned: unpin it first`);
+        if (refusal === 'in_use')
+          throw new DomainError(
+            'conflict',
+            'in_use',
+            `snapshot ${id} is being restored or verified right now`,
+          );
+        const workflowId = `prune-${id}`;
+        await deps.temporal.workflow
+          .start('pruneSnapshots', {
+            taskQueue: deps.controlTaskQueue,
+            workflowId,
+            args: [{ snapshotIds: [id] }],
+            typedSearchAttributes: [
+              { key: teamAttribute, value: teamId },
+              { key: environmentAttribute, value: snapshot.environment_id },
+            ],
+          })
+          .catch((err: unknown) => {
+            // Marked already: asked again, the workflow started the first time finishes it.
+            if ((err as Error).name !== 'WorkflowExecutionAlreadyStartedError') throw err;
+          });
+        return c.json({ workflowId }, 202);
+      },
+    );
 }

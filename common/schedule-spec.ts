@@ -43,6 +43,8 @@ export const scheduleBodySchema = z.strictObject({
   overlap: z.enum(['skip', 'bufferOne']).default('skip'),
   /** Which of this schedule's snapshots to keep (restic's counts); left out: all of them. */
   retention: retentionSchema.optional(),
+  /** Verify each snapshot this schedule makes, right after its backup (streamed and checked on the environment's server). */
+  verify: z.boolean().default(false),
 });
 export type ScheduleBody = z.infer<typeof scheduleBodySchema>;
 

@@ -5,6 +5,7 @@ export const webhookEvents = [
   'backup.missed',
   'restore.finished',
   'restore.failed',
+  'snapshot.verification_failed',
 ] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
 

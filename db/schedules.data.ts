@@ -15,6 +15,7 @@ export interface ScheduleFields {
   enabled: boolean;
   overlap: 'skip' | 'bufferOne';
   retention: RetentionRule | null;
+  verify: boolean;
 }
 
 const columns = (f: ScheduleFields) => ({
@@ -25,6 +26,7 @@ const columns = (f: ScheduleFields) => ({
   enabled: f.enabled,
   overlap: f.overlap,
   retention: jsonb(f.retention),
+  verify_after_backup: f.verify,
 });
 
 export function insertSchedule(

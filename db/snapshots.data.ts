@@ -1,4 +1,4 @@
-import { notFound } from '../common/errors.ts';
+import { DomainError, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import type { Db } from './database.ts';
 import type { Snapshot } from './tables/snapshot.table.ts';
@@ -129,4 +129,29 @@ export async function listSnapshots(db: Db, teamId: string, environmentId: strin
     .where('status', '=', 'complete')
     .orderBy('created_at', 'desc')
     .execute();
+}
+
+/**
+ * What a restore uses when none is named: the newest complete snapshot that has not failed a
+ * verification (one never verified counts as good: most are, and it is the newest state there is).
+ */
+export async function defaultRestorePoint(db: Db, teamId: string, environmentId: string): Promise<Snapshot> {
+  const snapshot = await db
+    .selectFrom('snapshots')
+    .selectAll()
+    .where('team_id', '=', teamId)
+    .where('environment_id', '=', environmentId)
+    .where('status', '=', 'complete')
+    .where((eb) => eb.or([eb('verification', 'is', null), eb('verification', '=', 'ok')]))
+    .orderBy('created_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!snapshot)
+    throw new DomainError(
+      'invalid',
+      'no_restore_point',
+      `snapshotId: environment ${environmentId} has no snapshot that has not failed verification; name one`,
+      'snapshotId',
+    );
+  return snapshot;
 }

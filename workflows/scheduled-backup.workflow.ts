@@ -1,4 +1,10 @@
-import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  executeChild,
+  ParentClosePolicy,
+  proxyActivities,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { ScheduleActivities } from '../activities/schedule.activities.ts';
 import {
   environmentAttribute,
@@ -46,11 +52,47 @@ export async function scheduledBackup({
       ],
     });
     await control.finishScheduledRun({ scheduleId, nominalAt, snapshotId });
+    await afterBackup(scheduleId, nominalAt, snapshotId, run.input);
     return { snapshotId };
   } catch (err) {
     await control.finishScheduledRun({ scheduleId, nominalAt, error: failureMessage(err) });
     throw err;
   }
+}
+
+/**
+ * After a scheduled backup: its verification when the schedule asks for one (started, not awaited),
+ * then the schedule's retention. Each is a workflow of its own, with its own history; neither failing
+ * fails the run, whose snapshot is made (a failed verification is recorded on the snapshot and notified).
+ */
+async function afterBackup(
+  scheduleId: string,
+  nominalAt: string,
+  snapshotId: string,
+  backup: { teamId: string; environmentId: string },
+): Promise<void> {
+  const verification = await control.scheduledVerification({ scheduleId, nominalAt, snapshotId });
+  // Not awaited: the run, which Temporal's overlap policy watches, ends with its backup and prune.
+  if (verification)
+    await startChild('verifySnapshot', {
+      workflowId: verification.workflowId,
+      args: [verification.input],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [
+        { key: teamAttribute, value: verification.input.teamId },
+        { key: environmentAttribute, value: verification.input.environmentId },
+        { key: serverAttribute, value: verification.input.serverId },
+        { key: operationAttribute, value: 'verify' },
+      ],
+    }).catch(() => undefined); // already started by an earlier attempt of this run
+  await executeChild('pruneSnapshots', {
+    workflowId: `prune-${scheduleId}-${nominalAt}`,
+    args: [{ scheduleId }],
+    typedSearchAttributes: [
+      { key: teamAttribute, value: backup.teamId },
+      { key: environmentAttribute, value: backup.environmentId },
+    ],
+  }).catch(() => undefined);
 }
 
 // Workflow names live in histories and schedules: never rename this function.

@@ -10,6 +10,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('verification_error', 'text')
     .addColumn('deleted_at', 'timestamptz')
     .execute();
+  await db.schema
+    .alterTable('backup_schedules')
+    .addColumn('verify_after_backup', 'boolean', (c) => c.notNull().defaultTo(false))
+    .execute();
   // What the agent verifying a snapshot collects: the data key re-sealed to its own key, as a restore's.
   await db.schema
     .createTable('verifications')
@@ -31,6 +35,7 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`create unique index operations_one_active_per_environment on operations (environment_id)
             where status in ('pending', 'running')`.execute(db);
   await db.schema.dropTable('verifications').execute();
+  await db.schema.alterTable('backup_schedules').dropColumn('verify_after_backup').execute();
   await db.schema
     .alterTable('snapshots')
     .dropColumn('deleted_at')

@@ -20,6 +20,8 @@ export interface BackupScheduleTable {
     RawBuilder<RetentionRule | null>,
     RawBuilder<RetentionRule | null>
   >;
+  /** Each snapshot of the schedule is verified right after its backup. */
+  verify_after_backup: Generated<boolean>;
 }
 export type BackupSchedule = Selectable<BackupScheduleTable>;
 

@@ -1,0 +1,134 @@
+import type { Db } from '../db/database.ts';
+import { getSnapshotById } from '../db/snapshots.data.ts';
+import type { Vault } from '../db/vault.ts';
+import { snapshotStore } from '../storage/snapshot-store-of.ts';
+import { refuse, resealDataKey } from './reseal-data-key.ts';
+import type { Notify } from './webhook.activities.ts';
+
+export interface VerifyInput {
+  operationId: string;
+  teamId: string;
+  environmentId: string;
+  /** The server whose agent streams and checks the snapshot. */
+  serverId: string;
+  snapshotId: string;
+}
+
+/** How a verification ended for the snapshot: 'ok', or what is wrong with it. */
+export type VerificationOutcome =
+  { result: 'ok'; entries: number; bytes: number } | { result: 'missing' | 'failed'; error: string };
+
+/** Control-plane side of verifying a stored snapshot, and what is recorded of it. */
+export function createVerifyActivities({ db, vault, notify }: { db: Db; vault: Vault; notify: Notify }) {
+  return {
+    /**
+     * What the control plane can see without reading the snapshot: both objects are there, the data
+     * object has the size recorded, its header opens with the team key. Then the data key is sealed to
+     * the verifying agent. Answers the outcome when that already decides it (missing, truncated).
+     */
+    async prepareVerification(
+      input: VerifyInput,
+    ): Promise<{ sizeBytes: number; outcome?: VerificationOutcome }> {
+      const snapshot = await getSnapshotById(db, input.snapshotId);
+      if (snapshot.team_id !== input.teamId || snapshot.status !== 'complete')
+        throw refuse(
+          `snapshot ${input.snapshotId} is not a complete snapshot of this team`,
+          'NoSuchSnapshot',
+        );
+      const server = await db
+        .selectFrom('servers')
+        .select('agent_public_key')
+        .where('id', '=', input.serverId)
+        .where('team_id', '=', input.teamId)
+        .executeTakeFirst();
+      if (!server?.agent_public_key)
+        throw refuse(`server ${input.serverId} is not an enrolled server of this team`, 'NoSuchServer');
+      const store = await snapshotStore(db, vault, snapshot);
+      const [data, manifest] = await Promise.all([
+        store.size(snapshot.data_key),
+        store.size(snapshot.manifest_key),
+      ]);
+      const sizeBytes = Number(snapshot.size_bytes);
+      if (data === undefined || manifest === undefined)
+        return {
+          sizeBytes,
+          outcome: {
+            result: 'missing',
+            error: `the ${data === undefined ? 'data object' : 'manifest'} is gone from the storage`,
+          },
+        };
+      if (data !== sizeBytes)
+        return {
+          sizeBytes,
+          outcome: {
+            result: 'failed',
+            error: `the data object has ${data} bytes, the snapshot had ${sizeBytes}`,
+          },
+        };
+      let sealed: string;
+      try {
+        sealed = await resealDataKey(db, vault, snapshot, server.agent_public_key);
+      } catch (err) {
+        const type = (err as { type?: string }).type;
+        if (type === 'SnapshotCorrupt' || type === 'WrongKey' || type === 'SnapshotMissing')
+          return {
+            sizeBytes,
+            outcome: {
+              result: type === 'SnapshotMissing' ? 'missing' : 'failed',
+              error: (err as Error).message,
+            },
+          };
+        throw err;
+      }
+      await db
+        .insertInto('verifications')
+        .values({
+          operation_id: input.operationId,
+          team_id: input.teamId,
+          snapshot_id: snapshot.id,
+          server_id: input.serverId,
+          sealed_data_key: sealed,
+        })
+        .onConflict((oc) => oc.column('operation_id').doUpdateSet({ sealed_data_key: sealed }))
+        .execute();
+      return { sizeBytes };
+    },
+
+    /**
+     * Records the result on the snapshot ("last verified") and drops the sealed key. A snapshot that
+     * failed is no longer the default restore point, and the team's webhooks hear of it.
+     */
+    async recordVerification(input: VerifyInput & { outcome: VerificationOutcome }): Promise<void> {
+      const { outcome } = input;
+      await db
+        .updateTable('snapshots')
+        .set({
+          verified_at: new Date(),
+          verification: outcome.result,
+          verification_error: outcome.result === 'ok' ? null : outcome.error,
+        })
+        .where('id', '=', input.snapshotId)
+        .execute();
+      await db
+        .updateTable('verifications')
+        .set({ sealed_data_key: null })
+        .where('operation_id', '=', input.operationId)
+        .execute();
+      if (outcome.result !== 'ok')
+        await notify({
+          teamId: input.teamId,
+          event: 'snapshot.verification_failed',
+          subject: input.operationId,
+          payload: {
+            snapshotId: input.snapshotId,
+            environmentId: input.environmentId,
+            operationId: input.operationId,
+            result: outcome.result,
+            error: outcome.error,
+          },
+        });
+    },
+  };
+}
+
+export type VerifyActivities = ReturnType<typeof createVerifyActivities>;

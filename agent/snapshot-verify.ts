@@ -1,0 +1,54 @@
+import { unpackArchive } from '../format/archive-reader.ts';
+import type { AgentKey } from './agent-key.ts';
+import type { ControlPlaneClient } from './control-plane-client.ts';
+import { download } from './http-download.ts';
+import { classify, fetchManifest, openAccess, type RestoreRef } from './snapshot-restore.ts';
+
+export interface VerifyDeps {
+  controlPlane: Pick<ControlPlaneClient, 'verificationAccess'>;
+  agentKey: AgentKey;
+}
+
+/**
+ * Streams a stored snapshot from its destination and checks all of it, writing nothing: every chunk
+ * authenticated, every entry against the manifest, every file's SHA-256. Any failure is a
+ * RestoreError saying what is wrong with the snapshot.
+ */
+export async function verifyStoredSnapshot(
+  deps: VerifyDeps,
+  ref: RestoreRef,
+  onProgress: (p: { bytesFetched: number }) => void,
+  signal?: AbortSignal,
+): Promise<{ entries: number; bytes: number }> {
+  const { access: a, dataKey } = openAccess(
+    deps.agentKey,
+    await deps.controlPlane.verificationAccess(ref.operationId),
+  );
+  try {
+    const manifest = await fetchManifest(a, dataKey, ref);
+    const body = await download({ url: a.dataUrl, pin: a.pin }, signal);
+    let fetched = 0;
+    const source = (async function* () {
+      let reportedAt = 0;
+      for await (const data of body as AsyncIterable<Buffer>) {
+        fetched += data.length;
+        if (fetched - reportedAt >= 8 << 20) {
+          reportedAt = fetched;
+          onProgress({ bytesFetched: fetched });
+        }
+        yield data;
+      }
+    })();
+    const result = await unpackArchive({
+      source,
+      key: { dataKey },
+      expectedKeyId: Buffer.from(a.keyId, 'hex'),
+      manifest,
+      staging: '/nonexistent/verify-only',
+      verifyOnly: true,
+    }).catch(classify);
+    return { entries: result.entries, bytes: fetched };
+  } finally {
+    dataKey.fill(0);
+  }
+}
