@@ -55,7 +55,8 @@ export async function putFile(
       const code = storageErrorCode(res.statusCode, Buffer.concat(chunks).toString('utf8'));
       throw new PartUploadError(`the storage refused the upload: ${code}`, res.statusCode);
     }
-    await sent;
+    // A 2xx means the storage has the whole body; how our side of the socket closed no longer matters
+    // (awaiting it once turned a stored manifest into "Premature close", and its retry into a refusal).
     return String(res.headers.etag ?? '');
   } catch (err) {
     if (err instanceof PartUploadError) throw err;

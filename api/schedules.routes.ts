@@ -388,6 +388,10 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             .select(['snapshots.id', 'snapshots.created_at', 'snapshots.pinned'])
             .where('schedule_runs.schedule_id', '=', schedule.id)
             .where('snapshots.status', '=', 'complete')
+            // As pruning does: a snapshot that failed verification is neither counted nor deleted by a rule.
+            .where((eb) =>
+              eb.or([eb('snapshots.verification', 'is', null), eb('snapshots.verification', '=', 'ok')]),
+            )
             .execute();
           series = rows.map((r) => ({
             id: r.id,

@@ -249,6 +249,13 @@ export class ObjectStore {
     key: string,
     { offset, length, total, sha256, body, restart }: AppendInput,
   ): Promise<UploadState> {
+    // The same whole object sent again (a retry that did not hear the first answer) is no overwrite.
+    const stored = await stat(this.objectPath(key)).catch(() => undefined);
+    if (stored && restart && stored.size === total && (await hashFile(this.objectPath(key))) === sha256) {
+      body.resume();
+      await once(body, 'end');
+      return { complete: true, size: stored.size };
+    }
     await this.refuseExisting(key);
     const partial = this.partialPath(key);
     await mkdir(dirname(partial), { recursive: true });

@@ -1,66 +1,14 @@
 import assert from 'node:assert/strict';
-import { createServer as createHttpServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { sql } from 'kysely';
-import { verifyWebhook } from '../../common/webhook-events.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { stack, uniqueName, waitFor } from '../helpers/stack.ts';
-
-interface Received {
-  event: string;
-  delivery: string;
-  valid: boolean;
-  body: Record<string, unknown>;
-}
-
-/** A customer's webhook receiver: checks each signature with the secret; answers as told, then 200. */
-async function startReceiver(): Promise<{
-  url: string;
-  received: Received[];
-  secret: { value: Buffer };
-  answers: number[];
-  close: () => Promise<void>;
-}> {
-  const received: Received[] = [];
-  const answers: number[] = [];
-  const secret = { value: Buffer.alloc(0) };
-  const server: Server = createHttpServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      const status = answers.shift() ?? 200;
-      if (status === 200)
-        received.push({
-          event: String(req.headers['x-strackt-event']),
-          delivery: String(req.headers['x-strackt-delivery']),
-          valid: verifyWebhook(
-            secret.value,
-            {
-              timestamp: req.headers['x-strackt-timestamp'] as string | undefined,
-              signature: req.headers['x-strackt-signature'] as string | undefined,
-            },
-            body,
-          ),
-          body: JSON.parse(body) as Record<string, unknown>,
-        });
-      res.writeHead(status).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}/hooks/strackt`,
-    received,
-    secret,
-    answers,
-    close: () => new Promise((r) => server.close(() => r())),
-  };
-}
+import { startWebhookReceiver } from '../helpers/webhook-receiver.ts';
 
 describe('nobody finds out too late: missed backups and webhooks', () => {
   let cp: ControlPlane;
@@ -69,7 +17,7 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
   let serverId: string;
   let destinationId: string;
   let bucket: string;
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
   let webhookId: string;
   const dataRoot = join(stack.runDir, uniqueName('agent'));
 
@@ -82,7 +30,7 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
     agent = startAgent(cp.apiUrl, server.agentToken, dataRoot);
     await cp.connected(token, serverId);
     ({ destinationId, bucket } = await cp.addDestination(token));
-    receiver = await startReceiver();
+    receiver = await startWebhookReceiver();
     const hook = await cp.request<{ webhook: { id: string; events: string[] }; secret: string }>(
       'POST',
       '/webhooks',
@@ -95,6 +43,7 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
       'backup.missed',
       'restore.finished',
       'restore.failed',
+      'snapshot.verification_failed',
     ]);
     webhookId = hook.body.webhook.id;
     receiver.secret.value = Buffer.from(hook.body.secret);

@@ -126,6 +126,15 @@ describe('the receiver', () => {
     assert.equal(ranged.status, 206);
     assert.ok(ranged.body.equals(data.subarray(0, 136)));
 
+    const same = await send(signed('PUT', key), {
+      method: 'PUT',
+      body: data,
+      headers: {
+        'x-strackt-sha256': createHash('sha256').update(data).digest('hex'),
+        'content-length': String(data.length),
+      },
+    });
+    assert.equal(same.status, 201, 'the same whole object again (a retry) is taken as done');
     const again = await upload(key, randomBytes(10));
     assert.equal(again.status, 409);
     assert.match(again.body.toString(), /never overwritten/);
