@@ -51,3 +51,21 @@ export async function downloadSmall(target: StorageUrl, limitBytes = 64 << 20): 
   }
   return Buffer.concat(chunks);
 }
+
+/** A download's chunks as they come, telling `onBytes` the bytes so far every 8 MiB (progress, heartbeats). */
+export async function* counted(
+  body: AsyncIterable<Buffer>,
+  onBytes: (bytes: number) => void,
+): AsyncGenerator<Buffer> {
+  let bytes = 0;
+  let toldAt = 0;
+  for await (const data of body) {
+    bytes += data.length;
+    if (bytes - toldAt >= 8 << 20) {
+      toldAt = bytes;
+      onBytes(bytes);
+    }
+    yield data;
+  }
+  onBytes(bytes);
+}

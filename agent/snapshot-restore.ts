@@ -8,7 +8,7 @@ import { openManifest } from '../format/manifest-object.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { AgentKey } from './agent-key.ts';
 import type { ControlPlaneClient, RestoreAccess } from './control-plane-client.ts';
-import { download, downloadSmall } from './http-download.ts';
+import { counted, download, downloadSmall } from './http-download.ts';
 import type { Runtime } from './runtime.ts';
 
 export interface RestoreRef {
@@ -217,17 +217,10 @@ export async function fetchAndUnpack(
   try {
     const manifest = await fetchManifest(a, dataKey, ref);
     const body = await download({ url: a.dataUrl, pin: a.pin }, signal);
-    const source = (async function* () {
-      let reportedAt = 0;
-      for await (const data of body as AsyncIterable<Buffer>) {
-        fetched += data.length;
-        if (fetched - reportedAt >= 8 << 20) {
-          reportedAt = fetched;
-          report();
-        }
-        yield data;
-      }
-    })();
+    const source = counted(body as AsyncIterable<Buffer>, (bytes) => {
+      fetched = bytes;
+      report();
+    });
     const result = await unpackArchive({
       source,
       key: { dataKey },

@@ -1,7 +1,7 @@
 import { unpackArchive } from '../format/archive-reader.ts';
 import type { AgentKey } from './agent-key.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
-import { download } from './http-download.ts';
+import { counted, download } from './http-download.ts';
 import { classify, fetchManifest, openAccess, type RestoreRef } from './snapshot-restore.ts';
 
 export interface VerifyDeps {
@@ -28,17 +28,10 @@ export async function verifyStoredSnapshot(
     const manifest = await fetchManifest(a, dataKey, ref);
     const body = await download({ url: a.dataUrl, pin: a.pin }, signal);
     let fetched = 0;
-    const source = (async function* () {
-      let reportedAt = 0;
-      for await (const data of body as AsyncIterable<Buffer>) {
-        fetched += data.length;
-        if (fetched - reportedAt >= 8 << 20) {
-          reportedAt = fetched;
-          onProgress({ bytesFetched: fetched });
-        }
-        yield data;
-      }
-    })();
+    const source = counted(body as AsyncIterable<Buffer>, (bytes) => {
+      fetched = bytes;
+      onProgress({ bytesFetched: bytes });
+    });
     const result = await unpackArchive({
       source,
       key: { dataKey },

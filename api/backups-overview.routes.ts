@@ -12,6 +12,13 @@ const overviewSchema = z
     lastSuccessfulBackup: z
       .object({ snapshotId: z.string(), at: z.string(), sizeBytes: z.number(), destinationId: z.string() })
       .nullable(),
+    lastVerified: z
+      .object({ snapshotId: z.string(), at: z.string(), result: z.string(), error: z.string().nullable() })
+      .nullable()
+      .openapi({ description: 'The latest verification of any of its snapshots, and how it went' }),
+    failedVerification: z
+      .array(z.string())
+      .openapi({ description: 'Listed snapshots whose last verification failed or found them missing' }),
     nextRuns: z.array(z.object({ scheduleId: z.string(), at: z.string(), local: z.string() })),
     missedRuns: z.object({
       count: z.number().openapi({ description: 'Scheduled runs that made no snapshot, all time' }),
@@ -78,6 +85,9 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
         .sort((a, b) => a.at.localeCompare(b.at))
         .slice(0, 5);
       const missed = await missedRuns(db, env.id, 5);
+      const verified = snapshots
+        .filter((s) => s.verified_at)
+        .sort((a, b) => b.verified_at!.getTime() - a.verified_at!.getTime())[0];
       return c.json(
         {
           lastSuccessfulBackup: last
@@ -88,6 +98,17 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
                 destinationId: last.destination_id,
               }
             : null,
+          lastVerified: verified
+            ? {
+                snapshotId: verified.id,
+                at: verified.verified_at!.toISOString(),
+                result: verified.verification!,
+                error: verified.verification_error,
+              }
+            : null,
+          failedVerification: snapshots
+            .filter((s) => s.verification === 'failed' || s.verification === 'missing')
+            .map((s) => s.id),
           nextRuns,
           missedRuns: {
             count: missed.count,

@@ -307,6 +307,18 @@ describe('retention and verification: the evidence a customer needs', () => {
       [deleted.id, flipped.id, truncated.id].sort(),
     );
 
+    const overview = await cp.request<{
+      lastVerified: { snapshotId: string; result: string };
+      failedVerification: string[];
+    }>('GET', `/environments/${envId}/backups`, token);
+    assert.equal(
+      overview.body.lastVerified.snapshotId,
+      truncated.id,
+      'the latest verification, as the user sees it',
+    );
+    assert.equal(overview.body.lastVerified.result, 'failed');
+    assert.deepEqual(overview.body.failedVerification.sort(), [deleted.id, flipped.id, truncated.id].sort());
+
     // Restoring without naming a snapshot takes the newest one that did not fail: the first.
     const restore = await cp.request<Operation>('POST', `/environments/${envId}/restores`, token, {
       targetServerId: serverId,
