@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -110,6 +110,92 @@ describe('the receiver', () => {
   it('refuses to talk to a certificate that is not the pinned one, before sending anything', async () => {
     const other = 'AA:' + fingerprint.slice(3);
     await assert.rejects(send('/objects?prefix=', { headers: prune, pin: other }), CertificateMismatchError);
+  });
+
+  it('trusts a certificate issued by a CA the customer gives, for the URL’s host, and no other', async () => {
+    const dir = join(stack.runDir, uniqueName('receiver-ca'));
+    await mkdir(dir, { recursive: true });
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    const makeCa = (name: string) =>
+      openssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        `/CN=${name}`,
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.pem`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign',
+      );
+    makeCa('customer-ca');
+    makeCa('other-ca');
+    await writeFile(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    openssl(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=receiver',
+      '-keyout',
+      'receiver.key',
+      '-out',
+      'receiver.csr',
+    );
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      'receiver.csr',
+      '-CA',
+      'customer-ca.pem',
+      '-CAkey',
+      'customer-ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      'san.ext',
+      '-out',
+      'receiver.pem',
+    );
+    const tls = await receiverCertificate(join(dir, 'data'), {
+      certFile: join(dir, 'receiver.pem'),
+      keyFile: join(dir, 'receiver.key'),
+    });
+    const issued = new Receiver({ dataDir: join(dir, 'data'), cert: tls.cert, key: tls.key });
+    await issued.prepare();
+    const port = await issued.listen('127.0.0.1', 0);
+    try {
+      const url = new URL(`https://127.0.0.1:${port}/objects?prefix=`);
+      const ask = async (pin: { ca: string }) => {
+        const req = await pinnedRequest(url, pin, { method: 'GET' });
+        return new Promise<number>((resolve, reject) => {
+          req.once('response', (res) => (res.resume(), resolve(res.statusCode!)));
+          req.once('error', reject);
+          req.end();
+        });
+      };
+      const ca = async (name: string) => await readFile(join(dir, `${name}.pem`), 'utf8');
+      assert.equal(await ask({ ca: await ca('customer-ca') }), 503, 'talked to (not enrolled yet)');
+      await assert.rejects(ask({ ca: await ca('other-ca') }), CertificateMismatchError);
+    } finally {
+      await issued.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('takes an object from a writer URL, serves it whole and by range, and never lets a writer overwrite or delete it', async () => {
