@@ -58,7 +58,11 @@ describe('retention and verification: the evidence a customer needs', () => {
     receiver = await startReceiver(receiverDir);
   });
 
+  const schedules: string[] = [];
+
   after(async () => {
+    // Their Temporal Schedules would outlive this test's database otherwise.
+    for (const id of schedules) await cp?.request('DELETE', `/schedules/${id}`, token);
     await agent?.kill();
     await cp?.stopServices(dataRoot);
     await receiver?.program.kill();
@@ -79,6 +83,7 @@ describe('retention and verification: the evidence a customer needs', () => {
       ...body,
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
+    schedules.push(created.body.id);
     return created.body.id;
   }
 

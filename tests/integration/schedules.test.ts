@@ -216,6 +216,9 @@ describe('backup schedules', () => {
     await sql`create constraint trigger refuse_at_commit after insert or update on backup_schedules deferrable initially deferred for each row execute function refuse_schedules()`.execute(
       cp.db,
     );
+    // Other test files' schedules live in the same Temporal: only what appears now counts.
+    const existing = new Set<string>();
+    for await (const s of cp.temporal.schedule.list()) existing.add(s.scheduleId);
     try {
       const refused = await cp.request<Failure>('POST', `/environments/${envId}/schedules`, token, {
         destinationId,
@@ -225,7 +228,8 @@ describe('backup schedules', () => {
       assert.equal((await cp.db.selectFrom('backup_schedules').selectAll().execute()).length, 0);
       const ours = [];
       for await (const s of cp.temporal.schedule.list())
-        if (s.scheduleId.startsWith('backup-schedule-')) ours.push(s.scheduleId);
+        if (s.scheduleId.startsWith('backup-schedule-') && !existing.has(s.scheduleId))
+          ours.push(s.scheduleId);
       const rows = new Set(
         (await cp.db.selectFrom('backup_schedules').select('id').execute()).map(
           (r) => `backup-schedule-${r.id}`,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,12 +9,15 @@ import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aw
 import proto from '@temporalio/proto';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { teamAttribute } from '../../common/search-attributes.ts';
+import { Vault } from '../../db/vault.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { openDataKey } from '../../format/container.ts';
 import { parsePrintableSecretKey, publicKeyOf } from '../../format/team-key.ts';
+// First of the helpers: it loads the API, whose zod must be extended for OpenAPI before any schema is made.
 import { stackS3 } from '../helpers/control-plane.ts';
 import { runProgram, startAgent, type ProgramRun } from '../helpers/processes.ts';
+import { startReceiver, type RunningReceiver } from '../helpers/receiver.ts';
 import { httpService } from '../helpers/services.ts';
 import {
   connectTestClient,
@@ -54,6 +57,8 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
   const bucket = uniqueName('leaks');
   const dataRoot = join(stack.runDir, uniqueName('agent'));
   let envId: string | undefined;
+  let receiver: RunningReceiver;
+  const receiverDir = join(stack.runDir, uniqueName('leaks-receiver'));
 
   const call = async <T>(
     method: string,
@@ -106,16 +111,18 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
       async () => (await call<{ connected: boolean }>('GET', `/servers/${server.server.id}`)).body.connected,
     );
     await stackS3().send(new CreateBucketCommand({ Bucket: bucket }));
+    receiver = await startReceiver(receiverDir);
   });
 
   after(async () => {
-    await Promise.all([agent?.kill(), worker?.kill(), api?.kill()]);
+    await Promise.all([agent?.kill(), worker?.kill(), api?.kill(), receiver?.program.kill()]);
+    await rm(receiverDir, { recursive: true, force: true });
     // The environment's service outlives its agent by design: stop it, or every run leaves one behind.
     if (envId) await new ProcessRuntime(dataRoot).stop(envId);
     await testDb?.drop();
   });
 
-  it('keeps the team key, the data keys, the bucket and webhook secrets out of all of them, through a backup and a restore', async () => {
+  it('keeps the team key, the data keys, the bucket, receiver and webhook secrets out of all of them, through backups, a restore and a deletion', async () => {
     const created = await call<{ destination: { id: string }; teamKey: { secretKey: string } }>(
       'POST',
       '/destinations',
@@ -178,6 +185,44 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
     );
     hookServer.close();
 
+    // A receiver as well: a backup to it and a deletion (the prune token's work), then its credentials
+    // are searched for like the others.
+    const onReceiver = await call<{ destination: { id: string } }>('POST', '/destinations', {
+      kind: 'receiver',
+      name: 'home',
+      url: receiver.url,
+      fingerprint: receiver.fingerprint,
+      enrolmentCode: receiver.enrolmentCode,
+    });
+    assert.equal(onReceiver.status, 201, JSON.stringify(onReceiver.body));
+    const toReceiver = await call<{ id: string }>('POST', `/environments/${env.body.id}/backups`, {
+      destinationId: onReceiver.body.destination.id,
+    });
+    assert.equal((await finished(toReceiver.body.id)).status, 'succeeded');
+    const newest = (
+      await call<{ snapshots: { id: string; destinationId: string }[] }>(
+        'GET',
+        `/environments/${env.body.id}/snapshots`,
+      )
+    ).body.snapshots.find((s) => s.destinationId === onReceiver.body.destination.id)!;
+    assert.equal((await call('DELETE', `/snapshots/${newest.id}`)).status, 202);
+    await waitFor('the receiver snapshot to be deleted', async () => {
+      const row = await testDb.db
+        .selectFrom('snapshots')
+        .select('status')
+        .where('id', '=', newest.id)
+        .executeTakeFirst();
+      return row?.status === 'deleted' || undefined;
+    });
+    const receiverRow = await testDb.db
+      .selectFrom('destinations')
+      .select(['secret_id', 'prune_secret_id'])
+      .where('id', '=', onReceiver.body.destination.id)
+      .executeTakeFirstOrThrow();
+    const vault = new Vault(vaultMasterKey);
+    const writerKey = await vault.open(testDb.db, teamId, receiverRow.secret_id);
+    const pruneToken = await vault.open(testDb.db, teamId, receiverRow.prune_secret_id!);
+
     // The snapshot's data key, opened here the way a customer would, to know what to look for.
     const s3 = stackS3();
     const head = Buffer.from(
@@ -197,6 +242,8 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
       { name: 'bucket secret (text)', needle: Buffer.from(s3SecretKey) },
       ...encodings('vault master key', vaultMasterKey),
       { name: 'webhook secret', needle: Buffer.from(hook.body.secret) },
+      ...encodings('receiver writer key', writerKey),
+      { name: 'receiver prune token', needle: pruneToken },
     ];
 
     const haystacks: { name: string; bytes: Buffer }[] = [];
@@ -215,6 +262,7 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
     haystacks.push({ name: 'API log', bytes: Buffer.from(api.output()) });
     haystacks.push({ name: 'worker log', bytes: Buffer.from(worker.output()) });
     haystacks.push({ name: 'agent log', bytes: Buffer.from(agent.output()) });
+    haystacks.push({ name: 'receiver log', bytes: Buffer.from(receiver.program.output()) });
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
     for (const o of listed.Contents ?? []) {
       const body = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key }));
