@@ -6,7 +6,8 @@ import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { createApp } from '../../api/app.ts';
 import { createS3Client } from '../../common/s3-client.ts';
 import { Vault } from '../../db/vault.ts';
-import { serveApp } from './processes.ts';
+import { createServer } from '../../db/servers.data.ts';
+import { serveApp, startAgent, type ProgramRun } from './processes.ts';
 import { httpService } from './services.ts';
 import {
   connectTestClient,
@@ -40,6 +41,19 @@ export interface Operation {
 
 /** The whole control plane on the real services: database, Temporal client, workflow worker, HTTP API. */
 /** `temporalAddress` lets a test bring its own Temporal server, to stop and restart it. */
+/** A server of a team with a real agent process on its own data root. */
+export interface AgentServer {
+  id: string;
+  agentToken: string;
+  root: string;
+  agent: ProgramRun;
+}
+
+/** An error answer of the API. */
+export interface ApiError {
+  error: { code: string; message: string; field?: string };
+}
+
 export async function startControlPlane({ temporalAddress = stack.temporalAddress } = {}) {
   const testDb = await createTestDatabase();
   const temporal = await connectTestClient(temporalAddress);
@@ -88,6 +102,26 @@ export async function startControlPlane({ temporalAddress = stack.temporalAddres
         },
         { timeoutMs, intervalMs: 300 },
       );
+    },
+    /** A new server of the team with its agent started (on `root`, with `env`), once it shows as connected. */
+    async addServer(
+      token: string,
+      teamId: string,
+      name: string,
+      {
+        root = join(stack.runDir, uniqueName(name)),
+        env = {},
+      }: { root?: string; env?: Record<string, string> } = {},
+    ): Promise<AgentServer> {
+      const created = await createServer(testDb.db, teamId, name);
+      const server = {
+        id: created.server.id,
+        agentToken: created.agentToken,
+        root,
+        agent: startAgent(api.url, created.agentToken, root, undefined, env),
+      };
+      await this.connected(token, server.id);
+      return server;
     },
     async connected(token: string, serverId: string): Promise<void> {
       await waitFor(`server ${serverId} to show as connected`, async () => {

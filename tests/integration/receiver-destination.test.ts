@@ -5,26 +5,19 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { pinnedRequest } from '../../receiver/pinned-client.ts';
 import { signedObjectUrl } from '../../receiver/signed-urls.ts';
-import { startControlPlane, type ControlPlane, type Operation } from '../helpers/control-plane.ts';
-import { startAgent, type ProgramRun } from '../helpers/processes.ts';
+import {
+  startControlPlane,
+  type AgentServer,
+  type ApiError,
+  type ControlPlane,
+  type Operation,
+} from '../helpers/control-plane.ts';
 import { makeNetworkNamespace, startReceiver, type RunningReceiver } from '../helpers/receiver.ts';
 import { documentedScript } from '../helpers/documented-script.ts';
 import { repoRoot, stack, uniqueName, waitFor } from '../helpers/stack.ts';
-
-interface Server {
-  id: string;
-  agentToken: string;
-  root: string;
-  agent: ProgramRun;
-}
-
-interface ApiError {
-  error: { code: string; message: string };
-}
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -39,26 +32,16 @@ describe('backups to a receiver the customer runs', () => {
   let cp: ControlPlane;
   let token: string;
   let teamId: string;
-  let a: Server;
-  let b: Server;
+  let a: AgentServer;
+  let b: AgentServer;
   const netns = makeNetworkNamespace();
   const dataDir = join(stack.runDir, uniqueName('receiver-data'));
   let receiver: RunningReceiver;
   let destinationId: string;
   let teamKey: string;
 
-  async function addServer(name: string, env: Record<string, string> = {}): Promise<Server> {
-    const root = join(stack.runDir, uniqueName(name));
-    const created = await createServer(cp.db, teamId, name);
-    const server = {
-      id: created.server.id,
-      agentToken: created.agentToken,
-      root,
-      agent: startAgent(cp.apiUrl, created.agentToken, root, undefined, env),
-    };
-    await cp.connected(token, server.id);
-    return server;
-  }
+  const addServer = (name: string, env: Record<string, string> = {}) =>
+    cp.addServer(token, teamId, name, { env });
 
   const addReceiver = (name: string, r: RunningReceiver, extra: Record<string, unknown> = {}) =>
     cp.request<

@@ -11,22 +11,18 @@ import type { ServiceSpec } from '../../common/environment-spec.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { restoreSteps } from '../../workflows/restore.workflow.ts';
-import { stackS3, startControlPlane, type ControlPlane, type Operation } from '../helpers/control-plane.ts';
-import { startAgent, type ProgramRun } from '../helpers/processes.ts';
+import {
+  stackS3,
+  startControlPlane,
+  type AgentServer,
+  type ApiError,
+  type ControlPlane,
+  type Operation,
+} from '../helpers/control-plane.ts';
+import { startAgent } from '../helpers/processes.ts';
 import { httpService, postgresService } from '../helpers/services.ts';
 import { freePort, freePorts, stack, uniqueName, waitFor } from '../helpers/stack.ts';
 import { auditBank, openBank, startTransfers } from '../helpers/transfers.ts';
-
-interface Server {
-  id: string;
-  agentToken: string;
-  root: string;
-  agent: ProgramRun;
-}
-
-interface ApiError {
-  error: { code: string; message: string; field?: string };
-}
 
 /** Every file, symlink and directory under a folder, with contents hashed; the service's pid file aside. */
 async function tree(dir: string): Promise<Record<string, string>> {
@@ -60,24 +56,16 @@ describe('restore onto any connected server of the team', () => {
   let teamId: string;
   let destinationId: string;
   let bucket: string;
-  let a: Server;
-  let b: Server;
+  let a: AgentServer;
+  let b: AgentServer;
   const s3 = stackS3();
 
-  async function addServer(name: string, root = join(stack.runDir, uniqueName(name))): Promise<Server> {
-    const created = await createServer(cp.db, teamId, name);
-    const server = {
-      id: created.server.id,
-      agentToken: created.agentToken,
-      root,
-      agent: startAgent(cp.apiUrl, created.agentToken, root),
-    };
-    await cp.connected(token, server.id);
-    return server;
-  }
+  const addServer = (name: string, root?: string) => cp.addServer(token, teamId, name, { root });
 
   /** An HTTP service keeping files in its volume; it starts slowly while its volume holds a file `slow`. */
-  async function filesEnvironment(server: Server): Promise<{ envId: string; port: number; volume: string }> {
+  async function filesEnvironment(
+    server: AgentServer,
+  ): Promise<{ envId: string; port: number; volume: string }> {
     const port = await freePort();
     const web = httpService(port);
     const service: ServiceSpec = {
@@ -286,7 +274,7 @@ describe('restore onto any connected server of the team', () => {
     await mkdir(root);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=700m', 'tmpfs', root]);
     const filler = join(root, 'filler');
-    let small: Server | undefined;
+    let small: AgentServer | undefined;
     try {
       small = await addServer('small', root);
       const { envId, port, volume } = await filesEnvironment(small);
