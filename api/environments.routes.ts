@@ -18,7 +18,7 @@ import type { Environment } from '../db/tables/environment.table.ts';
 import { presentOperation, startOperation } from './operation-starter.ts';
 import { operationSchema } from './operations.routes.ts';
 import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
-import { requireAgentConnected } from './agent-connected.ts';
+import { requireAgentConnected, requireEnrolledAgent } from './agent-connected.ts';
 import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 const environmentSchema = z
@@ -83,14 +83,7 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
     }
     // Another team's server is, for this team, no server at all.
     const target = await getServer(db, teamId, input.targetServerId);
-    await requireConnected(target.id);
-    if (!target.agent_public_key) {
-      throw new DomainError(
-        'conflict',
-        'agent_not_enrolled',
-        `server ${target.id} runs an agent that has not enrolled with a key; restart it with this version`,
-      );
-    }
+    await requireEnrolledAgent(deps, target);
     return startOperation(
       deps,
       { teamId, environmentId: env.id, serverId: target.id, kind: 'restore' },

@@ -3,10 +3,11 @@ import type { Client } from '@temporalio/client';
 import { DomainError, notFound } from '../common/errors.ts';
 import { environmentAttribute, teamAttribute } from '../common/search-attributes.ts';
 import type { Db } from '../db/database.ts';
+import { getEnvironment } from '../db/environments.data.ts';
 import { markForDeletion } from '../db/prune.data.ts';
 import { getServer } from '../db/servers.data.ts';
 import { getSnapshot } from '../db/snapshots.data.ts';
-import { requireAgentConnected } from './agent-connected.ts';
+import { requireEnrolledAgent } from './agent-connected.ts';
 import { operationSchema } from './operations.routes.ts';
 import { presentOperation, startOperation } from './operation-starter.ts';
 import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
@@ -65,19 +66,9 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
       async (c) => {
         const teamId = c.get('teamId');
         const snapshot = await getSnapshot(db, teamId, c.req.valid('param').id);
-        const environment = await db
-          .selectFrom('environments')
-          .select('server_id')
-          .where('id', '=', snapshot.environment_id)
-          .executeTakeFirstOrThrow();
+        const environment = await getEnvironment(db, teamId, snapshot.environment_id);
         const server = await getServer(db, teamId, c.req.valid('json').serverId ?? environment.server_id);
-        await requireAgentConnected(deps, server.id);
-        if (!server.agent_public_key)
-          throw new DomainError(
-            'conflict',
-            'agent_not_enrolled',
-            `server ${server.id} runs an agent that has not enrolled with a key; restart it with this version`,
-          );
+        await requireEnrolledAgent(deps, server);
         const op = await startOperation(
           deps,
           { teamId, environmentId: snapshot.environment_id, serverId: server.id, kind: 'verify' },

@@ -51,8 +51,12 @@ export function requestedAction(method: string, query: URLSearchParams): string 
   return method === 'HEAD' ? 'GET' : method;
 }
 
+/** `path` on the receiver at `base` (a base URL with or without a path of its own). */
+export function receiverUrl(base: string, path: string): URL {
+  return new URL(path, base.endsWith('/') ? base : `${base}/`);
+}
+
 /** Where object `key` is on the receiver at `base`. */
 export function objectUrl(base: string, key: string): URL {
-  const path = `objects/${key.split('/').map(encodeURIComponent).join('/')}`;
-  return new URL(path, base.endsWith('/') ? base : `${base}/`);
+  return receiverUrl(base, `objects/${key.split('/').map(encodeURIComponent).join('/')}`);
 }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DomainError } from '../common/errors.ts';
 import { CertificateMismatchError, type TlsPin } from '../receiver/pinned-client.ts';
+import { receiverUrl } from '../receiver/signed-urls.ts';
 import { storageUnreachable } from './probe-errors.ts';
 import { receiverError, receiverRequest, ReceiverError, type ReceiverAnswer } from './receiver-client.ts';
 import { ReceiverStore, type ReceiverAccess } from './receiver-store.ts';
@@ -42,7 +43,7 @@ export async function enrolReceiver(
 ): Promise<void> {
   let answer: ReceiverAnswer;
   try {
-    answer = await receiverRequest(new URL('enrol', url.endsWith('/') ? url : `${url}/`), pin, {
+    answer = await receiverRequest(receiverUrl(url, 'enrol'), pin, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { TlsPin } from '../receiver/pinned-client.ts';
-import { objectUrl, signedObjectUrl, type WriterAction } from '../receiver/signed-urls.ts';
+import { objectUrl, receiverUrl, signedObjectUrl, type WriterAction } from '../receiver/signed-urls.ts';
 import { receiverError, receiverRequest } from './receiver-client.ts';
 import type { SnapshotStore, StoredPart } from './snapshot-store.ts';
 
@@ -110,7 +110,7 @@ export class ReceiverStore implements SnapshotStore {
 
   /** The complete objects under `prefix` (never an unfinished upload), with the prune token. */
   async list(prefix: string): Promise<{ key: string; size: number }[]> {
-    const url = new URL('objects', this.access.url.endsWith('/') ? this.access.url : `${this.access.url}/`);
+    const url = receiverUrl(this.access.url, 'objects');
     url.searchParams.set('prefix', prefix);
     const answer = await receiverRequest(url, this.pin, {
       method: 'GET',

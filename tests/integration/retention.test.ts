@@ -11,12 +11,11 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { stackS3, startControlPlane, type ControlPlane, type Operation } from '../helpers/control-plane.ts';
-import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { startReceiver, type RunningReceiver } from '../helpers/receiver.ts';
 import { stack, uniqueName, waitFor } from '../helpers/stack.ts';
+import type { ProgramRun } from '../helpers/processes.ts';
 import { startWebhookReceiver } from '../helpers/webhook-receiver.ts';
 
 interface Snapshot {
@@ -47,10 +46,7 @@ describe('retention and verification: the evidence a customer needs', () => {
     cp = await startControlPlane();
     const team = await createTeam(cp.db, 'keepers');
     token = team.token;
-    const server = await createServer(cp.db, team.team.id, 'a');
-    serverId = server.server.id;
-    agent = startAgent(cp.apiUrl, server.agentToken, dataRoot);
-    await cp.connected(token, serverId);
+    ({ id: serverId, agent } = await cp.addServer(token, team.team.id, 'a', { root: dataRoot }));
     ({ destinationId, bucket } = await cp.addDestination(token));
     webhooks = await startWebhookReceiver();
     const hook = await cp.request<{ secret: string }>('POST', '/webhooks', token, { url: webhooks.url });
