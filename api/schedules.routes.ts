@@ -475,6 +475,11 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
               'run_in_progress',
               `a run of this schedule is still going (${going}); with overlap "skip" another would be skipped`,
             );
+          // Temporal names a run's workflow by its second: a trigger within the second of the latest run
+          // would get that run's id and be dropped without a word, so it waits for the next second.
+          const [latest] = await recentRuns(db, id, 1);
+          const sameSecond = latest ? latest.nominal_at.getTime() + 1000 - Date.now() : 0;
+          if (sameSecond > 0) await new Promise((resolve) => setTimeout(resolve, sameSecond + 50));
           // The rule is applied above; Temporal's view of a run that just ended can lag by seconds, and
           // under its own skip it would drop this run without a word.
           await handle.trigger(schedule.overlap === 'skip' ? ScheduleOverlapPolicy.ALLOW_ALL : undefined);
