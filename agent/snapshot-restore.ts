@@ -154,7 +154,7 @@ export async function preflightRestore(deps: RestoreDeps, ref: RestoreRef): Prom
     let authenticated = false;
     try {
       const res = await download({ url: a.dataUrl, pin: a.pin }, controller.signal);
-      for await (const data of res as AsyncIterable<Buffer>) {
+      for await (const data of res) {
         opener.push(data);
         do authenticated = opener.next() !== undefined;
         while (!authenticated && !opener.needsInput);
@@ -217,7 +217,7 @@ export async function fetchAndUnpack(
   try {
     const manifest = await fetchManifest(a, dataKey, ref);
     const body = await download({ url: a.dataUrl, pin: a.pin }, signal);
-    const source = counted(body as AsyncIterable<Buffer>, (bytes) => {
+    const source = counted(body, (bytes) => {
       fetched = bytes;
       report();
     });

@@ -28,7 +28,7 @@ export async function verifyStoredSnapshot(
     const manifest = await fetchManifest(a, dataKey, ref);
     const body = await download({ url: a.dataUrl, pin: a.pin }, signal);
     let fetched = 0;
-    const source = counted(body as AsyncIterable<Buffer>, (bytes) => {
+    const source = counted(body, (bytes) => {
       fetched = bytes;
       onProgress({ bytesFetched: bytes });
     });

@@ -1,6 +1,6 @@
 import type { ClientRequest, RequestOptions } from 'node:http';
 import https from 'node:https';
-import { isIP } from 'node:net';
+import { isIP, type OnReadOpts } from 'node:net';
 import tls from 'node:tls';
 
 export class CertificateMismatchError extends Error {
@@ -17,9 +17,9 @@ export type TlsPin = { fingerprint: string } | { ca: string };
 /**
  * A TLS connection to a receiver that is used only if the receiver shows the trusted certificate.
  * Checked before a byte of the request is written: a host that is not the customer's receiver gets
- * nothing.
+ * nothing. `onread` as net.connect takes it: reads into one buffer (agent/http-download.ts).
  */
-export function pinnedConnection(url: URL, pin: TlsPin): Promise<tls.TLSSocket> {
+export function pinnedConnection(url: URL, pin: TlsPin, onread?: OnReadOpts): Promise<tls.TLSSocket> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port || 443);
   return new Promise((resolve, reject) => {
@@ -29,6 +29,8 @@ export function pinnedConnection(url: URL, pin: TlsPin): Promise<tls.TLSSocket> 
       servername: isIP(host) ? undefined : host,
       // A pin replaces CA checks: a self-signed certificate is what most receivers have.
       ...('ca' in pin ? { ca: pin.ca, rejectUnauthorized: true } : { rejectUnauthorized: false }),
+      // Not in tls' typings, though tls.connect takes it as net.connect does.
+      ...(onread && { onread }),
     });
     // A host that swallows packets must not hold a backup for the kernel's two minutes.
     socket.setTimeout(10_000, () =>
