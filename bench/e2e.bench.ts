@@ -104,6 +104,13 @@ const tarBytes = Number(
   execFileSync('bash', ['-c', `tar -C ${live} -cf - ${volumes.join(' ')} | wc -c`], { encoding: 'utf8' }),
 );
 
+/** A workflow's description once it has closed: an operation is recorded finished just before. */
+async function closedRun(workflowId: string) {
+  const handle = cp.temporal.workflow.getHandle(workflowId);
+  await handle.result();
+  return { handle, info: await handle.describe() };
+}
+
 async function backupOnce(
   to = destinationId,
 ): Promise<{ op: Operation; seconds: number; firstByteSeconds: number }> {
@@ -115,8 +122,7 @@ async function backupOnce(
   );
   const op = await cp.finished(token, started.body.id, 3_600_000);
   if (op.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(op)}`);
-  const handle = cp.temporal.workflow.getHandle(started.body.workflowId);
-  const info = await handle.describe();
+  const { handle, info } = await closedRun(started.body.workflowId);
   // The capture's result, as Temporal recorded it, says when its first part left for the bucket.
   const history = await handle.fetchHistory();
   const completed = history.events!.find(
@@ -282,7 +288,7 @@ if (mode === 'backup') {
     const op = await cp.finished(token, started.body.id, 3_600_000);
     if (op.status !== 'succeeded') throw new Error(`restore failed: ${JSON.stringify(op)}`);
     rss = Math.max(rss, peakRssMiB(agent));
-    const info = await cp.temporal.workflow.getHandle(started.body.workflowId).describe();
+    const { info } = await closedRun(started.body.workflowId);
     whole.push((info.closeTime!.getTime() - info.startTime.getTime()) / 1000);
     fetchUnpack.push(seconds(op.steps.find((s) => s.name === 'fetch, verify and unpack')!));
     // This run's line: the agent's output holds every run's.
