@@ -44,18 +44,27 @@ export async function download(target: StorageUrl, signal?: AbortSignal): Promis
   const reader = new ResponseReader(signal);
   let socket: net.Socket;
   try {
-    socket = await connect(url, target.pin, { buffer: reader.readBuffer, callback: reader.onRead });
+    socket = await connect(url, target.pin, { buffer: reader.readBuffer, callback: reader.onRead }, signal);
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     if (err instanceof CertificateMismatchError) throw err;
     throw new DownloadError(`downloading failed: ${(err as Error).message}`);
+  }
+  if (signal?.aborted) {
+    socket.destroy();
+    throw signal.reason;
   }
   reader.attach(socket);
   socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
   return reader.body();
 }
 
-function connect(url: URL, pin: StorageUrl['pin'], onread: net.OnReadOpts): Promise<net.Socket> {
+function connect(
+  url: URL,
+  pin: StorageUrl['pin'],
+  onread: net.OnReadOpts,
+  signal?: AbortSignal,
+): Promise<net.Socket> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (url.protocol === 'https:' && pin) return pinnedConnection(url, pin, onread);
   return new Promise((resolve, reject) => {
@@ -68,11 +77,18 @@ function connect(url: URL, pin: StorageUrl['pin'], onread: net.OnReadOpts): Prom
             ...{ onread }, // not in tls' typings, though tls.connect takes it as net.connect does
           })
         : net.connect({ host, port: Number(url.port || 80), onread });
+    // A cancelled activity must not wait for a slow connection to its end.
+    const abort = () => socket.destroy(signal!.reason as Error);
+    signal?.addEventListener('abort', abort, { once: true });
+    // The listener stays: an error in the same tick as the connection would otherwise find none.
+    socket.once('error', (err) => {
+      signal?.removeEventListener('abort', abort);
+      reject(err);
+    });
     socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
-      socket.off('error', reject);
+      signal?.removeEventListener('abort', abort);
       resolve(socket);
     });
-    socket.once('error', reject);
   });
 }
 
@@ -226,8 +242,10 @@ class ResponseReader {
 /** A small object (a manifest) whole. */
 export async function downloadSmall(target: StorageUrl, limitBytes = 64 << 20): Promise<Buffer> {
   const body = await download(target);
-  if (body.length > limitBytes)
+  if (body.length > limitBytes) {
+    await body[Symbol.asyncIterator]().return?.();
     throw new DownloadError(`the object is larger than the ${limitBytes} bytes expected`);
+  }
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks);

@@ -81,6 +81,13 @@ describe('download (reused read buffers)', () => {
       sha256(await downloadSmall({ url: `${base}/bucket/data?X-Amz-Signature=abc` })),
       sha256(object),
     );
+    // Too large: refused, and its connection closed at once rather than left paused.
+    await assert.rejects(
+      downloadSmall({ url: `${base}/bucket/data?X-Amz-Signature=abc` }, 1000),
+      /larger than the 1000 bytes expected/,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await new Promise((r) => server.getConnections((_, n) => r(n))), 0);
   });
 
   it('refuses anything but 200 with the status', async () => {
@@ -130,10 +137,15 @@ describe('download (reused read buffers)', () => {
     }
   });
 
-  it('fails on a connection refused, and on an abort mid-body with the abort reason', async () => {
+  it('fails on a connection refused, and on an abort while connecting or mid-body with the abort reason', async () => {
     const closed = await rawServer();
     closed.close();
     await assert.rejects(download({ url: closed.url }), (err: Error) => err instanceof DownloadError);
+
+    const early = new AbortController();
+    const connecting = download({ url: `${base}/bucket/data?X-Amz-Signature=abc` }, early.signal);
+    early.abort(new Error('cancelled while connecting'));
+    await assert.rejects(connecting, /cancelled while connecting/);
 
     const controller = new AbortController();
     const body = await download({ url: `${base}/bucket/data?X-Amz-Signature=abc` }, controller.signal);
