@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { CertificateMismatchError, pinnedConnection } from '../receiver/pinned-client.ts';
+import { CertificateMismatchError, pinnedConnection, connectTarget } from '../receiver/pinned-client.ts';
 import type { StorageUrl } from './storage-url.ts';
 
 export class DownloadError extends Error {
@@ -65,18 +65,13 @@ function connect(
   onread: net.OnReadOpts,
   signal?: AbortSignal,
 ): Promise<net.Socket> {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (url.protocol === 'https:' && pin) return pinnedConnection(url, pin, onread);
+  const secure = url.protocol === 'https:';
+  if (secure && pin) return pinnedConnection(url, pin, onread);
+  const { host, port, servername } = connectTarget(url, secure ? 443 : 80);
   return new Promise((resolve, reject) => {
-    const socket =
-      url.protocol === 'https:'
-        ? tls.connect({
-            host,
-            port: Number(url.port || 443),
-            servername: net.isIP(host) ? undefined : host,
-            ...{ onread }, // not in tls' typings, though tls.connect takes it as net.connect does
-          })
-        : net.connect({ host, port: Number(url.port || 80), onread });
+    const socket = secure
+      ? tls.connect({ host, port, servername, ...{ onread } }) // onread: not in tls' typings, taken as by net
+      : net.connect({ host, port, onread });
     // A cancelled activity must not wait for a slow connection to its end.
     const abort = () => socket.destroy(signal!.reason as Error);
     signal?.addEventListener('abort', abort, { once: true });
@@ -85,7 +80,7 @@ function connect(
       signal?.removeEventListener('abort', abort);
       reject(err);
     });
-    socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
       signal?.removeEventListener('abort', abort);
       resolve(socket);
     });

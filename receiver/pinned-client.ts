@@ -14,19 +14,27 @@ export class CertificateMismatchError extends Error {
  */
 export type TlsPin = { fingerprint: string } | { ca: string };
 
+/** Where to connect for a URL, and the name to ask TLS for (none for an IP address). */
+export function connectTarget(
+  url: URL,
+  defaultPort: number,
+): { host: string; port: number; servername?: string } {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return { host, port: Number(url.port || defaultPort), servername: isIP(host) ? undefined : host };
+}
+
 /**
  * A TLS connection to a receiver that is used only if the receiver shows the trusted certificate.
  * Checked before a byte of the request is written: a host that is not the customer's receiver gets
  * nothing. `onread` as net.connect takes it: reads into one buffer (agent/http-download.ts).
  */
 export function pinnedConnection(url: URL, pin: TlsPin, onread?: OnReadOpts): Promise<tls.TLSSocket> {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const port = Number(url.port || 443);
+  const { host, port, servername } = connectTarget(url, 443);
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
       host,
       port,
-      servername: isIP(host) ? undefined : host,
+      servername,
       // A pin replaces CA checks: a self-signed certificate is what most receivers have.
       ...('ca' in pin ? { ca: pin.ca, rejectUnauthorized: true } : { rejectUnauthorized: false }),
       // Not in tls' typings, though tls.connect takes it as net.connect does.
