@@ -34,6 +34,7 @@ interface Deps {
   serverId: string;
   agentKey: AgentKey;
   uploadLimit?: RateLimit;
+  downloadLimit?: RateLimit;
 }
 
 interface EnvironmentRef {
@@ -74,8 +75,15 @@ function permanentFailures<A, R>(fn: (input: A) => Promise<R>): (input: A) => Pr
 }
 
 /** Host-local activities, registered only by agents on their own server's task queue. */
-export function createRuntimeActivities({ runtime, controlPlane, serverId, agentKey, uploadLimit }: Deps) {
-  const restoreDeps = { runtime, controlPlane, agentKey };
+export function createRuntimeActivities({
+  runtime,
+  controlPlane,
+  serverId,
+  agentKey,
+  uploadLimit,
+  downloadLimit,
+}: Deps) {
+  const restoreDeps = { runtime, controlPlane, agentKey, downloadLimit };
   return {
     captureSnapshot: permanentFailures(async (input: CaptureInput): Promise<CaptureResult> => {
       const spec = await controlPlane.environmentSpec(input.environmentId);
@@ -131,7 +139,7 @@ export function createRuntimeActivities({ runtime, controlPlane, serverId, agent
     /** Streams a stored snapshot and checks all of it, writing nothing; a bad snapshot is a RestoreError. */
     verifySnapshotOnHost: permanentFailures((ref: RestoreRef) =>
       verifyStoredSnapshot(
-        { controlPlane, agentKey },
+        restoreDeps,
         ref,
         (progress) => heartbeat(progress),
         Context.current().cancellationSignal,

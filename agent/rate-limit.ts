@@ -1,24 +1,40 @@
 import { Transform } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * A bandwidth cap shared by every stream it makes: an agent must not take a customer server's whole
- * uplink (the same idea as restic's --limit-upload). Each chunk waits until the bytes before it,
- * across all streams, have had their time at the set rate.
+ * A bandwidth cap shared by every stream it paces: an agent must not take a customer server's whole
+ * link (the same idea as restic's --limit-upload and --limit-download). Each chunk waits until the
+ * bytes before it, across all streams, have had their time at the set rate.
  */
 export class RateLimit {
   private freeAt = 0;
 
   constructor(private readonly bytesPerSecond: number) {}
 
+  /** Books a chunk's time at the rate: how many milliseconds it must wait for its turn. */
+  private book(bytes: number): number {
+    const now = Date.now();
+    const start = Math.max(now, this.freeAt);
+    this.freeAt = start + (bytes * 1000) / this.bytesPerSecond;
+    return start - now;
+  }
+
   stream(): Transform {
     return new Transform({
       transform: (chunk: Buffer, _encoding, done) => {
-        const now = Date.now();
-        const start = Math.max(now, this.freeAt);
-        this.freeAt = start + (chunk.length * 1000) / this.bytesPerSecond;
-        if (start === now) done(null, chunk);
-        else setTimeout(() => done(null, chunk), start - now);
+        const wait = this.book(chunk.length);
+        if (wait === 0) done(null, chunk);
+        else setTimeout(() => done(null, chunk), wait);
       },
     });
+  }
+
+  /** `source`'s chunks, each when its turn comes. */
+  async *paced(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      const wait = this.book(chunk.length);
+      if (wait > 0) await sleep(wait);
+      yield chunk;
+    }
   }
 }

@@ -9,6 +9,7 @@ import type { Manifest } from '../format/manifest.ts';
 import type { AgentKey } from './agent-key.ts';
 import type { ControlPlaneClient, RestoreAccess } from './control-plane-client.ts';
 import { counted, download, downloadSmall } from './http-download.ts';
+import type { RateLimit } from './rate-limit.ts';
 import type { Runtime } from './runtime.ts';
 
 export interface RestoreRef {
@@ -20,6 +21,8 @@ export interface RestoreDeps {
   runtime: Runtime;
   controlPlane: Pick<ControlPlaneClient, 'restoreAccess'>;
   agentKey: AgentKey;
+  /** A cap on the agent's download bandwidth (STRACKT_DOWNLOAD_MIB_PER_SECOND). */
+  downloadLimit?: RateLimit;
 }
 
 export type RestoreErrorType = 'SnapshotCorrupt' | 'WrongKey' | 'NotEnoughDisk' | 'DiskFull' | 'CannotSwap';
@@ -217,7 +220,7 @@ export async function fetchAndUnpack(
   try {
     const manifest = await fetchManifest(a, dataKey, ref);
     const body = await download({ url: a.dataUrl, pin: a.pin }, signal);
-    const source = counted(body, (bytes) => {
+    const source = counted(deps.downloadLimit?.paced(body) ?? body, (bytes) => {
       fetched = bytes;
       report();
     });

@@ -1,12 +1,14 @@
 import { unpackArchive } from '../format/archive-reader.ts';
 import type { AgentKey } from './agent-key.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
+import type { RateLimit } from './rate-limit.ts';
 import { counted, download } from './http-download.ts';
 import { classify, fetchManifest, openAccess, type RestoreRef } from './snapshot-restore.ts';
 
 export interface VerifyDeps {
   controlPlane: Pick<ControlPlaneClient, 'verificationAccess'>;
   agentKey: AgentKey;
+  downloadLimit?: RateLimit;
 }
 
 /**
@@ -28,7 +30,7 @@ export async function verifyStoredSnapshot(
     const manifest = await fetchManifest(a, dataKey, ref);
     const body = await download({ url: a.dataUrl, pin: a.pin }, signal);
     let fetched = 0;
-    const source = counted(body, (bytes) => {
+    const source = counted(deps.downloadLimit?.paced(body) ?? body, (bytes) => {
       fetched = bytes;
       onProgress({ bytesFetched: bytes });
     });

@@ -24,6 +24,8 @@ const config = exitOnConfigError('strackt-agent', () =>
     TEMPORAL_NAMESPACE: z.string().min(1).default('strackt'),
     /** A cap on the agent's upload bandwidth, in MiB/s; unset: as fast as the link goes. */
     STRACKT_UPLOAD_MIB_PER_SECOND: z.coerce.number().positive().optional(),
+    /** The same for downloads (restores, verifications). */
+    STRACKT_DOWNLOAD_MIB_PER_SECOND: z.coerce.number().positive().optional(),
   }),
 );
 
@@ -57,6 +59,10 @@ try {
         config.STRACKT_UPLOAD_MIB_PER_SECOND === undefined
           ? undefined
           : new RateLimit(config.STRACKT_UPLOAD_MIB_PER_SECOND * 1024 * 1024),
+      downloadLimit:
+        config.STRACKT_DOWNLOAD_MIB_PER_SECOND === undefined
+          ? undefined
+          : new RateLimit(config.STRACKT_DOWNLOAD_MIB_PER_SECOND * 1024 * 1024),
     }),
   });
   log.info('polling', {

@@ -60,7 +60,8 @@ describe('restore onto any connected server of the team', () => {
   let b: AgentServer;
   const s3 = stackS3();
 
-  const addServer = (name: string, root?: string) => cp.addServer(token, teamId, name, { root });
+  const addServer = (name: string, root?: string, env?: Record<string, string>) =>
+    cp.addServer(token, teamId, name, { root, env });
 
   /** An HTTP service keeping files in its volume; it starts slowly while its volume holds a file `slow`. */
   async function filesEnvironment(
@@ -323,27 +324,37 @@ describe('restore onto any connected server of the team', () => {
   });
 
   it('resumes when the agent is killed mid-download and started again, not rewriting what it had verified', async () => {
-    const { envId, media } = await cp.deployMediaEnvironment(token, a.id, a.root);
-    const snapshot = await cp.backUp(token, envId, destinationId);
-    const before = await tree(media);
-    await writeFile(join(media, 'clip-0.bin'), 'changed after the snapshot');
+    // Downloads capped at 48 MiB/s: the 384 MiB snapshot takes 8 s to fetch, time to see entries
+    // checkpointed and kill the agent mid-download (uncapped, it can be over between two checkpoints).
+    const capped = await addServer('capped', undefined, { STRACKT_DOWNLOAD_MIB_PER_SECOND: '48' });
+    try {
+      const { envId, media } = await cp.deployMediaEnvironment(token, capped.id, capped.root);
+      const snapshot = await cp.backUp(token, envId, destinationId);
+      const before = await tree(media);
+      await writeFile(join(media, 'clip-0.bin'), 'changed after the snapshot');
 
-    const started = await restore(envId, { snapshotId: snapshot.id, targetServerId: a.id });
-    const work = join(a.root, 'restores', envId, started.body.id);
-    await waitFor(
-      'some files to be unpacked and verified',
-      async () => Number((await readFile(join(work, 'checkpoint'), 'utf8').catch(() => '')) || 0) > 2,
-      { intervalMs: 5, timeoutMs: 60_000 },
-    );
-    await a.agent.kill('SIGKILL');
-    const done = Number(await readFile(join(work, 'checkpoint'), 'utf8'));
-    a.agent = startAgent(cp.apiUrl, a.agentToken, a.root);
-    const op = await cp.finished(token, started.body.id, 180_000);
-    assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
-    const resumed = /"msg":"resuming an interrupted restore".*"entriesDone":(\d+)/.exec(a.agent.output());
-    assert.ok(resumed, `the restarted agent resumed: ${a.agent.output().slice(-2000)}`);
-    assert.ok(Number(resumed[1]) >= done, `it resumed after the ${done} entries checkpointed`);
-    assert.deepEqual(await tree(media), before);
+      const started = await restore(envId, { snapshotId: snapshot.id, targetServerId: capped.id });
+      const work = join(capped.root, 'restores', envId, started.body.id);
+      await waitFor(
+        'some files to be unpacked and verified',
+        async () => Number((await readFile(join(work, 'checkpoint'), 'utf8').catch(() => '')) || 0) > 2,
+        { intervalMs: 5, timeoutMs: 60_000 },
+      );
+      await capped.agent.kill('SIGKILL');
+      const done = Number(await readFile(join(work, 'checkpoint'), 'utf8'));
+      capped.agent = startAgent(cp.apiUrl, capped.agentToken, capped.root);
+      const op = await cp.finished(token, started.body.id, 180_000);
+      assert.equal(op.status, 'succeeded', JSON.stringify(op) + capped.agent.output().slice(-3000));
+      const resumed = /"msg":"resuming an interrupted restore".*"entriesDone":(\d+)/.exec(
+        capped.agent.output(),
+      );
+      assert.ok(resumed, `the restarted agent resumed: ${capped.agent.output().slice(-2000)}`);
+      assert.ok(Number(resumed[1]) >= done, `it resumed after the ${done} entries checkpointed`);
+      assert.deepEqual(await tree(media), before);
+    } finally {
+      await capped.agent.kill();
+      await cp.stopServices(capped.root);
+    }
   });
 
   it('puts the old data and services back when cancelled mid-restore', async () => {
