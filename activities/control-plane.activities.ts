@@ -1,8 +1,9 @@
 import type { Client } from '@temporalio/client';
-import { agentPresence } from '../common/agent-presence.ts';
 import type { Db } from '../db/database.ts';
+import { agentPresence } from '../db/servers.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { createBackupActivities } from './backup.activities.ts';
+import { createHostTaskActivities } from './host-tasks.activities.ts';
 import { createOperationActivities } from './operations.activities.ts';
 import { createPruneActivities } from './prune.activities.ts';
 import { createRestoreActivities } from './restore.activities.ts';
@@ -19,7 +20,7 @@ export interface ControlPlaneActivityDeps {
   controlTaskQueue: string;
 }
 
-/** Every activity the control-plane worker runs: the database, the vault and the buckets. */
+/** Every activity the control-plane worker runs: the database, the vault, the buckets and the agents' tasks. */
 export function createControlPlaneActivities({
   db,
   vault,
@@ -29,7 +30,7 @@ export function createControlPlaneActivities({
 }: ControlPlaneActivityDeps) {
   const notify = notifier({ db, temporal, controlTaskQueue });
   const agentConnected = async (serverId: string) =>
-    (await agentPresence(temporal, serverId, agentStaleAfterMs)).connected;
+    (await agentPresence(db, serverId, agentStaleAfterMs)).connected;
   return {
     ...createOperationActivities({ db, notify }),
     ...createBackupActivities({ db, vault }),
@@ -38,5 +39,6 @@ export function createControlPlaneActivities({
     ...createRestoreActivities({ db, vault, agentConnected }),
     ...createVerifyActivities({ db, vault, notify }),
     ...createPruneActivities({ db, vault }),
+    ...createHostTaskActivities({ db, agentStaleAfterMs }),
   };
 }

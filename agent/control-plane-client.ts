@@ -6,7 +6,14 @@ export interface AgentIdentity {
   serverId: string;
   teamId: string;
   serverName: string;
-  taskQueue: string;
+}
+
+/** A host step handed to this agent; its input is unchecked until the runner parses it. */
+export interface ClaimedTask {
+  id: string;
+  activity: string;
+  input: unknown;
+  attempt: number;
 }
 
 /** What an agent needs to fetch one snapshot it restores: short-lived URLs and the data key sealed to it. */
@@ -33,9 +40,9 @@ export class ControlPlaneError extends Error {
 }
 
 /**
- * The agent's only channel to the control plane besides Temporal. Specs travel here (authenticated by
- * the agent token) rather than in activity arguments, because service variables may hold secrets and
- * Temporal keeps arguments in its history.
+ * The agent's only channel to the control plane: HTTPS with its agent token, every answer scoped by
+ * the API to this agent's server. Tasks, their progress and results, specs, URLs and sealed keys all
+ * travel here; the agent never reaches Temporal or the database.
  */
 export class ControlPlaneClient {
   constructor(
@@ -43,7 +50,13 @@ export class ControlPlaneClient {
     private readonly agentToken: string,
   ) {}
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    { timeoutMs = 30_000, signal }: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const timeout = AbortSignal.timeout(timeoutMs);
     const res = await fetch(new URL(path, this.apiUrl), {
       method,
       headers: {
@@ -51,7 +64,7 @@ export class ControlPlaneClient {
         ...(body !== undefined && { 'content-type': 'application/json' }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(30_000),
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
     const answer = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
     if (!res.ok)
@@ -94,6 +107,46 @@ export class ControlPlaneClient {
 
   restoreAccess(operationId: string): Promise<RestoreAccess> {
     return this.call('POST', `/agent/restores/${encodeURIComponent(operationId)}/access`);
+  }
+
+  /** Refuses (not found) unless this server has a running restore of that operation for that environment. */
+  async confirmRestore(ref: { operationId: string; environmentId: string }): Promise<void> {
+    const restore = await this.call<{ environmentId: string }>(
+      'GET',
+      `/agent/restores/${encodeURIComponent(ref.operationId)}`,
+    );
+    if (restore.environmentId !== ref.environmentId)
+      throw new ControlPlaneError(404, `restore ${ref.operationId} is not a restore of ${ref.environmentId}`);
+  }
+
+  /** Long poll for the next task of this server; undefined when none came within the wait. */
+  async claimTask(waitSeconds: number, signal: AbortSignal): Promise<ClaimedTask | undefined> {
+    const answer = await this.call<{ task?: ClaimedTask }>(
+      'POST',
+      '/agent/tasks/claim',
+      { waitSeconds },
+      { timeoutMs: (waitSeconds + 15) * 1000, signal },
+    );
+    return answer.task;
+  }
+
+  async taskHeartbeat(taskId: string, details: unknown): Promise<{ cancelRequested: boolean }> {
+    return this.call('POST', `/agent/tasks/${encodeURIComponent(taskId)}/heartbeat`, { details });
+  }
+
+  async completeTask(taskId: string, result: unknown): Promise<void> {
+    await this.call('POST', `/agent/tasks/${encodeURIComponent(taskId)}/complete`, { result });
+  }
+
+  async failTask(
+    taskId: string,
+    failure: { message: string; type: string; nonRetryable: boolean },
+  ): Promise<void> {
+    await this.call('POST', `/agent/tasks/${encodeURIComponent(taskId)}/fail`, failure);
+  }
+
+  async taskCancelled(taskId: string): Promise<void> {
+    await this.call('POST', `/agent/tasks/${encodeURIComponent(taskId)}/cancelled`);
   }
 
   /** The same for a snapshot this agent verifies (streams and checks, writing nothing). */

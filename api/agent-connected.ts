@@ -1,14 +1,14 @@
-import type { Client } from '@temporalio/client';
-import { agentPresence } from '../common/agent-presence.ts';
 import { DomainError } from '../common/errors.ts';
+import type { Db } from '../db/database.ts';
+import { agentPresence } from '../db/servers.data.ts';
 import type { Server } from '../db/tables/server.table.ts';
 
 /** Refuses, before anything is touched, a server whose agent is not connected now (409). */
 export async function requireAgentConnected(
-  deps: { temporal: Client; agentStaleAfterMs: number },
+  deps: { db: Db; agentStaleAfterMs: number },
   serverId: string,
 ): Promise<void> {
-  const presence = await agentPresence(deps.temporal, serverId, deps.agentStaleAfterMs);
+  const presence = await agentPresence(deps.db, serverId, deps.agentStaleAfterMs);
   if (!presence.connected) {
     throw new DomainError(
       'conflict',
@@ -20,7 +20,7 @@ export async function requireAgentConnected(
 
 /** A server that can read a snapshot: its agent connected and enrolled with a key to seal data keys to. */
 export async function requireEnrolledAgent(
-  deps: { temporal: Client; agentStaleAfterMs: number },
+  deps: { db: Db; agentStaleAfterMs: number },
   server: Pick<Server, 'id' | 'agent_public_key'>,
 ): Promise<void> {
   await requireAgentConnected(deps, server.id);

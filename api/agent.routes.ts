@@ -1,7 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
-import { notFound } from '../common/errors.ts';
-import { agentTaskQueue } from '../common/task-queues.ts';
+import { DomainError, notFound } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
 import { activeRestoreForServer } from '../db/restores.data.ts';
 import { getSnapshotById, uploadingSnapshotForServer } from '../db/snapshots.data.ts';
@@ -9,9 +8,9 @@ import type { Vault } from '../db/vault.ts';
 import { storageUnreachable } from '../storage/probe-errors.ts';
 import { snapshotStore } from '../storage/snapshot-store-of.ts';
 import { environmentForServer } from '../db/environments.data.ts';
-import { markEnrolled } from '../db/servers.data.ts';
+import { enrolAgentKey } from '../db/servers.data.ts';
 import type { AgentEnv } from './auth.ts';
-import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 /** For an agent: the storage of a snapshot its own server is writing right now, else not found. */
 async function uploadStore(db: Db, vault: Vault, serverId: string, snapshotId: string) {
@@ -58,7 +57,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/hello',
-        summary: 'Agent enrolment: who am I and which task queue do I poll',
+        summary: 'Agent enrolment: who am I; pins the agent’s key at the first call',
         request: {
           body: jsonBody(
             z.strictObject({
@@ -75,25 +74,25 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
               serverId: z.string(),
               teamId: z.string(),
               serverName: z.string(),
-              taskQueue: z.string(),
             }),
             'Identity',
+          ),
+          409: jsonResponse(
+            errorSchema,
+            'Another agent key is enrolled for this server (agent_key_mismatch)',
           ),
           ...errorResponses,
         },
       }),
       async (c) => {
         const server = c.get('server');
-        await markEnrolled(db, server.id, c.req.valid('json').publicKey);
-        return c.json(
-          {
-            serverId: server.id,
-            teamId: server.team_id,
-            serverName: server.name,
-            taskQueue: agentTaskQueue(server.id),
-          },
-          200,
-        );
+        if (!(await enrolAgentKey(db, server.id, c.req.valid('json').publicKey)))
+          throw new DomainError(
+            'conflict',
+            'agent_key_mismatch',
+            `server ${server.id} enrolled another agent key; to move the agent, rotate its token (POST /servers/${server.id}/agent-token)`,
+          );
+        return c.json({ serverId: server.id, teamId: server.team_id, serverName: server.name }, 200);
       },
     )
     .openapi(
@@ -168,6 +167,24 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       async (c) => {
         const { snapshot, store } = await uploadStore(db, vault, c.get('server').id, c.req.valid('param').id);
         return c.json({ url: await store.putUrl(snapshot.manifest_key), pin: store.pin }, 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/restores/{id}',
+        summary: 'Whether this server has that restore running: asked before every destructive step',
+        request: { params: idParam('op_...') },
+        responses: {
+          200: jsonResponse(z.object({ operationId: z.string(), environmentId: z.string() }), 'Restore'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const { id } = c.req.valid('param');
+        const restore = await activeRestoreForServer(db, c.get('server').id, id);
+        if (!restore) throw notFound('restore', id);
+        return c.json({ operationId: restore.operation_id, environmentId: restore.environment_id }, 200);
       },
     )
     .openapi(

@@ -1,9 +1,11 @@
 import type { Client } from '@temporalio/client';
 import { bodyLimit } from 'hono/body-limit';
 import { DomainError } from '../common/errors.ts';
+import type { TaskSignals } from '../db/agent-task-signals.ts';
 import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
 import { agentRoutes } from './agent.routes.ts';
+import { agentTasksRoutes } from './agent-tasks.routes.ts';
 import { backupsOverviewRoutes } from './backups-overview.routes.ts';
 import { requireAgent, requireTeam } from './auth.ts';
 import { destinationsRoutes } from './destinations.routes.ts';
@@ -24,6 +26,8 @@ export interface AppDeps {
   temporal: Client;
   controlTaskQueue: string;
   agentStaleAfterMs: number;
+  /** Wakes held agent polls when a task for their server is enqueued. */
+  taskSignals: TaskSignals;
   log?: (msg: string, err: unknown) => void;
 }
 
@@ -78,6 +82,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', backupsOverviewRoutes(deps));
   app.route('/webhooks', webhooksRoutes(deps));
   app.route('/snapshots', snapshotsRoutes(deps));
+  app.route('/agent/tasks', agentTasksRoutes(deps));
   app.route('/agent', agentRoutes(deps));
   return app;
 }

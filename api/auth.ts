@@ -1,12 +1,14 @@
 import type { MiddlewareHandler } from 'hono';
 import { DomainError } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
-import { serverForAgentToken } from '../db/servers.data.ts';
+import { recordLastSeen, serverForAgentToken } from '../db/servers.data.ts';
 import type { Server } from '../db/tables/server.table.ts';
 import { teamIdForToken } from '../db/teams.data.ts';
 import type { TeamEnv } from './router.ts';
 
 export type AgentEnv = { Variables: { server: Server } };
+
+const seenEveryMs = 2_000;
 
 const unauthorized = (message: string) => new DomainError('unauthorized', 'unauthorized', message);
 
@@ -32,6 +34,10 @@ export function requireAgent(db: Db): MiddlewareHandler<AgentEnv> {
   return async (c, next) => {
     const server = await serverForAgentToken(db, bearer(c.req.header('authorization'), 'sta'));
     if (!server) throw unauthorized('invalid or revoked agent token');
+    // Any call of an agent shows it connected; written at most every few seconds per server.
+    const now = new Date();
+    if (!server.last_seen_at || now.getTime() - server.last_seen_at.getTime() > seenEveryMs)
+      await recordLastSeen(db, server.id, now);
     c.set('server', server);
     await next();
   };

@@ -4,6 +4,7 @@ import { controlPlaneConfig } from '../common/control-plane-config.ts';
 import { createLogger } from '../common/log.ts';
 import { connectClient } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
+import { createTaskSignals } from '../db/agent-task-signals.ts';
 import { createDb } from '../db/database.ts';
 import { migrateToLatest } from '../db/migrator.ts';
 import { Vault } from '../db/vault.ts';
@@ -18,12 +19,14 @@ try {
   const temporal = await connectClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
   const db = createDb(config.DATABASE_URL);
   await migrateToLatest(db);
+  const taskSignals = createTaskSignals(config.DATABASE_URL);
   const app = createApp({
     db,
     vault: new Vault(config.VAULT_MASTER_KEY),
     temporal,
     controlTaskQueue: config.STRACKT_CONTROL_TASK_QUEUE,
     agentStaleAfterMs: config.AGENT_STALE_AFTER_SECONDS * 1000,
+    taskSignals,
     log: (msg, err) => log.error(msg, err),
   });
   const server = serve({ fetch: app.fetch, hostname: config.API_HOST, port: config.API_PORT }, (info) =>
@@ -31,7 +34,9 @@ try {
   );
   const shutdown = () => {
     server.close();
-    void Promise.allSettled([db.destroy(), temporal.connection.close()]).then(() => process.exit(0));
+    void Promise.allSettled([db.destroy(), taskSignals.close(), temporal.connection.close()]).then(() =>
+      process.exit(0),
+    );
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

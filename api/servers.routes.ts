@@ -1,11 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Client } from '@temporalio/client';
 import { nameSchema } from '../common/environment-spec.ts';
-import { agentTaskQueue } from '../common/task-queues.ts';
 import type { Db } from '../db/database.ts';
-import { createServer, deleteServer, getServer, listServers, recordLastSeen } from '../db/servers.data.ts';
+import { createServer, deleteServer, getServer, listServers, rotateAgentToken } from '../db/servers.data.ts';
 import type { Server } from '../db/tables/server.table.ts';
-import { agentPresence } from '../common/agent-presence.ts';
+import { presenceOf } from '../common/agent-presence.ts';
 import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 const serverSchema = z
@@ -26,27 +24,23 @@ const createdServerSchema = z
       token: z
         .string()
         .openapi({ description: 'Shown once. The agent presents it to enrol; store it on the server only.' }),
-      taskQueue: z.string(),
     }),
   })
   .openapi('CreatedServer');
 
 export interface ServersDeps {
   db: Db;
-  temporal: Client;
   agentStaleAfterMs: number;
 }
 
-export function serversRoutes({ db, temporal, agentStaleAfterMs }: ServersDeps) {
-  async function present(server: Server): Promise<z.infer<typeof serverSchema>> {
-    const presence = await agentPresence(temporal, server.id, agentStaleAfterMs);
-    if (presence.lastSeenAt) await recordLastSeen(db, server.id, new Date(presence.lastSeenAt));
-    const lastSeen = presence.lastSeenAt ?? server.last_seen_at?.toISOString() ?? null;
+export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
+  function present(server: Server): z.infer<typeof serverSchema> {
+    const presence = presenceOf(server.last_seen_at, agentStaleAfterMs);
     return {
       id: server.id,
       name: server.name,
       connected: presence.connected,
-      lastSeenAt: lastSeen,
+      lastSeenAt: presence.lastSeenAt,
       enrolledAt: server.enrolled_at?.toISOString() ?? null,
       createdAt: server.created_at.toISOString(),
     };
@@ -65,7 +59,7 @@ export function serversRoutes({ db, temporal, agentStaleAfterMs }: ServersDeps) 
       }),
       async (c) => {
         const servers = await listServers(db, c.get('teamId'));
-        return c.json({ servers: await Promise.all(servers.map(present)) }, 200);
+        return c.json({ servers: servers.map(present) }, 200);
       },
     )
     .openapi(
@@ -83,8 +77,8 @@ export function serversRoutes({ db, temporal, agentStaleAfterMs }: ServersDeps) 
         const { server, agentToken } = await createServer(db, c.get('teamId'), c.req.valid('json').name);
         return c.json(
           {
-            server: await present(server),
-            agent: { token: agentToken, taskQueue: agentTaskQueue(server.id) },
+            server: present(server),
+            agent: { token: agentToken },
           },
           201,
         );
@@ -98,7 +92,27 @@ export function serversRoutes({ db, temporal, agentStaleAfterMs }: ServersDeps) 
         request: { params: idParam('srv_...') },
         responses: { 200: jsonResponse(serverSchema, 'Server'), ...errorResponses },
       }),
-      async (c) => c.json(await present(await getServer(db, c.get('teamId'), c.req.valid('param').id)), 200),
+      async (c) => c.json(present(await getServer(db, c.get('teamId'), c.req.valid('param').id)), 200),
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/{id}/agent-token',
+        summary:
+          "Issue a new agent token for a server; the old one stops working at once, and the agent's key is enrolled anew",
+        request: { params: idParam('srv_...') },
+        responses: {
+          200: jsonResponse(
+            z.object({ token: z.string().openapi({ description: 'Shown once, as at creation' }) }),
+            'The new agent token',
+          ),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const server = await getServer(db, c.get('teamId'), c.req.valid('param').id);
+        return c.json({ token: await rotateAgentToken(db, server.id) }, 200);
+      },
     )
     .openapi(
       createRoute({

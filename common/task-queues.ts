@@ -1,6 +1,2 @@
-/** Each connected server's agent polls a queue only it serves, so host-bound work lands on that host. */
-export function agentTaskQueue(serverId: string): string {
-  return `agent-${serverId}`;
-}
-
+/** Where the control-plane worker runs workflows and activities, the agents' host steps among them. */
 export const defaultControlTaskQueue = 'strackt-control';

@@ -1,6 +1,7 @@
 import { Kysely } from 'kysely';
 import { PostgresJSDialect } from 'kysely-postgres-js';
 import postgres from 'postgres';
+import type { AgentTaskTable } from './tables/agent-task.table.ts';
 import type { ApiTokenTable } from './tables/api-token.table.ts';
 import type { DestinationTable } from './tables/destination.table.ts';
 import type { EnvironmentTable } from './tables/environment.table.ts';
@@ -31,6 +32,7 @@ export interface Database {
   schedule_runs: ScheduleRunTable;
   webhooks: WebhookTable;
   webhook_deliveries: WebhookDeliveryTable;
+  agent_tasks: AgentTaskTable;
 }
 
 export type Db = Kysely<Database>;

@@ -1,3 +1,4 @@
+import { presenceOf, type Presence } from '../common/agent-presence.ts';
 import { DomainError, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import { hashToken, newSecretToken } from '../common/secret-tokens.ts';
@@ -37,12 +38,16 @@ export async function createServer(
   }
 }
 
-/** A new agent token for a server whose old one was lost; the old one stops working at once. */
+/**
+ * A new agent token for a server (lost, or the server was compromised); the old one stops working at
+ * once. The pinned agent key goes with it: whoever holds the new token enrols the next key, and tasks
+ * the old holder had claimed are no longer its to report on.
+ */
 export async function rotateAgentToken(db: Db, serverId: string): Promise<string> {
   const agentToken = newSecretToken('sta');
   await db
     .updateTable('servers')
-    .set({ agent_token_hash: hashToken(agentToken) })
+    .set({ agent_token_hash: hashToken(agentToken), agent_public_key: null, enrolled_at: null })
     .where('id', '=', serverId)
     .execute();
   return agentToken;
@@ -72,13 +77,19 @@ export async function serverForAgentToken(db: Db, token: string): Promise<Server
     .executeTakeFirst();
 }
 
-/** Enrolment records the agent's public key: a restore's data key is re-sealed to it, nothing else. */
-export async function markEnrolled(db: Db, serverId: string, agentPublicKey: string): Promise<void> {
-  await db
+/**
+ * Enrolment records the agent's public key: a restore's data key is re-sealed to it, nothing else.
+ * The first key is pinned: another key with the same token is refused (a stolen token cannot redirect
+ * sealed keys to its own), until the team rotates the token. False when another key is pinned.
+ */
+export async function enrolAgentKey(db: Db, serverId: string, agentPublicKey: string): Promise<boolean> {
+  const row = await db
     .updateTable('servers')
-    .set({ enrolled_at: new Date(), agent_public_key: agentPublicKey })
+    .set({ enrolled_at: new Date(), agent_public_key: agentPublicKey, last_seen_at: new Date() })
     .where('id', '=', serverId)
-    .execute();
+    .where((eb) => eb.or([eb('agent_public_key', 'is', null), eb('agent_public_key', '=', agentPublicKey)]))
+    .executeTakeFirst();
+  return row.numUpdatedRows > 0n;
 }
 
 export async function recordLastSeen(db: Db, serverId: string, at: Date): Promise<void> {
@@ -88,6 +99,16 @@ export async function recordLastSeen(db: Db, serverId: string, at: Date): Promis
     .where('id', '=', serverId)
     .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', at)]))
     .execute();
+}
+
+/** Whether a server's agent polled recently; a server of no team is never connected. */
+export async function agentPresence(db: Db, serverId: string, staleAfterMs: number): Promise<Presence> {
+  const row = await db
+    .selectFrom('servers')
+    .select('last_seen_at')
+    .where('id', '=', serverId)
+    .executeTakeFirst();
+  return presenceOf(row?.last_seen_at ?? null, staleAfterMs);
 }
 
 export async function deleteServer(db: Db, teamId: string, id: string): Promise<void> {

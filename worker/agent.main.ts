@@ -1,27 +1,24 @@
-import { Worker } from '@temporalio/worker';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { createRuntimeActivities } from '../activities/runtime.activities.ts';
 import { loadOrCreateAgentKey } from '../agent/agent-key.ts';
 import { ControlPlaneClient } from '../agent/control-plane-client.ts';
+import { createHostSteps } from '../agent/host-steps.ts';
 import { ProcessRuntime } from '../agent/process-runtime.ts';
 import { RateLimit } from '../agent/rate-limit.ts';
 import { settleInterruptedCaptures } from '../agent/snapshot-capture.ts';
+import { TaskRunner } from '../agent/task-runner.ts';
 import { exitOnConfigError, loadConfig } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
-import { connectWorker } from '../common/temporal-connection.ts';
 
 const log = createLogger('agent');
 const config = exitOnConfigError('strackt-agent', () =>
   loadConfig({
     STRACKT_API_URL: z.url(),
     STRACKT_AGENT_TOKEN: z.string().regex(/^sta_[A-Za-z0-9_-]+$/, 'must be an agent token (sta_...)'),
-    STRACKT_DATA_ROOT: z.string().refine(isAbsolute, 'must be an absolute path'),
-    TEMPORAL_ADDRESS: z
+    STRACKT_DATA_ROOT: z
       .string()
-      .regex(/^[^\s:]+:\d+$/, 'must be host:port')
-      .default('127.0.0.1:7233'),
-    TEMPORAL_NAMESPACE: z.string().min(1).default('strackt'),
+      .refine(isAbsolute, 'must be an absolute path')
+      .default('/var/lib/strackt-agent'),
     /** A cap on the agent's upload bandwidth, in MiB/s; unset: as fast as the link goes. */
     STRACKT_UPLOAD_MIB_PER_SECOND: z.coerce.number().positive().optional(),
     /** The same for downloads (restores, verifications). */
@@ -29,7 +26,10 @@ const config = exitOnConfigError('strackt-agent', () =>
   }),
 );
 
-let worker: Worker;
+const mibPerSecond = (value: number | undefined) =>
+  value === undefined ? undefined : new RateLimit(value * 1024 * 1024);
+
+let runner: TaskRunner;
 try {
   const controlPlane = new ControlPlaneClient(config.STRACKT_API_URL, config.STRACKT_AGENT_TOKEN);
   const agentKey = await loadOrCreateAgentKey(config.STRACKT_DATA_ROOT);
@@ -43,35 +43,33 @@ try {
   await runtime.thawAll();
   // ...and one killed while it had services stopped or post hooks to run owes those still.
   await settleInterruptedCaptures(runtime, controlPlane);
-  const connection = await connectWorker(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
-  worker = await Worker.create({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    // Only this server's queue: host-bound work for other servers can never land here.
-    taskQueue: identity.taskQueue,
-    identity: `agent:${identity.serverName}:${identity.serverId}:${process.pid}`,
-    activities: createRuntimeActivities({
+  runner = new TaskRunner(
+    controlPlane,
+    createHostSteps({
       runtime,
       controlPlane,
       serverId: identity.serverId,
       agentKey,
-      uploadLimit:
-        config.STRACKT_UPLOAD_MIB_PER_SECOND === undefined
-          ? undefined
-          : new RateLimit(config.STRACKT_UPLOAD_MIB_PER_SECOND * 1024 * 1024),
-      downloadLimit:
-        config.STRACKT_DOWNLOAD_MIB_PER_SECOND === undefined
-          ? undefined
-          : new RateLimit(config.STRACKT_DOWNLOAD_MIB_PER_SECOND * 1024 * 1024),
+      uploadLimit: mibPerSecond(config.STRACKT_UPLOAD_MIB_PER_SECOND),
+      downloadLimit: mibPerSecond(config.STRACKT_DOWNLOAD_MIB_PER_SECOND),
     }),
-  });
+  );
   log.info('polling', {
     serverId: identity.serverId,
-    taskQueue: identity.taskQueue,
+    server: identity.serverName,
+    api: config.STRACKT_API_URL,
     dataRoot: config.STRACKT_DATA_ROOT,
   });
 } catch (err) {
   console.error(`strackt-agent: cannot start: ${(err as Error).message}`);
   process.exit(1);
 }
-await worker.run();
+
+// Services run in process groups of their own and outlive the agent by design: stopping polls is all.
+const stop = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    stop.abort();
+    process.exit(0);
+  });
+await runner.run(stop.signal);

@@ -1,18 +1,22 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { RuntimeActivities } from '../activities/runtime.activities.ts';
-import { agentTaskQueue } from '../common/task-queues.ts';
+import type { HostTaskActivities } from '../activities/host-tasks.activities.ts';
+import type { HostActivities } from '../common/host-tasks.ts';
+
+const host = proxyActivities<HostTaskActivities>({
+  // Long enough for a snapshot of hundreds of GB; a dead agent is noticed by the heartbeat timeout instead.
+  startToCloseTimeout: '12 hours',
+  // The agent reports at least every few seconds while it works; silence this long means it is gone.
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 5, maximumInterval: '30 seconds' },
+});
 
 /**
- * Host-bound activities go to the server's own queue. Nothing else polls it, so an offline agent
- * would leave work waiting forever: scheduleToStartTimeout turns that into a prompt, clear failure.
+ * Host-bound steps of one server. They run as control-plane activities that hand the work to that
+ * server's agent through the API (activities/host-tasks.activities.ts); one whose agent is offline
+ * fails at once as AgentOffline, not retried.
  */
-export function agentActivities(serverId: string) {
-  return proxyActivities<RuntimeActivities>({
-    taskQueue: agentTaskQueue(serverId),
-    scheduleToStartTimeout: '2 minutes',
-    // Long enough for a snapshot of hundreds of GB; a dead agent is noticed by the heartbeat timeout instead.
-    startToCloseTimeout: '12 hours',
-    heartbeatTimeout: '30 seconds',
-    retry: { maximumAttempts: 5, maximumInterval: '30 seconds' },
+export function agentActivities(serverId: string): HostActivities {
+  return new Proxy({} as HostActivities, {
+    get: (_, name: keyof HostActivities) => (input: never) => host[name]({ serverId, input }),
   });
 }

@@ -10,6 +10,7 @@ import * as webhooks from './2026-11-26T0810-webhooks.ts';
 import * as retention from './2026-11-26T0820-retention.ts';
 import * as receiverDestinations from './2026-11-26T0830-receiver-destinations.ts';
 import * as verificationAndPrune from './2026-11-26T0840-verification-and-prune.ts';
+import * as agentTasks from './2026-12-04T0900-agent-tasks.ts';
 
 // Listed explicitly (not read from the folder) so the set of migrations is part of the build.
 export const migrations: Record<string, Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T0820-retention': retention,
   '2026-11-26T0830-receiver-destinations': receiverDestinations,
   '2026-11-26T0840-verification-and-prune': verificationAndPrune,
+  '2026-12-04T0900-agent-tasks': agentTasks,
 };

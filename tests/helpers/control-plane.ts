@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { createApp } from '../../api/app.ts';
 import { createS3Client } from '../../common/s3-client.ts';
+import { createTaskSignals } from '../../db/agent-task-signals.ts';
 import { Vault } from '../../db/vault.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { serveApp, startAgent, type ProgramRun } from './processes.ts';
@@ -60,12 +61,14 @@ export async function startControlPlane({ temporalAddress = stack.temporalAddres
   const controlTaskQueue = uniqueName('control');
   const vault = new Vault(randomBytes(32));
   const worker = await startControlWorker(testDb.db, vault, controlTaskQueue, temporalAddress);
+  const taskSignals = createTaskSignals(testDb.url);
   const app = createApp({
     db: testDb.db,
     vault,
     temporal,
     controlTaskQueue,
     agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
+    taskSignals,
     log: (msg, err) => console.error(msg, err),
   });
   const api = await serveApp(app);
@@ -89,6 +92,7 @@ export async function startControlPlane({ temporalAddress = stack.temporalAddres
     vault,
     temporal,
     controlTaskQueue,
+    taskSignals,
     app,
     apiUrl: api.url,
     request,
@@ -118,7 +122,7 @@ export async function startControlPlane({ temporalAddress = stack.temporalAddres
         id: created.server.id,
         agentToken: created.agentToken,
         root,
-        agent: startAgent(api.url, created.agentToken, root, undefined, env),
+        agent: startAgent(api.url, created.agentToken, root, env),
       };
       await this.connected(token, server.id);
       return server;
@@ -227,6 +231,7 @@ export async function startControlPlane({ temporalAddress = stack.temporalAddres
     async stop() {
       await api.close();
       await worker.shutdown();
+      await taskSignals.close();
       await temporal.connection.close();
       await testDb.drop();
     },

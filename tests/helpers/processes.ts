@@ -2,7 +2,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { createApp } from '../../api/app.ts';
-import { repoRoot, stack } from './stack.ts';
+import { repoRoot } from './stack.ts';
 
 /** Serves an app on a free loopback port, for the agent processes that must reach it over HTTP. */
 export async function serveApp(
@@ -66,15 +66,12 @@ export function startAgent(
   apiUrl: string,
   agentToken: string,
   dataRoot: string,
-  temporalAddress = stack.temporalAddress,
   env: Record<string, string> = {},
+  wrapper: string[] = [],
 ): ProgramRun {
-  return runProgram(agentEntry(), {
-    STRACKT_API_URL: apiUrl,
-    STRACKT_AGENT_TOKEN: agentToken,
-    STRACKT_DATA_ROOT: dataRoot,
-    TEMPORAL_ADDRESS: temporalAddress,
-    TEMPORAL_NAMESPACE: stack.namespace,
-    ...env,
-  });
+  return runProgram(
+    agentEntry(),
+    { STRACKT_API_URL: apiUrl, STRACKT_AGENT_TOKEN: agentToken, STRACKT_DATA_ROOT: dataRoot, ...env },
+    wrapper,
+  );
 }

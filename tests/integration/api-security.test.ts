@@ -8,6 +8,7 @@ import { createEnvironment } from '../../db/environments.data.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeamKey } from '../../db/team-keys.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
+import { createTaskSignals, type TaskSignals } from '../../db/agent-task-signals.ts';
 import { Vault } from '../../db/vault.ts';
 import { connectTestClient, createTestDatabase, uniqueName } from '../helpers/stack.ts';
 
@@ -18,6 +19,7 @@ import { connectTestClient, createTestDatabase, uniqueName } from '../helpers/st
 describe('API security', () => {
   let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
   let temporal: Client;
+  let taskSignals: TaskSignals;
   let app: ReturnType<typeof createApp>;
   const a = {
     token: '',
@@ -41,6 +43,7 @@ describe('API security', () => {
       temporal,
       controlTaskQueue: uniqueName('control'),
       agentStaleAfterMs: 20_000,
+      taskSignals: (taskSignals = createTaskSignals(testDb.url)),
       log: () => {},
     });
     const teamA = await createTeam(testDb.db, 'a');
@@ -98,6 +101,7 @@ describe('API security', () => {
 
   after(async () => {
     await temporal.connection.close();
+    await taskSignals.close();
     await testDb.drop();
   });
 
@@ -213,12 +217,8 @@ describe('API security', () => {
     assert.equal((await call('GET', '/servers', b.agentToken)).status, 401);
     const hello = (await (
       await call('POST', '/agent/hello', b.agentToken, { publicKey: '11'.repeat(32) })
-    ).json()) as {
-      serverId: string;
-      taskQueue: string;
-    };
+    ).json()) as { serverId: string };
     assert.deepEqual(hello.serverId, b.serverId);
-    assert.equal(hello.taskQueue, `agent-${b.serverId}`);
   });
 
   it('gives a clear 4xx, never a 500, for bad input', async () => {

@@ -198,7 +198,7 @@ describe('backup to the team’s own bucket', () => {
       .servers[0]!.id;
     // A bandwidth cap (an agent setting) keeps the upload behind the capture long enough to kill it in between.
     await agent.kill();
-    agent = startAgent(cp.apiUrl, agentToken, dataRoot, undefined, { STRACKT_UPLOAD_MIB_PER_SECOND: '24' });
+    agent = startAgent(cp.apiUrl, agentToken, dataRoot, { STRACKT_UPLOAD_MIB_PER_SECOND: '24' });
     await cp.connected(token, serverId);
     const { envId } = await cp.deployMediaEnvironment(token, serverId, dataRoot);
     const operationId = await cp.backupUnderWay(token, envId, destinationId);

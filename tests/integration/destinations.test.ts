@@ -20,6 +20,7 @@ import { createApp } from '../../api/app.ts';
 import { createS3Client } from '../../common/s3-client.ts';
 import { openDestination } from '../../db/destinations.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
+import { createTaskSignals, type TaskSignals } from '../../db/agent-task-signals.ts';
 import { Vault } from '../../db/vault.ts';
 import { connectTestClient, createTestDatabase, freePort, stack, uniqueName } from '../helpers/stack.ts';
 
@@ -95,6 +96,7 @@ function fakeS3(behaviour: { deny?: 'PUT' | 'GET' | 'DELETE'; corrupt?: boolean 
 describe('destinations', () => {
   let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
   let temporal: Client;
+  let taskSignals: TaskSignals;
   let vault: Vault;
   let app: ReturnType<typeof createApp>;
   const admin = createS3Client({ ...stack.s3, region: 'us-east-1', forcePathStyle: true });
@@ -159,6 +161,7 @@ describe('destinations', () => {
       temporal,
       controlTaskQueue: uniqueName('control'),
       agentStaleAfterMs: 20_000,
+      taskSignals: (taskSignals = createTaskSignals(testDb.url)),
       log: (msg, err) => console.error(msg, err),
     });
     const teamA = await createTeam(testDb.db, 'a');
@@ -183,6 +186,7 @@ describe('destinations', () => {
     await admin.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});
     admin.destroy();
     await temporal?.connection.close();
+    await taskSignals?.close();
     await testDb?.drop();
   });
 

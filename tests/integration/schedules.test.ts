@@ -198,6 +198,7 @@ describe('backup schedules', () => {
       temporal: deadTemporal,
       controlTaskQueue: 'unused',
       agentStaleAfterMs: 60_000,
+      taskSignals: cp.taskSignals,
       log: () => {},
     });
     const res = await cutOff.request(`/environments/${envId}/schedules`, {

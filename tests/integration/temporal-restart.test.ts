@@ -80,7 +80,7 @@ it('completes a backup while the Temporal server is killed and restarted mid-upl
   const team = await createTeam(cp.db, 'restarts');
   const { server, agentToken } = await createServer(cp.db, team.team.id, 'a');
   dataRoot = join(stack.runDir, uniqueName('agent'));
-  agent = startAgent(cp.apiUrl, agentToken, dataRoot, address);
+  agent = startAgent(cp.apiUrl, agentToken, dataRoot);
   await cp.connected(team.token, server.id);
 
   const bucket = `restart-${randomBytes(4).toString('hex')}`;

@@ -1,0 +1,196 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hostTasks, isHostTaskName } from '../common/host-tasks.ts';
+import { createLogger } from '../common/log.ts';
+import { ControlPlaneError, type ClaimedTask, type ControlPlaneClient } from './control-plane-client.ts';
+import type { HostSteps } from './host-steps.ts';
+import { TaskFailure, type TaskContext } from './task-failure.ts';
+
+const log = createLogger('agent');
+
+type Client = Pick<
+  ControlPlaneClient,
+  'claimTask' | 'taskHeartbeat' | 'completeTask' | 'failTask' | 'taskCancelled'
+>;
+
+export interface TaskRunnerOptions {
+  /** Steps running at once; a poll waits for a free slot (a verification may run beside a backup). */
+  maxConcurrent?: number;
+  /** How often a running step's latest progress goes to the API: also how soon it learns of a cancellation. */
+  heartbeatEveryMs?: number;
+  pollWaitSeconds?: number;
+}
+
+type Outcome =
+  | { kind: 'completed'; result: unknown }
+  | { kind: 'failed'; message: string; type: string; nonRetryable: boolean }
+  | { kind: 'cancelled' }
+  | { kind: 'gone' };
+
+/** Stops a step: its cancellation was requested, or Temporal no longer runs it (timed out, retried elsewhere). */
+class Stop extends Error {
+  constructor(readonly outcome: 'cancelled' | 'gone') {
+    super(outcome === 'cancelled' ? 'cancelled' : 'the task is no longer running');
+  }
+}
+
+/**
+ * Takes this server's host steps from the API and runs them: a long poll per free slot, progress
+ * reported every few seconds (the answer says whether to stop), and the outcome reported until the
+ * API takes it. While the API is away the step keeps working; its reports wait and retry.
+ */
+export class TaskRunner {
+  private running = 0;
+  private slotFreed: (() => void) | undefined;
+  private readonly maxConcurrent: number;
+  private readonly heartbeatEveryMs: number;
+  private readonly pollWaitSeconds: number;
+
+  constructor(
+    private readonly api: Client,
+    private readonly steps: HostSteps,
+    options: TaskRunnerOptions = {},
+  ) {
+    this.maxConcurrent = options.maxConcurrent ?? 8;
+    this.heartbeatEveryMs = options.heartbeatEveryMs ?? 2_000;
+    this.pollWaitSeconds = options.pollWaitSeconds ?? 20;
+  }
+
+  /** Polls until `stop` is aborted; steps already running are left to finish (or be cut by the process's end). */
+  async run(stop: AbortSignal): Promise<void> {
+    let backoffMs = 500;
+    while (!stop.aborted) {
+      while (this.running >= this.maxConcurrent) await new Promise<void>((r) => (this.slotFreed = r));
+      let task: ClaimedTask | undefined;
+      try {
+        task = await this.api.claimTask(this.pollWaitSeconds, stop);
+        backoffMs = 500;
+      } catch (err) {
+        if (stop.aborted) break;
+        if (err instanceof ControlPlaneError && err.status === 401) {
+          log.warn('the API refused this agent token (rotated, or the server deleted); polling on');
+        } else {
+          log.warn('cannot reach the API for tasks; retrying', { error: (err as Error).message });
+        }
+        await sleep(backoffMs, undefined, { signal: stop }).catch(() => undefined);
+        backoffMs = Math.min(backoffMs * 2, 10_000);
+        continue;
+      }
+      if (task) void this.execute(task);
+    }
+  }
+
+  private async execute(task: ClaimedTask): Promise<void> {
+    this.running++;
+    const started = Date.now();
+    log.info('task started', { task: task.id, step: task.activity, attempt: task.attempt });
+    try {
+      const outcome = await this.outcomeOf(task);
+      log.info('task ended', {
+        task: task.id,
+        step: task.activity,
+        outcome: outcome.kind,
+        ms: Date.now() - started,
+        ...(outcome.kind === 'failed' && { error: `${outcome.type}: ${outcome.message}` }),
+      });
+      await this.report(task, outcome);
+    } finally {
+      this.running--;
+      this.slotFreed?.();
+      this.slotFreed = undefined;
+    }
+  }
+
+  private async outcomeOf(task: ClaimedTask): Promise<Outcome> {
+    // The task comes from across the network: nothing is touched unless its step and ids are well formed.
+    if (!isHostTaskName(task.activity))
+      return failed(`this agent has no step named ${JSON.stringify(task.activity)}`, 'UnknownStep');
+    const input = hostTasks[task.activity].input.safeParse(task.input);
+    if (!input.success) {
+      const issue = input.error.issues[0]!;
+      return failed(
+        `malformed ${task.activity} input: ${issue.path.join('.')} ${issue.message}`,
+        'MalformedTask',
+      );
+    }
+
+    const controller = new AbortController();
+    let latest: unknown;
+    const ctx: TaskContext = { heartbeat: (d) => (latest = d), signal: controller.signal };
+    const beating = this.heartbeat(task, () => latest, controller);
+    try {
+      const step = this.steps[task.activity] as (input: unknown, ctx: TaskContext) => Promise<unknown>;
+      return { kind: 'completed', result: await step(input.data, ctx) };
+    } catch (err) {
+      if (controller.signal.aborted) return { kind: (controller.signal.reason as Stop).outcome };
+      if (err instanceof TaskFailure) return failed(err.message, err.type, err.nonRetryable);
+      return failed((err as Error).message ?? String(err), 'AgentError', false);
+    } finally {
+      beating.stop();
+    }
+  }
+
+  /** Sends the latest progress every few seconds until stopped; aborts the step when told to stop. */
+  private heartbeat(task: ClaimedTask, latest: () => unknown, controller: AbortController) {
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    void (async () => {
+      while (!stopped) {
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, this.heartbeatEveryMs).unref();
+        });
+        if (stopped) break;
+        try {
+          const { cancelRequested } = await this.api.taskHeartbeat(task.id, latest());
+          if (cancelRequested) controller.abort(new Stop('cancelled'));
+        } catch (err) {
+          if (err instanceof ControlPlaneError && (err.status === 404 || err.status === 401))
+            controller.abort(new Stop('gone'));
+          // Otherwise the API is away for now: keep working, the next beat tries again.
+        }
+      }
+    })();
+    return {
+      stop: () => {
+        stopped = true;
+        wake?.();
+      },
+    };
+  }
+
+  /**
+   * Reports an outcome until the API takes it or answers that the task is gone. A result kept through
+   * an API restart still lands, as long as Temporal has not timed the attempt out meanwhile.
+   */
+  private async report(task: ClaimedTask, outcome: Outcome): Promise<void> {
+    if (outcome.kind === 'gone') return;
+    let delayMs = 500;
+    const deadline = Date.now() + 10 * 60_000;
+    for (;;) {
+      try {
+        if (outcome.kind === 'completed') await this.api.completeTask(task.id, outcome.result);
+        else if (outcome.kind === 'cancelled') await this.api.taskCancelled(task.id);
+        else {
+          const { message, type, nonRetryable } = outcome;
+          await this.api.failTask(task.id, { message, type, nonRetryable });
+        }
+        return;
+      } catch (err) {
+        if (err instanceof ControlPlaneError && err.status >= 400 && err.status < 500) {
+          log.warn('the API did not take a task’s outcome', { task: task.id, error: err.message });
+          return;
+        }
+        if (Date.now() > deadline) {
+          log.error('gave up reporting a task’s outcome', err, { task: task.id });
+          return;
+        }
+        await sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, 5_000);
+      }
+    }
+  }
+}
+
+function failed(message: string, type: string, nonRetryable = true): Outcome {
+  return { kind: 'failed', message: message.slice(0, 4000), type, nonRetryable };
+}

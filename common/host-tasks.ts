@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { idPattern, type IdKind } from './ids.ts';
+
+/**
+ * The steps that run on a connected server, as the workflows, the control plane and the agent all
+ * see them: each one's input and result. Agents are on the far side of the trust boundary, so both
+ * directions are checked against these schemas: the agent refuses a task whose ids are not ids
+ * before touching a file, and the API refuses a result that is not of its step's shape before it
+ * reaches a workflow.
+ */
+const id = (kind: IdKind) => z.string().regex(idPattern(kind), `must be a ${kind}_ id`);
+const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const epochMs = count;
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 in hex');
+
+const environmentRef = z.strictObject({ environmentId: id('env') });
+const restoreRef = z.strictObject({ operationId: id('op'), environmentId: id('env') });
+const nothing = z.union([z.undefined(), z.null()]).transform((): void => undefined);
+
+export const hostTasks = {
+  captureSnapshot: {
+    input: z.strictObject({
+      snapshotId: id('snap'),
+      environmentId: id('env'),
+      teamPublicKey: z.string().regex(/^[0-9a-f]{64}$/, 'must be an X25519 public key in hex'),
+    }),
+    result: z.object({
+      sizeBytes: count,
+      dataSha256: sha256,
+      manifestSha256: sha256,
+      tarBytes: count,
+      entries: count,
+      frozenMs: count,
+      parts: z
+        .array(
+          z.object({
+            partNumber: z.number().int().min(1).max(10_000),
+            etag: z.string().min(1).max(200),
+            size: count,
+          }),
+        )
+        .max(10_000),
+      captureMs: count,
+      firstByteAt: epochMs,
+      partsResumed: count,
+    }),
+  },
+  startEnvironment: { input: environmentRef, result: nothing },
+  waitHealthy: { input: environmentRef, result: z.object({ healthyAt: epochMs }) },
+  stopEnvironment: {
+    input: environmentRef,
+    result: z.object({ wasRunning: z.boolean(), stoppingAt: epochMs }),
+  },
+  preflightRestore: {
+    input: restoreRef,
+    result: z.object({ entries: count, unpackedBytes: count, freeBytes: count }),
+  },
+  fetchAndUnpack: {
+    input: restoreRef,
+    result: z.object({
+      bytes: count,
+      resumedAfterEntries: count,
+      entries: count,
+      unpackedBytes: count,
+    }),
+  },
+  verifySnapshotOnHost: {
+    input: restoreRef,
+    result: z.object({ entries: count, bytes: count }),
+  },
+  swapIn: { input: restoreRef, result: nothing },
+  swapBack: { input: restoreRef, result: nothing },
+  discardRestore: { input: restoreRef, result: nothing },
+  finishRestore: { input: restoreRef, result: nothing },
+} as const;
+
+export type HostTaskName = keyof typeof hostTasks;
+export const hostTaskNames = Object.keys(hostTasks) as HostTaskName[];
+
+export type HostTaskInput<N extends HostTaskName> = z.input<(typeof hostTasks)[N]['input']>;
+export type HostTaskResult<N extends HostTaskName> = z.output<(typeof hostTasks)[N]['result']>;
+
+/** The host steps as a workflow calls them: one per name, input in, result out. */
+export type HostActivities = { [N in HostTaskName]: (input: HostTaskInput<N>) => Promise<HostTaskResult<N>> };
+
+/** What a control-plane activity standing for a host step receives: the step's input and where it runs. */
+export interface HostTaskEnvelope<N extends HostTaskName = HostTaskName> {
+  serverId: string;
+  input: HostTaskInput<N>;
+}
+
+export function isHostTaskName(name: string): name is HostTaskName {
+  return Object.hasOwn(hostTasks, name);
+}
