@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { confined } from './confined-path.ts';
 
 /** What a backup still owes an environment: kept on disk so that an agent killed mid-way pays it at restart. */
 export interface CaptureDebt {
@@ -15,7 +15,7 @@ export class CaptureJournal {
   constructor(private readonly root: string) {}
 
   private path(environmentId: string): string {
-    return join(this.root, `${environmentId}.json`);
+    return confined(this.root, `${environmentId}.json`);
   }
 
   async note(debt: CaptureDebt): Promise<void> {
@@ -34,7 +34,7 @@ export class CaptureJournal {
     return Promise.all(
       files
         .filter((f) => f.endsWith('.json'))
-        .map(async (f) => JSON.parse(await readFile(join(this.root, f), 'utf8')) as CaptureDebt),
+        .map(async (f) => JSON.parse(await readFile(confined(this.root, f), 'utf8')) as CaptureDebt),
     );
   }
 }

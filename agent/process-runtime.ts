@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { chown, mkdir, open, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { volumeVariable, type EnvironmentSpec, type ServiceSpec } from '../common/environment-spec.ts';
+import { confined } from './confined-path.ts';
 import { probe } from './health-checks.ts';
 import { groupAlive, processStartTime, signalGroup, stopGroup } from './process-groups.ts';
 import { RuntimeError, type HealthProgress, type Runtime, type ServiceState } from './runtime.ts';
@@ -31,19 +31,19 @@ export class ProcessRuntime implements Runtime {
   constructor(private readonly dataRoot: string) {}
 
   volumesRoot(environmentId: string): string {
-    return join(this.dataRoot, 'volumes', environmentId);
+    return confined(this.dataRoot, 'volumes', environmentId);
   }
 
   volumePath(environmentId: string, volume: string): string {
-    return join(this.volumesRoot(environmentId), volume);
+    return confined(this.dataRoot, 'volumes', environmentId, volume);
   }
 
   restoresRoot(environmentId: string): string {
-    return join(this.dataRoot, 'restores', environmentId);
+    return confined(this.dataRoot, 'restores', environmentId);
   }
 
   capturesRoot(): string {
-    return join(this.dataRoot, 'captures');
+    return confined(this.dataRoot, 'captures');
   }
 
   private async signalAll(environmentId: string, signal: NodeJS.Signals): Promise<void> {
@@ -61,22 +61,27 @@ export class ProcessRuntime implements Runtime {
   }
 
   async thawAll(): Promise<void> {
-    const environments = await readdir(join(this.dataRoot, 'run')).catch(() => [] as string[]);
+    const environments = await readdir(confined(this.dataRoot, 'run')).catch(() => [] as string[]);
     for (const environmentId of environments) await this.thaw(environmentId);
   }
 
   private runDir(environmentId: string): string {
-    return join(this.dataRoot, 'run', environmentId);
+    return confined(this.dataRoot, 'run', environmentId);
+  }
+
+  /** The record of a service started, by its file name in the run folder. */
+  private runFile(environmentId: string, file: string): string {
+    return confined(this.dataRoot, 'run', environmentId, file);
   }
 
   private logPath(environmentId: string, service: string): string {
-    return join(this.dataRoot, 'logs', environmentId, `${service}.log`);
+    return confined(this.dataRoot, 'logs', environmentId, `${service}.log`);
   }
 
   async start(spec: EnvironmentSpec): Promise<void> {
     await this.stop(spec.environmentId);
     await mkdir(this.runDir(spec.environmentId), { recursive: true });
-    await mkdir(join(this.dataRoot, 'logs', spec.environmentId), { recursive: true });
+    await mkdir(confined(this.dataRoot, 'logs', spec.environmentId), { recursive: true });
     for (const service of spec.services) {
       await this.startService(spec, service);
     }
@@ -94,7 +99,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   private workingDir(spec: EnvironmentSpec, service: ServiceSpec): string {
-    return service.workingDir ?? join(this.dataRoot, 'environments', spec.environmentId);
+    return service.workingDir ?? confined(this.dataRoot, 'environments', spec.environmentId);
   }
 
   async runHook(spec: EnvironmentSpec, service: ServiceSpec, command: string, timeoutSeconds: number) {
@@ -176,7 +181,7 @@ export class ProcessRuntime implements Runtime {
         stopTimeoutSeconds: service.stopTimeoutSeconds,
         startedAt: new Date().toISOString(),
       };
-      const file = join(this.runDir(spec.environmentId), `${service.name}.json`);
+      const file = this.runFile(spec.environmentId, `${service.name}.json`);
       await writeFile(`${file}.tmp`, JSON.stringify(record));
       await rename(`${file}.tmp`, file);
     } finally {
@@ -199,15 +204,17 @@ export class ProcessRuntime implements Runtime {
   }
 
   private async records(environmentId: string): Promise<ServiceRecord[]> {
+    // Outside the try: a refused id must fail the step, not read as an environment with nothing running.
+    const dir = this.runDir(environmentId);
     let files: string[];
     try {
-      files = (await readdir(this.runDir(environmentId))).filter((f) => f.endsWith('.json'));
+      files = (await readdir(dir)).filter((f) => f.endsWith('.json'));
     } catch {
       return [];
     }
     const records = await Promise.all(
       files.map(
-        async (f) => JSON.parse(await readFile(join(this.runDir(environmentId), f), 'utf8')) as ServiceRecord,
+        async (f) => JSON.parse(await readFile(this.runFile(environmentId, f), 'utf8')) as ServiceRecord,
       ),
     );
     return records.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
@@ -226,7 +233,7 @@ export class ProcessRuntime implements Runtime {
       if (await this.isRunning(record)) {
         await stopGroup(record.pgid, record.stopSignal, record.stopTimeoutSeconds * 1000);
       }
-      await rm(join(this.runDir(environmentId), `${record.service}.json`), { force: true });
+      await rm(this.runFile(environmentId, `${record.service}.json`), { force: true });
     }
   }
 

@@ -13,7 +13,8 @@ export interface HealthProgress {
 
 /**
  * What an agent needs from whatever runs services on its host. Kept this small on purpose so a
- * container runtime can implement it later beside the process runtime.
+ * container runtime can implement it later beside the process runtime. Every path it gives for an id
+ * or a name is built with `confined` (confined-path.ts): restores and captures build on them unchecked.
  */
 export interface Runtime {
   /** Starts every service, first stopping whatever of the environment still runs (a redeploy). */

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import { writeArchive } from '../format/archive-writer.ts';
 import { newDataKey } from '../format/container.ts';
@@ -8,6 +7,7 @@ import { sealManifest } from '../format/manifest-object.ts';
 import { buildManifest } from '../format/manifest.ts';
 import { keyIdOf } from '../format/team-key.ts';
 import { createLogger } from '../common/log.ts';
+import { confined } from './confined-path.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
 import { PartUploadError, putFile } from './http-upload.ts';
 import type { RateLimit } from './rate-limit.ts';
@@ -168,6 +168,7 @@ async function captureIntoSpool(
   const publicKey = Buffer.from(input.teamPublicKey, 'hex');
   const dataKey = newDataKey();
   const volumes = [...new Set(spec.services.flatMap((s) => s.volumes))].sort();
+  // volumePath refuses a name that is not a plain one: tar is given these names below, as they are.
   for (const volume of volumes)
     await mkdir(runtime.volumePath(spec.environmentId, volume), { recursive: true });
 
@@ -292,7 +293,7 @@ export async function captureSnapshot(
 ): Promise<CaptureResult> {
   const started = Date.now();
   const spool = new UploadSpool(
-    join(runtime.capturesRoot(), 'spool', spec.environmentId, input.snapshotId),
+    confined(runtime.capturesRoot(), 'spool', spec.environmentId, input.snapshotId),
     partSize,
   );
   await spool.dropOthers();

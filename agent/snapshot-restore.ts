@@ -7,6 +7,7 @@ import { RefusedEntryError } from '../format/entry-rules.ts';
 import { openManifest } from '../format/manifest-object.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { AgentKey } from './agent-key.ts';
+import { confined } from './confined-path.ts';
 import type { ControlPlaneClient, RestoreAccess } from './control-plane-client.ts';
 import { counted, download, downloadSmall } from './http-download.ts';
 import type { RateLimit } from './rate-limit.ts';
@@ -71,7 +72,7 @@ const diskMargin = 64 * 1024 * 1024;
  */
 function paths(runtime: Runtime, { operationId, environmentId }: RestoreRef) {
   const envDir = runtime.restoresRoot(environmentId);
-  const dir = join(envDir, operationId);
+  const dir = confined(envDir, operationId);
   return {
     envDir,
     dir,
@@ -149,6 +150,7 @@ const unpackedBytes = (m: Manifest) => m.entries.reduce((sum, e) => sum + (e.siz
  * and the disk holds the fetched object and the unpacked snapshot beside the data they replace.
  */
 export async function preflightRestore(deps: RestoreDeps, ref: RestoreRef): Promise<PreflightResult> {
+  const { envDir } = paths(deps.runtime, ref);
   const { access: a, dataKey } = await access(deps, ref.operationId);
   try {
     const manifest = await fetchManifest(a, dataKey, ref);
@@ -172,7 +174,6 @@ export async function preflightRestore(deps: RestoreDeps, ref: RestoreRef): Prom
       throw new RestoreError('SnapshotCorrupt', 'the stored snapshot ends before its first chunk');
 
     const need = unpackedBytes(manifest) + diskMargin;
-    const { envDir } = paths(deps.runtime, ref);
     await mkdir(envDir, { recursive: true });
     const fs = await statfs(envDir);
     const freeBytes = fs.bavail * fs.bsize;

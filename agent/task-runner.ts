@@ -18,6 +18,8 @@ export interface TaskRunnerOptions {
   /** How often a running step's latest progress goes to the API: also how soon it learns of a cancellation. */
   heartbeatEveryMs?: number;
   pollWaitSeconds?: number;
+  /** The first wait before polling or reporting again after a failed call; it doubles from there. */
+  retryDelayMs?: number;
 }
 
 type Outcome =
@@ -44,6 +46,7 @@ export class TaskRunner {
   private readonly maxConcurrent: number;
   private readonly heartbeatEveryMs: number;
   private readonly pollWaitSeconds: number;
+  private readonly retryDelayMs: number;
 
   constructor(
     private readonly api: Client,
@@ -53,17 +56,19 @@ export class TaskRunner {
     this.maxConcurrent = options.maxConcurrent ?? 8;
     this.heartbeatEveryMs = options.heartbeatEveryMs ?? 2_000;
     this.pollWaitSeconds = options.pollWaitSeconds ?? 20;
+    this.retryDelayMs = options.retryDelayMs ?? 500;
   }
 
   /** Polls until `stop` is aborted; steps already running are left to finish (or be cut by the process's end). */
   async run(stop: AbortSignal): Promise<void> {
-    let backoffMs = 500;
+    let backoffMs = this.retryDelayMs;
     while (!stop.aborted) {
-      while (this.running >= this.maxConcurrent) await new Promise<void>((r) => (this.slotFreed = r));
+      await this.freeSlot(stop);
+      if (stop.aborted) break;
       let task: ClaimedTask | undefined;
       try {
         task = await this.api.claimTask(this.pollWaitSeconds, stop);
-        backoffMs = 500;
+        backoffMs = this.retryDelayMs;
       } catch (err) {
         if (stop.aborted) break;
         if (err instanceof ControlPlaneError && err.status === 401) {
@@ -76,6 +81,20 @@ export class TaskRunner {
         continue;
       }
       if (task) void this.execute(task);
+    }
+  }
+
+  /** Waits for a free slot, or for `stop`: steps may hold every slot for hours. */
+  private async freeSlot(stop: AbortSignal): Promise<void> {
+    while (this.running >= this.maxConcurrent && !stop.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stop.removeEventListener('abort', done);
+          resolve();
+        };
+        this.slotFreed = done;
+        stop.addEventListener('abort', done);
+      });
     }
   }
 
@@ -123,7 +142,8 @@ export class TaskRunner {
     } catch (err) {
       if (controller.signal.aborted) return { kind: (controller.signal.reason as Stop).outcome };
       if (err instanceof TaskFailure) return failed(err.message, err.type, err.nonRetryable);
-      return failed((err as Error).message ?? String(err), 'AgentError', false);
+      // Anything may be thrown, undefined included: reading its message must not fail the runner itself.
+      return failed(err instanceof Error ? err.message : String(err), 'AgentError', false);
     } finally {
       beating.stop();
     }
@@ -164,7 +184,7 @@ export class TaskRunner {
    */
   private async report(task: ClaimedTask, outcome: Outcome): Promise<void> {
     if (outcome.kind === 'gone') return;
-    let delayMs = 500;
+    let delayMs = this.retryDelayMs;
     const deadline = Date.now() + 10 * 60_000;
     for (;;) {
       try {
