@@ -40,8 +40,6 @@ export interface Operation {
   workflowId: string;
 }
 
-/** The whole control plane on the real services: database, Temporal client, workflow worker, HTTP API. */
-/** `temporalAddress` lets a test bring its own Temporal server, to stop and restart it. */
 /** A server of a team with a real agent process on its own data root. */
 export interface AgentServer {
   id: string;
@@ -55,7 +53,16 @@ export interface ApiError {
   error: { code: string; message: string; field?: string };
 }
 
-export async function startControlPlane({ temporalAddress = stack.temporalAddress } = {}) {
+/**
+ * The whole control plane on the real services: database, Temporal client, workflow worker, HTTP API.
+ * `temporalAddress` lets a test bring its own Temporal server, to stop and restart it; `apiHost` is
+ * the address the API listens on (loopback unless agents in a network namespace must reach it), and
+ * `apiUrl` where agents reach it.
+ */
+export async function startControlPlane({
+  temporalAddress = stack.temporalAddress,
+  apiHost = '127.0.0.1',
+} = {}) {
   const testDb = await createTestDatabase();
   const temporal = await connectTestClient(temporalAddress);
   const controlTaskQueue = uniqueName('control');
@@ -71,7 +78,7 @@ export async function startControlPlane({ temporalAddress = stack.temporalAddres
     taskSignals,
     log: (msg, err) => console.error(msg, err),
   });
-  const api = await serveApp(app);
+  const api = await serveApp(app, apiHost);
 
   async function request<T = unknown>(method: string, path: string, token: string, body?: unknown) {
     const res = await app.request(path, {

@@ -4,15 +4,19 @@ import { join } from 'node:path';
 import type { createApp } from '../../api/app.ts';
 import { repoRoot } from './stack.ts';
 
-/** Serves an app on a free loopback port, for the agent processes that must reach it over HTTP. */
+/**
+ * Serves an app on a free port of `hostname` (loopback unless an agent in a network namespace must
+ * reach it), for the agent processes that must reach it over HTTP.
+ */
 export async function serveApp(
   app: ReturnType<typeof createApp>,
+  hostname = '127.0.0.1',
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, hostname, port: 0 }, () => resolve(s));
   });
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) };
+  return { url: `http://${hostname}:${port}`, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 export interface ProgramRun {

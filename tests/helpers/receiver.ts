@@ -7,10 +7,12 @@ import { freePort, waitFor } from './stack.ts';
 
 /**
  * A host of its own for a receiver: a network namespace joined to this one by a veth pair, so what
- * is sent to it crosses a real interface (with its own address, routes and MTU). Undefined where the
- * machine does not allow it (no root, no iproute2): the receiver then listens on loopback.
+ * is sent to it crosses a real interface (with its own address, routes and MTU). `address` is the
+ * namespace's end, `hostAddress` this side's (what the namespace reaches this machine at). Undefined
+ * where the machine does not allow it (no root, no iproute2): the receiver then listens on loopback.
  */
-export function makeNetworkNamespace(): { name: string; address: string; remove: () => void } | undefined {
+export function makeNetworkNamespace():
+  { name: string; address: string; hostAddress: string; remove: () => void } | undefined {
   const tag = randomBytes(3).toString('hex');
   const name = `strackt-${tag}`;
   const [host, peer] = [`vs${tag}h`, `vs${tag}r`];
@@ -39,6 +41,7 @@ export function makeNetworkNamespace(): { name: string; address: string; remove:
   return {
     name,
     address: at(2),
+    hostAddress: at(1),
     remove: () => {
       try {
         ip('netns', 'del', name); // takes its end of the veth pair, and so the pair, with it
