@@ -87,9 +87,13 @@ async function nodeTarball() {
     // A download cut short must not look like a cached one: it lands under its final name only once whole.
     const tmp = await mkdtemp(join(cache, 'download-'));
     try {
-      execFileSync('npm', ['pack', `node-linux-${arch}@${nodeVersion}`, '--pack-destination', tmp], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
+      execFileSync(
+        'npm',
+        ['pack', '--loglevel=error', `node-linux-${arch}@${nodeVersion}`, '--pack-destination', tmp],
+        {
+          stdio: ['ignore', 'ignore', 'inherit'],
+        },
+      );
       const [packed] = await readdir(tmp);
       await rename(join(tmp, packed), file);
     } finally {
