@@ -1,6 +1,6 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { createApp } from '../../api/app.ts';
 import { repoRoot } from './stack.ts';
 
@@ -28,12 +28,12 @@ export interface ProgramRun {
 
 /**
  * Runs one of the project's programs as a real process: a TypeScript entry point under the repo
- * (through tsx), or a built command as is.
+ * (through tsx), or a built command as is (under the repo, or an absolute path).
  */
 export function runProgram(entry: string, env: Record<string, string>, wrapper: string[] = []): ProgramRun {
   const [program, programArgs] = entry.endsWith('.ts')
     ? [process.execPath, ['--import', 'tsx', join(repoRoot, entry)]]
-    : [join(repoRoot, entry), []];
+    : [isAbsolute(entry) ? entry : join(repoRoot, entry), []];
   // A wrapper that execs the program (`ip netns exec NS`) keeps the pid: signals reach the program itself.
   const [command, ...args] = [...wrapper, program, ...programArgs] as [string, ...string[]];
   const child = spawn(command, args, {
