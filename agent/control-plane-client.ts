@@ -77,8 +77,15 @@ export class ControlPlaneClient {
     return this.call('POST', '/agent/hello', { publicKey: publicKey.toString('hex') });
   }
 
-  environmentSpec(environmentId: string): Promise<EnvironmentSpec> {
-    return this.call('GET', `/agent/environments/${encodeURIComponent(environmentId)}`);
+  async environmentSpec(environmentId: string): Promise<EnvironmentSpec> {
+    const spec = await this.call<EnvironmentSpec>(
+      'GET',
+      `/agent/environments/${encodeURIComponent(environmentId)}`,
+    );
+    // Paths and process records are keyed by the spec's id: it must be the environment the task named.
+    if (spec.environmentId !== environmentId)
+      throw new ControlPlaneError(502, `asked for environment ${environmentId}, got ${spec.environmentId}`);
+    return spec;
   }
 
   /** URLs for parts of a snapshot's data object; only for a snapshot this server is taking. */

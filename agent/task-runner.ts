@@ -42,6 +42,7 @@ class Stop extends Error {
  */
 export class TaskRunner {
   private running = 0;
+  private readonly inFlight = new Map<string, Promise<void>>();
   private slotFreed: (() => void) | undefined;
   private readonly maxConcurrent: number;
   private readonly heartbeatEveryMs: number;
@@ -136,7 +137,16 @@ export class TaskRunner {
     let latest: unknown;
     const ctx: TaskContext = { heartbeat: (d) => (latest = d), signal: controller.signal };
     const beating = this.heartbeat(task, () => latest, controller);
+    // A retry can arrive while the attempt it replaces still runs here (the API was away past the
+    // heartbeat timeout): that one is being stopped, and the two must never write the same spool or
+    // staging at once. The retry waits for it, beating meanwhile, then resumes from what it left.
+    const key = `${task.activity}:${JSON.stringify(input.data)}`;
+    const earlier = this.inFlight.get(key);
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    this.inFlight.set(key, mine);
     try {
+      await earlier;
       const step = this.steps[task.activity] as (input: unknown, ctx: TaskContext) => Promise<unknown>;
       return { kind: 'completed', result: await step(input.data, ctx) };
     } catch (err) {
@@ -146,6 +156,8 @@ export class TaskRunner {
       return failed(err instanceof Error ? err.message : String(err), 'AgentError', false);
     } finally {
       beating.stop();
+      done();
+      if (this.inFlight.get(key) === mine) this.inFlight.delete(key);
     }
   }
 

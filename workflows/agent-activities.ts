@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { HostTaskActivities } from '../activities/host-tasks.activities.ts';
 import type { HostActivities } from '../common/host-tasks.ts';
 
@@ -8,6 +8,9 @@ const host = proxyActivities<HostTaskActivities>({
   // The agent reports at least every few seconds while it works; silence this long means it is gone.
   heartbeatTimeout: '30 seconds',
   retry: { maximumAttempts: 5, maximumInterval: '30 seconds' },
+  // A cancelled step ends on the server before the workflow moves on: a restore's clean-up must not
+  // delete staging under a download still writing it. The agent hears of it within a heartbeat (2 s).
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
 /**

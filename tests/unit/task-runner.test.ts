@@ -298,6 +298,42 @@ describe('task runner', () => {
     });
   });
 
+  it('runs a retry of a step only once the attempt it replaces has ended here', async () => {
+    const api = new FakeApi();
+    const input = restore();
+    let live = 0;
+    let most = 0;
+    const finish: (() => void)[] = [];
+    const { steps } = fakeSteps({
+      fetchAndUnpack: () => {
+        most = Math.max(most, ++live);
+        return new Promise((resolve) =>
+          finish.push(() => {
+            live--;
+            resolve({ bytes: 1, resumedAfterEntries: 0, entries: 1, unpackedBytes: 1 });
+          }),
+        );
+      },
+    });
+    await running(api, steps, {}, async () => {
+      api.add('fetchAndUnpack', input);
+      await until(() => finish.length === 1, 'the first attempt runs');
+      const retry = api.add('fetchAndUnpack', input);
+      await until(() => api.claims === 3, 'the retry is taken');
+      await sleep(30);
+      assert.equal(finish.length, 1, 'the retry waits for the attempt still running');
+      assert.ok(
+        api.heartbeats.some((h) => h.taskId === retry),
+        'and beats while it waits',
+      );
+      finish[0]!();
+      await until(() => finish.length === 2, 'the retry runs');
+      finish[1]!();
+      await until(() => api.reported === 2, 'both are reported');
+    });
+    assert.equal(most, 1);
+  });
+
   it('claims no task while every slot is taken', async () => {
     const api = new FakeApi();
     const started: string[] = [];
