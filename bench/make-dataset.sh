@@ -10,7 +10,8 @@ if [ -f "$root/.complete" ]; then echo "$root"; exit 0; fi
 rm -rf "$root"
 mkdir -p "$root"/{text,pgdata,binaries,random}
 chmod 755 "$root" "$(dirname "$root")"
-total=$((gib * 1024 * 1024 * 1024))
+# Fractions too: 0.1 is enough to see that a benchmark's code paths run (its figures then mean little).
+total=$(awk -v g="$gib" 'BEGIN { printf "%d", g * 1073741824 }')
 echo "building a ${gib} GiB mixed data set in $root (once)..." >&2
 
 # About 20% random bytes: incompressible, like media and already-compressed uploads.
@@ -35,6 +36,7 @@ port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{
 runuser -u postgres -- "$bin/pg_ctl" -D "$root/pgdata" -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=''" -w -l /dev/null start >/dev/null
 # One pgbench scale unit is about 24 MB on disk once indexes and WAL are counted.
 scale=$(( (total * 3 / 10) / (24 * 1024 * 1024) ))
+[ "$scale" -ge 1 ] || scale=1
 "$bin/pgbench" -h 127.0.0.1 -p "$port" -U postgres -i -q -s "$scale" postgres >/dev/null 2>&1
 runuser -u postgres -- "$bin/pg_ctl" -D "$root/pgdata" -m fast -w stop >/dev/null
 
