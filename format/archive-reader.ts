@@ -1,19 +1,12 @@
 import { chmodSync, chownSync, utimesSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ContainerOpener, type KeySource } from './container.ts';
 import { EntryRules, RefusedEntryError } from './entry-rules.ts';
 import type { Manifest, ManifestEntry } from './manifest.ts';
 import { TarParser, type EntrySink, type TarHeader } from './tar-parser.ts';
-import type * as ZstdBinding from 'zstd-napi/binding.js';
-
-// zstd's own streaming API, to decompress straight into the shared tar buffers (its stream class
-// allocates a fresh one per output); a CommonJS native module, hence require. In this process, no
-// longer a `zstd -d` child: with hashing and writing on threads of their own this thread has the
-// time, and the pipes to and from a child cost CPU (reading 1 GB from a pipe: 0.35 s, measured).
-const { DCtx } = createRequire(import.meta.url)('zstd-napi/binding') as typeof ZstdBinding;
+import { zstd } from './zstd-binding.ts';
 
 export interface UnpackOptions {
   /** The data object, as stored: a stream, or any iterable of its bytes. */
@@ -289,7 +282,11 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
   }
 
   const opener = new ContainerOpener(options.key, options.expectedKeyId, true);
-  const dctx = new DCtx();
+  // zstd's own streaming API, to decompress straight into the shared tar buffers (its stream class
+  // allocates a fresh one per output). In this process, no longer a `zstd -d` child: with hashing and
+  // writing on threads of their own this thread has the time, and the pipes to and from a child cost
+  // CPU (reading 1 GB from a pipe: 0.35 s, measured).
+  const dctx = new (zstd().DCtx)();
   const parser = new TarParser(onEntry);
   let slot = -1; // the tar buffer being filled
   let out: Buffer | undefined;

@@ -1,18 +1,11 @@
 import { once } from 'node:events';
-import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
-import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { ContainerSealer } from './container.ts';
 import type { ManifestEntry } from './manifest.ts';
 import { TarParser, type TarHeader } from './tar-parser.ts';
-
-// zstd's own streaming API, to compress straight into the chunk being sealed (its stream class
-// allocates a fresh buffer per output, then the sealer copied it); a CommonJS native module.
-const { CCtx, CParameter, EndDirective } = createRequire(import.meta.url)(
-  'zstd-napi/binding',
-) as typeof ZstdBinding;
+import { zstd } from './zstd-binding.ts';
 
 export class ArchiveError extends Error {
   override name = 'ArchiveError';
@@ -152,6 +145,9 @@ export async function writeArchive(
       if (!sink.write(bytes, () => sealer.recycle(bytes))) drained ??= once(sink, 'drain');
     },
   );
+  // zstd's own streaming API, to compress straight into the chunk being sealed (its stream class
+  // allocates a fresh buffer per output, then the sealer copied it).
+  const { CCtx, CParameter, EndDirective } = zstd();
   const cctx = new CCtx();
   cctx.setParameter(CParameter.compressionLevel, options.level ?? 3);
   // Small jobs, and one worker more than the benchmark machine's 2 cores. Measured on its 1 GiB:
