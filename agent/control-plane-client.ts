@@ -1,5 +1,6 @@
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import type { TlsPin } from '../receiver/pinned-client.ts';
+import { httpRequest } from './http-request.ts';
 import type { StorageUrl } from './storage-url.ts';
 
 export interface AgentIdentity {
@@ -57,7 +58,7 @@ export class ControlPlaneClient {
     { timeoutMs = 30_000, signal }: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<T> {
     const timeout = AbortSignal.timeout(timeoutMs);
-    const res = await fetch(new URL(path, this.apiUrl), {
+    const res = await httpRequest(new URL(path, this.apiUrl), {
       method,
       headers: {
         authorization: `Bearer ${this.agentToken}`,
@@ -66,8 +67,13 @@ export class ControlPlaneClient {
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
-    const answer = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
-    if (!res.ok)
+    let answer: { error?: { message?: string } } = {};
+    try {
+      answer = res.body ? (JSON.parse(res.body) as typeof answer) : {};
+    } catch {
+      // not JSON (a proxy's error page): the status says enough
+    }
+    if (res.status < 200 || res.status > 299)
       throw new ControlPlaneError(res.status, answer.error?.message ?? `HTTP ${res.status} from ${path}`);
     return answer as T;
   }

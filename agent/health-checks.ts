@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import type { HealthCheck } from '../common/environment-spec.ts';
+import { httpRequest } from './http-request.ts';
 
 const probeTimeoutMs = 5_000;
 
@@ -9,14 +10,14 @@ export async function probe(check: HealthCheck, env: NodeJS.ProcessEnv): Promise
   switch (check.type) {
     case 'http':
       try {
-        const res = await fetch(`http://127.0.0.1:${check.port}${check.path}`, {
+        const res = await httpRequest(new URL(`http://127.0.0.1:${check.port}${check.path}`), {
           signal: AbortSignal.timeout(probeTimeoutMs),
-          redirect: 'manual',
+          statusOnly: true,
         });
-        await res.body?.cancel();
         return res.status < 400 ? undefined : `HTTP ${res.status} from port ${check.port}${check.path}`;
       } catch (err) {
-        return `HTTP probe of port ${check.port}${check.path} failed: ${(err as Error).cause ?? (err as Error).message}`;
+        const e = err as NodeJS.ErrnoException;
+        return `HTTP probe of port ${check.port}${check.path} failed: ${e.code ?? e.message}`;
       }
     case 'tcp':
       return new Promise((resolve) => {
