@@ -73,16 +73,19 @@ export async function startControlPlanePrograms() {
     apiUrl,
     programs,
     ...apiCalls(testDb.db, apiUrl, request),
-    /** Kills the API process (SIGKILL: no connection is closed cleanly) and starts it again after `downMs`. */
-    async restartApi(downMs: number): Promise<void> {
+    /** Kills the API process with SIGKILL: no connection is closed cleanly, held polls just break. */
+    async killApi(): Promise<void> {
       await programs.api.kill('SIGKILL');
-      await new Promise((r) => setTimeout(r, downMs));
+    },
+    /** Starts the API again on the same port; resolves once it answers. */
+    async startApi(): Promise<void> {
       programs.api = await startApi();
     },
-    /** The same for the worker; resolves once the new one polls. */
-    async restartWorker(downMs: number): Promise<void> {
+    async killWorker(): Promise<void> {
       await programs.worker.kill('SIGKILL');
-      await new Promise((r) => setTimeout(r, downMs));
+    },
+    /** Starts the worker again; resolves once it polls. */
+    async startWorker(): Promise<void> {
       programs.worker = await startWorker();
     },
     async stop() {
