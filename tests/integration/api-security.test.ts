@@ -293,6 +293,24 @@ describe('API security', () => {
         field: 'destinationId',
       },
       {
+        method: 'POST',
+        path: '/team/tokens',
+        body: '{"name":"a\\u0000b"}',
+        status: 422,
+        code: 'validation_failed',
+      },
+      {
+        method: 'POST',
+        path: '/environments',
+        body: JSON.stringify({
+          name: 'nul',
+          serverId: a.serverId,
+          services: [{ name: 'web', command: 'echo \u0000' }],
+        }),
+        status: 422,
+        code: 'validation_failed',
+      },
+      {
         method: 'PATCH',
         path: `/environments/${'x'.repeat(100)}`,
         body: '{}',
