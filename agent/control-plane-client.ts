@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import type { TlsPin } from '../receiver/pinned-client.ts';
 import { httpRequest } from './http-request.ts';
@@ -40,6 +41,17 @@ export class ControlPlaneError extends Error {
   }
 }
 
+// An API restart (or a proxy in front of it without an upstream for a moment) is waited out this long
+// by the calls a running step makes, as its reports are; Temporal retries the step after 30 s without
+// a heartbeat anyway, so waiting much longer would only hold a step nobody runs.
+const patienceMs = 60_000;
+
+/** An answer that may be different in a moment: no connection, no answer in time, a gateway's 5xx. */
+function transient(err: unknown): boolean {
+  if (err instanceof ControlPlaneError) return err.status === 502 || err.status === 503 || err.status === 504;
+  return true;
+}
+
 /**
  * The agent's only channel to the control plane: HTTPS with its agent token, every answer scoped by
  * the API to this agent's server. Tasks, their progress and results, specs, URLs and sealed keys all
@@ -78,13 +90,26 @@ export class ControlPlaneClient {
     return answer as T;
   }
 
+  /** The same for what a running step needs from the API mid-way (a spec, URLs, access). */
+  private async patiently<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const deadline = Date.now() + patienceMs;
+    for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, 5_000)) {
+      try {
+        return await this.call<T>(method, path, body);
+      } catch (err) {
+        if (!transient(err) || Date.now() + delayMs > deadline) throw err;
+        await sleep(delayMs);
+      }
+    }
+  }
+
   /** Enrols with the agent's public key: restores re-seal data keys to it. */
   hello(publicKey: Buffer): Promise<AgentIdentity> {
     return this.call('POST', '/agent/hello', { publicKey: publicKey.toString('hex') });
   }
 
   async environmentSpec(environmentId: string): Promise<EnvironmentSpec> {
-    const spec = await this.call<EnvironmentSpec>(
+    const spec = await this.patiently<EnvironmentSpec>(
       'GET',
       `/agent/environments/${encodeURIComponent(environmentId)}`,
     );
@@ -96,7 +121,7 @@ export class ControlPlaneClient {
 
   /** URLs for parts of a snapshot's data object; only for a snapshot this server is taking. */
   async partUrls(snapshotId: string, partNumbers: number[]): Promise<Map<number, StorageUrl>> {
-    const { urls, pin } = await this.call<{ urls: { partNumber: number; url: string }[]; pin?: TlsPin }>(
+    const { urls, pin } = await this.patiently<{ urls: { partNumber: number; url: string }[]; pin?: TlsPin }>(
       'POST',
       `/agent/snapshots/${encodeURIComponent(snapshotId)}/part-urls`,
       { partNumbers },
@@ -107,7 +132,7 @@ export class ControlPlaneClient {
   /** The parts of a snapshot's multipart upload the storage holds (ListParts, done by the control plane). */
   async uploadedParts(snapshotId: string): Promise<{ partNumber: number; etag: string; size: number }[]> {
     return (
-      await this.call<{ parts: { partNumber: number; etag: string; size: number }[] }>(
+      await this.patiently<{ parts: { partNumber: number; etag: string; size: number }[] }>(
         'GET',
         `/agent/snapshots/${encodeURIComponent(snapshotId)}/parts`,
       )
@@ -115,16 +140,16 @@ export class ControlPlaneClient {
   }
 
   manifestUrl(snapshotId: string): Promise<StorageUrl> {
-    return this.call('POST', `/agent/snapshots/${encodeURIComponent(snapshotId)}/manifest-url`);
+    return this.patiently('POST', `/agent/snapshots/${encodeURIComponent(snapshotId)}/manifest-url`);
   }
 
   restoreAccess(operationId: string): Promise<RestoreAccess> {
-    return this.call('POST', `/agent/restores/${encodeURIComponent(operationId)}/access`);
+    return this.patiently('POST', `/agent/restores/${encodeURIComponent(operationId)}/access`);
   }
 
   /** Refuses (not found) unless this server has a running restore of that operation for that environment. */
   async confirmRestore(ref: { operationId: string; environmentId: string }): Promise<void> {
-    const restore = await this.call<{ environmentId: string }>(
+    const restore = await this.patiently<{ environmentId: string }>(
       'GET',
       `/agent/restores/${encodeURIComponent(ref.operationId)}`,
     );
@@ -164,6 +189,6 @@ export class ControlPlaneClient {
 
   /** The same for a snapshot this agent verifies (streams and checks, writing nothing). */
   verificationAccess(operationId: string): Promise<RestoreAccess> {
-    return this.call('POST', `/agent/verifications/${encodeURIComponent(operationId)}/access`);
+    return this.patiently('POST', `/agent/verifications/${encodeURIComponent(operationId)}/access`);
   }
 }

@@ -103,8 +103,12 @@ export function createHostSteps({
     captureSnapshot: permanentFailures(async (input: CaptureInput, ctx): Promise<CaptureResult> => {
       const spec = await controlPlane.environmentSpec(input.environmentId);
       // The task runner repeats the latest progress every few seconds, also while a part is in flight.
-      return captureSnapshot({ runtime, controlPlane, serverId, uploadLimit }, spec, input, (p) =>
-        ctx.heartbeat(p),
+      return captureSnapshot(
+        { runtime, controlPlane, serverId, uploadLimit },
+        spec,
+        input,
+        (p) => ctx.heartbeat(p),
+        ctx.signal,
       );
     }),
 

@@ -284,12 +284,15 @@ async function captureIntoSpool(
  * A snapshot of the environment, in the bucket. The capture goes through a spool on the agent's
  * disk, so that a retry (the agent killed, the storage away for a while) sends only the parts the
  * bucket lacks: see UploadSpool. The bytes go straight to the storage through presigned URLs.
+ * `signal` stops the upload (the spool stays for a retry): the backup was cancelled, or Temporal no
+ * longer runs this attempt (timed out, or the agent's token was rotated).
  */
 export async function captureSnapshot(
   { runtime, controlPlane, serverId, uploadLimit }: CaptureDeps,
   spec: EnvironmentSpec,
   input: CaptureInput,
   onProgress: (p: CaptureProgress) => void,
+  signal?: AbortSignal,
 ): Promise<CaptureResult> {
   const started = Date.now();
   const spool = new UploadSpool(
@@ -312,6 +315,7 @@ export async function captureSnapshot(
     spool,
     partUrls: (numbers) => controlPlane.partUrls(input.snapshotId, numbers),
     limit: uploadLimit,
+    signal,
     onPart: (_part, bytesDone) => {
       bytesUploaded = bytesDone;
       report();
@@ -332,6 +336,7 @@ export async function captureSnapshot(
   bytesCaptured = bytesExpected = record.sizeBytes;
   report();
   const parts = await uploader.drain();
+  signal?.throwIfAborted();
   await putFile(
     await controlPlane.manifestUrl(input.snapshotId),
     spool.manifestPath,

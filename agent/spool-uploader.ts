@@ -10,6 +10,8 @@ export interface SpoolUploaderOptions {
   onPart?: (part: UploadedPart, bytesDone: number) => void;
   concurrency?: number;
   limit?: RateLimit;
+  /** Once aborted, no further part starts (those on their way finish): the step is to stop. */
+  signal?: AbortSignal;
 }
 
 const urlBatch = 16;
@@ -74,6 +76,7 @@ export class SpoolUploader {
   }
 
   private async upload(partNumber: number, size: number): Promise<void> {
+    this.options.signal?.throwIfAborted();
     const url = await this.url(partNumber);
     const sentAt = Date.now();
     this.firstSentAt ??= sentAt;

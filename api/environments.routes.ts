@@ -19,7 +19,15 @@ import { presentOperation, startOperation } from './operation-starter.ts';
 import { operationSchema } from './operations.routes.ts';
 import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
 import { requireAgentConnected, requireEnrolledAgent } from './agent-connected.ts';
-import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import {
+  errorResponses,
+  errorSchema,
+  idParam,
+  idString,
+  jsonBody,
+  jsonResponse,
+  newRouter,
+} from './router.ts';
 
 const environmentSchema = z
   .object({
@@ -113,7 +121,7 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
           body: jsonBody(
             z.strictObject({
               name: nameSchema,
-              serverId: z.string().max(64),
+              serverId: idString,
               services: servicesSchema,
               backupStrategy: backupStrategySchema.optional(),
             }),
@@ -199,7 +207,7 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         summary: 'Back up now: a point-in-time snapshot of every volume, to one of the team’s destinations',
         request: {
           params: idParam('env_...'),
-          body: jsonBody(z.strictObject({ destinationId: z.string().max(64) })),
+          body: jsonBody(z.strictObject({ destinationId: idString })),
         },
         responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
       }),
@@ -220,11 +228,11 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
           params: idParam('env_...'),
           body: jsonBody(
             z.strictObject({
-              snapshotId: z.string().max(64).optional().openapi({
+              snapshotId: idString.optional().openapi({
                 description:
                   'Omitted: the newest snapshot that has not failed a verification (the default restore point)',
               }),
-              targetServerId: z.string().max(64),
+              targetServerId: idString,
             }),
           ),
         },

@@ -20,6 +20,9 @@ const httpCodes: Partial<Record<number, string>> = {
   415: 'unsupported_media_type',
 };
 
+// PostgreSQL keeps no NUL in text or jsonb, and answers one with these errors: the request's text is at fault.
+const nulInText = new Set(['22021', '22P05']);
+
 export interface ErrorBody {
   error: { code: string; message: string; field?: string };
 }
@@ -50,6 +53,13 @@ export function errorHandler(log: (msg: string, err: unknown) => void) {
       const code = httpCodes[status] ?? `http_${status}`;
       return c.json({ error: { code, message: err.message || 'bad request' } } satisfies ErrorBody, status);
     }
+    if (nulInText.has((err as { code?: string }).code ?? ''))
+      return c.json(
+        {
+          error: { code: 'validation_failed', message: 'text must not contain NUL characters (\\u0000)' },
+        } satisfies ErrorBody,
+        422,
+      );
     log(`unhandled error on ${c.req.method} ${c.req.path}`, err);
     return c.json({ error: { code: 'internal', message: 'internal error' } } satisfies ErrorBody, 500);
   };

@@ -1,5 +1,6 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Env } from 'hono';
+import { idCharacters } from '../common/ids.ts';
 import { validationError } from './errors.ts';
 
 export type TeamEnv = { Variables: { teamId: string } };
@@ -26,12 +27,12 @@ export const errorResponses = {
   },
 } as const;
 
+/** An id as a request names one, in a path or a body; found or not found, never a 500. */
+export const idString = z.string().max(64).regex(idCharacters, 'must be an id: letters, digits, _ and -');
+
 export const idParam = (name: string) =>
   z.object({
-    id: z
-      .string()
-      .max(64)
-      .openapi({ param: { name: 'id', in: 'path' }, example: name }),
+    id: idString.openapi({ param: { name: 'id', in: 'path' }, example: name }),
   });
 
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({

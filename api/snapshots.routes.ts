@@ -10,7 +10,15 @@ import { getSnapshot } from '../db/snapshots.data.ts';
 import { requireEnrolledAgent } from './agent-connected.ts';
 import { operationSchema } from './operations.routes.ts';
 import { presentOperation, startOperation } from './operation-starter.ts';
-import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import {
+  errorResponses,
+  errorSchema,
+  idParam,
+  idString,
+  jsonBody,
+  jsonResponse,
+  newRouter,
+} from './router.ts';
 import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
 
 export interface SnapshotsDeps {
@@ -59,7 +67,7 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
           'It may run beside a backup or restore of the environment.',
         request: {
           params: idParam('snap_...'),
-          body: jsonBody(z.strictObject({ serverId: z.string().max(64).optional() })),
+          body: jsonBody(z.strictObject({ serverId: idString.optional() })),
         },
         responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses },
       }),

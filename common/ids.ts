@@ -14,3 +14,9 @@ export function newId(kind: IdKind): string {
 }
 
 export const idPattern = (kind: IdKind) => new RegExp(`^${kind}_[a-z2-7]{16}$`);
+
+/**
+ * What an id a request names may be made of, whatever its kind: refused otherwise before any query
+ * (PostgreSQL answers a NUL in text with an error, which the API turned into a 500).
+ */
+export const idCharacters = /^[A-Za-z0-9_-]*$/;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { invalid } from './errors.ts';
+import { idCharacters } from './ids.ts';
 import { tooFrequent } from './schedule-preview.ts';
 import { compileCron, CronSyntaxError, isTimeZone, nextRun, type CompiledCron } from './temporal-calendar.ts';
 
@@ -38,7 +39,7 @@ export const scheduleBodySchema = z.strictObject({
   day: z.enum(weekdays).optional(),
   cron: z.string().max(200).optional(),
   timezone: z.string().max(64).default('UTC'),
-  destinationId: z.string().max(64),
+  destinationId: z.string().max(64).regex(idCharacters, 'must be an id: letters, digits, _ and -'),
   enabled: z.boolean().default(true),
   overlap: z.enum(['skip', 'bufferOne']).default('skip'),
   /** Which of this schedule's snapshots to keep (restic's counts); left out: all of them. */

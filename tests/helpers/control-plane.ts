@@ -6,6 +6,7 @@ import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { createApp } from '../../api/app.ts';
 import { createS3Client } from '../../common/s3-client.ts';
 import { createTaskSignals } from '../../db/agent-task-signals.ts';
+import type { Db } from '../../db/database.ts';
 import { Vault } from '../../db/vault.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { serveApp, startAgent, type ProgramRun } from './processes.ts';
@@ -53,67 +54,39 @@ export interface ApiError {
   error: { code: string; message: string; field?: string };
 }
 
-/**
- * The whole control plane on the real services: database, Temporal client, workflow worker, HTTP API.
- * `temporalAddress` lets a test bring its own Temporal server, to stop and restart it; `apiHost` is
- * the address the API listens on (loopback unless agents in a network namespace must reach it), and
- * `apiUrl` where agents reach it.
- */
-export async function startControlPlane({
-  temporalAddress = stack.temporalAddress,
-  apiHost = '127.0.0.1',
-} = {}) {
-  const testDb = await createTestDatabase();
-  const temporal = await connectTestClient(temporalAddress);
-  const controlTaskQueue = uniqueName('control');
-  const vault = new Vault(randomBytes(32));
-  const worker = await startControlWorker(testDb.db, vault, controlTaskQueue, temporalAddress);
-  const taskSignals = createTaskSignals(testDb.url);
-  const app = createApp({
-    db: testDb.db,
-    vault,
-    temporal,
-    controlTaskQueue,
-    agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
-    taskSignals,
-    log: (msg, err) => console.error(msg, err),
-  });
-  const api = await serveApp(app, apiHost);
+/** One API call as a test makes it: method, path, bearer token, JSON body; the answer parsed. */
+export type ApiRequest = <T = unknown>(
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+) => Promise<{ status: number; body: T }>;
 
-  async function request<T = unknown>(method: string, path: string, token: string, body?: unknown) {
-    const res = await app.request(path, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined && { 'content-type': 'application/json' }),
+/** What tests do through the API, whether it runs in the test's process or as a program of its own. */
+export function apiCalls(db: Db, apiUrl: string, request: ApiRequest) {
+  /** Polls GET /operations/:id until the operation ends. */
+  async function finished(token: string, operationId: string, timeoutMs = 120_000): Promise<Operation> {
+    return waitFor(
+      `operation ${operationId} to end`,
+      async () => {
+        const { body } = await request<Operation>('GET', `/operations/${operationId}`, token);
+        return ['succeeded', 'failed', 'cancelled'].includes(body.status) ? body : undefined;
       },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      { timeoutMs, intervalMs: 300 },
+    );
+  }
+
+  async function connected(token: string, serverId: string): Promise<void> {
+    await waitFor(`server ${serverId} to show as connected`, async () => {
+      const { body } = await request<{ connected: boolean }>('GET', `/servers/${serverId}`, token);
+      return body.connected;
     });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
   }
 
   return {
-    db: testDb.db,
-    dbUrl: testDb.url,
-    vault,
-    temporal,
-    controlTaskQueue,
-    taskSignals,
-    app,
-    apiUrl: api.url,
     request,
-    /** Polls GET /operations/:id until the operation ends. */
-    async finished(token: string, operationId: string, timeoutMs = 120_000): Promise<Operation> {
-      return waitFor(
-        `operation ${operationId} to end`,
-        async () => {
-          const { body } = await request<Operation>('GET', `/operations/${operationId}`, token);
-          return ['succeeded', 'failed', 'cancelled'].includes(body.status) ? body : undefined;
-        },
-        { timeoutMs, intervalMs: 300 },
-      );
-    },
+    finished,
+    connected,
     /** A new server of the team with its agent started (on `root`, with `env`), once it shows as connected. */
     async addServer(
       token: string,
@@ -124,21 +97,15 @@ export async function startControlPlane({
         env = {},
       }: { root?: string; env?: Record<string, string> } = {},
     ): Promise<AgentServer> {
-      const created = await createServer(testDb.db, teamId, name);
+      const created = await createServer(db, teamId, name);
       const server = {
         id: created.server.id,
         agentToken: created.agentToken,
         root,
-        agent: startAgent(api.url, created.agentToken, root, env),
+        agent: startAgent(apiUrl, created.agentToken, root, env),
       };
-      await this.connected(token, server.id);
+      await connected(token, server.id);
       return server;
-    },
-    async connected(token: string, serverId: string): Promise<void> {
-      await waitFor(`server ${serverId} to show as connected`, async () => {
-        const { body } = await request<{ connected: boolean }>('GET', `/servers/${serverId}`, token);
-        return body.connected;
-      });
     },
     /** Creates and deploys an environment of one web service (httpService, with `extra` over it): its id. */
     async deployWebEnvironment(
@@ -153,7 +120,7 @@ export async function startControlPlane({
       });
       if (env.status !== 201) throw new Error(`environment: ${JSON.stringify(env.body)}`);
       const deploy = await request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
-      const done = await this.finished(token, deploy.body.id);
+      const done = await finished(token, deploy.body.id);
       if (done.status !== 'succeeded') throw new Error(`deploy failed: ${JSON.stringify(done)}`);
       return env.body.id;
     },
@@ -170,7 +137,7 @@ export async function startControlPlane({
         services: [httpService(port)],
       });
       const deploy = await request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
-      const done = await this.finished(token, deploy.body.id);
+      const done = await finished(token, deploy.body.id);
       if (done.status !== 'succeeded') throw new Error(`deploy failed: ${JSON.stringify(done)}`);
       const media = join(dataRoot, 'volumes', env.body.id, 'webdata');
       for (let i = 0; i < 6; i++)
@@ -211,7 +178,7 @@ export async function startControlPlane({
         destinationId,
       });
       if (started.status !== 202) throw new Error(`backup: ${JSON.stringify(started.body)}`);
-      const done = await this.finished(token, started.body.id, 180_000);
+      const done = await finished(token, started.body.id, 180_000);
       if (done.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(done)}`);
       const { body } = await request<{
         snapshots: { id: string; sizeBytes: number; objects: { data: string; manifest: string } }[];
@@ -232,9 +199,62 @@ export async function startControlPlane({
     /** Stops every environment's services on an agent's data root, so a failed test leaves nothing running. */
     async stopServices(dataRoot: string): Promise<void> {
       const runtime = new ProcessRuntime(dataRoot);
-      for (const env of await testDb.db.selectFrom('environments').select('id').execute())
+      for (const env of await db.selectFrom('environments').select('id').execute())
         await runtime.stop(env.id);
     },
+  };
+}
+
+/**
+ * The whole control plane on the real services: database, Temporal client, workflow worker, HTTP API.
+ * `temporalAddress` lets a test bring its own Temporal server, to stop and restart it; `apiHost` is
+ * the address the API listens on (loopback unless agents in a network namespace must reach it), and
+ * `apiUrl` where agents reach it.
+ */
+export async function startControlPlane({
+  temporalAddress = stack.temporalAddress,
+  apiHost = '127.0.0.1',
+} = {}) {
+  const testDb = await createTestDatabase();
+  const temporal = await connectTestClient(temporalAddress);
+  const controlTaskQueue = uniqueName('control');
+  const vault = new Vault(randomBytes(32));
+  const worker = await startControlWorker(testDb.db, vault, controlTaskQueue, temporalAddress);
+  const taskSignals = createTaskSignals(testDb.url);
+  const app = createApp({
+    db: testDb.db,
+    vault,
+    temporal,
+    controlTaskQueue,
+    agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
+    taskSignals,
+    log: (msg, err) => console.error(msg, err),
+  });
+  const api = await serveApp(app, apiHost);
+
+  const request: ApiRequest = async <T>(method: string, path: string, token: string, body?: unknown) => {
+    const res = await app.request(path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  };
+
+  return {
+    db: testDb.db,
+    dbUrl: testDb.url,
+    vault,
+    temporal,
+    controlTaskQueue,
+    taskSignals,
+    app,
+    apiUrl: api.url,
+    ...apiCalls(testDb.db, api.url, request),
     async stop() {
       await api.close();
       await worker.shutdown();

@@ -282,6 +282,34 @@ describe('API security', () => {
       { method: 'GET', path: '/operations/op_unknown', status: 404, code: 'operation_not_found' },
       { method: 'DELETE', path: '/team/tokens/tok_unknown', status: 404, code: 'token_not_found' },
       { method: 'GET', path: '/nowhere', status: 404, code: 'route_not_found' },
+      // PostgreSQL refuses a NUL in text with an error: an id carrying one must not reach a query.
+      { method: 'GET', path: '/servers/srv_%00', status: 422, code: 'validation_failed', field: 'id' },
+      {
+        method: 'POST',
+        path: '/environments/env_x/backups',
+        body: '{"destinationId":"dst_\\u0000"}',
+        status: 422,
+        code: 'validation_failed',
+        field: 'destinationId',
+      },
+      {
+        method: 'POST',
+        path: '/team/tokens',
+        body: '{"name":"a\\u0000b"}',
+        status: 422,
+        code: 'validation_failed',
+      },
+      {
+        method: 'POST',
+        path: '/environments',
+        body: JSON.stringify({
+          name: 'nul',
+          serverId: a.serverId,
+          services: [{ name: 'web', command: 'echo \u0000' }],
+        }),
+        status: 422,
+        code: 'validation_failed',
+      },
       {
         method: 'PATCH',
         path: `/environments/${'x'.repeat(100)}`,

@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import { apiCalls, type ApiRequest } from './control-plane.ts';
+import { runProgram, type ProgramRun } from './processes.ts';
+import { connectTestClient, createTestDatabase, freePort, stack, uniqueName, waitFor } from './stack.ts';
+
+/**
+ * The control plane as it is deployed: the API (api/main.ts) and the workflow worker
+ * (worker/control-plane.main.ts) as processes of their own on the real services, so a test can kill
+ * either with SIGKILL and start it again. The API keeps its port across restarts, as agents know it
+ * by its URL.
+ */
+export async function startControlPlanePrograms() {
+  const testDb = await createTestDatabase();
+  const temporal = await connectTestClient();
+  const controlTaskQueue = uniqueName('control');
+  const port = await freePort();
+  const apiUrl = `http://127.0.0.1:${port}`;
+  const config = {
+    DATABASE_URL: testDb.url,
+    TEMPORAL_ADDRESS: stack.temporalAddress,
+    TEMPORAL_NAMESPACE: stack.namespace,
+    STRACKT_CONTROL_TASK_QUEUE: controlTaskQueue,
+    AGENT_STALE_AFTER_SECONDS: String(stack.agentStaleAfterSeconds),
+    API_PORT: String(port),
+    VAULT_MASTER_KEY: randomBytes(32).toString('base64'),
+  };
+
+  async function startApi(): Promise<ProgramRun> {
+    const run = runProgram('api/main.ts', config);
+    await waitFor(
+      'the API to answer',
+      async () => {
+        if (run.child.exitCode !== null) throw new Error(`the API exited: ${run.output()}`);
+        return (await fetch(`${apiUrl}/healthz`).catch(() => undefined))?.ok;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    return run;
+  }
+
+  /** Resolves once the worker polls its task queue: it bundles the workflows first, which takes seconds. */
+  async function startWorker(): Promise<ProgramRun> {
+    const run = runProgram('worker/control-plane.main.ts', config);
+    await waitFor(
+      'the control-plane worker to poll',
+      async () => {
+        if (run.child.exitCode !== null) throw new Error(`the worker exited: ${run.output()}`);
+        return run.output().includes('"msg":"polling"');
+      },
+      { timeoutMs: 120_000, intervalMs: 200 },
+    );
+    return run;
+  }
+
+  const request: ApiRequest = async <T>(method: string, path: string, token: string, body?: unknown) => {
+    const res = await fetch(new URL(path, apiUrl), {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  };
+
+  const programs = { api: await startApi(), worker: await startWorker() };
+  return {
+    db: testDb.db,
+    temporal,
+    controlTaskQueue,
+    apiUrl,
+    programs,
+    ...apiCalls(testDb.db, apiUrl, request),
+    /** Kills the API process with SIGKILL: no connection is closed cleanly, held polls just break. */
+    async killApi(): Promise<void> {
+      await programs.api.kill('SIGKILL');
+    },
+    /** Starts the API again on the same port; resolves once it answers. */
+    async startApi(): Promise<void> {
+      programs.api = await startApi();
+    },
+    async killWorker(): Promise<void> {
+      await programs.worker.kill('SIGKILL');
+    },
+    /** Starts the worker again; resolves once it polls. */
+    async startWorker(): Promise<void> {
+      programs.worker = await startWorker();
+    },
+    async stop() {
+      await Promise.all([programs.api.kill(), programs.worker.kill()]);
+      await temporal.connection.close();
+      await testDb.drop();
+    },
+  };
+}
+
+export type ControlPlanePrograms = Awaited<ReturnType<typeof startControlPlanePrograms>>;
