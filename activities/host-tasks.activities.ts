@@ -27,7 +27,7 @@ export function createHostTaskActivities({ db, agentStaleAfterMs }: { db: Db; ag
       const presence = await agentPresence(db, serverId, agentStaleAfterMs);
       if (!presence.connected)
         throw ApplicationFailure.nonRetryable(
-          `the agent of server ${serverId} is offline (last seen ${presence.lastSeenAt ?? 'never'}): start it and retry`,
+          `the agent of server ${serverId} is offline: it has not reached the API since ${presence.lastSeenAt ?? 'it was registered'}; start it (or let it reach the API again) and retry`,
           'AgentOffline',
         );
       const info = Context.current().info;
