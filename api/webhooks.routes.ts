@@ -44,9 +44,12 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
         path: '/',
         summary: 'Add a webhook; its signing secret is in this response only',
         description:
-          `Each delivery is a JSON POST with X-Strackt-Event, X-Strackt-Delivery, X-Strackt-Timestamp (unix seconds) and ` +
-          `X-Strackt-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" with the secret>. Refuse a timestamp more than ` +
-          `${signatureToleranceSeconds} s from your clock. Deliveries are retried with backoff until a 2xx answer.`,
+          `Each delivery is a JSON POST signed as Standard Webhooks (https://www.standardwebhooks.com): ` +
+          `webhook-id (the delivery's id, the same on every retry), webhook-timestamp (unix seconds) and ` +
+          `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">. Check it with a Standard ` +
+          `Webhooks library, \`new Webhook(secret).verify(body, headers)\`, which also refuses a timestamp more ` +
+          `than ${signatureToleranceSeconds} s from your clock. Deliveries are retried with backoff until a 2xx ` +
+          `answer.`,
         request: {
           body: jsonBody(
             z.strictObject({

@@ -46,7 +46,8 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
       'snapshot.verification_failed',
     ]);
     webhookId = hook.body.webhook.id;
-    receiver.secret.value = Buffer.from(hook.body.secret);
+    assert.match(hook.body.secret, /^whsec_[A-Za-z0-9+/]{43}=$/, 'a Standard Webhooks secret of 32 bytes');
+    receiver.secret.value = hook.body.secret;
   });
 
   after(async () => {
