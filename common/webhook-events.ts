@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 
 export const webhookEvents = [
+  'backup.succeeded',
   'backup.failed',
   'backup.missed',
   'restore.finished',
@@ -8,6 +9,16 @@ export const webhookEvents = [
   'snapshot.verification_failed',
 ] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
+
+/**
+ * A new webhook's events when none are named: those sent before webhooks had a choice. A success on
+ * every backup is opt-in; a team that never asked for it is not paged by it.
+ */
+export const defaultWebhookEvents: WebhookEvent[] = webhookEvents.filter((e) => e !== 'backup.succeeded');
+
+/** Each event once, in the order above, whatever order or repeats a request had. */
+export const normalizeEvents = (events: readonly WebhookEvent[]): WebhookEvent[] =>
+  webhookEvents.filter((e) => events.includes(e));
 
 /** Standard Webhooks' verifiers refuse a timestamp further than this from their clock (replay protection). */
 export const signatureToleranceSeconds = 300;

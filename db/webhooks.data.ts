@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
-import { webhookSecret, type WebhookEvent } from '../common/webhook-events.ts';
+import { normalizeEvents, webhookSecret, type WebhookEvent } from '../common/webhook-events.ts';
 import type { Db } from './database.ts';
 import { jsonb } from './jsonb.ts';
 import type { Webhook, WebhookDelivery } from './tables/webhook.table.ts';
@@ -30,13 +30,31 @@ export async function createWebhook(
         id: newId('whk'),
         team_id: teamId,
         url: input.url,
-        events: jsonb(input.events),
+        events: jsonb(normalizeEvents(input.events)),
         secret_id: secretId,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
   });
   return { webhook, secret };
+}
+
+/** Changes the events a webhook is sent; deliveries already queued go on. */
+export async function setWebhookEvents(
+  db: Db,
+  teamId: string,
+  id: string,
+  events: WebhookEvent[],
+): Promise<Webhook> {
+  const webhook = await db
+    .updateTable('webhooks')
+    .set({ events: jsonb(normalizeEvents(events)) })
+    .where('team_id', '=', teamId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  if (!webhook) throw notFound('webhook', id);
+  return webhook;
 }
 
 export function listWebhooks(db: Db, teamId: string): Promise<Webhook[]> {
