@@ -2,10 +2,12 @@ import type { OperationProgress } from '../common/operations.ts';
 import type { WebhookEvent } from '../common/webhook-events.ts';
 import type { Db } from '../db/database.ts';
 import { recordProgress } from '../db/operations.data.ts';
+import { snapshotOfOperation } from '../db/snapshots.data.ts';
 import type { Notify } from './webhook.activities.ts';
 
 /** The webhook event an operation's end is, if any. */
 function eventOf(kind: string, status: OperationProgress['status']): WebhookEvent | undefined {
+  if (kind === 'backup' && status === 'succeeded') return 'backup.succeeded';
   if (kind === 'backup' && status === 'failed') return 'backup.failed';
   if (kind === 'restore' && status === 'succeeded') return 'restore.finished';
   if (kind === 'restore' && (status === 'failed' || status === 'cancelled')) return 'restore.failed';
@@ -23,6 +25,8 @@ export function createOperationActivities({ db, notify }: { db: Db; notify: Noti
       const op = await recordProgress(db, input.operationId, input.progress);
       const event = op && eventOf(op.kind, input.progress.status);
       if (!op || !event) return;
+      // An "all good" ping says what it made.
+      const snapshot = event === 'backup.succeeded' ? await snapshotOfOperation(db, op.id) : undefined;
       await notify({
         teamId: op.team_id,
         event,
@@ -35,6 +39,7 @@ export function createOperationActivities({ db, notify }: { db: Db; notify: Noti
           serverId: op.server_id,
           workflowId: op.workflow_id,
           error: op.error,
+          ...(snapshot && { snapshotId: snapshot.id, sizeBytes: Number(snapshot.size_bytes) }),
         },
       });
     },

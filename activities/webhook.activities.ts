@@ -53,7 +53,7 @@ export function notifier({
   };
 }
 
-/** Sends one delivery. The signing secret is read from the vault here, never passed through Temporal. */
+/** Sends one delivery. The signing key is read from the vault here, never passed through Temporal. */
 export function createWebhookActivities({ db, vault }: { db: Db; vault: Vault }) {
   return {
     async sendWebhook({ deliveryId }: { deliveryId: string }): Promise<void> {
@@ -80,13 +80,14 @@ export function createWebhookActivities({ db, vault }: { db: Db; vault: Vault })
       try {
         res = await fetch(delivery.url, {
           method: 'POST',
+          // Standard Webhooks' headers only: its verifiers (any language) check them as they are;
+          // the event is in the body.
           headers: {
             'content-type': 'application/json',
             'user-agent': 'strackt-webhooks',
-            'x-strackt-event': delivery.event,
-            'x-strackt-delivery': delivery.id,
-            'x-strackt-timestamp': String(timestamp),
-            'x-strackt-signature': signWebhook(secret, timestamp, body),
+            'webhook-id': delivery.id,
+            'webhook-timestamp': String(timestamp),
+            'webhook-signature': signWebhook(secret, delivery.id, timestamp, body),
           },
           body,
           redirect: 'manual',

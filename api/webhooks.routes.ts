@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { signatureToleranceSeconds, webhookEvents } from '../common/webhook-events.ts';
+import { defaultWebhookEvents, signatureToleranceSeconds, webhookEvents } from '../common/webhook-events.ts';
 import type { Db } from '../db/database.ts';
 import type { Webhook } from '../db/tables/webhook.table.ts';
 import type { Vault } from '../db/vault.ts';
@@ -9,6 +9,7 @@ import {
   getWebhook,
   listDeliveries,
   listWebhooks,
+  setWebhookEvents,
 } from '../db/webhooks.data.ts';
 import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
@@ -35,7 +36,15 @@ const urlSchema = z
     }
   }, 'must be an http:// or https:// URL without user or password');
 
-/** The team's webhooks: signed notifications of failed and missed backups and of restores. */
+const eventsSchema = z
+  .array(z.enum(webhookEvents))
+  .min(1)
+  .openapi({
+    description: 'The events this webhook is sent',
+    example: ['backup.failed', 'backup.succeeded'],
+  });
+
+/** The team's webhooks: signed notifications of backups (failed, missed, and succeeded if asked) and restores. */
 export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
   return newRouter()
     .openapi(
@@ -44,17 +53,17 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
         path: '/',
         summary: 'Add a webhook; its signing secret is in this response only',
         description:
-          `Each delivery is a JSON POST with X-Strackt-Event, X-Strackt-Delivery, X-Strackt-Timestamp (unix seconds) and ` +
-          `X-Strackt-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" with the secret>. Refuse a timestamp more than ` +
-          `${signatureToleranceSeconds} s from your clock. Deliveries are retried with backoff until a 2xx answer.`,
+          `Each delivery is a JSON POST signed as Standard Webhooks (https://www.standardwebhooks.com): ` +
+          `webhook-id (the delivery's id, the same on every retry), webhook-timestamp (unix seconds) and ` +
+          `webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">. Check it with a Standard ` +
+          `Webhooks library, \`new Webhook(secret).verify(body, headers)\`, which also refuses a timestamp more ` +
+          `than ${signatureToleranceSeconds} s from your clock. Deliveries are retried with backoff until a 2xx ` +
+          `answer. Without \`events\`, every event but backup.succeeded.`,
         request: {
           body: jsonBody(
             z.strictObject({
               url: urlSchema,
-              events: z
-                .array(z.enum(webhookEvents))
-                .min(1)
-                .default([...webhookEvents]),
+              events: eventsSchema.default([...defaultWebhookEvents]),
             }),
           ),
         },
@@ -127,6 +136,23 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
           },
           200,
         );
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'patch',
+        path: '/{id}',
+        summary: 'Change the events a webhook is sent',
+        request: {
+          params: idParam('whk_...'),
+          body: jsonBody(z.strictObject({ events: eventsSchema })),
+        },
+        responses: { 200: jsonResponse(webhookSchema, 'Changed'), ...errorResponses },
+      }),
+      async (c) => {
+        const { id } = c.req.valid('param');
+        const webhook = await setWebhookEvents(db, c.get('teamId'), id, c.req.valid('json').events);
+        return c.json(present(webhook), 200);
       },
     )
     .openapi(

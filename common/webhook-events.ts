@@ -1,6 +1,7 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 
 export const webhookEvents = [
+  'backup.succeeded',
   'backup.failed',
   'backup.missed',
   'restore.finished',
@@ -9,28 +10,31 @@ export const webhookEvents = [
 ] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];
 
-/** Older than this, a signed request is refused by a receiver that checks (replay protection). */
+/**
+ * A new webhook's events when none are named: those sent before webhooks had a choice. A success on
+ * every backup is opt-in; a team that never asked for it is not paged by it.
+ */
+export const defaultWebhookEvents: WebhookEvent[] = webhookEvents.filter((e) => e !== 'backup.succeeded');
+
+/** Each event once, in the order above, whatever order or repeats a request had. */
+export const normalizeEvents = (events: readonly WebhookEvent[]): WebhookEvent[] =>
+  webhookEvents.filter((e) => events.includes(e));
+
+/** Standard Webhooks' verifiers refuse a timestamp further than this from their clock (replay protection). */
 export const signatureToleranceSeconds = 300;
 
 /**
- * `X-Strackt-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`, with the timestamp (unix
- * seconds) in `X-Strackt-Timestamp`: signing the timestamp with the body lets a receiver refuse an
- * old request replayed with a valid signature.
+ * The secret as shown to its owner, in Standard Webhooks' format: `whsec_` + the base64 of the key
+ * bytes, which is what `new Webhook(secret)` of the standardwebhooks libraries decodes.
  */
-export function signWebhook(secret: Buffer, timestamp: number, body: string): string {
-  return `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
-}
+export const webhookSecret = (key: Buffer): string => `whsec_${key.toString('base64')}`;
 
-/** What a receiver does: same signature, and a timestamp within the tolerance of its own clock. */
-export function verifyWebhook(
-  secret: Buffer,
-  headers: { timestamp: string | undefined; signature: string | undefined },
-  body: string,
-  now = Math.floor(Date.now() / 1000),
-): boolean {
-  const timestamp = Number(headers.timestamp);
-  if (!Number.isInteger(timestamp) || Math.abs(now - timestamp) > signatureToleranceSeconds) return false;
-  const expected = Buffer.from(signWebhook(secret, timestamp, body));
-  const given = Buffer.from(headers.signature ?? '');
-  return given.length === expected.length && timingSafeEqual(given, expected);
+/**
+ * The `webhook-signature` header of Standard Webhooks (https://www.standardwebhooks.com): `v1,` + the
+ * base64 HMAC-SHA256 of `<webhook-id>.<webhook-timestamp>.<body>`. The id is the delivery's, the same
+ * on every retry, so a receiver can drop a delivery it already handled; the signed timestamp lets it
+ * refuse an old request replayed with a valid signature.
+ */
+export function signWebhook(key: Buffer, id: string, timestamp: number, body: string): string {
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
 }

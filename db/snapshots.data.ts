@@ -63,6 +63,16 @@ export async function getSnapshot(db: Db, teamId: string, id: string): Promise<S
   return snapshot;
 }
 
+/** The complete snapshot a backup operation made, if it made one. */
+export function snapshotOfOperation(db: Db, operationId: string): Promise<Snapshot | undefined> {
+  return db
+    .selectFrom('snapshots')
+    .selectAll()
+    .where('operation_id', '=', operationId)
+    .where('status', '=', 'complete')
+    .executeTakeFirst();
+}
+
 /** For an agent: a snapshot its own server is taking right now, and nothing else. */
 export async function uploadingSnapshotForServer(
   db: Db,

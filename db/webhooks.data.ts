@@ -1,35 +1,60 @@
 import { randomBytes } from 'node:crypto';
 import { notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
-import type { WebhookEvent } from '../common/webhook-events.ts';
+import { normalizeEvents, webhookSecret, type WebhookEvent } from '../common/webhook-events.ts';
 import type { Db } from './database.ts';
 import { jsonb } from './jsonb.ts';
 import type { Webhook, WebhookDelivery } from './tables/webhook.table.ts';
 import type { Vault } from './vault.ts';
 
-/** Creates a webhook with a fresh signing secret, kept in the vault; the secret is returned this once. */
+/**
+ * Creates a webhook with a fresh signing key (32 random bytes), kept in the vault; it is returned this
+ * once, as a Standard Webhooks secret (`whsec_<base64>`). The vault holds the HMAC key bytes: those of
+ * webhooks made before were the UTF-8 of the secret string they were shown, and sign the same way.
+ */
 export async function createWebhook(
   db: Db,
   vault: Vault,
   teamId: string,
   input: { url: string; events: WebhookEvent[] },
 ): Promise<{ webhook: Webhook; secret: string }> {
-  const secret = randomBytes(32).toString('base64url');
+  const key = randomBytes(32);
+  const secret = webhookSecret(key);
   const webhook = await db.transaction().execute(async (trx) => {
-    const secretId = await vault.put(trx, { teamId, kind: 'webhook-secret', secret: Buffer.from(secret) });
+    const secretId = await vault
+      .put(trx, { teamId, kind: 'webhook-secret', secret: key })
+      .finally(() => key.fill(0));
     return trx
       .insertInto('webhooks')
       .values({
         id: newId('whk'),
         team_id: teamId,
         url: input.url,
-        events: jsonb(input.events),
+        events: jsonb(normalizeEvents(input.events)),
         secret_id: secretId,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
   });
   return { webhook, secret };
+}
+
+/** Changes the events a webhook is sent; deliveries already queued go on. */
+export async function setWebhookEvents(
+  db: Db,
+  teamId: string,
+  id: string,
+  events: WebhookEvent[],
+): Promise<Webhook> {
+  const webhook = await db
+    .updateTable('webhooks')
+    .set({ events: jsonb(normalizeEvents(events)) })
+    .where('team_id', '=', teamId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  if (!webhook) throw notFound('webhook', id);
+  return webhook;
 }
 
 export function listWebhooks(db: Db, teamId: string): Promise<Webhook[]> {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { sql } from 'kysely';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
@@ -46,7 +47,8 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
       'snapshot.verification_failed',
     ]);
     webhookId = hook.body.webhook.id;
-    receiver.secret.value = Buffer.from(hook.body.secret);
+    assert.match(hook.body.secret, /^whsec_[A-Za-z0-9+/]{43}=$/, 'a Standard Webhooks secret of 32 bytes');
+    receiver.secret.value = hook.body.secret;
   });
 
   after(async () => {
@@ -75,6 +77,37 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
     assert.equal(bad.body.error.field, 'url');
   });
 
+  it('refuses an event it does not know, naming the field, on creation and on change', async () => {
+    const created = await cp.request<{ error: { field: string; message: string } }>(
+      'POST',
+      '/webhooks',
+      token,
+      {
+        url: receiver.url,
+        events: ['backup.failed', 'backup.exploded'],
+      },
+    );
+    assert.equal(created.status, 422, JSON.stringify(created.body));
+    assert.equal(created.body.error.field, 'events.1');
+    assert.match(created.body.error.message, /backup\.succeeded/, 'the message lists the known events');
+    const changed = await cp.request<{ error: { field: string } }>('PATCH', `/webhooks/${webhookId}`, token, {
+      events: ['backup.exploded'],
+    });
+    assert.equal(changed.status, 422, JSON.stringify(changed.body));
+    assert.equal(changed.body.error.field, 'events.0');
+    const none = await cp.request<{ error: { field: string } }>('PATCH', `/webhooks/${webhookId}`, token, {
+      events: [],
+    });
+    assert.equal(none.status, 422);
+    assert.equal(none.body.error.field, 'events');
+    const listed = await cp.request<{ webhooks: { events: string[] }[] }>('GET', '/webhooks', token);
+    assert.ok(!listed.body.webhooks[0]!.events.includes('backup.exploded' as never), 'nothing was changed');
+    assert.equal(
+      (await cp.request('PATCH', '/webhooks/whk_nope', token, { events: ['backup.failed'] })).status,
+      404,
+    );
+  });
+
   it('tells a failed backup, signed, retrying a receiver that answered 500 first', async () => {
     const envId = await environment({ backupHooks: { pre: 'echo "no space for the dump" >&2; exit 3' } });
     receiver.answers.push(500);
@@ -97,6 +130,98 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
     assert.equal(delivery.status, 'delivered');
     assert.equal(delivery.attempts, 2, 'the 500 was retried');
     assert.equal(delivery.lastStatusCode, 200);
+  });
+
+  it('tells a backup that succeeded only to a webhook subscribed to it, verified by standardwebhooks', async () => {
+    const allGood = await startWebhookReceiver();
+    let madeId: string | undefined;
+    try {
+      const made = await cp.request<{ webhook: { id: string; events: string[] }; secret: string }>(
+        'POST',
+        '/webhooks',
+        token,
+        { url: allGood.url, events: ['backup.failed'] },
+      );
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      madeId = made.body.webhook.id;
+      allGood.secret.value = made.body.secret;
+      // Subscribed afterwards, listed in any order and twice: stored once each, in a fixed order.
+      const changed = await cp.request<{ id: string; events: string[] }>(
+        'PATCH',
+        `/webhooks/${made.body.webhook.id}`,
+        token,
+        { events: ['backup.failed', 'backup.succeeded', 'backup.failed'] },
+      );
+      assert.equal(changed.status, 200, JSON.stringify(changed.body));
+      assert.deepEqual(changed.body.events, ['backup.succeeded', 'backup.failed']);
+      const listed = await cp.request<{ webhooks: { id: string; events: string[] }[] }>(
+        'GET',
+        '/webhooks',
+        token,
+      );
+      assert.deepEqual(listed.body.webhooks.find((w) => w.id === made.body.webhook.id)!.events, [
+        'backup.succeeded',
+        'backup.failed',
+      ]);
+
+      const envId = await environment();
+      const snapshot = await cp.backUp(token, envId, destinationId);
+      const got = await waitFor('the backup.succeeded webhook', async () =>
+        allGood.received.find((r) => r.event === 'backup.succeeded' && r.body.snapshotId === snapshot.id),
+      );
+      assert.equal(got.body.environmentId, envId);
+      assert.equal(got.body.status, 'succeeded');
+      assert.equal(got.body.sizeBytes, snapshot.sizeBytes);
+
+      // What a receiver writes: the standardwebhooks package's verifier, with the secret as shown.
+      const verified = new Webhook(made.body.secret).verify(got.raw, got.headers);
+      assert.deepEqual(verified, got.body);
+      assert.ok(got.valid);
+      assert.match(got.headers['webhook-id']!, /^whd_/);
+      assert.equal(got.headers['webhook-id'], got.delivery);
+      assert.match(got.headers['webhook-signature']!, /^v1,[A-Za-z0-9+/]{43}=$/);
+      assert.ok(Math.abs(Number(got.headers['webhook-timestamp']) - Date.now() / 1000) < 120);
+      assert.ok(
+        !Object.keys(got.headers).some((h) => h.startsWith('x-strackt-')),
+        'no headers of the old scheme',
+      );
+      // A body changed on the way, another delivery's id, or another webhook's secret: all refused.
+      const forged = got.raw.replace(`"status":"succeeded"`, `"status":"failed"`);
+      assert.notEqual(forged, got.raw);
+      assert.throws(
+        () => new Webhook(made.body.secret).verify(forged, got.headers),
+        WebhookVerificationError,
+      );
+      assert.throws(
+        () => new Webhook(made.body.secret).verify(got.raw, { ...got.headers, 'webhook-id': 'whd_other' }),
+        WebhookVerificationError,
+      );
+      assert.throws(
+        () => new Webhook(receiver.secret.value).verify(got.raw, got.headers),
+        WebhookVerificationError,
+      );
+
+      // Once for the operation, and never to the webhook that did not ask for it. Both deliveries
+      // were queued together, so the first webhook's log is complete for this backup by now.
+      const deliveries = async (id: string) =>
+        (
+          await cp.request<{ deliveries: { event: string; payload: { operationId: string } }[] }>(
+            'GET',
+            `/webhooks/${id}/deliveries`,
+            token,
+          )
+        ).body.deliveries.filter((d) => d.payload.operationId === got.body.operationId);
+      assert.deepEqual(
+        (await deliveries(made.body.webhook.id)).map((d) => d.event),
+        ['backup.succeeded'],
+      );
+      assert.deepEqual(await deliveries(webhookId), []);
+      assert.ok(!receiver.received.some((r) => r.event === 'backup.succeeded'));
+    } finally {
+      // Gone before its receiver, so the later tests' backups queue nothing for it.
+      if (madeId) await cp.request('DELETE', `/webhooks/${madeId}`, token);
+      await allGood.close();
+    }
   });
 
   it('records runs that never started as missed, and tells them', async () => {

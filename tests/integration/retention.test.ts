@@ -50,7 +50,7 @@ describe('retention and verification: the evidence a customer needs', () => {
     ({ destinationId, bucket } = await cp.addDestination(token));
     webhooks = await startWebhookReceiver();
     const hook = await cp.request<{ secret: string }>('POST', '/webhooks', token, { url: webhooks.url });
-    webhooks.secret.value = Buffer.from(hook.body.secret);
+    webhooks.secret.value = hook.body.secret;
     receiver = await startReceiver(receiverDir);
   });
 

@@ -143,8 +143,12 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
     // A webhook, told of the restore below: its signing secret is searched for too.
     const hooked: string[] = [];
     const hookServer = createHttpServer((req, res) => {
-      hooked.push(String(req.headers['x-strackt-event']));
-      req.resume().on('end', () => res.end());
+      let raw = '';
+      req.on('data', (d: Buffer) => (raw += d.toString()));
+      req.on('end', () => {
+        hooked.push(String((JSON.parse(raw) as { event: string }).event));
+        res.end();
+      });
     });
     await new Promise<void>((resolve) => hookServer.listen(0, '127.0.0.1', resolve));
     const hook = await call<{ secret: string }>('POST', '/webhooks', {
@@ -241,7 +245,9 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
       ...encodings('bucket secret', Buffer.from(s3SecretKey)),
       { name: 'bucket secret (text)', needle: Buffer.from(s3SecretKey) },
       ...encodings('vault master key', vaultMasterKey),
+      // The whsec_ secret and its key bytes in every form (a leak of the base64 alone is one too).
       { name: 'webhook secret', needle: Buffer.from(hook.body.secret) },
+      ...encodings('webhook key', Buffer.from(hook.body.secret.replace(/^whsec_/, ''), 'base64')),
       ...encodings('receiver writer key', writerKey),
       { name: 'receiver prune token', needle: pruneToken },
     ];
