@@ -1,5 +1,6 @@
 import { Connection, Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import type { TemporalTarget } from './temporal-config.ts';
 
 export class TemporalUnreachableError extends Error {
   override name = 'TemporalUnreachableError';
@@ -22,10 +23,11 @@ async function checkNamespace(client: Client, address: string, namespace: string
 }
 
 /** A client for the API and scripts, failing at start with where it looked instead of on first use. */
-export async function connectClient(address: string, namespace: string): Promise<Client> {
+export async function connectClient(target: TemporalTarget): Promise<Client> {
+  const { address, namespace, tls, apiKey } = target;
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address, connectTimeout: '5 seconds' });
+    connection = await Connection.connect({ address, tls, apiKey, connectTimeout: '5 seconds' });
   } catch (err) {
     throw unreachable(address, err);
   }
@@ -35,11 +37,12 @@ export async function connectClient(address: string, namespace: string): Promise
 }
 
 /** The native connection workers poll with, after the same check (it has no connect timeout of its own). */
-export async function connectWorker(address: string, namespace: string): Promise<NativeConnection> {
-  const probe = await connectClient(address, namespace);
+export async function connectWorker(target: TemporalTarget): Promise<NativeConnection> {
+  const probe = await connectClient(target);
   await probe.connection.close();
+  const { address, tls, apiKey } = target;
   try {
-    return await NativeConnection.connect({ address });
+    return await NativeConnection.connect({ address, tls, apiKey });
   } catch (err) {
     throw unreachable(address, err);
   }
