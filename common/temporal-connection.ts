@@ -6,10 +6,61 @@ export class TemporalUnreachableError extends Error {
   override name = 'TemporalUnreachableError';
 }
 
-function unreachable(address: string, err: unknown): TemporalUnreachableError {
+const tlsHints: [RegExp, string][] = [
+  // A plain-text server answers the TLS hello with an HTTP/2 frame, which OpenSSL reads as a bad version.
+  [/wrong version number|packet length too long/, 'is the server plain text?'],
+  [
+    /certificate required/,
+    'the server wants a client certificate: TEMPORAL_TLS_CLIENT_CERT_PATH and _KEY_PATH',
+  ],
+  [
+    /unable to verify|self-signed|unknown ca/i,
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH must be the CA that signed the server's certificate",
+  ],
+  [/altnames/, 'TEMPORAL_TLS_SERVER_NAME sets the name checked'],
+];
+
+/**
+ * The cause in a failed connection's message, made short and with what to check: gRPC wraps it
+ * ("14 UNAVAILABLE: No connection established. Last error: ...") and OpenSSL spells it as a
+ * colon-separated record whose fifth field is the reason.
+ */
+export function connectFailureCause(message: string, tls: boolean): string {
+  let cause = /Last error: (.*?)(?:\s*\(\d{4}-[^)]*\))?\.? Resolution note:/s.exec(message)?.[1] ?? message;
+  cause = cause.replace(/^Error(?: \[\w+\])?: /, '');
+  const openssl = /^[0-9A-F]+:error:[0-9A-F]+:SSL routines:[^:]*:([^:]+):/.exec(cause);
+  cause = (openssl ? openssl[1]! : cause).split('\n')[0]!.trim();
+  if (!tls)
+    // What grpc-js says when the server hung up before HTTP/2 began, as a TLS server does.
+    return cause === 'Failed to connect' ? `${cause} (does the server expect TLS? see TEMPORAL_TLS)` : cause;
+  const hint = tlsHints.find(([pattern]) => pattern.test(cause))?.[1];
+  if (!openssl && !hint) return cause;
+  return `TLS handshake failed: ${cause}${hint ? ` (${hint})` : ''}`;
+}
+
+function unreachable(target: TemporalTarget, err: unknown): TemporalUnreachableError {
+  const cause = connectFailureCause((err as Error).message, target.tls !== false);
   return new TemporalUnreachableError(
-    `cannot reach Temporal at ${address} (TEMPORAL_ADDRESS): ${(err as Error).message.split('\n')[0]}`,
+    `cannot reach Temporal at ${target.address} (TEMPORAL_ADDRESS): ${cause}`,
   );
+}
+
+/**
+ * Connection.connect waits for the channel to be ready and then says only that the deadline passed;
+ * a single call that may not wait fails at once with the reason (refused, a certificate, a TLS
+ * alert), which is what an operator needs to see.
+ */
+async function probe(target: TemporalTarget): Promise<void> {
+  const { address, tls, apiKey } = target;
+  // No interceptors: the default ones retry an unavailable server until the deadline.
+  const connection = Connection.lazy({ address, tls, apiKey, interceptors: [] });
+  try {
+    await connection.withDeadline(Date.now() + 5000, () => connection.workflowService.getSystemInfo({}));
+  } catch (err) {
+    throw unreachable(target, err);
+  } finally {
+    await connection.close();
+  }
 }
 
 async function checkNamespace(client: Client, address: string, namespace: string): Promise<void> {
@@ -25,11 +76,12 @@ async function checkNamespace(client: Client, address: string, namespace: string
 /** A client for the API and scripts, failing at start with where it looked instead of on first use. */
 export async function connectClient(target: TemporalTarget): Promise<Client> {
   const { address, namespace, tls, apiKey } = target;
+  await probe(target);
   let connection: Connection;
   try {
     connection = await Connection.connect({ address, tls, apiKey, connectTimeout: '5 seconds' });
   } catch (err) {
-    throw unreachable(address, err);
+    throw unreachable(target, err);
   }
   const client = new Client({ connection, namespace });
   await checkNamespace(client, address, namespace);
@@ -38,12 +90,12 @@ export async function connectClient(target: TemporalTarget): Promise<Client> {
 
 /** The native connection workers poll with, after the same check (it has no connect timeout of its own). */
 export async function connectWorker(target: TemporalTarget): Promise<NativeConnection> {
-  const probe = await connectClient(target);
-  await probe.connection.close();
+  const probeClient = await connectClient(target);
+  await probeClient.connection.close();
   const { address, tls, apiKey } = target;
   try {
     return await NativeConnection.connect({ address, tls, apiKey });
   } catch (err) {
-    throw unreachable(address, err);
+    throw unreachable(target, err);
   }
 }
