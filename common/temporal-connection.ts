@@ -1,10 +1,16 @@
-import { Connection, Client } from '@temporalio/client';
+import { Connection, Client, isGrpcServiceError } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { TemporalTarget } from './temporal-config.ts';
 
 export class TemporalUnreachableError extends Error {
   override name = 'TemporalUnreachableError';
 }
+
+// gRPC status codes (grpc-js is not a direct dependency).
+const DEADLINE_EXCEEDED = 4;
+const PERMISSION_DENIED = 7;
+const UNAVAILABLE = 14;
+const UNAUTHENTICATED = 16;
 
 const tlsHints: [RegExp, string][] = [
   // A plain-text server answers the TLS hello with an HTTP/2 frame, which OpenSSL reads as a bad version.
@@ -57,18 +63,34 @@ async function probe(target: TemporalTarget): Promise<void> {
   try {
     await connection.withDeadline(Date.now() + 5000, () => connection.workflowService.getSystemInfo({}));
   } catch (err) {
-    throw unreachable(target, err);
+    // Any other answer came from a server: reachable, and what is wrong shows in the namespace check.
+    if (!isGrpcServiceError(err) || err.code === UNAVAILABLE || err.code === DEADLINE_EXCEEDED)
+      throw unreachable(target, err);
   } finally {
     await connection.close();
   }
 }
 
-async function checkNamespace(client: Client, address: string, namespace: string): Promise<void> {
+/** Temporal answered but would not let this client in: the credentials are wrong, not the address. */
+function refusal(target: TemporalTarget, err: unknown): TemporalUnreachableError | undefined {
+  const cause = err instanceof Error && isGrpcServiceError(err.cause) ? err.cause : err;
+  if (!isGrpcServiceError(cause) || ![UNAUTHENTICATED, PERMISSION_DENIED].includes(cause.code))
+    return undefined;
+  const credentials = target.apiKey ? 'TEMPORAL_API_KEY' : 'a client certificate or TEMPORAL_API_KEY';
+  return new TemporalUnreachableError(
+    `Temporal at ${target.address} refused this client for namespace "${target.namespace}" (${credentials}): ${cause.message}`,
+  );
+}
+
+async function checkNamespace(client: Client, target: TemporalTarget): Promise<void> {
   try {
-    await client.workflowService.describeNamespace({ namespace });
+    await client.workflowService.describeNamespace({ namespace: target.namespace });
   } catch (err) {
-    throw new TemporalUnreachableError(
-      `Temporal at ${address} has no usable namespace "${namespace}" (TEMPORAL_NAMESPACE): ${(err as Error).message}`,
+    throw (
+      refusal(target, err) ??
+      new TemporalUnreachableError(
+        `Temporal at ${target.address} has no usable namespace "${target.namespace}" (TEMPORAL_NAMESPACE): ${(err as Error).message}`,
+      )
     );
   }
 }
@@ -81,10 +103,10 @@ export async function connectClient(target: TemporalTarget): Promise<Client> {
   try {
     connection = await Connection.connect({ address, tls, apiKey, connectTimeout: '5 seconds' });
   } catch (err) {
-    throw unreachable(target, err);
+    throw refusal(target, err) ?? unreachable(target, err);
   }
   const client = new Client({ connection, namespace });
-  await checkNamespace(client, address, namespace);
+  await checkNamespace(client, target);
   return client;
 }
 
