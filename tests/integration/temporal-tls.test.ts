@@ -14,8 +14,9 @@ import { makeTestPki, type TestPki } from '../helpers/test-pki.ts';
 import { startTlsTemporal, type TlsTemporal } from '../helpers/tls-temporal.ts';
 
 /**
- * The control plane against a Temporal whose frontend takes only mTLS: a real Temporal server,
- * since the dev server has no TLS. What a production cluster or Temporal Cloud asks of it.
+ * The control plane against a Temporal whose frontend takes only mTLS and whose authorizer wants an
+ * API key: a real Temporal server, since the dev server has neither. What a production cluster or
+ * Temporal Cloud asks of it.
  */
 describe('Temporal over TLS', () => {
   const VAULT_MASTER_KEY = randomBytes(32).toString('base64');
@@ -40,7 +41,7 @@ describe('Temporal over TLS', () => {
     await testDb?.drop();
   });
 
-  it('the API and the control-plane worker connect with a client certificate, and the worker runs workflows over it', async () => {
+  it('the API and the control-plane worker connect with a client certificate and an API key, and the worker runs workflows over them', async () => {
     const apiPort = await freePort();
     const env = {
       ...temporal.clientEnv,
@@ -77,6 +78,32 @@ describe('Temporal over TLS', () => {
     } finally {
       await client.connection.close();
     }
+  });
+
+  it('a key the server refuses is named, not the address, and not shown', async () => {
+    const { TEMPORAL_API_KEY: _key, ...certificateOnly } = temporal.clientEnv;
+    const otherNamespace = temporal.apiKey(['elsewhere:admin']);
+    const refused = (credentials: string) =>
+      new RegExp(
+        `Temporal at ${temporal.address.replaceAll('.', '\\.')} refused this client for namespace "strackt" \\(${credentials}\\): 7 PERMISSION_DENIED`,
+      );
+    await assert.rejects(
+      connectClient(target(certificateOnly)),
+      refused('a client certificate or TEMPORAL_API_KEY'),
+    );
+    await assert.rejects(
+      connectWorker(target({ ...certificateOnly, TEMPORAL_API_KEY: otherNamespace })),
+      refused('TEMPORAL_API_KEY'),
+    );
+    const run = runProgram('api/main.ts', {
+      ...certificateOnly,
+      TEMPORAL_API_KEY: otherNamespace,
+      DATABASE_URL: testDb.url,
+      VAULT_MASTER_KEY,
+    });
+    assert.equal(await run.exited, 1, run.output());
+    assert.match(run.output(), /cannot start: Temporal at .* refused this client .*\(TEMPORAL_API_KEY\)/);
+    assert.ok(!run.output().includes(otherNamespace.split('.')[2]!), 'the key stays out of the message');
   });
 
   it('says at once, and why, when the certificates or the server do not fit', async () => {
