@@ -1,6 +1,6 @@
 import { serve } from '@hono/node-server';
-import { exitOnConfigError, loadConfig } from '../common/config.ts';
-import { controlPlaneConfig } from '../common/control-plane-config.ts';
+import { exitOnConfigError } from '../common/config.ts';
+import { loadControlPlaneConfig } from '../common/control-plane-config.ts';
 import { createLogger } from '../common/log.ts';
 import { connectClient } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
@@ -11,12 +11,12 @@ import { Vault } from '../db/vault.ts';
 import { createApp } from './app.ts';
 
 const log = createLogger('api');
-const config = exitOnConfigError('strackt-api', () => loadConfig(controlPlaneConfig));
+const config = exitOnConfigError('strackt-api', () => loadControlPlaneConfig());
 
 try {
   // Both dependencies are checked before anything is changed, so a bad address changes nothing.
   await ensureDatabase(config.DATABASE_URL);
-  const temporal = await connectClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
+  const temporal = await connectClient(config.temporal);
   const db = createDb(config.DATABASE_URL);
   await migrateToLatest(db);
   const taskSignals = createTaskSignals(config.DATABASE_URL);

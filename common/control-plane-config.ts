@@ -1,15 +1,12 @@
 import { z } from 'zod';
-import { port, positiveSeconds, withHelp } from './config.ts';
+import { loadConfig, port, positiveSeconds, withHelp } from './config.ts';
 import { defaultControlTaskQueue } from './task-queues.ts';
+import { temporalConfig, temporalTarget } from './temporal-config.ts';
 
 /** Variables of the control plane's programs (API, worker, migrator, bootstrap). */
 export const controlPlaneConfig = {
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/.+\/.+/, 'must be postgres://user@host:port/database'),
-  TEMPORAL_ADDRESS: z
-    .string()
-    .regex(/^[^\s:]+:\d+$/, 'must be host:port')
-    .default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('strackt'),
+  ...temporalConfig,
   STRACKT_CONTROL_TASK_QUEUE: z.string().min(1).default(defaultControlTaskQueue),
   // Temporal re-issues an idle long poll every 60 s by default; 75 s leaves slack for one late poll.
   AGENT_STALE_AFTER_SECONDS: positiveSeconds.default(75),
@@ -27,3 +24,9 @@ export const controlPlaneConfig = {
       'only with the team keys customers saved.',
   ),
 };
+
+/** The API's and the control-plane worker's variables, with the Temporal connection they describe. */
+export function loadControlPlaneConfig(env: NodeJS.ProcessEnv = process.env) {
+  const config = loadConfig(controlPlaneConfig, env);
+  return { ...config, temporal: temporalTarget(config) };
+}

@@ -26,11 +26,12 @@ ensure_npm_deps() {
   fi
 }
 
+# ensure_tools [temporal-server]
 ensure_tools() {
   local paths
-  paths=$(bash "$ROOT/deploy/tools.sh") || die "building the Temporal CLI or versitygw failed (see above)"
+  paths=$(bash "$ROOT/deploy/tools.sh" "$@") || die "building the Temporal CLI, the Temporal server or versitygw failed (see above)"
   eval "$paths"
-  export TEMPORAL_BIN VERSITYGW_BIN
+  export TEMPORAL_BIN TEMPORAL_SERVER_BIN VERSITYGW_BIN
 }
 
 # ensure_debian_packages PKG...: installs the Debian packages that are missing (apt-get update once first).
@@ -170,5 +171,6 @@ start_test_stack() {
   export STRACKT_TEST_PG_BASE_URL=$PG_BASE_URL
   export STRACKT_TEST_S3_ENDPOINT=http://127.0.0.1:$s3_port STRACKT_TEST_S3_ACCESS_KEY=$s3_access_key STRACKT_TEST_S3_SECRET_KEY=$s3_secret_key
   export STRACKT_TEST_AGENT_STALE_AFTER_SECONDS=20
-  export STRACKT_TEST_TEMPORAL_BIN=$TEMPORAL_BIN STRACKT_TEST_VERSITYGW_BIN=$VERSITYGW_BIN STRACKT_TEST_RUN_DIR=$run_dir
+  export STRACKT_TEST_TEMPORAL_BIN=$TEMPORAL_BIN STRACKT_TEST_TEMPORAL_SERVER_BIN=$TEMPORAL_SERVER_BIN
+  export STRACKT_TEST_VERSITYGW_BIN=$VERSITYGW_BIN STRACKT_TEST_RUN_DIR=$run_dir
 }

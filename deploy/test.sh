@@ -6,7 +6,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_node
 ensure_npm_deps
-ensure_tools
+# The Temporal server too: the TLS test runs one with certificates (start-dev cannot).
+ensure_tools temporal-server
 # The restore kit's tests run its Python and C tools, as a customer would, against these; the
 # receiver makes its self-signed certificate with openssl.
 ensure_debian_packages python3-nacl libsodium-dev zstd awscli openssl iproute2

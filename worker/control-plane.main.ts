@@ -2,8 +2,8 @@ import type { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { createControlPlaneActivities } from '../activities/control-plane.activities.ts';
-import { exitOnConfigError, loadConfig } from '../common/config.ts';
-import { controlPlaneConfig } from '../common/control-plane-config.ts';
+import { exitOnConfigError } from '../common/config.ts';
+import { loadControlPlaneConfig } from '../common/control-plane-config.ts';
 import { createLogger } from '../common/log.ts';
 import { connectClient, connectWorker } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
@@ -12,7 +12,7 @@ import { Vault } from '../db/vault.ts';
 import { ensureMissedBackupsWatch } from './missed-backups-watch.ts';
 
 const log = createLogger('worker');
-const config = exitOnConfigError('strackt-worker', () => loadConfig(controlPlaneConfig));
+const config = exitOnConfigError('strackt-worker', () => loadControlPlaneConfig());
 
 let worker: Worker;
 let temporal: Client;
@@ -20,9 +20,9 @@ let db: Db;
 try {
   await ensureDatabase(config.DATABASE_URL);
   db = createDb(config.DATABASE_URL);
-  const connection = await connectWorker(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
+  const connection = await connectWorker(config.temporal);
   // A client as well: a restore asks Temporal whether an agent still polls its queue.
-  temporal = await connectClient(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);
+  temporal = await connectClient(config.temporal);
   worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
