@@ -8,7 +8,7 @@ export const controlPlaneConfig = {
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/.+\/.+/, 'must be postgres://user@host:port/database'),
   ...temporalConfig,
   STRACKT_CONTROL_TASK_QUEUE: z.string().min(1).default(defaultControlTaskQueue),
-  // Temporal re-issues an idle long poll every 60 s by default; 75 s leaves slack for one late poll.
+  // An agent silent this long is offline; the API holds its long polls for a third of it (25 s).
   AGENT_STALE_AFTER_SECONDS: positiveSeconds.default(75),
   API_HOST: z.string().default('127.0.0.1'),
   API_PORT: port.default(8080),
