@@ -36,6 +36,8 @@ export class ControlPlaneError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The API's own error code; absent when something in front of it answered (a proxy's 502). */
+    readonly code?: string,
   ) {
     super(message);
   }
@@ -46,9 +48,14 @@ export class ControlPlaneError extends Error {
 // a heartbeat anyway, so waiting much longer would only hold a step nobody runs.
 const patienceMs = 60_000;
 
-/** An answer that may be different in a moment: no connection, no answer in time, a gateway's 5xx. */
+/**
+ * An answer that may be different in a moment: no connection, no answer in time, a gateway's 5xx.
+ * A 503 the API itself gives (its code says, e.g. storage_unreachable) is an answer about something
+ * else, not the API away: the step decides what to do with it.
+ */
 function transient(err: unknown): boolean {
-  if (err instanceof ControlPlaneError) return err.status === 502 || err.status === 503 || err.status === 504;
+  if (err instanceof ControlPlaneError)
+    return !err.code && (err.status === 502 || err.status === 503 || err.status === 504);
   return true;
 }
 
@@ -79,14 +86,18 @@ export class ControlPlaneClient {
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
-    let answer: { error?: { message?: string } } = {};
+    let answer: { error?: { message?: string; code?: string } } = {};
     try {
       answer = res.body ? (JSON.parse(res.body) as typeof answer) : {};
     } catch {
       // not JSON (a proxy's error page): the status says enough
     }
     if (res.status < 200 || res.status > 299)
-      throw new ControlPlaneError(res.status, answer.error?.message ?? `HTTP ${res.status} from ${path}`);
+      throw new ControlPlaneError(
+        res.status,
+        answer.error?.message ?? `HTTP ${res.status} from ${path}`,
+        answer.error?.code,
+      );
     return answer as T;
   }
 

@@ -165,6 +165,7 @@ export class TaskRunner {
   private heartbeat(task: ClaimedTask, latest: () => unknown, controller: AbortController) {
     let stopped = false;
     let wake: (() => void) | undefined;
+    let unreported = 0;
     void (async () => {
       while (!stopped) {
         await new Promise<void>((r) => {
@@ -179,7 +180,14 @@ export class TaskRunner {
           if (err instanceof ControlPlaneError && (err.status === 404 || err.status === 401))
             controller.abort(new Stop('gone'));
           // Otherwise the API is away for now: keep working, the next beat tries again.
+          else if (!unreported++)
+            log.warn('cannot report a task’s progress; working on', {
+              task: task.id,
+              error: (err as Error).message,
+            });
+          continue;
         }
+        unreported = 0;
       }
     })();
     return {

@@ -161,7 +161,10 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
         method: 'post',
         path: '/{id}/heartbeat',
         summary: 'Progress of a running task; answers whether its cancellation was requested',
-        request: { params: idParam('task_...'), body: jsonBody(z.strictObject({ details })) },
+        request: {
+          params: idParam('task_...'),
+          body: jsonBody(z.strictObject({ details: details.optional() })),
+        },
         responses: {
           200: jsonResponse(z.object({ cancelRequested: z.boolean() }), 'Relayed'),
           ...errorResponses,

@@ -12,11 +12,33 @@ export async function serveApp(
   app: ReturnType<typeof createApp>,
   hostname = '127.0.0.1',
 ): Promise<{ url: string; close: () => Promise<void> }> {
+  // Handlers run on after their client went away (a killed agent's last heartbeat): close() waits for
+  // them, so no relay to Temporal is in flight when a test then closes its Temporal connection (the
+  // SDK retries a call cut by the close on the closed channel, and that throws from a timer).
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const fetch: typeof app.fetch = async (...args) => {
+    inFlight++;
+    try {
+      return await app.fetch(...args);
+    } finally {
+      if (--inFlight === 0) idle?.();
+    }
+  };
   const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname, port: 0 }, () => resolve(s));
+    const s = serve({ fetch, hostname, port: 0 }, () => resolve(s));
   });
   const { port } = server.address() as { port: number };
-  return { url: `http://${hostname}:${port}`, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://${hostname}:${port}`,
+    close: async () => {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      // Held long polls end with their connections (their abort signal fires).
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      if (inFlight > 0) await new Promise<void>((r) => (idle = r));
+      await closed;
+    },
+  };
 }
 
 export interface ProgramRun {

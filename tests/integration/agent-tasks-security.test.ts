@@ -189,6 +189,9 @@ describe('agent tasks: one server’s agent token against other servers’ work'
       },
     );
     assert.deepEqual([beat.status, beat.body], [200, { cancelRequested: false }]);
+    // A beat before a step has any progress to tell carries none: it keeps the step alive all the same.
+    const bare = await call(b.token, 'POST', `/agent/tasks/${taskB!.id}/heartbeat`, {});
+    assert.equal(bare.status, 200, JSON.stringify(bare.body));
     // C's own agent ends C's deploy: its answer is the one the workflow takes.
     const failC = await call(c.token, 'POST', `/agent/tasks/${taskC!.id}/fail`, {
       message: 'no room',
