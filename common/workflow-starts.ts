@@ -11,6 +11,7 @@ import {
   pruneStart,
   scheduledBackupWorkflowId,
   searchAttributes,
+  webhookWorkflowId,
   type OperationInputOf,
   type OperationWorkflow,
   type PruneTarget,
@@ -46,6 +47,22 @@ export async function startPrune(
   return temporal.workflow.start<WorkflowContracts['pruneSnapshots']>('pruneSnapshots', {
     taskQueue: controlTaskQueue,
     ...pruneStart(target, new Date().toISOString()),
+  });
+}
+
+/**
+ * Starts one webhook delivery (deliverWebhook), found with the team's other workflows; its id is the
+ * delivery's, so a second start of it is refused (WorkflowExecutionAlreadyStartedError).
+ */
+export async function startWebhookDelivery(
+  { temporal, controlTaskQueue }: WorkflowStarterDeps,
+  delivery: { teamId: string; deliveryId: string },
+): Promise<WorkflowHandle<WorkflowContracts['deliverWebhook']>> {
+  return temporal.workflow.start<WorkflowContracts['deliverWebhook']>('deliverWebhook', {
+    taskQueue: controlTaskQueue,
+    workflowId: webhookWorkflowId(delivery.deliveryId),
+    args: [{ deliveryId: delivery.deliveryId }],
+    typedSearchAttributes: searchAttributes({ teamId: delivery.teamId }),
   });
 }
 
