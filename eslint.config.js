@@ -1,6 +1,9 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** The modules of common/ that workflows may import (types and pure functions only). */
+const workflowSafeCommon = ['workflow-contracts', 'operations', 'search-attributes'];
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.data/', '.build/'] },
   js.configs.recommended,
@@ -12,27 +15,62 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware: a promise nobody awaits loses its failure. `void` marks the few started on purpose
+    // and left to run, each with a comment why.
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          // node:test's describe and it hand their promise to the runner, which awaits and reports it.
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Kysely's guidance: migrations are typed against Kysely<any> so they never depend on today's schema.
     files: ['db/migrations/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
-    // Workflow code runs in Temporal's deterministic sandbox: Node built-ins would break replay.
+    // Workflow code runs in Temporal's deterministic sandbox: Node built-ins, the database or zod would
+    // break replay or bloat every workflow's bundle. Workflows import @temporalio/workflow, each other,
+    // and the workflow-safe part of common/ (below); anything else as types only (activities for
+    // proxyActivities, common/host-tasks.ts for the host steps).
     files: ['workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['node:*'], message: 'Workflows must be deterministic: no Node built-ins.' },
             {
-              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
-              message: 'Workflows import only @temporalio/workflow.',
-            },
-            {
-              group: ['../activities/*', '../db/*', '../api/*', '../agent/*'],
+              regex: `^(?!@temporalio/workflow$|\\./[^/]+$|\\.\\./common/(${workflowSafeCommon.join('|')})\\.ts$)`,
               allowTypeImports: true,
-              message: 'Workflows import activities as types only.',
+              message:
+                'Workflows import only @temporalio/workflow, other workflow files and the workflow-safe ' +
+                `common modules (${workflowSafeCommon.join(', ')}); anything else with \`import type\`.`,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The workflow-safe part of common/ stays that way: it imports only itself and @temporalio/common.
+    files: workflowSafeCommon.map((name) => `common/${name}.ts`),
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(?!@temporalio/common$|\\./(${workflowSafeCommon.join('|')})\\.ts$)`,
+              allowTypeImports: true,
+              message: `Workflow-safe common modules import only each other (${workflowSafeCommon.join(', ')}) and @temporalio/common.`,
             },
           ],
         },

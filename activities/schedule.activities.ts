@@ -1,12 +1,10 @@
-import type { VerifyInput } from './verify.activities.ts';
 import { DomainError } from '../common/errors.ts';
-import { operationWorkflowId } from '../common/operations.ts';
+import { operationWorkflowId, type BackupInput, type VerifyInput } from '../common/workflow-contracts.ts';
 import { compileCron, nextRun } from '../common/temporal-calendar.ts';
 import type { Db } from '../db/database.ts';
 import { createOperation } from '../db/operations.data.ts';
 import { beginRun, findSchedule, finishRun } from '../db/schedules.data.ts';
 import type { BackupSchedule } from '../db/tables/schedule.table.ts';
-import type { BackupInput } from '../workflows/backup.workflow.ts';
 import type { Notify } from './webhook.activities.ts';
 
 export type ScheduledRunStart =

@@ -1,22 +1,10 @@
+import type { VerificationOutcome, VerifyInput } from '../common/workflow-contracts.ts';
 import type { Db } from '../db/database.ts';
 import { getSnapshotById } from '../db/snapshots.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { snapshotStore } from '../storage/snapshot-store-of.ts';
 import { refuse, resealDataKey } from './reseal-data-key.ts';
 import type { Notify } from './webhook.activities.ts';
-
-export interface VerifyInput {
-  operationId: string;
-  teamId: string;
-  environmentId: string;
-  /** The server whose agent streams and checks the snapshot. */
-  serverId: string;
-  snapshotId: string;
-}
-
-/** How a verification ended for the snapshot: 'ok', or what is wrong with it. */
-export type VerificationOutcome =
-  { result: 'ok'; entries: number; bytes: number } | { result: 'missing' | 'failed'; error: string };
 
 /** Control-plane side of verifying a stored snapshot, and what is recorded of it. */
 export function createVerifyActivities({ db, vault, notify }: { db: Db; vault: Vault; notify: Notify }) {

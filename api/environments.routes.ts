@@ -15,7 +15,7 @@ import { listOperations } from '../db/operations.data.ts';
 import { getServer } from '../db/servers.data.ts';
 import { defaultRestorePoint, getSnapshot, listSnapshots } from '../db/snapshots.data.ts';
 import type { Environment } from '../db/tables/environment.table.ts';
-import { presentOperation, startOperation } from './operation-starter.ts';
+import { presentOperation, startOperation, type OperationExtra } from './operation-starter.ts';
 import { operationSchema } from './operations.routes.ts';
 import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
 import { requireAgentConnected, requireEnrolledAgent } from './agent-connected.ts';
@@ -64,11 +64,11 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
   const { db } = deps;
   const requireConnected = (serverId: string) => requireAgentConnected(deps, serverId);
 
-  async function operate(
+  async function operate<K extends 'deploy' | 'stop' | 'backup'>(
     teamId: string,
     id: string,
-    kind: 'deploy' | 'stop' | 'backup',
-    extra: Record<string, string> = {},
+    kind: K,
+    extra: OperationExtra<K>,
   ) {
     const env = await getEnvironment(db, teamId, id);
     await requireConnected(env.server_id);
@@ -187,7 +187,7 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
       }),
       async (c) =>
-        c.json(presentOperation(await operate(c.get('teamId'), c.req.valid('param').id, 'deploy')), 202),
+        c.json(presentOperation(await operate(c.get('teamId'), c.req.valid('param').id, 'deploy', {})), 202),
     )
     .openapi(
       createRoute({
@@ -198,7 +198,7 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
       }),
       async (c) =>
-        c.json(presentOperation(await operate(c.get('teamId'), c.req.valid('param').id, 'stop')), 202),
+        c.json(presentOperation(await operate(c.get('teamId'), c.req.valid('param').id, 'stop', {})), 202),
     )
     .openapi(
       createRoute({

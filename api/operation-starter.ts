@@ -1,12 +1,12 @@
 import type { Client } from '@temporalio/client';
 import { DomainError } from '../common/errors.ts';
-import { operationWorkflowId, type OperationInput } from '../common/operations.ts';
+import type { OperationKind } from '../common/operations.ts';
 import {
-  environmentAttribute,
-  operationAttribute,
-  serverAttribute,
-  teamAttribute,
-} from '../common/search-attributes.ts';
+  operationWorkflowId,
+  type OperationInput,
+  type OperationInputOf,
+} from '../common/workflow-contracts.ts';
+import { startOperationWorkflow } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
 import { createOperation, recordProgress } from '../db/operations.data.ts';
 import type { Operation } from '../db/tables/operation.table.ts';
@@ -17,23 +17,17 @@ export interface OperationStarterDeps {
   controlTaskQueue: string;
 }
 
-const workflowOf = {
-  deploy: 'deployEnvironment',
-  stop: 'stopEnvironment',
-  backup: 'backupEnvironment',
-  restore: 'restoreEnvironment',
-  verify: 'verifySnapshot',
-} as const;
+/** What a kind's workflow takes beyond the operation's own ids, such as a backup's destination. */
+export type OperationExtra<K extends OperationKind> = Omit<OperationInputOf<K>, keyof OperationInput>;
 
 /**
  * Records the operation first (the unique index makes a concurrent one a 409), then starts its
  * workflow, findable in the Temporal UI by team, environment, server and kind.
  */
-export async function startOperation(
+export async function startOperation<K extends OperationKind>(
   { db, temporal, controlTaskQueue }: OperationStarterDeps,
-  target: { teamId: string; environmentId: string; serverId: string; kind: keyof typeof workflowOf },
-  /** Ids the workflow needs beyond the operation's own, such as a backup's destination. */
-  extra: Record<string, string> = {},
+  target: { teamId: string; environmentId: string; serverId: string; kind: K },
+  extra: OperationExtra<K>,
 ): Promise<Operation> {
   const workflowId = operationWorkflowId(target.kind, target.environmentId, new Date());
   const op = await createOperation(db, { ...target, workflowId });
@@ -44,17 +38,9 @@ export async function startOperation(
     serverId: target.serverId,
   };
   try {
-    await temporal.workflow.start(workflowOf[target.kind], {
-      taskQueue: controlTaskQueue,
-      workflowId,
-      args: [{ ...input, ...extra }],
-      typedSearchAttributes: [
-        { key: teamAttribute, value: target.teamId },
-        { key: environmentAttribute, value: target.environmentId },
-        { key: serverAttribute, value: target.serverId },
-        { key: operationAttribute, value: target.kind },
-      ],
-    });
+    // The operation's ids and the kind's own (typed per kind by the caller) make the kind's input.
+    const kindInput = { ...input, ...extra } as OperationInputOf<K>;
+    await startOperationWorkflow({ temporal, controlTaskQueue }, target.kind, workflowId, kindInput);
   } catch (err) {
     const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : '';
     const message = `could not start the ${target.kind}: Temporal did not accept the workflow (${(err as Error).message}${cause ? `: ${cause}` : ''})`;

@@ -5,7 +5,7 @@ import {
   type ScheduleOptions,
 } from '@temporalio/client';
 import { DomainError } from '../common/errors.ts';
-import { environmentAttribute, operationAttribute, teamAttribute } from '../common/search-attributes.ts';
+import { scheduledBackupAction } from '../common/workflow-starts.ts';
 import type { Database, Db } from '../db/database.ts';
 import type { BackupSchedule } from '../db/tables/schedule.table.ts';
 import type { Transaction } from 'kysely';
@@ -29,20 +29,10 @@ export function temporalSchedule(row: BackupSchedule, controlTaskQueue: string):
   return {
     scheduleId: temporalScheduleId(row.id),
     spec: { cronExpressions: [row.cron], timezone: row.timezone },
-    action: {
-      type: 'startWorkflow',
-      // Workflow names live in schedules: never rename scheduledBackup.
-      workflowType: 'scheduledBackup',
-      taskQueue: controlTaskQueue,
-      // Temporal appends each run's nominal time to this id.
-      workflowId: `scheduled-backup-${row.id}`,
-      args: [{ scheduleId: row.id }],
-      typedSearchAttributes: [
-        { key: teamAttribute, value: row.team_id },
-        { key: environmentAttribute, value: row.environment_id },
-        { key: operationAttribute, value: 'backup' },
-      ],
-    },
+    action: scheduledBackupAction(
+      { id: row.id, teamId: row.team_id, environmentId: row.environment_id },
+      controlTaskQueue,
+    ),
     policies: { overlap: overlapPolicy[row.overlap], catchupWindow: '10 minutes', pauseOnFailure: false },
     state: { paused: !row.enabled, note: row.enabled ? undefined : 'paused in strackt' },
   };

@@ -1,6 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
-import { environmentAttribute, teamAttribute } from '../common/search-attributes.ts';
 import { DomainError, invalid } from '../common/errors.ts';
 import { localTime, preview } from '../common/schedule-preview.ts';
 import { applyRetention, retentionInWords, type RetainedSnapshot } from '../common/retention.ts';
@@ -12,6 +11,7 @@ import {
   type ScheduleBody,
 } from '../common/schedule-spec.ts';
 import { compileCron, nextRun } from '../common/temporal-calendar.ts';
+import { startPrune } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
 import { getEnvironment } from '../db/environments.data.ts';
 import {
@@ -313,17 +313,13 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       }),
       async (c) => {
         const schedule = await getSchedule(db, c.get('teamId'), c.req.valid('param').id);
-        const workflowId = `prune-${schedule.id}-${new Date().toISOString()}`;
-        const { deleted } = await temporal.workflow.execute('pruneSnapshots', {
-          taskQueue: deps.controlTaskQueue,
-          workflowId,
-          args: [{ scheduleId: schedule.id }],
-          typedSearchAttributes: [
-            { key: teamAttribute, value: schedule.team_id },
-            { key: environmentAttribute, value: schedule.environment_id },
-          ],
+        const prune = await startPrune(deps, {
+          teamId: schedule.team_id,
+          environmentId: schedule.environment_id,
+          scheduleId: schedule.id,
         });
-        return c.json({ workflowId, deleted }, 200);
+        const { deleted } = await prune.result();
+        return c.json({ workflowId: prune.workflowId, deleted }, 200);
       },
     )
     .openapi(

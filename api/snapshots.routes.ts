@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Client } from '@temporalio/client';
 import { DomainError, notFound } from '../common/errors.ts';
-import { environmentAttribute, teamAttribute } from '../common/search-attributes.ts';
+import { startPrune } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
 import { getEnvironment } from '../db/environments.data.ts';
 import { markForDeletion } from '../db/prune.data.ts';
@@ -110,21 +110,12 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
             'in_use',
             `snapshot ${id} is being restored or verified right now`,
           );
-        const workflowId = `prune-${id}`;
-        await deps.temporal.workflow
-          .start('pruneSnapshots', {
-            taskQueue: deps.controlTaskQueue,
-            workflowId,
-            args: [{ snapshotIds: [id] }],
-            typedSearchAttributes: [
-              { key: teamAttribute, value: teamId },
-              { key: environmentAttribute, value: snapshot.environment_id },
-            ],
-          })
-          .catch((err: unknown) => {
-            // Marked already: asked again, the workflow started the first time finishes it.
-            if ((err as Error).name !== 'WorkflowExecutionAlreadyStartedError') throw err;
-          });
+        // Asked again while marked, another prune of it starts: pruning a snapshot twice is harmless.
+        const { workflowId } = await startPrune(deps, {
+          teamId,
+          environmentId: snapshot.environment_id,
+          snapshotId: id,
+        });
         return c.json({ workflowId }, 202);
       },
     );

@@ -25,16 +25,3 @@ export interface OperationProgress {
 }
 
 export const activeStatuses: OperationStatus[] = ['pending', 'running'];
-
-/** Readable workflow ids: the kind, the environment and the UTC time, e.g. deploy-env_x-20261126T040500.123Z. */
-export function operationWorkflowId(kind: OperationKind, environmentId: string, at: Date): string {
-  return `${kind}-${environmentId}-${at.toISOString().replace(/[-:]/g, '')}`;
-}
-
-/** The one object every operation workflow takes: ids only, never secrets (history is stored in clear). */
-export interface OperationInput {
-  operationId: string;
-  teamId: string;
-  environmentId: string;
-  serverId: string;
-}

@@ -1,4 +1,5 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import { missedBackupsAction } from '../common/workflow-starts.ts';
 
 export const missedBackupsScheduleId = 'strackt-missed-backups';
 
@@ -11,13 +12,7 @@ export async function ensureMissedBackupsWatch(temporal: Client, taskQueue: stri
     .create({
       scheduleId: missedBackupsScheduleId,
       spec: { intervals: [{ every: '5 minutes' }] },
-      action: {
-        type: 'startWorkflow',
-        workflowType: 'watchMissedBackups',
-        taskQueue,
-        workflowId: 'strackt-missed-backups',
-        args: [],
-      },
+      action: missedBackupsAction(taskQueue),
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
     })
     .catch((err: unknown) => {

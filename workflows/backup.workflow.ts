@@ -1,12 +1,8 @@
 import { CancellationScope, proxyActivities } from '@temporalio/workflow';
 import type { BackupActivities } from '../activities/backup.activities.ts';
-import type { OperationInput } from '../common/operations.ts';
+import type { BackupInput, BackupResult } from '../common/workflow-contracts.ts';
 import { agentActivities } from './agent-activities.ts';
 import { failureMessage, OperationTracker } from './operation-tracker.ts';
-
-export interface BackupInput extends OperationInput {
-  destinationId: string;
-}
 
 const control = proxyActivities<BackupActivities>({
   startToCloseTimeout: '2 minutes',
@@ -14,7 +10,7 @@ const control = proxyActivities<BackupActivities>({
 });
 
 // Workflow names live in histories and schedules: never rename this function.
-export async function backupEnvironment(input: BackupInput): Promise<{ snapshotId: string }> {
+export async function backupEnvironment(input: BackupInput): Promise<BackupResult> {
   const tracker = new OperationTracker(input.operationId, [
     'prepare',
     'capture and upload',

@@ -1,4 +1,4 @@
-import type { OperationInput } from '../common/operations.ts';
+import type { OperationInput } from '../common/workflow-contracts.ts';
 import { agentActivities } from './agent-activities.ts';
 import { OperationTracker } from './operation-tracker.ts';
 

@@ -1,17 +1,11 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { PruneActivities } from '../activities/prune.activities.ts';
+import type { PruneInput, PruneResult } from '../common/workflow-contracts.ts';
 
 const control = proxyActivities<PruneActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumInterval: '1 minute', maximumAttempts: 20 },
 });
-
-export interface PruneInput {
-  /** Applies this schedule's retention rule to the snapshots its runs made. */
-  scheduleId?: string;
-  /** Snapshots already marked for deletion (deleted by hand). */
-  snapshotIds?: string[];
-}
 
 /**
  * Deletes snapshots, objects and rows together: first the choice is marked in the database (never
@@ -19,7 +13,7 @@ export interface PruneInput {
  * at once, and beside a backup (see choosePrune).
  */
 // Workflow names live in histories and schedules: never rename this function.
-export async function pruneSnapshots(input: PruneInput): Promise<{ deleted: string[] }> {
+export async function pruneSnapshots(input: PruneInput): Promise<PruneResult> {
   const ids = [...(input.snapshotIds ?? [])];
   if (input.scheduleId) ids.push(...(await control.choosePrune({ scheduleId: input.scheduleId })));
   const deleted = [...new Set(ids)];

@@ -1,17 +1,8 @@
 import { ApplicationFailure, CancellationScope, proxyActivities } from '@temporalio/workflow';
 import type { RestoreActivities } from '../activities/restore.activities.ts';
-import type { OperationInput } from '../common/operations.ts';
+import type { RestoreInput, RestoreResult } from '../common/workflow-contracts.ts';
 import { agentActivities } from './agent-activities.ts';
 import { failureMessage, OperationTracker } from './operation-tracker.ts';
-
-export interface RestoreInput extends OperationInput {
-  /** `serverId` is the target: the original server or any other connected server of the team. */
-  snapshotId: string;
-}
-
-export interface RestoreResult {
-  downtimeMs: number;
-}
 
 const control = proxyActivities<RestoreActivities>({
   startToCloseTimeout: '2 minutes',

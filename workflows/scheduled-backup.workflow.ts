@@ -7,12 +7,16 @@ import {
 } from '@temporalio/workflow';
 import type { ScheduleActivities } from '../activities/schedule.activities.ts';
 import {
-  environmentAttribute,
-  operationAttribute,
-  serverAttribute,
-  teamAttribute,
-} from '../common/search-attributes.ts';
+  nominalTimeOf,
+  operationStart,
+  pruneStart,
+  type ScheduledBackupInput,
+  type ScheduledBackupResult,
+} from '../common/workflow-contracts.ts';
+import { backupEnvironment } from './backup.workflow.ts';
 import { failureMessage } from './operation-tracker.ts';
+import { pruneSnapshots } from './prune.workflow.ts';
+import { verifySnapshot } from './verify.workflow.ts';
 
 const control = proxyActivities<ScheduleActivities>({
   startToCloseTimeout: '1 minute',
@@ -22,8 +26,7 @@ const control = proxyActivities<ScheduleActivities>({
 /** The time Temporal meant this run for: a scheduled workflow's id ends with it (RFC 3339). */
 function nominalTime(): string {
   const info = workflowInfo();
-  const suffix = /-(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$/.exec(info.workflowId)?.[1];
-  return suffix ?? new Date(info.startTime).toISOString();
+  return nominalTimeOf(info.workflowId) ?? new Date(info.startTime).toISOString();
 }
 
 // Workflow names live in histories and schedules: never rename this function.
@@ -32,25 +35,15 @@ function nominalTime(): string {
  * child with its own readable id and search attributes), and records how it ended. It lasts as long
  * as the backup, so Temporal's overlap policy (skip or buffer one) sees a backup still running.
  */
-export async function scheduledBackup({
-  scheduleId,
-}: {
-  scheduleId: string;
-}): Promise<{ snapshotId?: string }> {
+export async function scheduledBackup({ scheduleId }: ScheduledBackupInput): Promise<ScheduledBackupResult> {
   const nominalAt = nominalTime();
   const run = await control.beginScheduledRun({ scheduleId, nominalAt });
   if (!run.start) return {};
   try {
-    const { snapshotId } = await executeChild('backupEnvironment', {
-      workflowId: run.workflowId,
-      args: [run.input],
-      typedSearchAttributes: [
-        { key: teamAttribute, value: run.input.teamId },
-        { key: environmentAttribute, value: run.input.environmentId },
-        { key: serverAttribute, value: run.input.serverId },
-        { key: operationAttribute, value: 'backup' },
-      ],
-    });
+    const { snapshotId } = await executeChild(
+      backupEnvironment,
+      operationStart('backup', run.workflowId, run.input),
+    );
     await control.finishScheduledRun({ scheduleId, nominalAt, snapshotId });
     await afterBackup(scheduleId, nominalAt, snapshotId, run.input);
     return { snapshotId };
@@ -74,25 +67,15 @@ async function afterBackup(
   const verification = await control.scheduledVerification({ scheduleId, nominalAt, snapshotId });
   // Not awaited: the run, which Temporal's overlap policy watches, ends with its backup and prune.
   if (verification)
-    await startChild('verifySnapshot', {
-      workflowId: verification.workflowId,
-      args: [verification.input],
+    await startChild(verifySnapshot, {
+      ...operationStart('verify', verification.workflowId, verification.input),
       parentClosePolicy: ParentClosePolicy.ABANDON,
-      typedSearchAttributes: [
-        { key: teamAttribute, value: verification.input.teamId },
-        { key: environmentAttribute, value: verification.input.environmentId },
-        { key: serverAttribute, value: verification.input.serverId },
-        { key: operationAttribute, value: 'verify' },
-      ],
     }).catch(() => undefined); // already started by an earlier attempt of this run
-  await executeChild('pruneSnapshots', {
-    workflowId: `prune-${scheduleId}-${nominalAt}`,
-    args: [{ scheduleId }],
-    typedSearchAttributes: [
-      { key: teamAttribute, value: backup.teamId },
-      { key: environmentAttribute, value: backup.environmentId },
-    ],
-  }).catch(() => undefined);
+  // The run's nominal time in the id: a run prunes once.
+  await executeChild(
+    pruneSnapshots,
+    pruneStart({ teamId: backup.teamId, environmentId: backup.environmentId, scheduleId }, nominalAt),
+  ).catch(() => undefined);
 }
 
 // Workflow names live in histories and schedules: never rename this function.

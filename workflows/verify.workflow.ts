@@ -1,5 +1,6 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type { VerificationOutcome, VerifyActivities, VerifyInput } from '../activities/verify.activities.ts';
+import type { VerifyActivities } from '../activities/verify.activities.ts';
+import type { VerificationOutcome, VerifyInput } from '../common/workflow-contracts.ts';
 import { agentActivities } from './agent-activities.ts';
 import { failureMessage, OperationTracker } from './operation-tracker.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
 import { searchAttributeKeys } from '../../common/search-attributes.ts';
-import { operationWorkflowId } from '../../common/operations.ts';
+import { operationWorkflowId } from '../../common/workflow-contracts.ts';
 
 it('registers at server start exactly the search attributes the code uses', () => {
   const registered = readFileSync(new URL('../../deploy/search-attributes.txt', import.meta.url), 'utf8')
