@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { signWebhook, type WebhookEvent } from '../common/webhook-events.ts';
 import { createLogger } from '../common/log.ts';
-import { teamAttribute } from '../common/search-attributes.ts';
+import { startWebhookDelivery } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
 import { enqueueDeliveries, recordAttempt } from '../db/webhooks.data.ts';
@@ -38,17 +38,12 @@ export function notifier({
       occurredAt: new Date().toISOString(),
     });
     for (const deliveryId of ids) {
-      await temporal.workflow
-        .start('deliverWebhook', {
-          taskQueue: controlTaskQueue,
-          workflowId: `webhook-${deliveryId}`,
-          args: [{ deliveryId }],
-          // Found with the team's other workflows (the Temporal UI, `temporal workflow list`).
-          typedSearchAttributes: [{ key: teamAttribute, value: teamId }],
-        })
-        .catch((err: unknown) => {
+      // Found with the team's other workflows (the Temporal UI, `temporal workflow list`).
+      await startWebhookDelivery({ temporal, controlTaskQueue }, { teamId, deliveryId }).catch(
+        (err: unknown) => {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        });
+        },
+      );
     }
   };
 }
