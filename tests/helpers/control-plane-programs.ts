@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { apiCalls, type ApiRequest } from './control-plane.ts';
+import { apiCalls, apiRequest } from './control-plane.ts';
 import { runProgram, type ProgramRun } from './processes.ts';
 import { connectTestClient, createTestDatabase, freePort, stack, uniqueName, waitFor } from './stack.ts';
 
@@ -52,18 +52,7 @@ export async function startControlPlanePrograms() {
     return run;
   }
 
-  const request: ApiRequest = async <T>(method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(new URL(path, apiUrl), {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined && { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const request = apiRequest((path, init) => fetch(new URL(path, apiUrl), init));
 
   const programs = { api: await startApi(), worker: await startWorker() };
   return {

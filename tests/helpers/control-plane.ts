@@ -62,6 +62,24 @@ export type ApiRequest = <T = unknown>(
   body?: unknown,
 ) => Promise<{ status: number; body: T }>;
 
+/** API calls with a bearer token and a JSON body, however the request reaches the API. */
+export function apiRequest(
+  send: (path: string, init: RequestInit) => Response | Promise<Response>,
+): ApiRequest {
+  return async <T>(method: string, path: string, token: string, body?: unknown) => {
+    const res = await send(path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+  };
+}
+
 /** What tests do through the API, whether it runs in the test's process or as a program of its own. */
 export function apiCalls(db: Db, apiUrl: string, request: ApiRequest) {
   /** Polls GET /operations/:id until the operation ends. */
@@ -232,18 +250,7 @@ export async function startControlPlane({
   });
   const api = await serveApp(app, apiHost);
 
-  const request: ApiRequest = async <T>(method: string, path: string, token: string, body?: unknown) => {
-    const res = await app.request(path, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined && { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-  };
+  const request = apiRequest((path, init) => app.request(path, init));
 
   return {
     db: testDb.db,
