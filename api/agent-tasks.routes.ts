@@ -8,7 +8,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { DomainError, notFound } from '../common/errors.ts';
-import { hostTasks, isHostTaskName } from '../common/host-tasks.ts';
+import { hostTasks, isHostTaskName, transferOf } from '../common/host-tasks.ts';
 import {
   claimAgentTask,
   claimedTaskOfServer,
@@ -18,6 +18,7 @@ import {
 } from '../db/agent-tasks.data.ts';
 import type { TaskSignals } from '../db/agent-task-signals.ts';
 import type { Db } from '../db/database.ts';
+import { recordTransfer } from '../db/operations.data.ts';
 import type { AgentEnv } from './auth.ts';
 import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
@@ -115,7 +116,7 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
   async function claimed(serverId: string, id: string) {
     const task = await claimedTaskOfServer(db, serverId, id);
     if (!task || !isHostTaskName(task.activity)) throw gone(id);
-    return task;
+    return { ...task, activity: task.activity };
   }
 
   return newRouter<AgentEnv>()
@@ -172,10 +173,12 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
       }),
       async (c) => {
         const task = await claimed(c.get('server').id, c.req.valid('param').id);
+        const { details } = c.req.valid('json');
         try {
-          await relay(db, task, () =>
-            temporal.activity.heartbeat(task.task_token, c.req.valid('json').details),
-          );
+          await relay(db, task, () => temporal.activity.heartbeat(task.task_token, details));
+          // The operation shows the bytes moved so far, its rate and the time left, as the step runs.
+          const figures = transferOf(task.activity, details);
+          if (figures) await recordTransfer(db, task.workflow_id, task.activity, figures);
           return c.json({ cancelRequested: false }, 200);
         } catch (err) {
           if (err instanceof DomainError) throw err;
@@ -196,9 +199,7 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
       }),
       async (c) => {
         const task = await claimed(c.get('server').id, c.req.valid('param').id);
-        const parsed = hostTasks[task.activity as keyof typeof hostTasks].result.safeParse(
-          c.req.valid('json').result,
-        );
+        const parsed = hostTasks[task.activity].result.safeParse(c.req.valid('json').result);
         if (!parsed.success) {
           const issue = parsed.error.issues[0]!;
           const problem = `result.${issue.path.join('.')}: ${issue.message}`;

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { DomainError } from '../common/errors.ts';
-import type { OperationKind } from '../common/operations.ts';
+import { activeStatuses, type OperationKind } from '../common/operations.ts';
 import {
   operationWorkflowId,
   type OperationInput,
@@ -50,6 +50,18 @@ export async function startOperation<K extends OperationKind>(
   return op;
 }
 
+/**
+ * The bytes the running step has moved so far, from its agent's heartbeats: only while the operation
+ * runs, and only if reported since the running step started (not a finished step's last figures).
+ */
+function liveTransfer(op: Operation) {
+  const t = op.transfer;
+  const running = op.steps.find((s) => s.status === 'running');
+  if (!t || !activeStatuses.includes(op.status) || !running?.startedAt) return null;
+  if (Date.parse(t.at) < Date.parse(running.startedAt)) return null;
+  return { ...t, stepName: running.name };
+}
+
 export function presentOperation(op: Operation) {
   return {
     id: op.id,
@@ -59,6 +71,7 @@ export function presentOperation(op: Operation) {
     serverId: op.server_id,
     workflowId: op.workflow_id,
     steps: op.steps,
+    transfer: liveTransfer(op),
     error: op.error,
     createdAt: op.created_at.toISOString(),
     finishedAt: op.finished_at?.toISOString() ?? null,

@@ -31,6 +31,21 @@ export const operationSchema = z
         error: z.string().optional(),
       }),
     ),
+    transfer: z
+      .object({
+        stepName: z.string().openapi({ description: 'The running step of `steps`' }),
+        step: z.string().openapi({ description: 'The host step on the server, as the Temporal UI names it' }),
+        bytes: z.number(),
+        totalBytes: z
+          .number()
+          .nullable()
+          .openapi({ description: 'Null until known (a backup’s once captured)' }),
+        bytesPerSecond: z.number().nullable(),
+        etaSeconds: z.number().nullable(),
+        at: z.string().openapi({ description: 'When the agent reported it (every 2 s while the step runs)' }),
+      })
+      .nullable()
+      .openapi({ description: 'Live: the bytes the running step has moved so far; null when it moves none' }),
     error: z.string().nullable(),
     createdAt: z.string(),
     finishedAt: z.string().nullable(),

@@ -92,3 +92,27 @@ export interface HostTaskEnvelope<N extends HostTaskName = HostTaskName> {
 export function isHostTaskName(name: string): name is HostTaskName {
   return Object.hasOwn(hostTasks, name);
 }
+
+// What a step's heartbeat details say of the bytes it moved, for the steps that move data. Parsed, not
+// trusted: details come from the agent, and anything not of this shape is simply not shown.
+const transferDetails = {
+  captureSnapshot: z
+    .object({ bytesUploaded: count, bytesExpected: count.nullable() })
+    .transform((d) => ({ bytes: d.bytesUploaded, totalBytes: d.bytesExpected })),
+  fetchAndUnpack: z
+    .object({ bytesFetched: count, bytesExpected: count })
+    .transform((d) => ({ bytes: d.bytesFetched, totalBytes: d.bytesExpected })),
+  verifySnapshotOnHost: z
+    .object({ bytesFetched: count })
+    .transform((d) => ({ bytes: d.bytesFetched, totalBytes: null })),
+} satisfies Partial<Record<HostTaskName, z.ZodType>>;
+
+/** Bytes done (and the total, when known) that a heartbeat of `step` reports; undefined for other steps. */
+export function transferOf(
+  step: HostTaskName,
+  details: unknown,
+): { bytes: number; totalBytes: number | null } | undefined {
+  if (!Object.hasOwn(transferDetails, step)) return undefined;
+  const parsed = transferDetails[step as keyof typeof transferDetails].safeParse(details);
+  return parsed.success ? parsed.data : undefined;
+}

@@ -18,6 +18,18 @@ export interface OperationStep {
   error?: string;
 }
 
+/** A host step moving data, as its agent last reported it. */
+export interface Transfer {
+  /** The host step (captureSnapshot, fetchAndUnpack, verifySnapshotOnHost). */
+  step: string;
+  bytes: number;
+  /** Unknown until the step knows it (a backup's size once captured). */
+  totalBytes: number | null;
+  bytesPerSecond: number | null;
+  etaSeconds: number | null;
+  at: string;
+}
+
 export interface OperationProgress {
   status: OperationStatus;
   steps: OperationStep[];

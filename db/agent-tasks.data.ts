@@ -78,10 +78,10 @@ export async function claimedTaskOfServer(
   db: Db,
   serverId: string,
   taskId: string,
-): Promise<Pick<AgentTask, 'id' | 'activity' | 'task_token'> | undefined> {
+): Promise<Pick<AgentTask, 'id' | 'activity' | 'task_token' | 'workflow_id'> | undefined> {
   return db
     .selectFrom('agent_tasks')
-    .select(['id', 'activity', 'task_token'])
+    .select(['id', 'activity', 'task_token', 'workflow_id'])
     .where('id', '=', taskId)
     .where('server_id', '=', serverId)
     .where('claimed_at', 'is not', null)

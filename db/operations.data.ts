@@ -1,6 +1,11 @@
 import { DomainError, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
-import { activeStatuses, type OperationKind, type OperationProgress } from '../common/operations.ts';
+import {
+  activeStatuses,
+  type OperationKind,
+  type OperationProgress,
+  type Transfer,
+} from '../common/operations.ts';
 import type { Db } from './database.ts';
 import { jsonb } from './jsonb.ts';
 import type { Operation } from './tables/operation.table.ts';
@@ -101,4 +106,47 @@ export async function recordProgress(
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirst();
+}
+
+/**
+ * Records the bytes a running operation's host step has moved, with its rate (smoothed over the
+ * reports of the same step) and the time left when the total is known.
+ */
+export async function recordTransfer(
+  db: Db,
+  workflowId: string,
+  step: string,
+  figures: { bytes: number; totalBytes: number | null },
+  now = new Date(),
+): Promise<void> {
+  const op = await db
+    .selectFrom('operations')
+    .select(['id', 'transfer'])
+    .where('workflow_id', '=', workflowId)
+    .where('status', 'in', activeStatuses)
+    .executeTakeFirst();
+  if (!op) return;
+  const prev = op.transfer?.step === step ? op.transfer : null;
+  const seconds = prev ? (now.getTime() - Date.parse(prev.at)) / 1000 : 0;
+  const instant = prev && seconds > 0 ? Math.max(0, figures.bytes - prev.bytes) / seconds : null;
+  // Parts land whole, so the instant rate jumps: half of each new reading keeps it readable.
+  const bytesPerSecond =
+    instant === null
+      ? (prev?.bytesPerSecond ?? null)
+      : prev?.bytesPerSecond == null
+        ? instant
+        : (instant + prev.bytesPerSecond) / 2;
+  const left = figures.totalBytes === null ? null : Math.max(0, figures.totalBytes - figures.bytes);
+  const transfer: Transfer = {
+    step,
+    ...figures,
+    bytesPerSecond: bytesPerSecond === null ? null : Math.round(bytesPerSecond),
+    etaSeconds: left === null || !bytesPerSecond ? null : Math.ceil(left / bytesPerSecond),
+    at: now.toISOString(),
+  };
+  await db
+    .updateTable('operations')
+    .set({ transfer: jsonb(transfer) })
+    .where('id', '=', op.id)
+    .execute();
 }

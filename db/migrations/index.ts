@@ -11,6 +11,7 @@ import * as retention from './2026-11-26T0820-retention.ts';
 import * as receiverDestinations from './2026-11-26T0830-receiver-destinations.ts';
 import * as verificationAndPrune from './2026-11-26T0840-verification-and-prune.ts';
 import * as agentTasks from './2026-12-04T0900-agent-tasks.ts';
+import * as operationTransfer from './2026-12-04T0910-operation-transfer.ts';
 
 // Listed explicitly (not read from the folder) so the set of migrations is part of the build.
 export const migrations: Record<string, Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T0830-receiver-destinations': receiverDestinations,
   '2026-11-26T0840-verification-and-prune': verificationAndPrune,
   '2026-12-04T0900-agent-tasks': agentTasks,
+  '2026-12-04T0910-operation-transfer': operationTransfer,
 };
