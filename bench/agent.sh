@@ -14,11 +14,7 @@ ensure_npm_deps
 ensure_tools
 cd "$ROOT"
 
-RUN_DIR=$(mktemp -d /var/tmp/strackt-bench-run.XXXXXX)
-chmod 755 "$RUN_DIR"
-LOG_DIR=$RUN_DIR/logs
-mkdir -p "$LOG_DIR"
-trap 'stop_all; rm -rf "$RUN_DIR"' EXIT
+bench_run_dir
 
 old_args=()
 old=$RUN_DIR/old-design

@@ -15,11 +15,6 @@ ensure_debian_packages restic zstd awscli curl
 [ "$mode" != receiver ] || ensure_debian_packages openssh-server openssh-client time
 cd "$ROOT"
 
-# /var/tmp, like the data set: PostgreSQL-owned files must stay reachable, and /tmp may be small.
-RUN_DIR=$(mktemp -d /var/tmp/strackt-bench-run.XXXXXX)
-chmod 755 "$RUN_DIR"
-LOG_DIR=$RUN_DIR/logs
-mkdir -p "$LOG_DIR"
-trap 'stop_all; rm -rf "$RUN_DIR"' EXIT
+bench_run_dir
 start_test_stack "$RUN_DIR"
 node --import tsx bench/e2e.bench.ts --mode "$mode" "$@"

@@ -174,3 +174,13 @@ start_test_stack() {
   export STRACKT_TEST_TEMPORAL_BIN=$TEMPORAL_BIN STRACKT_TEST_TEMPORAL_SERVER_BIN=$TEMPORAL_SERVER_BIN
   export STRACKT_TEST_VERSITYGW_BIN=$VERSITYGW_BIN STRACKT_TEST_RUN_DIR=$run_dir
 }
+
+# bench_run_dir: a throw-away RUN_DIR (and LOG_DIR) for a benchmark, removed with its services at exit.
+# In /var/tmp, like the data set: PostgreSQL-owned files must stay reachable, and /tmp may be small.
+bench_run_dir() {
+  RUN_DIR=$(mktemp -d /var/tmp/strackt-bench-run.XXXXXX)
+  chmod 755 "$RUN_DIR"
+  LOG_DIR=$RUN_DIR/logs
+  mkdir -p "$LOG_DIR"
+  trap 'stop_all; rm -rf "$RUN_DIR"' EXIT
+}

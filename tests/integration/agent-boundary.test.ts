@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -20,6 +20,7 @@ import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { makeNetworkNamespace } from '../helpers/receiver.ts';
 import { httpService } from '../helpers/services.ts';
 import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+import { volumeHashes } from '../helpers/volume-files.ts';
 
 const run = promisify(execFile);
 
@@ -48,17 +49,6 @@ const hostAndPort = (address: string) => {
   const url = new URL(address.includes('://') ? address : `tcp://${address}`);
   return { host: url.hostname, port: Number(url.port) };
 };
-
-/** The files of a volume (flat) with contents hashed; the service's pid file aside. */
-async function filesOf(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await readdir(dir)).sort())
-    if (name !== 'pid')
-      out[name] = createHash('sha256')
-        .update(await readFile(join(dir, name)))
-        .digest('hex');
-  return out;
-}
 
 /** How each run of a host step ended on an agent (completed, failed, cancelled, gone), from its log. */
 const outcomes = (agent: ProgramRun, step: string): string[] =>
@@ -241,7 +231,7 @@ test('an agent that reaches only the API and its object store backs up, restores
     await writeFile(join(media.volume, 'marker'), 'at the snapshot');
     const snapshot = await cp.backUp(token, media.envId, destinationId);
     await writeFile(join(media.volume, 'marker'), 'current');
-    const before = await filesOf(media.volume);
+    const before = await volumeHashes(media.volume);
     const pid = await pidOf(media.volume);
 
     const operationId = await restore(media.envId, snapshot.id, insideServer.id);
@@ -262,7 +252,7 @@ test('an agent that reaches only the API and its object store backs up, restores
       return ended.length === 2 ? ended : undefined;
     });
     assert.ok(['cancelled', 'gone'].includes(fetches[1]!), `stopped, not ${fetches[1]}`);
-    assert.deepEqual(await filesOf(media.volume), before, 'the data as it was');
+    assert.deepEqual(await volumeHashes(media.volume), before, 'the data as it was');
     assert.equal(await pidOf(media.volume), pid, 'never restarted');
     assert.ok(alive(pid) && (await answers(netns.name, media.port)), 'the service still runs');
     assert.ok(!existsSync(work), 'nothing of the restore left on disk');

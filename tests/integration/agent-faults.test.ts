@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +10,7 @@ import { stackS3, type AgentServer, type Operation } from '../helpers/control-pl
 import { startControlPlanePrograms, type ControlPlanePrograms } from '../helpers/control-plane-programs.ts';
 import { startAgent } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/stack.ts';
+import { volumeHashes } from '../helpers/volume-files.ts';
 
 interface Snapshot {
   id: string;
@@ -18,17 +18,6 @@ interface Snapshot {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The files of a folder and their SHA-256, the service's pid file aside. */
-async function hashes(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await readdir(dir)).sort())
-    if (name !== 'pid')
-      out[name] = createHash('sha256')
-        .update(await readFile(join(dir, name)))
-        .digest('hex');
-  return out;
-}
 
 /**
  * Issue 15's faults, injected for real into the control plane as it is deployed (the API and the
@@ -83,7 +72,7 @@ describe('faults between the agent, the API and the workflows', () => {
     server = await cp.addServer(token, team.team.id, 'edge', { env: agentEnv });
     ({ destinationId, bucket } = await cp.addDestination(token));
     ({ envId, media } = await cp.deployMediaEnvironment(token, server.id, server.root));
-    atBackup = await hashes(media);
+    atBackup = await volumeHashes(media);
   });
 
   after(async () => {
@@ -170,7 +159,7 @@ describe('faults between the agent, the API and the workflows', () => {
       op.steps.every((s) => s.status === 'succeeded'),
       JSON.stringify(op.steps),
     );
-    assert.deepEqual(await hashes(media), atBackup, 'the volume holds the snapshot’s files again');
+    assert.deepEqual(await volumeHashes(media), atBackup, 'the volume holds the snapshot’s files again');
   });
 
   it('refuses a rotated agent’s reports: its running backup fails and records nothing, and the agent with the new token backs up', async () => {
