@@ -14,6 +14,7 @@ import { compileCron, nextRun } from '../common/temporal-calendar.ts';
 import { startPrune } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
 import { getEnvironment } from '../db/environments.data.ts';
+import { snapshotsForRetention } from '../db/prune.data.ts';
 import {
   getSchedule,
   insertSchedule,
@@ -378,22 +379,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
           )
             series.push({ id: `simulated-${new Date(t * 1000).toISOString()}`, takenAt: t });
         } else {
-          const rows = await db
-            .selectFrom('snapshots')
-            .innerJoin('schedule_runs', 'schedule_runs.snapshot_id', 'snapshots.id')
-            .select(['snapshots.id', 'snapshots.created_at', 'snapshots.pinned'])
-            .where('schedule_runs.schedule_id', '=', schedule.id)
-            .where('snapshots.status', '=', 'complete')
-            // As pruning does: a snapshot that failed verification is neither counted nor deleted by a rule.
-            .where((eb) =>
-              eb.or([eb('snapshots.verification', 'is', null), eb('snapshots.verification', '=', 'ok')]),
-            )
-            .execute();
-          series = rows.map((r) => ({
-            id: r.id,
-            takenAt: Math.floor(r.created_at.getTime() / 1000),
-            pinned: r.pinned,
-          }));
+          series = await snapshotsForRetention(db, schedule.id);
         }
         const decisions = applyRetention(series, rule, schedule.timezone);
         const takenAt = new Map(series.map((s) => [s.id, s.takenAt]));
@@ -405,7 +391,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             snapshots: decisions.map((d) => ({
               id: d.id,
               takenAt: new Date(takenAt.get(d.id)! * 1000).toISOString(),
-              local: localTime(takenAt.get(d.id)!, schedule.timezone),
+              local: localTime(Math.floor(takenAt.get(d.id)!), schedule.timezone),
               keep: d.keep,
               reasons: d.reasons,
             })),

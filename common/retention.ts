@@ -12,7 +12,7 @@ export interface RetentionRule {
 
 export interface RetainedSnapshot {
   id: string;
-  /** When the snapshot was taken (its point in time), unix seconds. */
+  /** When the snapshot was taken (its point in time), unix seconds, with the milliseconds as a fraction. */
   takenAt: number;
   pinned?: boolean;
 }

@@ -39,14 +39,20 @@ export async function startOperationWorkflow<K extends OperationKind>(
   return handle as WorkflowHandle<OperationWorkflow<K>>;
 }
 
-/** Starts a prune (pruneSnapshots) of a schedule's retention or of one snapshot deleted by hand, asked for now. */
+/**
+ * Starts a prune (pruneSnapshots) of a schedule's retention or of one snapshot deleted by hand, asked
+ * for now. Two asked for in the same millisecond get one id: the second joins the running one, whose
+ * answer is what it would have done.
+ */
 export async function startPrune(
   { temporal, controlTaskQueue }: WorkflowStarterDeps,
   target: PruneTarget,
+  askedAt = new Date(),
 ): Promise<WorkflowHandle<WorkflowContracts['pruneSnapshots']>> {
   return temporal.workflow.start<WorkflowContracts['pruneSnapshots']>('pruneSnapshots', {
     taskQueue: controlTaskQueue,
-    ...pruneStart(target, new Date().toISOString()),
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    ...pruneStart(target, askedAt.toISOString()),
   });
 }
 

@@ -1,4 +1,4 @@
-import { applyRetention } from '../common/retention.ts';
+import { applyRetention, type RetainedSnapshot } from '../common/retention.ts';
 import { activeStatuses } from '../common/operations.ts';
 import type { Db } from './database.ts';
 import type { Snapshot } from './tables/snapshot.table.ts';
@@ -17,12 +17,44 @@ async function inUse(db: Db, ids: string[]): Promise<Set<string>> {
   return new Set(rows.flatMap((r) => [r.restoring, r.verifying]).filter((id): id is string => !!id));
 }
 
+/** A schedule's snapshots still listed or being deleted; locked when a prune is choosing among them. */
+function scheduleSnapshotRows(db: Db, scheduleId: string, lock: boolean) {
+  const query = db
+    .selectFrom('snapshots')
+    .innerJoin('schedule_runs', 'schedule_runs.snapshot_id', 'snapshots.id')
+    .select([
+      'snapshots.id',
+      'snapshots.status',
+      'snapshots.created_at',
+      'snapshots.pinned',
+      'snapshots.verification',
+    ])
+    .where('schedule_runs.schedule_id', '=', scheduleId)
+    .where('snapshots.status', 'in', ['complete', 'deleting']);
+  return (lock ? query.forUpdate() : query).execute();
+}
+
+/**
+ * What a retention rule sees of them: the complete ones, as taken to the millisecond (several can be
+ * taken within one second, and "the last N" must still know which is newest). A snapshot that failed
+ * verification takes no good one's place, and stays for its owner to see: neither counted nor deleted.
+ */
+function seenByRetention(rows: Awaited<ReturnType<typeof scheduleSnapshotRows>>): RetainedSnapshot[] {
+  return rows
+    .filter((r) => r.status === 'complete' && (r.verification === null || r.verification === 'ok'))
+    .map((r) => ({ id: r.id, takenAt: r.created_at.getTime() / 1000, pinned: r.pinned }));
+}
+
+/** The snapshots a schedule's rule judges, as a prune would now: what the retention preview shows. */
+export async function snapshotsForRetention(db: Db, scheduleId: string): Promise<RetainedSnapshot[]> {
+  return seenByRetention(await scheduleSnapshotRows(db, scheduleId, false));
+}
+
 /**
  * Chooses what a schedule's retention rule no longer keeps and marks it `deleting` (from then on it is
  * never listed or offered) in one transaction; answers those and any its earlier prunes left
  * `deleting`, whose objects are to go. The schedule's row is locked, so two prunes of one schedule take
- * turns and the second finds the first's choice. Snapshots that failed verification are left out of
- * the rule: neither counted as kept nor deleted by it. A backup finishing meanwhile only adds a newer
+ * turns and the second finds the first's choice. A backup finishing meanwhile only adds a newer
  * snapshot, which can make the rule keep fewer older ones, never more: choosing without it is safe.
  */
 export async function choosePrune(db: Db, scheduleId: string): Promise<string[]> {
@@ -34,38 +66,14 @@ export async function choosePrune(db: Db, scheduleId: string): Promise<string[]>
       .forUpdate()
       .executeTakeFirst();
     if (!schedule) return [];
-    const rows = await trx
-      .selectFrom('snapshots')
-      .innerJoin('schedule_runs', 'schedule_runs.snapshot_id', 'snapshots.id')
-      .select([
-        'snapshots.id',
-        'snapshots.status',
-        'snapshots.created_at',
-        'snapshots.pinned',
-        'snapshots.verification',
-      ])
-      .where('schedule_runs.schedule_id', '=', scheduleId)
-      .where('snapshots.status', 'in', ['complete', 'deleting'])
-      .forUpdate()
-      .execute();
+    const rows = await scheduleSnapshotRows(trx, scheduleId, true);
     const leftOver = rows.filter((r) => r.status === 'deleting').map((r) => r.id);
-    // A snapshot that failed verification takes no good one's place, and stays for its owner to see.
-    const complete = rows.filter(
-      (r) => r.status === 'complete' && (r.verification === null || r.verification === 'ok'),
-    );
     if (!schedule.retention) return leftOver;
-    const decisions = applyRetention(
-      complete.map((r) => ({
-        id: r.id,
-        takenAt: Math.floor(r.created_at.getTime() / 1000),
-        pinned: r.pinned,
-      })),
-      schedule.retention,
-      schedule.timezone,
-    );
+    const judged = seenByRetention(rows);
+    const decisions = applyRetention(judged, schedule.retention, schedule.timezone);
     const busy = await inUse(
       trx,
-      complete.map((r) => r.id),
+      judged.map((r) => r.id),
     );
     const chosen = decisions.filter((d) => !d.keep && !busy.has(d.id)).map((d) => d.id);
     if (chosen.length)

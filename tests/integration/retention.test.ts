@@ -11,6 +11,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
+import { startPrune } from '../../common/workflow-starts.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { stackS3, startControlPlane, type ControlPlane, type Operation } from '../helpers/control-plane.ts';
 import { startReceiver, type RunningReceiver } from '../helpers/receiver.ts';
@@ -33,6 +34,7 @@ describe('retention and verification: the evidence a customer needs', () => {
   let cp: ControlPlane;
   let agent: ProgramRun;
   let token: string;
+  let teamId: string;
   let serverId: string;
   let destinationId: string;
   let bucket: string;
@@ -46,7 +48,8 @@ describe('retention and verification: the evidence a customer needs', () => {
     cp = await startControlPlane();
     const team = await createTeam(cp.db, 'keepers');
     token = team.token;
-    ({ id: serverId, agent } = await cp.addServer(token, team.team.id, 'a', { root: dataRoot }));
+    teamId = team.team.id;
+    ({ id: serverId, agent } = await cp.addServer(token, teamId, 'a', { root: dataRoot }));
     ({ destinationId, bucket } = await cp.addDestination(token));
     webhooks = await startWebhookReceiver();
     const hook = await cp.request<{ secret: string }>('POST', '/webhooks', token, { url: webhooks.url });
@@ -194,16 +197,17 @@ describe('retention and verification: the evidence a customer needs', () => {
     const backup = await cp.request<{ id: string }>('POST', `/environments/${envId}/backups`, token, {
       destinationId,
     });
-    const [a, b] = await Promise.all([
-      cp.request<{ deleted: string[] }>('POST', `/schedules/${id}/prune`, token),
-      cp.request<{ deleted: string[] }>('POST', `/schedules/${id}/prune`, token),
-    ]);
-    assert.equal(a.status, 200);
-    assert.equal(b.status, 200);
+    // Several at once, so some are asked for in the same millisecond (one workflow id) as well.
+    const prunes = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        cp.request<{ deleted: string[] }>('POST', `/schedules/${id}/prune`, token),
+      ),
+    );
+    for (const p of prunes) assert.equal(p.status, 200, JSON.stringify(p.body));
     assert.deepEqual(
-      [...new Set([...a.body.deleted, ...b.body.deleted])].sort(),
+      [...new Set(prunes.flatMap((p) => p.body.deleted))].sort(),
       [made[0], made[1]].sort(),
-      'the older two, each deleted once or by both: no error either way',
+      'the older two, each deleted once or by several: no error either way',
     );
     const done = await cp.finished(token, backup.body.id, 120_000);
     assert.equal(done.status, 'succeeded');
@@ -211,6 +215,26 @@ describe('retention and verification: the evidence a customer needs', () => {
     assert.equal(listed.length, 2, 'the manual backup (no schedule: kept) and the newest scheduled one');
     assert.ok(listed.includes(made[2]!));
     await consistent(envId);
+  });
+
+  it('makes two prunes asked for in the same millisecond one, answering both', async () => {
+    const envId = await cp.deployWebEnvironment(token, serverId);
+    const id = await schedule(envId, { retention: { last: 1 } });
+    const made = [await runNow(id), await runNow(id)];
+    // Run now prunes after its backup: the older one is gone already; mark it back to see it pruned here.
+    await cp.db.updateTable('snapshots').set({ status: 'deleting' }).where('id', '=', made[0]!).execute();
+    const target = { teamId, environmentId: envId, scheduleId: id };
+    const at = new Date();
+    const [a, b] = await Promise.all([startPrune(cp, target, at), startPrune(cp, target, at)]);
+    assert.equal(a.workflowId, b.workflowId);
+    assert.equal(
+      (await a.describe()).runId,
+      (await b.describe()).runId,
+      'one run: the second joined the first',
+    );
+    const [ra, rb] = await Promise.all([a.result(), b.result()]);
+    assert.deepEqual(ra, rb);
+    assert.deepEqual(ra.deleted, [made[0]]);
   });
 
   it('prunes on a receiver with the prune token', async () => {

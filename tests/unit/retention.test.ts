@@ -19,6 +19,19 @@ describe('retention rules (restic model)', () => {
     assert.deepEqual(kept(applyRetention(all, { last: 2 }, 'UTC')), { s3: 'last 1', s2: 'last 2' });
   });
 
+  it('keep-last knows the newest of snapshots taken within one second, by their milliseconds', () => {
+    const taken = [
+      { id: 'snap_z', takenAt: 1_700_000_000.125 },
+      { id: 'snap_a', takenAt: 1_700_000_000.875 },
+      { id: 'snap_m', takenAt: 1_700_000_000.5 },
+    ];
+    const kept = applyRetention(taken, { last: 2 }, 'UTC').filter((d) => d.keep);
+    assert.deepEqual(
+      kept.map((d) => d.id),
+      ['snap_a', 'snap_m'],
+    );
+  });
+
   it('keeps everything when the rule counts nothing', () => {
     const all = snaps('2026-11-20T01:00:00Z', '2026-11-21T01:00:00Z');
     assert.ok(applyRetention(all, {}, 'UTC').every((d) => d.keep && d.reasons[0] === 'no rule'));
