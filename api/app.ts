@@ -11,6 +11,7 @@ import { requireAgent, requireTeam } from './auth.ts';
 import { destinationsRoutes } from './destinations.routes.ts';
 import { environmentsRoutes } from './environments.routes.ts';
 import { errorHandler } from './errors.ts';
+import { idempotentPosts } from './idempotency.ts';
 import { operationsRoutes } from './operations.routes.ts';
 import { newRouter } from './router.ts';
 import { schedulesRoutes } from './schedules.routes.ts';
@@ -67,8 +68,8 @@ export function createApp(deps: AppDeps) {
     '/webhooks',
     '/snapshots',
   ]) {
-    app.use(prefix, requireTeam(deps.db));
-    app.use(`${prefix}/*`, requireTeam(deps.db));
+    // `/x/*` matches `/x` too: one registration, so each runs once per request.
+    app.use(`${prefix}/*`, requireTeam(deps.db), idempotentPosts(deps.db));
   }
   app.use('/agent/*', requireAgent(deps.db));
 

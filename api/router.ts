@@ -1,5 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Env } from 'hono';
+import type { Context, Env } from 'hono';
 import { idCharacters } from '../common/ids.ts';
 import { validationError } from './errors.ts';
 
@@ -44,3 +44,9 @@ export const jsonResponse = <T extends z.ZodType>(schema: T, description: string
   description,
   content: { 'application/json': { schema } },
 });
+
+/**
+ * Marks an answer that carries a secret shown only once (a key, a token): no cache along the way may
+ * keep a copy, and neither does the Idempotency-Key record of the request (api/idempotency.ts).
+ */
+export const holdsSecret = (c: Context) => c.header('cache-control', 'no-store');

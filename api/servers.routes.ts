@@ -4,7 +4,7 @@ import type { Db } from '../db/database.ts';
 import { createServer, deleteServer, getServer, listServers, rotateAgentToken } from '../db/servers.data.ts';
 import type { Server } from '../db/tables/server.table.ts';
 import { presenceOf } from '../common/agent-presence.ts';
-import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import { errorResponses, holdsSecret, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 const serverSchema = z
   .object({
@@ -75,6 +75,7 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       }),
       async (c) => {
         const { server, agentToken } = await createServer(db, c.get('teamId'), c.req.valid('json').name);
+        holdsSecret(c);
         return c.json(
           {
             server: present(server),
@@ -111,7 +112,9 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       }),
       async (c) => {
         const server = await getServer(db, c.get('teamId'), c.req.valid('param').id);
-        return c.json({ token: await rotateAgentToken(db, server.id) }, 200);
+        const token = await rotateAgentToken(db, server.id);
+        holdsSecret(c);
+        return c.json({ token }, 200);
       },
     )
     .openapi(

@@ -4,7 +4,15 @@ import type { Db } from '../db/database.ts';
 import { createTeamKey, getTeamPublicKey } from '../db/team-keys.data.ts';
 import { createApiToken, deleteApiToken, getTeam, listApiTokens } from '../db/teams.data.ts';
 import type { Vault } from '../db/vault.ts';
-import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import {
+  errorResponses,
+  errorSchema,
+  holdsSecret,
+  idParam,
+  jsonBody,
+  jsonResponse,
+  newRouter,
+} from './router.ts';
 
 const tokenSchema = z
   .object({ id: z.string(), name: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable() })
@@ -103,8 +111,7 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       }),
       async (c) => {
         const key = await createTeamKey(db, vault, c.get('teamId'));
-        // The one response carrying a secret key: no cache along the way may keep a copy.
-        c.header('cache-control', 'no-store');
+        holdsSecret(c);
         return c.json(presentNewTeamKey(key), 201);
       },
     )
@@ -146,6 +153,7 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       }),
       async (c) => {
         const { row, token } = await createApiToken(db, c.get('teamId'), c.req.valid('json').name);
+        holdsSecret(c);
         return c.json({ id: row.id, name: row.name, token }, 201);
       },
     )

@@ -11,7 +11,7 @@ import {
   listWebhooks,
   setWebhookEvents,
 } from '../db/webhooks.data.ts';
-import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import { errorResponses, holdsSecret, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 const webhookSchema = z
   .object({ id: z.string(), url: z.string(), events: z.array(z.enum(webhookEvents)), createdAt: z.string() })
@@ -74,6 +74,7 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       }),
       async (c) => {
         const { webhook, secret } = await createWebhook(db, vault, c.get('teamId'), c.req.valid('json'));
+        holdsSecret(c);
         return c.json({ webhook: present(webhook), secret }, 201);
       },
     )

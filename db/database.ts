@@ -5,6 +5,7 @@ import type { AgentTaskTable } from './tables/agent-task.table.ts';
 import type { ApiTokenTable } from './tables/api-token.table.ts';
 import type { DestinationTable } from './tables/destination.table.ts';
 import type { EnvironmentTable } from './tables/environment.table.ts';
+import type { IdempotencyKeyTable } from './tables/idempotency-key.table.ts';
 import type { OperationTable } from './tables/operation.table.ts';
 import type { RestoreTable } from './tables/restore.table.ts';
 import type { BackupScheduleTable, ScheduleRunTable } from './tables/schedule.table.ts';
@@ -33,6 +34,7 @@ export interface Database {
   webhooks: WebhookTable;
   webhook_deliveries: WebhookDeliveryTable;
   agent_tasks: AgentTaskTable;
+  idempotency_keys: IdempotencyKeyTable;
 }
 
 export type Db = Kysely<Database>;
