@@ -1,14 +1,21 @@
 import { DomainError } from '../common/errors.ts';
-import { operationWorkflowId, type BackupInput, type VerifyInput } from '../common/workflow-contracts.ts';
+import {
+  operationWorkflowId,
+  type BackupInput,
+  type OperationLabels,
+  type VerifyInput,
+} from '../common/workflow-contracts.ts';
 import { compileCron, nextRun } from '../common/temporal-calendar.ts';
 import type { Db } from '../db/database.ts';
+import { operationLabels } from '../db/environments.data.ts';
 import { createOperation } from '../db/operations.data.ts';
 import { beginRun, findSchedule, finishRun } from '../db/schedules.data.ts';
 import type { BackupSchedule } from '../db/tables/schedule.table.ts';
 import type { Notify } from './webhook.activities.ts';
 
 export type ScheduledRunStart =
-  { start: true; workflowId: string; input: BackupInput } | { start: false; reason: string };
+  | { start: true; workflowId: string; input: BackupInput; labels: OperationLabels }
+  | { start: false; reason: string };
 
 interface Deps {
   db: Db;
@@ -68,12 +75,7 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
       const at = new Date(nominalAt);
       const schedule = await findSchedule(db, scheduleId);
       if (!schedule) return { start: false, reason: 'the schedule was deleted' };
-      const environment = await db
-        .selectFrom('environments')
-        .innerJoin('servers', 'servers.id', 'environments.server_id')
-        .select(['environments.server_id', 'servers.name as serverName'])
-        .where('environments.id', '=', schedule.environment_id)
-        .executeTakeFirstOrThrow();
+      const environment = await operationLabels(db, schedule.environment_id);
       const known = await db
         .selectFrom('schedule_runs')
         .selectAll()
@@ -92,8 +94,8 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
             .executeTakeFirstOrThrow()
         ).workflow_id;
       } else {
-        if (!(await agentConnected(environment.server_id))) {
-          const reason = `skipped: the agent of server ${environment.serverName} (${environment.server_id}) is offline`;
+        if (!(await agentConnected(environment.serverId))) {
+          const reason = `skipped: the agent of server ${environment.serverName} (${environment.serverId}) is offline`;
           await missed(schedule, at, 'skipped', reason);
           return { start: false, reason };
         }
@@ -103,7 +105,7 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
             await createOperation(db, {
               teamId: schedule.team_id,
               environmentId: schedule.environment_id,
-              serverId: environment.server_id,
+              serverId: environment.serverId,
               kind: 'backup',
               workflowId,
             })
@@ -123,9 +125,10 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
           operationId,
           teamId: schedule.team_id,
           environmentId: schedule.environment_id,
-          serverId: environment.server_id,
+          serverId: environment.serverId,
           destinationId: schedule.destination_id,
         },
+        labels: environment,
       };
     },
 
@@ -141,14 +144,10 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
       scheduleId: string;
       nominalAt: string;
       snapshotId: string;
-    }): Promise<{ workflowId: string; input: VerifyInput } | undefined> {
+    }): Promise<{ workflowId: string; input: VerifyInput; labels: OperationLabels } | undefined> {
       const schedule = await findSchedule(db, scheduleId);
       if (!schedule?.verify_after_backup) return undefined;
-      const environment = await db
-        .selectFrom('environments')
-        .select('server_id')
-        .where('id', '=', schedule.environment_id)
-        .executeTakeFirstOrThrow();
+      const environment = await operationLabels(db, schedule.environment_id);
       const workflowId = operationWorkflowId('verify', schedule.environment_id, new Date(nominalAt));
       const operation =
         (await db
@@ -159,7 +158,7 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
         (await createOperation(db, {
           teamId: schedule.team_id,
           environmentId: schedule.environment_id,
-          serverId: environment.server_id,
+          serverId: environment.serverId,
           kind: 'verify',
           workflowId,
         }));
@@ -169,9 +168,10 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
           operationId: operation.id,
           teamId: schedule.team_id,
           environmentId: schedule.environment_id,
-          serverId: environment.server_id,
+          serverId: environment.serverId,
           snapshotId,
         },
+        labels: environment,
       };
     },
 

@@ -8,6 +8,7 @@ import {
 } from '../common/workflow-contracts.ts';
 import { startOperationWorkflow } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
+import { operationLabels } from '../db/environments.data.ts';
 import { createOperation, recordProgress } from '../db/operations.data.ts';
 import type { Operation } from '../db/tables/operation.table.ts';
 
@@ -40,7 +41,8 @@ export async function startOperation<K extends OperationKind>(
   try {
     // The operation's ids and the kind's own (typed per kind by the caller) make the kind's input.
     const kindInput = { ...input, ...extra } as OperationInputOf<K>;
-    await startOperationWorkflow({ temporal, controlTaskQueue }, target.kind, workflowId, kindInput);
+    const labels = await operationLabels(db, target.environmentId, target.serverId);
+    await startOperationWorkflow({ temporal, controlTaskQueue }, target.kind, workflowId, kindInput, labels);
   } catch (err) {
     const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : '';
     const message = `could not start the ${target.kind}: Temporal did not accept the workflow (${(err as Error).message}${cause ? `: ${cause}` : ''})`;

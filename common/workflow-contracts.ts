@@ -145,12 +145,58 @@ export function searchAttributes(of: {
   return pairs;
 }
 
-/** How an operation's workflow is started, as a workflow or as a child: its id, input and search attributes. */
+/** The names an operation is known by, for the Temporal UI (ids alone say little to a person). */
+export interface OperationLabels {
+  environmentName: string;
+  /** The server it runs on: a restore's target, a verification's reader. */
+  serverName: string;
+}
+
+/** The Temporal UI's one line for an operation: what, of which environment, where. */
+export function operationSummary<K extends OperationKind>(
+  kind: K,
+  input: OperationInputOf<K>,
+  labels: OperationLabels,
+): string {
+  const env = `${labels.environmentName} on ${labels.serverName}`;
+  const { snapshotId: snapshot, destinationId } = input as Partial<RestoreInput & BackupInput>;
+  if (kind === 'backup') return `backup of ${env} to ${destinationId}`;
+  if (kind === 'restore') return `restore of ${snapshot} onto ${env}`;
+  if (kind === 'verify')
+    return `verification of ${snapshot} of ${labels.environmentName}, read by ${labels.serverName}`;
+  return `${kind} ${env}`;
+}
+
+/** Its page's details (Markdown): every id of the input by name, and where the API shows it. */
+export function operationDetails(input: OperationInput, labels: OperationLabels): string {
+  const rows = Object.entries(input).map(([name, id]) => `| ${name} | \`${String(id)}\` |`);
+  return [
+    `**${labels.environmentName}** on **${labels.serverName}**`,
+    '',
+    '| | |',
+    '|---|---|',
+    ...rows,
+    '',
+    `Progress: \`GET /operations/${input.operationId}\` (and \`/events\`) in the strackt API.`,
+  ].join('\n');
+}
+
+/**
+ * How an operation's workflow is started, as a workflow or as a child: its id, input, search
+ * attributes, and the summary and details the Temporal UI shows.
+ */
 export function operationStart<K extends OperationKind>(
   kind: K,
   workflowId: string,
   input: OperationInputOf<K>,
-): { workflowId: string; args: [OperationInputOf<K>]; typedSearchAttributes: SearchAttributePair[] } {
+  labels: OperationLabels,
+): {
+  workflowId: string;
+  args: [OperationInputOf<K>];
+  typedSearchAttributes: SearchAttributePair[];
+  staticSummary: string;
+  staticDetails: string;
+} {
   return {
     workflowId,
     args: [input],
@@ -160,6 +206,8 @@ export function operationStart<K extends OperationKind>(
       serverId: input.serverId,
       operation: kind,
     }),
+    staticSummary: operationSummary(kind, input, labels),
+    staticDetails: operationDetails(input, labels),
   };
 }
 

@@ -13,6 +13,7 @@ import {
   searchAttributes,
   webhookWorkflowId,
   type OperationInputOf,
+  type OperationLabels,
   type OperationWorkflow,
   type PruneTarget,
   type WorkflowContracts,
@@ -29,12 +30,13 @@ export async function startOperationWorkflow<K extends OperationKind>(
   kind: K,
   workflowId: string,
   input: OperationInputOf<K>,
+  labels: OperationLabels,
 ): Promise<WorkflowHandle<OperationWorkflow<K>>> {
   // operationStart types the input per kind; TypeScript cannot follow a generic kind into the SDK's
   // options type, so the start itself is typed by the workflow's name only.
   const handle = await temporal.workflow.start(operationWorkflows[kind], {
     taskQueue: controlTaskQueue,
-    ...operationStart(kind, workflowId, input),
+    ...operationStart(kind, workflowId, input, labels),
   });
   return handle as WorkflowHandle<OperationWorkflow<K>>;
 }

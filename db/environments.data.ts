@@ -2,6 +2,7 @@ import { activeStatuses } from '../common/operations.ts';
 import type { BackupStrategy, ServiceSpec } from '../common/environment-spec.ts';
 import { DomainError, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
+import type { OperationLabels } from '../common/workflow-contracts.ts';
 import type { Db } from './database.ts';
 import { jsonb } from './jsonb.ts';
 import { activeOperation, operationInProgress } from './operations.data.ts';
@@ -123,4 +124,27 @@ export async function environmentForServer(
       ]),
     )
     .executeTakeFirst();
+}
+
+/**
+ * The names an operation on this environment is known by in the Temporal UI; on `serverId` when it
+ * runs elsewhere (a restore's target, a verification's reader), else on the environment's own server.
+ */
+export async function operationLabels(
+  db: Db,
+  environmentId: string,
+  serverId?: string,
+): Promise<OperationLabels & { serverId: string }> {
+  const row = await db
+    .selectFrom('environments')
+    .innerJoin('servers', (join) =>
+      serverId
+        ? join.on('servers.id', '=', serverId)
+        : join.onRef('servers.id', '=', 'environments.server_id'),
+    )
+    .select(['environments.name as environmentName', 'servers.name as serverName', 'servers.id as serverId'])
+    .where('environments.id', '=', environmentId)
+    .executeTakeFirst();
+  if (!row) throw notFound('environment', environmentId);
+  return row;
 }

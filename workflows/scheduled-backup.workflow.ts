@@ -42,7 +42,7 @@ export async function scheduledBackup({ scheduleId }: ScheduledBackupInput): Pro
   try {
     const { snapshotId } = await executeChild(
       backupEnvironment,
-      operationStart('backup', run.workflowId, run.input),
+      operationStart('backup', run.workflowId, run.input, run.labels),
     );
     await control.finishScheduledRun({ scheduleId, nominalAt, snapshotId });
     await afterBackup(scheduleId, nominalAt, snapshotId, run.input);
@@ -68,7 +68,7 @@ async function afterBackup(
   // Not awaited: the run, which Temporal's overlap policy watches, ends with its backup and prune.
   if (verification)
     await startChild(verifySnapshot, {
-      ...operationStart('verify', verification.workflowId, verification.input),
+      ...operationStart('verify', verification.workflowId, verification.input, verification.labels),
       parentClosePolicy: ParentClosePolicy.ABANDON,
     }).catch(() => undefined); // already started by an earlier attempt of this run
   // The run's nominal time in the id: a run prunes once.

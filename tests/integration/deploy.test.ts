@@ -95,6 +95,11 @@ describe('deploy and stop an environment through the API on a real agent', () =>
       found.push(wf.workflowId);
     }
     assert.deepEqual(found, [deployed.workflowId]);
+    // The Temporal UI says what it is in a line, and lists the ids on its page.
+    const described = await cp.temporal.workflow.getHandle(deployed.workflowId).describe();
+    assert.equal(await described.staticSummary(), 'deploy shop on local');
+    const details = (await described.staticDetails()) ?? '';
+    for (const id of [deployed.id, envId, serverId]) assert.ok(details.includes(id), details);
 
     const stopping = await cp.request<{ id: string }>('POST', `/environments/${envId}/stop`, token);
     assert.equal(stopping.status, 202);

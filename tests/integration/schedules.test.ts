@@ -287,6 +287,10 @@ describe('backup schedules', () => {
     }))
       found.push(w.workflowId);
     assert.ok(found.includes(op.body.workflowId), `${op.body.workflowId} in ${found.join(' ')}`);
+    const summary = await (
+      await cp.temporal.workflow.getHandle(op.body.workflowId).describe()
+    ).staticSummary();
+    assert.match(summary ?? '', new RegExp(`^backup of \\S+ on \\S+ to ${destinationId}$`));
 
     // Run now, once the scheduled run's workflow has closed (overlap "skip" would drop it otherwise).
     const nominal = done.nominalAt.replace('.000Z', 'Z');
