@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
-import type { TlsPin } from '../receiver/pinned-client.ts';
+import type { TlsPin } from '../storage/pinned-client.ts';
 import { httpRequest } from './http-request.ts';
 import type { StorageUrl } from './storage-url.ts';
 

@@ -1,6 +1,6 @@
 import type { HostTaskInput, HostTaskName, HostTaskResult } from '../common/host-tasks.ts';
 import { ArchiveError } from '../format/archive-writer.ts';
-import { CertificateMismatchError } from '../receiver/pinned-client.ts';
+import { CertificateMismatchError } from '../storage/pinned-client.ts';
 import type { AgentKey } from './agent-key.ts';
 import { ControlPlaneError, type ControlPlaneClient } from './control-plane-client.ts';
 import { DownloadError } from './http-download.ts';

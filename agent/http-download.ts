@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { CertificateMismatchError, pinnedConnection, connectTarget } from '../receiver/pinned-client.ts';
+import { CertificateMismatchError, pinnedConnection, connectTarget } from '../storage/pinned-client.ts';
 import type { StorageUrl } from './storage-url.ts';
 
 export class DownloadError extends Error {

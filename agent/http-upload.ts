@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type http from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { CertificateMismatchError } from '../receiver/pinned-client.ts';
+import { CertificateMismatchError } from '../storage/pinned-client.ts';
 import type { RateLimit } from './rate-limit.ts';
 import { storageErrorCode, storageRequest, type StorageUrl } from './storage-url.ts';
 

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { pinnedRequest, type TlsPin } from '../receiver/pinned-client.ts';
+import { pinnedRequest, type TlsPin } from '../storage/pinned-client.ts';
 
 /**
  * A URL an agent may use on the storage for one object: presigned for a bucket, or signed for a

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import { DomainError, notFound } from '../common/errors.ts';
+import { maxManifestBytes } from '../format/manifest.ts';
 import type { Db } from '../db/database.ts';
 import { activeRestoreForServer } from '../db/restores.data.ts';
 import { getSnapshotById, uploadingSnapshotForServer } from '../db/snapshots.data.ts';
@@ -166,7 +167,10 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       }),
       async (c) => {
         const { snapshot, store } = await uploadStore(db, vault, c.get('server').id, c.req.valid('param').id);
-        return c.json({ url: await store.putUrl(snapshot.manifest_key), pin: store.pin }, 200);
+        return c.json(
+          { url: await store.putUrl(snapshot.manifest_key, maxManifestBytes), pin: store.pin },
+          200,
+        );
       },
     )
     .openapi(

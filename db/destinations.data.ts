@@ -3,7 +3,7 @@ import { s3LocationOf, type DestinationConnection } from '../common/destination-
 import { DomainError, isForeignKeyViolation, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import type { S3Location } from '../common/s3-client.ts';
-import type { TlsPin } from '../receiver/pinned-client.ts';
+import type { TlsPin } from '../storage/pinned-client.ts';
 import type { Db } from './database.ts';
 import type { Destination } from './tables/destination.table.ts';
 import type { Vault } from './vault.ts';

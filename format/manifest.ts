@@ -29,6 +29,8 @@ export interface Manifest {
 }
 
 export const dataObjectName = 'data.tar.zst.strackt';
+/** The sealed manifest object's bound (about a million files' entries), for writers and readers alike. */
+export const maxManifestBytes = 256 * 1024 * 1024;
 export const manifestObjectName = 'manifest.json.strackt';
 
 /** Object keys of a snapshot under a destination prefix (FORMAT.md, "Objects"). */

@@ -4,6 +4,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import { maxPartBytes, maxPartNumber } from '../storage/receiver-urls.ts';
 
 /** A refusal the HTTP layer turns into its status; nothing stored was touched. */
 export class StoreError extends Error {
@@ -21,9 +22,6 @@ export class StoreError extends Error {
 // starting with a dot, so no segment can be "..", hidden, or reach outside the data directory.
 const segment = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 const maxKeyLength = 512;
-// S3's limits: parts of at most 5 GiB numbered 1 to 10,000; agents send 16 MiB ones, so 64 MiB leaves room.
-const maxPartBytes = 64 * 1024 * 1024;
-const maxPartNumber = 10_000;
 const partFile = /^(\d+)\.([0-9a-f]{64})$/;
 
 export function checkKey(key: string): string {
@@ -175,19 +173,32 @@ export class ObjectStore {
         if (done.size === size) return { complete: true, size };
         throw new StoreError(409, 'exists', `${key} exists and is never overwritten`);
       }
+      // Each part once, in order, and no more than S3 allows: else one stored part named ten thousand
+      // times would make the receiver write ten thousand times its size.
+      if (!parts.length || parts.length > maxPartNumber)
+        throw new StoreError(400, 'bad_parts', `an upload completes with 1 to ${maxPartNumber} parts`);
+      parts.forEach((p, i) => {
+        if (i > 0 && p.partNumber <= parts[i - 1]!.partNumber)
+          throw new StoreError(400, 'bad_parts', 'the parts must be listed in ascending order, each once');
+      });
       const dir = this.uploadDir(key);
       const files = await Promise.all(
         parts.map(async ({ partNumber, etag }) => {
           const path = join(dir, `${partNumber}.${etag}`);
-          if (!partFile.test(`${partNumber}.${etag}`) || !(await stat(path).catch(() => undefined)))
+          const found = partFile.test(`${partNumber}.${etag}`) && (await stat(path).catch(() => undefined));
+          if (!found)
             throw new StoreError(
               400,
               'missing_part',
               `part ${partNumber} with ETag ${etag} is not in the upload of ${key}`,
             );
-          return path;
+          return { path, size: found.size };
         }),
       );
+      // Checked before a byte is joined: parts that do not add up to the size are refused, not written.
+      const sum = files.reduce((total, f) => total + f.size, 0);
+      if (sum !== size)
+        throw new StoreError(400, 'size_mismatch', `the parts add up to ${sum} bytes, not ${size}`);
       const partial = this.partialPath(key);
       await mkdir(dirname(partial), { recursive: true });
       const hash = createHash('sha256');
@@ -195,7 +206,7 @@ export class ObjectStore {
         const out = await open(partial, 'w');
         try {
           for (const file of files)
-            for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+            for await (const chunk of createReadStream(file.path, { highWaterMark: 1 << 20 })) {
               hash.update(chunk as Buffer);
               await out.write(chunk as Buffer);
             }

@@ -67,7 +67,8 @@ export class BucketStore implements SnapshotStore {
     );
   }
 
-  putUrl(key: string) {
+  // A presigned S3 PUT cannot carry a bound (only an exact length); the bucket is the customer's own.
+  putUrl(key: string, _maxBytes: number) {
     return presignPut(this.s3, this.bucket, key);
   }
 

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { CertificateMismatchError, pinnedRequest, type TlsPin } from '../receiver/pinned-client.ts';
+import { CertificateMismatchError, pinnedRequest, type TlsPin } from './pinned-client.ts';
 
 /** A receiver's refusal, with its status and code. */
 export class ReceiverError extends Error {

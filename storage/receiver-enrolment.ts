@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DomainError } from '../common/errors.ts';
-import { CertificateMismatchError, type TlsPin } from '../receiver/pinned-client.ts';
-import { receiverUrl } from '../receiver/signed-urls.ts';
+import { CertificateMismatchError, type TlsPin } from './pinned-client.ts';
+import { receiverUrl } from './receiver-urls.ts';
 import { storageUnreachable } from './probe-errors.ts';
 import { receiverError, receiverRequest, ReceiverError, type ReceiverAnswer } from './receiver-client.ts';
 import { ReceiverStore, type ReceiverAccess } from './receiver-store.ts';
@@ -84,7 +84,7 @@ export async function checkReceiver(access: ReceiverAccess): Promise<void> {
     }
   };
   await step('write a probe object', async () => {
-    const answer = await receiverRequest(new URL(await store.putUrl(key)), access.pin, {
+    const answer = await receiverRequest(new URL(await store.putUrl(key, written.length)), access.pin, {
       method: 'PUT',
       headers: { 'x-strackt-sha256': createHash('sha256').update(written).digest('hex') },
       body: written,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { TlsPin } from '../receiver/pinned-client.ts';
-import { objectUrl, receiverUrl, signedObjectUrl, type WriterAction } from '../receiver/signed-urls.ts';
+import type { TlsPin } from './pinned-client.ts';
+import { maxPartBytes, objectUrl, receiverUrl, signedObjectUrl, type WriterAction } from './receiver-urls.ts';
 import { receiverError, receiverRequest } from './receiver-client.ts';
 import type { SnapshotStore, StoredPart } from './snapshot-store.ts';
 
@@ -27,12 +27,12 @@ export class ReceiverStore implements SnapshotStore {
     this.pin = access.pin;
   }
 
-  private signed(action: WriterAction, key: string): string {
-    return signedObjectUrl(this.access.url, this.access.writerKey, action, key, urlTtlSeconds);
+  private signed(action: WriterAction, key: string, maxBytes?: number): string {
+    return signedObjectUrl(this.access.url, this.access.writerKey, action, key, urlTtlSeconds, maxBytes);
   }
 
-  private async call(action: WriterAction, key: string, body?: unknown) {
-    return receiverRequest(new URL(this.signed(action, key)), this.pin, {
+  private async call(action: WriterAction, key: string, body?: unknown, maxBytes?: number) {
+    return receiverRequest(new URL(this.signed(action, key, maxBytes)), this.pin, {
       method: action.split(' ')[0]!,
       ...(body !== undefined && {
         body: JSON.stringify(body),
@@ -50,7 +50,10 @@ export class ReceiverStore implements SnapshotStore {
 
   partUrls(key: string, _uploadId: string, partNumbers: number[]) {
     return Promise.resolve(
-      partNumbers.map((partNumber) => ({ partNumber, url: this.signed(`PUT part=${partNumber}`, key) })),
+      partNumbers.map((partNumber) => ({
+        partNumber,
+        url: this.signed(`PUT part=${partNumber}`, key, maxPartBytes),
+      })),
     );
   }
 
@@ -66,7 +69,8 @@ export class ReceiverStore implements SnapshotStore {
     parts: { partNumber: number; etag: string }[],
     whole: { size: number; sha256: string },
   ): Promise<void> {
-    const answer = await this.call('POST complete', key, { parts, ...whole });
+    // Signed with the size the control plane expects: the receiver joins only parts adding up to it.
+    const answer = await this.call('POST complete', key, { parts, ...whole }, whole.size);
     if (answer.status !== 201) throw receiverError(answer, `completing ${key}`);
   }
 
@@ -75,8 +79,8 @@ export class ReceiverStore implements SnapshotStore {
     if (answer.status !== 204) throw receiverError(answer, `dropping the upload of ${key}`);
   }
 
-  putUrl(key: string) {
-    return Promise.resolve(this.signed('PUT', key));
+  putUrl(key: string, maxBytes: number) {
+    return Promise.resolve(this.signed('PUT', key, maxBytes));
   }
 
   getUrl(key: string) {

@@ -1,4 +1,4 @@
-import type { TlsPin } from '../receiver/pinned-client.ts';
+import type { TlsPin } from './pinned-client.ts';
 
 export interface StoredPart {
   partNumber: number;
@@ -35,7 +35,8 @@ export interface SnapshotStore {
     whole: { size: number; sha256: string },
   ): Promise<void>;
   abortUpload(key: string, uploadId: string): Promise<void>;
-  putUrl(key: string): Promise<string>;
+  /** A URL to PUT one whole object of at most `maxBytes` (a receiver enforces it; S3 presigning cannot). */
+  putUrl(key: string, maxBytes: number): Promise<string>;
   getUrl(key: string): Promise<string>;
   /** The object's size, or undefined when there is no such object. */
   size(key: string): Promise<number | undefined>;

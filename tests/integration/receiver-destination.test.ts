@@ -6,8 +6,8 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createTeam } from '../../db/teams.data.ts';
-import { pinnedRequest } from '../../receiver/pinned-client.ts';
-import { signedObjectUrl } from '../../receiver/signed-urls.ts';
+import { pinnedRequest } from '../../storage/pinned-client.ts';
+import { signedObjectUrl } from '../../storage/receiver-urls.ts';
 import {
   startControlPlane,
   type AgentServer,
@@ -181,7 +181,7 @@ describe('backups to a receiver the customer runs', () => {
     // delete or overwrite what is stored.
     const writerKey = await writerKeyOf(destinationId);
     const url = (action: 'PUT' | 'DELETE') =>
-      new URL(signedObjectUrl(receiver.url, writerKey, action as 'PUT', snapshot.objects.data, 600));
+      new URL(signedObjectUrl(receiver.url, writerKey, action as 'PUT', snapshot.objects.data, 600, 1 << 20));
     const del = await answer(url('DELETE'), 'DELETE');
     assert.equal(del.status, 403);
     const put = await answer(url('PUT'), 'PUT', randomBytes(16));

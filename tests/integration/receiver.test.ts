@@ -5,9 +5,14 @@ import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/p
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CertificateMismatchError, pinnedRequest } from '../../receiver/pinned-client.ts';
+import { CertificateMismatchError, pinnedRequest } from '../../storage/pinned-client.ts';
 import { Receiver } from '../../receiver/receiver-server.ts';
-import { signedObjectUrl, signObjectUrl, type WriterAction } from '../../receiver/signed-urls.ts';
+import {
+  maxPartBytes,
+  signedObjectUrl,
+  signObjectUrl,
+  type WriterAction,
+} from '../../storage/receiver-urls.ts';
 import { receiverCertificate } from '../../receiver/tls.ts';
 import { runProgram } from '../helpers/processes.ts';
 import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
@@ -78,11 +83,17 @@ describe('the receiver', () => {
     });
   }
 
+  // Writes carry their signed bound, as the control plane signs them; reads none (null: none at all).
   const signed = (
     method: WriterAction,
     key: string,
-    { expires = Math.floor(Date.now() / 1000) + 600, signKey = writerKey } = {},
-  ) => `/objects/${key}?expires=${expires}&signature=${signObjectUrl(signKey, method, key, expires)}`;
+    {
+      expires = Math.floor(Date.now() / 1000) + 600,
+      signKey = writerKey,
+      max = method === 'PUT' ? 64 << 20 : null,
+    }: { expires?: number; signKey?: Buffer; max?: number | null } = {},
+  ) =>
+    `/objects/${key}?expires=${expires}${max === null ? '' : `&max=${max}`}&signature=${signObjectUrl(signKey, method, key, expires, max ?? undefined)}`;
   const upload = (key: string, data: Buffer, offset = 0, extra: Parameters<typeof send>[1] = {}) =>
     send(signed('PUT', key), {
       method: 'PUT',
@@ -313,12 +324,17 @@ describe('the receiver', () => {
 
   it('takes a multipart upload part by part, joins it only when size and hash match, and never shows it before', async () => {
     const key = 'team_m/env_m/snap_m/data';
-    const url = (action: WriterAction) => {
-      const u = new URL(signedObjectUrl(base.toString(), writerKey, action, key, 600));
-      return u.pathname + u.search;
-    };
     const parts = [randomBytes(1_000_000), randomBytes(1_000_000), randomBytes(300_000)];
     const whole = Buffer.concat(parts);
+    const url = (action: WriterAction) => {
+      const max = action.startsWith('PUT')
+        ? maxPartBytes
+        : action === 'POST complete'
+          ? whole.length
+          : undefined;
+      const u = new URL(signedObjectUrl(base.toString(), writerKey, action, key, 600, max));
+      return u.pathname + u.search;
+    };
     const etags: string[] = [];
     for (const [i, part] of parts.entries()) {
       const put = await send(url(`PUT part=${i + 1}`), { method: 'PUT', body: part });
@@ -378,6 +394,109 @@ describe('the receiver', () => {
     assert.equal(late.status, 409, 'no part is taken for an object that exists');
     assert.equal((await send(url('DELETE upload'), { method: 'DELETE' })).status, 204);
     assert.ok((await send(signed('GET', key))).body.equals(whole), 'aborting never touches an object');
+  });
+
+  it('completes only parts in order, each once, adding up to the signed size, and writes nothing otherwise', async () => {
+    const key = 'team_h/env_h/snap_h/data';
+    const parts = [randomBytes(200_000), randomBytes(100_000)];
+    const whole = Buffer.concat(parts);
+    const sha256 = createHash('sha256').update(whole).digest('hex');
+    const url = (action: WriterAction, max?: number) => {
+      const u = new URL(signedObjectUrl(base.toString(), writerKey, action, key, 600, max));
+      return u.pathname + u.search;
+    };
+    const etags: string[] = [];
+    for (const [i, part] of parts.entries()) {
+      const put = await send(url(`PUT part=${i + 1}`, maxPartBytes), { method: 'PUT', body: part });
+      assert.equal(put.status, 200);
+      etags.push(String(put.headers.etag).replace(/"/g, ''));
+    }
+    const complete = (list: number[], size: number, signedSize: number) =>
+      send(url('POST complete', signedSize), {
+        method: 'POST',
+        body: Buffer.from(
+          JSON.stringify({ parts: list.map((n) => ({ partNumber: n, etag: etags[n - 1] })), size, sha256 }),
+        ),
+      });
+    // The first part ten times over would have made an object ten times its size from one stored part.
+    const forgedSize = parts[0]!.length * 10;
+    const cases: [string, number[], number, number, string][] = [
+      ['a part twice', [1, 1], parts[0]!.length * 2, parts[0]!.length * 2, 'bad_parts'],
+      ['ten times one part', Array(10).fill(1) as number[], forgedSize, forgedSize, 'bad_parts'],
+      ['out of order', [2, 1], whole.length, whole.length, 'bad_parts'],
+      ['not adding up to the size', [1], whole.length, whole.length, 'size_mismatch'],
+      ['a size other than the signed one', [1, 2], whole.length, whole.length + 1, 'size_mismatch'],
+      [
+        'too many parts',
+        Array.from({ length: 10_001 }, (_, i) => i + 1),
+        whole.length,
+        whole.length,
+        'bad_complete',
+      ],
+    ];
+    for (const [what, list, size, signedSize, code] of cases) {
+      const refused = await complete(list, size, signedSize);
+      assert.equal(refused.status, 400, `${what}: ${refused.body.toString()}`);
+      assert.equal(JSON.parse(refused.body.toString()).error.code, code, what);
+      assert.equal(
+        (await send(signed('GET', key), { method: 'HEAD' })).headers['x-strackt-uploaded'],
+        '0',
+        what,
+      );
+    }
+    const unbound = url('POST complete');
+    assert.equal(
+      (await send(unbound, { method: 'POST', body: Buffer.from('{}') })).status,
+      401,
+      'a completion URL names its size',
+    );
+    const done = await complete([1, 2], whole.length, whole.length);
+    assert.equal(done.status, 201, done.body.toString());
+    assert.ok((await send(signed('GET', key))).body.equals(whole));
+  });
+
+  it('bounds every write by the maximum its URL was signed with', async () => {
+    const key = 'team_h/env_h/snap_i/manifest';
+    const data = randomBytes(5_000);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const put = (path: string, body = data) =>
+      send(path, {
+        method: 'PUT',
+        body,
+        headers: { 'x-strackt-sha256': sha256, 'content-length': String(body.length) },
+      });
+    const over = await put(signed('PUT', key, { max: data.length - 1 }));
+    assert.equal(over.status, 413, over.body.toString());
+    const announced = await send(signed('PUT', key, { max: 1_000 }), {
+      method: 'PUT',
+      body: data.subarray(0, 1_000),
+      headers: {
+        'x-strackt-sha256': sha256,
+        'x-strackt-total': '500000000000',
+        'x-strackt-offset': '0',
+        'content-length': '1000',
+      },
+    });
+    assert.equal(
+      announced.status,
+      413,
+      'a total announced beyond the bound is refused before a byte is kept',
+    );
+    assert.equal((await send(signed('GET', key), { method: 'HEAD' })).headers['x-strackt-uploaded'], '0');
+    const raised = signed('PUT', key, { max: 1_000 }).replace('max=1000', 'max=100000');
+    assert.equal((await put(raised)).status, 401, 'the bound is signed: raising it breaks the signature');
+    const unbound = signed('PUT', key, { max: null });
+    assert.equal((await put(unbound)).status, 401, 'a write URL without a bound is no writer URL');
+    const partUrl = (max: number) => {
+      const u = new URL(signedObjectUrl(base.toString(), writerKey, 'PUT part=1', `${key}-parts`, 600, max));
+      return u.pathname + u.search;
+    };
+    assert.equal((await send(partUrl(1_000), { method: 'PUT', body: data })).status, 413);
+    assert.equal(
+      (await put(signed('PUT', key, { max: data.length }))).status,
+      201,
+      'within its bound: taken',
+    );
   });
 
   it('drops what abandoned uploads left after three days, never a complete object', async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { download, DownloadError, downloadSmall } from '../../agent/http-download.ts';
-import { CertificateMismatchError } from '../../receiver/pinned-client.ts';
+import { CertificateMismatchError } from '../../storage/pinned-client.ts';
 import { receiverCertificate } from '../../receiver/tls.ts';
 
 const object = randomBytes(5 * 1024 * 1024 + 123);

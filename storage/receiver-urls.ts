@@ -1,5 +1,9 @@
 import { createHmac } from 'node:crypto';
 
+// The receiver's multipart limits, S3's count: agents send 16 MiB parts, so 64 MiB leaves room.
+export const maxPartBytes = 64 * 1024 * 1024;
+export const maxPartNumber = 10_000;
+
 /**
  * What a writer URL allows: one method on one object, or one step of a multipart upload of it
  * ("PUT part=3", "GET parts", "POST complete", "DELETE upload"). A URL signed for one action is
@@ -9,12 +13,21 @@ export type WriterAction =
   'PUT' | 'GET' | `PUT part=${number}` | 'GET parts' | 'POST complete' | 'DELETE upload';
 
 /**
- * The signature a writer URL carries: HMAC-SHA256 with the writer key over action, object name and
- * expiry. The control plane holds the key and signs URLs for one object at a time, as it presigns
- * S3 URLs; agents never hold the key.
+ * The signature a writer URL carries: HMAC-SHA256 with the writer key over action, object name,
+ * expiry and, for a write, the most bytes it may store. The control plane holds the key and signs URLs
+ * for one object at a time, as it presigns S3 URLs; agents never hold the key, so they can neither
+ * point a URL at another object nor raise its bound.
  */
-export function signObjectUrl(writerKey: Buffer, action: WriterAction, key: string, expires: number): string {
-  return createHmac('sha256', writerKey).update(`${action}\n${key}\n${expires}`).digest('hex');
+export function signObjectUrl(
+  writerKey: Buffer,
+  action: WriterAction,
+  key: string,
+  expires: number,
+  maxBytes?: number,
+): string {
+  return createHmac('sha256', writerKey)
+    .update(`${action}\n${key}\n${expires}\n${maxBytes ?? ''}`)
+    .digest('hex');
 }
 
 /** The query that names a multipart step in a URL, and back: the receiver reads the action from the URL it got. */
@@ -24,13 +37,17 @@ const stepQuery: Record<string, string> = {
   'DELETE upload': 'upload',
 };
 
-/** A receiver URL for `action` on `key`, valid for `ttlSeconds`. */
+/**
+ * A receiver URL for `action` on `key`, valid for `ttlSeconds`. A write carries its bound: a whole
+ * object or a part at most `maxBytes`, a completion exactly `maxBytes` (the size the parts must add up to).
+ */
 export function signedObjectUrl(
   base: string,
   writerKey: Buffer,
   action: WriterAction,
   key: string,
   ttlSeconds: number,
+  maxBytes?: number,
 ): string {
   const expires = Math.floor(Date.now() / 1000) + ttlSeconds;
   const url = objectUrl(base, key);
@@ -38,7 +55,8 @@ export function signedObjectUrl(
   if (part) url.searchParams.set('part', part);
   else if (stepQuery[action]) url.searchParams.set(stepQuery[action], '');
   url.searchParams.set('expires', String(expires));
-  url.searchParams.set('signature', signObjectUrl(writerKey, action, key, expires));
+  if (maxBytes !== undefined) url.searchParams.set('max', String(maxBytes));
+  url.searchParams.set('signature', signObjectUrl(writerKey, action, key, expires, maxBytes));
   return url.toString();
 }
 
