@@ -28,7 +28,7 @@ import { createTeamKeyIfMissing } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { checkDestination } from '../storage/connectivity-check.ts';
 import { checkReceiver, enrolReceiver } from '../storage/receiver-enrolment.ts';
-import type { TlsPin } from '../receiver/pinned-client.ts';
+import type { TlsPin } from '../storage/pinned-client.ts';
 import { invalid } from '../common/errors.ts';
 import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 import { newTeamKeySchema, presentNewTeamKey } from './team.routes.ts';
