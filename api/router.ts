@@ -44,3 +44,13 @@ export const jsonResponse = <T extends z.ZodType>(schema: T, description: string
   description,
   content: { 'application/json': { schema } },
 });
+
+/** An answer with a Location: the resource a 201 made, or the operation a 202 started (/operations/{id}). */
+export const locatedResponse = <T extends z.ZodType>(schema: T, description: string) => ({
+  ...jsonResponse(schema, description),
+  headers: z.object({
+    location: z
+      .string()
+      .openapi({ description: 'The path of what was made or started', example: '/operations/op_...' }),
+  }),
+});

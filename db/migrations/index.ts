@@ -12,6 +12,7 @@ import * as receiverDestinations from './2026-11-26T0830-receiver-destinations.t
 import * as verificationAndPrune from './2026-11-26T0840-verification-and-prune.ts';
 import * as agentTasks from './2026-12-04T0900-agent-tasks.ts';
 import * as operationTransfer from './2026-12-04T0910-operation-transfer.ts';
+import * as snapshotVolumes from './2026-12-05T0900-snapshot-volumes-and-list-order.ts';
 
 // Listed explicitly (not read from the folder) so the set of migrations is part of the build.
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T0840-verification-and-prune': verificationAndPrune,
   '2026-12-04T0900-agent-tasks': agentTasks,
   '2026-12-04T0910-operation-transfer': operationTransfer,
+  '2026-12-05T0900-snapshot-volumes-and-list-order': snapshotVolumes,
 };
