@@ -275,6 +275,7 @@ async function captureIntoSpool(
     entries: archive.entries.length,
     frozenMs: heldMs,
     capturedAt: Date.now(),
+    volumes: manifest.volumes,
   };
   await spool.markCaptured(record, sealed);
   return record;

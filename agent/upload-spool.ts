@@ -14,6 +14,7 @@ import {
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { VolumeTotal } from '../format/manifest.ts';
 
 export interface UploadedPart {
   partNumber: number;
@@ -36,6 +37,8 @@ export interface CapturedRecord {
   entries: number;
   frozenMs: number;
   capturedAt: number;
+  /** The manifest's per-volume totals; absent from a record an older agent spooled. */
+  volumes?: VolumeTotal[];
 }
 
 /**

@@ -17,8 +17,8 @@ import {
   createDestination,
   createReceiverDestination,
   deleteDestination,
+  destinationsPage,
   getDestination,
-  listDestinations,
   openDestination,
   recordChecked,
   updateDestination,
@@ -30,7 +30,16 @@ import { checkDestination } from '../storage/connectivity-check.ts';
 import { checkReceiver, enrolReceiver } from '../storage/receiver-enrolment.ts';
 import type { TlsPin } from '../storage/pinned-client.ts';
 import { invalid } from '../common/errors.ts';
-import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
+import {
+  errorResponses,
+  errorSchema,
+  idParam,
+  jsonBody,
+  jsonResponse,
+  locatedResponse,
+  newRouter,
+} from './router.ts';
 import { newTeamKeySchema, presentNewTeamKey } from './team.routes.ts';
 
 const destinationSchema = z
@@ -166,13 +175,18 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/',
-        summary: "List the team's backup destinations (never their secret keys)",
+        summary: "List the team's backup destinations (never their secret keys), newest first",
+        request: { query: pageQuery },
         responses: {
-          200: jsonResponse(z.object({ destinations: z.array(destinationSchema) }), 'Destinations'),
+          200: jsonResponse(pageSchema('destinations', destinationSchema), 'Destinations'),
           ...errorResponses,
         },
       }),
-      async (c) => c.json({ destinations: (await listDestinations(db, c.get('teamId'))).map(present) }, 200),
+      async (c) => {
+        const query = c.req.valid('query');
+        const page = await destinationsPage(db, c.get('teamId'), pageRequest(query));
+        return c.json(pageBody(c, 'destinations', page, query.limit, present), 200);
+      },
     )
     .openapi(
       createRoute({
@@ -189,7 +203,7 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
           '(as POST /team/key would); otherwise teamKey is null.',
         request: { body: jsonBody(createBody) },
         responses: {
-          201: jsonResponse(
+          201: locatedResponse(
             z
               .object({ destination: destinationSchema, teamKey: newTeamKeySchema.nullable() })
               .openapi('CreatedDestination'),
@@ -233,6 +247,7 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
         }
         // This answer may carry a secret key: no cache along the way may keep a copy.
         c.header('cache-control', 'no-store');
+        c.header('location', `/destinations/${destination.id}`);
         return c.json(
           { destination: present(destination), teamKey: teamKey ? presentNewTeamKey(teamKey) : null },
           201,

@@ -6,17 +6,23 @@ import type { Db } from '../db/database.ts';
 import {
   createEnvironment,
   deleteEnvironment,
+  environmentsPage,
   getEnvironment,
-  listEnvironments,
   updateEnvironment,
 } from '../db/environments.data.ts';
 import { getDestination } from '../db/destinations.data.ts';
-import { listOperations } from '../db/operations.data.ts';
+import { operationsPage } from '../db/operations.data.ts';
 import { getServer } from '../db/servers.data.ts';
-import { defaultRestorePoint, getSnapshot, listSnapshots } from '../db/snapshots.data.ts';
+import { defaultRestorePoint, getSnapshot, snapshotsPage } from '../db/snapshots.data.ts';
 import type { Environment } from '../db/tables/environment.table.ts';
-import { presentOperation, startOperation, type OperationExtra } from './operation-starter.ts';
+import {
+  operationStarted,
+  presentOperation,
+  startOperation,
+  type OperationExtra,
+} from './operation-starter.ts';
 import { operationSchema } from './operations.routes.ts';
+import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
 import { requireAgentConnected, requireEnrolledAgent } from './agent-connected.ts';
 import {
@@ -26,6 +32,7 @@ import {
   idString,
   jsonBody,
   jsonResponse,
+  locatedResponse,
   newRouter,
 } from './router.ts';
 
@@ -104,13 +111,18 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'get',
         path: '/',
-        summary: "List the team's environments",
+        summary: "List the team's environments, newest first",
+        request: { query: pageQuery },
         responses: {
-          200: jsonResponse(z.object({ environments: z.array(environmentSchema) }), 'Environments'),
+          200: jsonResponse(pageSchema('environments', environmentSchema), 'Environments'),
           ...errorResponses,
         },
       }),
-      async (c) => c.json({ environments: (await listEnvironments(db, c.get('teamId'))).map(present) }, 200),
+      async (c) => {
+        const query = c.req.valid('query');
+        const page = await environmentsPage(db, c.get('teamId'), pageRequest(query));
+        return c.json(pageBody(c, 'environments', page, query.limit, present), 200);
+      },
     )
     .openapi(
       createRoute({
@@ -127,9 +139,13 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
             }),
           ),
         },
-        responses: { 201: jsonResponse(environmentSchema, 'Created'), ...errorResponses },
+        responses: { 201: locatedResponse(environmentSchema, 'Created'), ...errorResponses },
       }),
-      async (c) => c.json(present(await createEnvironment(db, c.get('teamId'), c.req.valid('json'))), 201),
+      async (c) => {
+        const env = await createEnvironment(db, c.get('teamId'), c.req.valid('json'));
+        c.header('location', `/environments/${env.id}`);
+        return c.json(present(env), 201);
+      },
     )
     .openapi(
       createRoute({
@@ -184,10 +200,9 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         path: '/{id}/deploy',
         summary: 'Deploy (or redeploy) the environment on its server; a tracked operation',
         request: { params: idParam('env_...') },
-        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: { 202: locatedResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
       }),
-      async (c) =>
-        c.json(presentOperation(await operate(c.get('teamId'), c.req.valid('param').id, 'deploy', {})), 202),
+      async (c) => operationStarted(c, await operate(c.get('teamId'), c.req.valid('param').id, 'deploy', {})),
     )
     .openapi(
       createRoute({
@@ -195,10 +210,9 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         path: '/{id}/stop',
         summary: "Stop the environment's services; a tracked operation",
         request: { params: idParam('env_...') },
-        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: { 202: locatedResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
       }),
-      async (c) =>
-        c.json(presentOperation(await operate(c.get('teamId'), c.req.valid('param').id, 'stop', {})), 202),
+      async (c) => operationStarted(c, await operate(c.get('teamId'), c.req.valid('param').id, 'stop', {})),
     )
     .openapi(
       createRoute({
@@ -209,13 +223,13 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
           params: idParam('env_...'),
           body: jsonBody(z.strictObject({ destinationId: idString })),
         },
-        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: { 202: locatedResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
       }),
       async (c) => {
         const { destinationId } = c.req.valid('json');
         await getDestination(db, c.get('teamId'), destinationId);
         const op = await operate(c.get('teamId'), c.req.valid('param').id, 'backup', { destinationId });
-        return c.json(presentOperation(op), 202);
+        return operationStarted(c, op);
       },
     )
     .openapi(
@@ -236,50 +250,45 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
             }),
           ),
         },
-        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: { 202: locatedResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
       }),
       async (c) =>
-        c.json(
-          presentOperation(await restore(c.get('teamId'), c.req.valid('param').id, c.req.valid('json'))),
-          202,
-        ),
+        operationStarted(c, await restore(c.get('teamId'), c.req.valid('param').id, c.req.valid('json'))),
     )
     .openapi(
       createRoute({
         method: 'get',
         path: '/{id}/snapshots',
         summary: "The environment's complete snapshots, newest first",
-        request: { params: idParam('env_...') },
+        request: { params: idParam('env_...'), query: pageQuery },
         responses: {
-          200: jsonResponse(z.object({ snapshots: z.array(snapshotSchema) }), 'Snapshots'),
+          200: jsonResponse(pageSchema('snapshots', snapshotSchema), 'Snapshots'),
           ...errorResponses,
         },
       }),
       async (c) => {
         const env = await getEnvironment(db, c.get('teamId'), c.req.valid('param').id);
-        return c.json(
-          { snapshots: (await listSnapshots(db, c.get('teamId'), env.id)).map(presentSnapshot) },
-          200,
-        );
+        const query = c.req.valid('query');
+        const page = await snapshotsPage(db, c.get('teamId'), env.id, pageRequest(query));
+        return c.json(pageBody(c, 'snapshots', page, query.limit, presentSnapshot), 200);
       },
     )
     .openapi(
       createRoute({
         method: 'get',
         path: '/{id}/operations',
-        summary: "The environment's recent operations, newest first",
-        request: { params: idParam('env_...') },
+        summary: "The environment's operations, newest first (GET /operations filters the team's)",
+        request: { params: idParam('env_...'), query: pageQuery },
         responses: {
-          200: jsonResponse(z.object({ operations: z.array(operationSchema) }), 'Operations'),
+          200: jsonResponse(pageSchema('operations', operationSchema), 'Operations'),
           ...errorResponses,
         },
       }),
       async (c) => {
         const env = await getEnvironment(db, c.get('teamId'), c.req.valid('param').id);
-        return c.json(
-          { operations: (await listOperations(db, c.get('teamId'), env.id)).map(presentOperation) },
-          200,
-        );
+        const query = c.req.valid('query');
+        const page = await operationsPage(db, c.get('teamId'), { environmentId: env.id }, pageRequest(query));
+        return c.json(pageBody(c, 'operations', page, query.limit, presentOperation), 200);
       },
     );
 }

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { Context } from 'hono';
 import { DomainError } from '../common/errors.ts';
 import { activeStatuses, type OperationKind } from '../common/operations.ts';
 import {
@@ -62,6 +63,12 @@ function liveTransfer(op: Operation) {
   if (!t || !activeStatuses.includes(op.status) || !running?.startedAt) return null;
   if (Date.parse(t.at) < Date.parse(running.startedAt)) return null;
   return { ...t, stepName: running.name };
+}
+
+/** The answer to a request that started an operation: 202, the operation, and where to follow it. */
+export function operationStarted(c: Context, op: Operation) {
+  c.header('location', `/operations/${op.id}`);
+  return c.json(presentOperation(op), 202);
 }
 
 export function presentOperation(op: Operation) {

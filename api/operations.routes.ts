@@ -4,10 +4,11 @@ import { streamSSE } from 'hono/streaming';
 import { DomainError } from '../common/errors.ts';
 import { activeStatuses } from '../common/operations.ts';
 import type { Db } from '../db/database.ts';
-import { getOperation } from '../db/operations.data.ts';
+import { getOperation, operationsPage } from '../db/operations.data.ts';
 import { getRestore } from '../db/restores.data.ts';
 import { presentOperation } from './operation-starter.ts';
-import { errorResponses, errorSchema, idParam, jsonResponse, newRouter } from './router.ts';
+import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
+import { errorResponses, errorSchema, idParam, idString, jsonResponse, newRouter } from './router.ts';
 
 export const operationSchema = z
   .object({
@@ -63,6 +64,17 @@ export const operationSchema = z
   })
   .openapi('Operation');
 
+const filterQuery = pageQuery.extend({
+  kind: operationSchema.shape.kind.optional(),
+  status: operationSchema.shape.status.optional(),
+  environmentId: idString.optional(),
+  serverId: idString.optional(),
+  since: z.iso.datetime({ offset: true }).optional().openapi({
+    description: 'RFC 3339: only operations made at or after it',
+    example: '2026-12-01T00:00:00Z',
+  }),
+});
+
 // How often the event stream looks for changes: the database row, mirrored by the workflow.
 const eventPollMs = 500;
 
@@ -84,6 +96,28 @@ export function operationsRoutes({ db, temporal }: { db: Db; temporal: Client })
   }
 
   return newRouter()
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/',
+        summary: "The team's operations, newest first; each filter given narrows them",
+        request: { query: filterQuery },
+        responses: {
+          200: jsonResponse(pageSchema('operations', operationSchema), 'Operations'),
+          ...errorResponses,
+        },
+      }),
+      async (c) => {
+        const { limit, cursor, since, ...filter } = c.req.valid('query');
+        const page = await operationsPage(
+          db,
+          c.get('teamId'),
+          { ...filter, ...(since && { since: new Date(since) }) },
+          pageRequest({ limit, cursor }),
+        );
+        return c.json(pageBody(c, 'operations', page, limit, presentOperation), 200);
+      },
+    )
     .openapi(
       createRoute({
         method: 'get',

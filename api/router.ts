@@ -50,3 +50,13 @@ export const jsonResponse = <T extends z.ZodType>(schema: T, description: string
  * keep a copy, and neither does the Idempotency-Key record of the request (api/idempotency.ts).
  */
 export const holdsSecret = (c: Context) => c.header('cache-control', 'no-store');
+
+/** An answer with a Location: the resource a 201 made, or the operation a 202 started (/operations/{id}). */
+export const locatedResponse = <T extends z.ZodType>(schema: T, description: string) => ({
+  ...jsonResponse(schema, description),
+  headers: z.object({
+    location: z
+      .string()
+      .openapi({ description: 'The path of what was made or started', example: '/operations/op_...' }),
+  }),
+});

@@ -15,20 +15,33 @@ import { startPrune } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
 import { getEnvironment } from '../db/environments.data.ts';
 import { snapshotsForRetention } from '../db/prune.data.ts';
+import { getOperation } from '../db/operations.data.ts';
 import {
+  firstRunAfter,
   getSchedule,
   insertSchedule,
-  listSchedules,
   lockSchedule,
-  missedRuns,
+  missedRunsPage,
   recentRuns,
+  schedulesPage,
   setScheduleEnabled,
   updateSchedule,
   type ScheduleFields,
 } from '../db/schedules.data.ts';
 import type { BackupSchedule } from '../db/tables/schedule.table.ts';
 import { changeSchedule, temporalScheduleId, type ScheduleSyncDeps } from './schedule-sync.ts';
-import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import { operationStarted } from './operation-starter.ts';
+import { operationSchema } from './operations.routes.ts';
+import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
+import {
+  errorResponses,
+  errorSchema,
+  idParam,
+  jsonBody,
+  jsonResponse,
+  locatedResponse,
+  newRouter,
+} from './router.ts';
 
 const runSchema = z.object({ at: z.string(), local: z.string() });
 
@@ -83,6 +96,12 @@ const conflict = {
   },
 } as const;
 
+// A triggered run's first activity records it (and its operation) within a second or so; this bounds the
+// wait for a busy worker without holding the request long. Temporal's trigger call answers nothing about
+// the run it starts, so the run is found by its row: the first of the schedule due after the latest known.
+const triggerWaitMs = 10_000;
+const triggerPollMs = 200;
+
 /** Checks a body against the team's data too: the destination must be one of the team's. */
 async function fieldsOf(
   db: Db,
@@ -117,6 +136,16 @@ async function fieldsOf(
 export function schedulesRoutes(deps: ScheduleSyncDeps) {
   const { db, temporal } = deps;
   const envParam = idParam('env_...');
+
+  /** The run a trigger started, once recorded; undefined if none is within triggerWaitMs. */
+  async function triggeredRun(scheduleId: string, latest: Date | undefined) {
+    for (const deadline = Date.now() + triggerWaitMs; Date.now() < deadline;) {
+      const run = await firstRunAfter(db, scheduleId, latest);
+      if (run) return run;
+      await new Promise((resolve) => setTimeout(resolve, triggerPollMs));
+    }
+    return undefined;
+  }
 
   return newRouter()
     .openapi(
@@ -172,7 +201,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
         path: '/environments/{id}/schedules',
         summary: 'Save a backup schedule (a Temporal Schedule is made with it)',
         request: { params: envParam, body: jsonBody(scheduleBodySchema) },
-        responses: { 201: jsonResponse(scheduleSchema, 'Saved'), ...errorResponses, ...conflict },
+        responses: { 201: locatedResponse(scheduleSchema, 'Saved'), ...errorResponses, ...conflict },
       }),
       async (c) => {
         const teamId = c.get('teamId');
@@ -183,6 +212,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
           const row = await insertSchedule(tx, teamId, env.id, fields);
           return { id: row.id, before: undefined, after: row, result: row };
         });
+        c.header('location', `/schedules/${saved.id}`);
         return c.json(present(saved), 201);
       },
     )
@@ -190,17 +220,19 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'get',
         path: '/environments/{id}/schedules',
-        summary: 'The environment’s backup schedules',
-        request: { params: envParam },
+        summary: 'The environment’s backup schedules, newest first',
+        request: { params: envParam, query: pageQuery },
         responses: {
-          200: jsonResponse(z.object({ schedules: z.array(scheduleSchema) }), 'Schedules'),
+          200: jsonResponse(pageSchema('schedules', scheduleSchema), 'Schedules'),
           ...errorResponses,
         },
       }),
       async (c) => {
         const teamId = c.get('teamId');
         const env = await getEnvironment(db, teamId, c.req.valid('param').id);
-        return c.json({ schedules: (await listSchedules(db, teamId, env.id)).map(present) }, 200);
+        const query = c.req.valid('query');
+        const page = await schedulesPage(db, teamId, env.id, pageRequest(query));
+        return c.json(pageBody(c, 'schedules', page, query.limit, present), 200);
       },
     )
     .openapi(
@@ -208,20 +240,19 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
         method: 'get',
         path: '/environments/{id}/missed-backups',
         summary: 'Scheduled runs that produced no snapshot: failed, skipped, or never started; newest first',
-        request: { params: envParam },
+        request: { params: envParam, query: pageQuery },
         responses: {
           200: jsonResponse(
-            z.object({
-              missedBackups: z.array(
-                z.object({
-                  scheduleId: z.string(),
-                  nominalAt: z.string(),
-                  status: z.enum(['failed', 'skipped', 'missed']),
-                  operationId: z.string().nullable(),
-                  reason: z.string().nullable(),
-                }),
-              ),
-            }),
+            pageSchema(
+              'missedBackups',
+              z.object({
+                scheduleId: z.string(),
+                nominalAt: z.string(),
+                status: z.enum(['failed', 'skipped', 'missed']),
+                operationId: z.string().nullable(),
+                reason: z.string().nullable(),
+              }),
+            ),
             'Missed backups',
           ),
           ...errorResponses,
@@ -229,17 +260,16 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       }),
       async (c) => {
         const env = await getEnvironment(db, c.get('teamId'), c.req.valid('param').id);
-        const { runs } = await missedRuns(db, env.id, 100);
+        const query = c.req.valid('query');
+        const page = await missedRunsPage(db, env.id, pageRequest(query));
         return c.json(
-          {
-            missedBackups: runs.map((r) => ({
-              scheduleId: r.schedule_id,
-              nominalAt: r.nominal_at.toISOString(),
-              status: r.status,
-              operationId: r.operation_id,
-              reason: r.error,
-            })),
-          },
+          pageBody(c, 'missedBackups', page, query.limit, (r) => ({
+            scheduleId: r.schedule_id,
+            nominalAt: r.nominal_at.toISOString(),
+            status: r.status,
+            operationId: r.operation_id,
+            reason: r.error,
+          })),
           200,
         );
       },
@@ -423,12 +453,76 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
     .openapi(
       createRoute({
         method: 'post',
+        path: '/schedules/{id}/trigger',
+        summary: 'Run now: a backup as the schedule makes them; answers the operation it started',
+        description:
+          'Refused (409 run_in_progress) while a run of the schedule goes on, whatever its overlap rule: run ' +
+          'now starts a run at once or not at all. A run that cannot start (another operation of the ' +
+          'environment running, its agent offline) is recorded and notified as a missed run, and answered ' +
+          'with 409 run_skipped and the reason.',
+        request: { params: idParam('sch_...') },
+        responses: {
+          202: locatedResponse(operationSchema, 'Started'),
+          409: jsonResponse(errorSchema, 'A run is going, or the run was skipped'),
+          ...errorResponses,
+          ...conflict,
+        },
+      }),
+      async (c) => {
+        const teamId = c.get('teamId');
+        const { id } = c.req.valid('param');
+        const schedule = await getSchedule(db, teamId, id);
+        const handle = temporal.schedule.getHandle(temporalScheduleId(id));
+        // Our own record of a run still going is checked too: Temporal's list of running actions lags by seconds.
+        const going =
+          (await handle.describe()).info.runningActions[0]?.workflow.workflowId ??
+          (
+            await db
+              .selectFrom('schedule_runs')
+              .select('operation_id')
+              .where('schedule_id', '=', id)
+              .where('status', '=', 'running')
+              .executeTakeFirst()
+          )?.operation_id;
+        if (going)
+          throw new DomainError(
+            'conflict',
+            'run_in_progress',
+            `a run of this schedule is still going (${going}); run now starts one only when none is (overlap "${schedule.overlap}")`,
+          );
+        // Temporal names a run's workflow by its second: a trigger within the second of the latest run
+        // would get that run's id and be dropped without a word, so it waits for the next second.
+        const [latest] = await recentRuns(db, id, 1);
+        const sameSecond = latest ? latest.nominal_at.getTime() + 1000 - Date.now() : 0;
+        if (sameSecond > 0) await new Promise((resolve) => setTimeout(resolve, sameSecond + 50));
+        // The rule is applied above; Temporal's view of a run that just ended can lag by seconds, and
+        // under its own skip or buffer it would drop or delay this run.
+        await handle.trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+        const run = await triggeredRun(id, latest?.nominal_at);
+        if (!run)
+          throw new DomainError(
+            'unavailable',
+            'run_not_started',
+            `Temporal took the trigger but the run had not started within ${triggerWaitMs / 1000} s ` +
+              `(is the control-plane worker running?); GET /schedules/${id} shows it once it does`,
+          );
+        if (!run.operation_id)
+          throw new DomainError(
+            'conflict',
+            'run_skipped',
+            `the run was ${run.status}: ${run.error ?? 'no reason given'}`,
+          );
+        return operationStarted(c, await getOperation(db, teamId, run.operation_id));
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
         path: '/schedules/{id}/{action}',
-        summary:
-          'pause, resume, or trigger ("run now", under the schedule’s overlap rule: 409 while a run goes on under skip)',
+        summary: 'Pause or resume a schedule',
         request: {
           params: idParam('sch_...').extend({
-            action: z.enum(['pause', 'resume', 'trigger']).openapi({ param: { name: 'action', in: 'path' } }),
+            action: z.enum(['pause', 'resume']).openapi({ param: { name: 'action', in: 'path' } }),
           }),
         },
         responses: { 200: jsonResponse(scheduleSchema, 'Done'), ...errorResponses, ...conflict },
@@ -436,37 +530,6 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       async (c) => {
         const teamId = c.get('teamId');
         const { id, action } = c.req.valid('param');
-        if (action === 'trigger') {
-          const schedule = await getSchedule(db, teamId, id);
-          const handle = temporal.schedule.getHandle(temporalScheduleId(id));
-          // Under skip, Temporal would drop the run without a word: say so instead. Our own record of
-          // a run still going is checked too: Temporal's list of running actions lags by seconds.
-          const going =
-            (await handle.describe()).info.runningActions[0]?.workflow.workflowId ??
-            (
-              await db
-                .selectFrom('schedule_runs')
-                .select('operation_id')
-                .where('schedule_id', '=', id)
-                .where('status', '=', 'running')
-                .executeTakeFirst()
-            )?.operation_id;
-          if (schedule.overlap === 'skip' && going)
-            throw new DomainError(
-              'conflict',
-              'run_in_progress',
-              `a run of this schedule is still going (${going}); with overlap "skip" another would be skipped`,
-            );
-          // Temporal names a run's workflow by its second: a trigger within the second of the latest run
-          // would get that run's id and be dropped without a word, so it waits for the next second.
-          const [latest] = await recentRuns(db, id, 1);
-          const sameSecond = latest ? latest.nominal_at.getTime() + 1000 - Date.now() : 0;
-          if (sameSecond > 0) await new Promise((resolve) => setTimeout(resolve, sameSecond + 50));
-          // The rule is applied above; Temporal's view of a run that just ended can lag by seconds, and
-          // under its own skip it would drop this run without a word.
-          await handle.trigger(schedule.overlap === 'skip' ? ScheduleOverlapPolicy.ALLOW_ALL : undefined);
-          return c.json(present(schedule), 200);
-        }
         const saved = await changeSchedule(deps, async (tx) => {
           const before = await lockSchedule(tx, teamId, id);
           const after = await setScheduleEnabled(tx, before, action === 'resume');

@@ -1,10 +1,19 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { nameSchema } from '../common/environment-spec.ts';
 import type { Db } from '../db/database.ts';
-import { createServer, deleteServer, getServer, listServers, rotateAgentToken } from '../db/servers.data.ts';
+import { createServer, deleteServer, getServer, rotateAgentToken, serversPage } from '../db/servers.data.ts';
 import type { Server } from '../db/tables/server.table.ts';
 import { presenceOf } from '../common/agent-presence.ts';
-import { errorResponses, holdsSecret, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import {
+  errorResponses,
+  holdsSecret,
+  idParam,
+  jsonBody,
+  jsonResponse,
+  locatedResponse,
+  newRouter,
+} from './router.ts';
+import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 
 const serverSchema = z
   .object({
@@ -51,15 +60,17 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       createRoute({
         method: 'get',
         path: '/',
-        summary: "List the team's servers with their agents' connection state",
+        summary: "List the team's servers with their agents' connection state, newest first",
+        request: { query: pageQuery },
         responses: {
-          200: jsonResponse(z.object({ servers: z.array(serverSchema) }), 'Servers'),
+          200: jsonResponse(pageSchema('servers', serverSchema), 'Servers'),
           ...errorResponses,
         },
       }),
       async (c) => {
-        const servers = await listServers(db, c.get('teamId'));
-        return c.json({ servers: servers.map(present) }, 200);
+        const query = c.req.valid('query');
+        const page = await serversPage(db, c.get('teamId'), pageRequest(query));
+        return c.json(pageBody(c, 'servers', page, query.limit, present), 200);
       },
     )
     .openapi(
@@ -69,13 +80,14 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
         summary: 'Register a server and issue its agent token',
         request: { body: jsonBody(z.strictObject({ name: nameSchema })) },
         responses: {
-          201: jsonResponse(createdServerSchema, 'Created; the agent token is shown only now'),
+          201: locatedResponse(createdServerSchema, 'Created; the agent token is shown only now'),
           ...errorResponses,
         },
       }),
       async (c) => {
         const { server, agentToken } = await createServer(db, c.get('teamId'), c.req.valid('json').name);
         holdsSecret(c);
+        c.header('location', `/servers/${server.id}`);
         return c.json(
           {
             server: present(server),

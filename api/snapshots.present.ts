@@ -9,7 +9,7 @@ export const snapshotSchema = z
     sourceServerId: z.string(),
     createdAt: z.string().openapi({ description: 'The point in time the snapshot holds (services paused)' }),
     completedAt: z.string().nullable(),
-    sizeBytes: z.number(),
+    sizeBytes: z.number().openapi({ description: 'The stored object: compressed and encrypted' }),
     entries: z.number(),
     keyFingerprint: z.string(),
     frozenMs: z.number().openapi({ description: 'How long the services were paused' }),
@@ -49,4 +49,28 @@ export function presentSnapshot(s: Snapshot): z.infer<typeof snapshotSchema> {
         ? { at: s.verified_at.toISOString(), result: s.verification, error: s.verification_error }
         : null,
   };
+}
+
+/** One snapshot as GET /snapshots/{id} shows it: what it holds, volume by volume. */
+export const snapshotDetailSchema = snapshotSchema
+  .extend({
+    tarBytes: z.number().openapi({ description: 'The archive before compression and encryption' }),
+    volumes: z
+      .array(
+        z.object({
+          name: z.string(),
+          entries: z.number().openapi({ description: 'Files, folders and links' }),
+          bytes: z.number().openapi({ description: 'The sizes of its files, before compression' }),
+        }),
+      )
+      .nullable()
+      .openapi({
+        description:
+          'As the snapshot’s manifest lists them, reported by the agent that took it; null if that agent predates it',
+      }),
+  })
+  .openapi('SnapshotDetail');
+
+export function presentSnapshotDetail(s: Snapshot): z.infer<typeof snapshotDetailSchema> {
+  return { ...presentSnapshot(s), tarBytes: Number(s.tar_bytes ?? 0), volumes: s.volumes };
 }

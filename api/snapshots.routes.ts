@@ -9,7 +9,7 @@ import { getServer } from '../db/servers.data.ts';
 import { getSnapshot } from '../db/snapshots.data.ts';
 import { requireEnrolledAgent } from './agent-connected.ts';
 import { operationSchema } from './operations.routes.ts';
-import { presentOperation, startOperation } from './operation-starter.ts';
+import { operationStarted, startOperation } from './operation-starter.ts';
 import {
   errorResponses,
   errorSchema,
@@ -17,9 +17,15 @@ import {
   idString,
   jsonBody,
   jsonResponse,
+  locatedResponse,
   newRouter,
 } from './router.ts';
-import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
+import {
+  presentSnapshot,
+  presentSnapshotDetail,
+  snapshotDetailSchema,
+  snapshotSchema,
+} from './snapshots.present.ts';
 
 export interface SnapshotsDeps {
   db: Db;
@@ -28,10 +34,21 @@ export interface SnapshotsDeps {
   agentStaleAfterMs: number;
 }
 
-/** One snapshot of the team's: pin it, verify it, delete it. */
+/** One snapshot of the team's: show it, pin it, verify it, delete it. */
 export function snapshotsRoutes(deps: SnapshotsDeps) {
   const { db } = deps;
   return newRouter()
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/{id}',
+        summary: 'A complete snapshot of the team’s, with its sizes and its volumes',
+        request: { params: idParam('snap_...') },
+        responses: { 200: jsonResponse(snapshotDetailSchema, 'Snapshot'), ...errorResponses },
+      }),
+      async (c) =>
+        c.json(presentSnapshotDetail(await getSnapshot(db, c.get('teamId'), c.req.valid('param').id)), 200),
+    )
     .openapi(
       createRoute({
         method: 'patch',
@@ -69,7 +86,7 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
           params: idParam('snap_...'),
           body: jsonBody(z.strictObject({ serverId: idString.optional() })),
         },
-        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses },
+        responses: { 202: locatedResponse(operationSchema, 'Started'), ...errorResponses },
       }),
       async (c) => {
         const teamId = c.get('teamId');
@@ -82,7 +99,7 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
           { teamId, environmentId: snapshot.environment_id, serverId: server.id, kind: 'verify' },
           { snapshotId: snapshot.id },
         );
-        return c.json(presentOperation(op), 202);
+        return operationStarted(c, op);
       },
     )
     .openapi(

@@ -2,8 +2,9 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { notFound } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
 import { createTeamKey, getTeamPublicKey } from '../db/team-keys.data.ts';
-import { createApiToken, deleteApiToken, getTeam, listApiTokens } from '../db/teams.data.ts';
+import { apiTokensPage, createApiToken, deleteApiToken, getTeam } from '../db/teams.data.ts';
 import type { Vault } from '../db/vault.ts';
+import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 import {
   errorResponses,
   errorSchema,
@@ -11,6 +12,7 @@ import {
   idParam,
   jsonBody,
   jsonResponse,
+  locatedResponse,
   newRouter,
 } from './router.ts';
 
@@ -104,7 +106,7 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
           'Backups are encrypted to the public key. The secret key is returned once, for the team to keep ' +
           'offline; strackt keeps it only in its vault. 409 team_key_exists if the team has one.',
         responses: {
-          201: jsonResponse(newTeamKeySchema, 'Created'),
+          201: locatedResponse(newTeamKeySchema, 'Created; GET /team shows its public half from now on'),
           409: jsonResponse(errorSchema, 'The team already has a key'),
           ...errorResponses,
         },
@@ -112,6 +114,9 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       async (c) => {
         const key = await createTeamKey(db, vault, c.get('teamId'));
         holdsSecret(c);
+        // The one response carrying a secret key: no cache along the way may keep a copy.
+        c.header('cache-control', 'no-store');
+        c.header('location', '/team');
         return c.json(presentNewTeamKey(key), 201);
       },
     )
@@ -119,23 +124,23 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/tokens',
-        summary: "The team's API tokens (never their values)",
+        summary: "The team's API tokens (never their values), newest first",
+        request: { query: pageQuery },
         responses: {
-          200: jsonResponse(z.object({ tokens: z.array(tokenSchema) }), 'Tokens'),
+          200: jsonResponse(pageSchema('tokens', tokenSchema), 'Tokens'),
           ...errorResponses,
         },
       }),
       async (c) => {
-        const tokens = await listApiTokens(db, c.get('teamId'));
+        const query = c.req.valid('query');
+        const page = await apiTokensPage(db, c.get('teamId'), pageRequest(query));
         return c.json(
-          {
-            tokens: tokens.map((t) => ({
-              id: t.id,
-              name: t.name,
-              createdAt: t.created_at.toISOString(),
-              lastUsedAt: t.last_used_at?.toISOString() ?? null,
-            })),
-          },
+          pageBody(c, 'tokens', page, query.limit, (t) => ({
+            id: t.id,
+            name: t.name,
+            createdAt: t.created_at.toISOString(),
+            lastUsedAt: t.last_used_at?.toISOString() ?? null,
+          })),
           200,
         );
       },
@@ -147,13 +152,14 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
         summary: 'Create an API token; its value is shown only in this response',
         request: { body: jsonBody(z.strictObject({ name: z.string().min(1).max(100) })) },
         responses: {
-          201: jsonResponse(z.object({ id: z.string(), name: z.string(), token: z.string() }), 'Created'),
+          201: locatedResponse(z.object({ id: z.string(), name: z.string(), token: z.string() }), 'Created'),
           ...errorResponses,
         },
       }),
       async (c) => {
         const { row, token } = await createApiToken(db, c.get('teamId'), c.req.valid('json').name);
         holdsSecret(c);
+        c.header('location', `/team/tokens/${row.id}`);
         return c.json({ id: row.id, name: row.name, token }, 201);
       },
     )

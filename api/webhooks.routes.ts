@@ -6,12 +6,21 @@ import type { Vault } from '../db/vault.ts';
 import {
   createWebhook,
   deleteWebhook,
+  deliveriesPage,
   getWebhook,
-  listDeliveries,
-  listWebhooks,
   setWebhookEvents,
+  webhooksPage,
 } from '../db/webhooks.data.ts';
-import { errorResponses, holdsSecret, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import {
+  errorResponses,
+  holdsSecret,
+  idParam,
+  jsonBody,
+  jsonResponse,
+  locatedResponse,
+  newRouter,
+} from './router.ts';
+import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 
 const webhookSchema = z
   .object({ id: z.string(), url: z.string(), events: z.array(z.enum(webhookEvents)), createdAt: z.string() })
@@ -68,13 +77,14 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
           ),
         },
         responses: {
-          201: jsonResponse(z.object({ webhook: webhookSchema, secret: z.string() }), 'Added'),
+          201: locatedResponse(z.object({ webhook: webhookSchema, secret: z.string() }), 'Added'),
           ...errorResponses,
         },
       }),
       async (c) => {
         const { webhook, secret } = await createWebhook(db, vault, c.get('teamId'), c.req.valid('json'));
         holdsSecret(c);
+        c.header('location', `/webhooks/${webhook.id}`);
         return c.json({ webhook: present(webhook), secret }, 201);
       },
     )
@@ -82,37 +92,41 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/',
-        summary: 'The team’s webhooks (never their secrets)',
+        summary: 'The team’s webhooks (never their secrets), newest first',
+        request: { query: pageQuery },
         responses: {
-          200: jsonResponse(z.object({ webhooks: z.array(webhookSchema) }), 'Webhooks'),
+          200: jsonResponse(pageSchema('webhooks', webhookSchema), 'Webhooks'),
           ...errorResponses,
         },
       }),
-      async (c) => c.json({ webhooks: (await listWebhooks(db, c.get('teamId'))).map(present) }, 200),
+      async (c) => {
+        const query = c.req.valid('query');
+        const page = await webhooksPage(db, c.get('teamId'), pageRequest(query));
+        return c.json(pageBody(c, 'webhooks', page, query.limit, present), 200);
+      },
     )
     .openapi(
       createRoute({
         method: 'get',
         path: '/{id}/deliveries',
         summary: 'The delivery log of a webhook, newest first',
-        request: { params: idParam('whk_...') },
+        request: { params: idParam('whk_...'), query: pageQuery },
         responses: {
           200: jsonResponse(
-            z.object({
-              deliveries: z.array(
-                z.object({
-                  id: z.string(),
-                  event: z.enum(webhookEvents),
-                  status: z.enum(['pending', 'delivered', 'failed']),
-                  attempts: z.number(),
-                  lastStatusCode: z.number().nullable(),
-                  lastError: z.string().nullable(),
-                  payload: z.record(z.string(), z.unknown()),
-                  createdAt: z.string(),
-                  finishedAt: z.string().nullable(),
-                }),
-              ),
-            }),
+            pageSchema(
+              'deliveries',
+              z.object({
+                id: z.string(),
+                event: z.enum(webhookEvents),
+                status: z.enum(['pending', 'delivered', 'failed']),
+                attempts: z.number(),
+                lastStatusCode: z.number().nullable(),
+                lastError: z.string().nullable(),
+                payload: z.record(z.string(), z.unknown()),
+                createdAt: z.string(),
+                finishedAt: z.string().nullable(),
+              }),
+            ),
             'Deliveries',
           ),
           ...errorResponses,
@@ -120,21 +134,20 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       }),
       async (c) => {
         const webhook = await getWebhook(db, c.get('teamId'), c.req.valid('param').id);
-        const deliveries = await listDeliveries(db, webhook.id);
+        const query = c.req.valid('query');
+        const page = await deliveriesPage(db, webhook.id, pageRequest(query));
         return c.json(
-          {
-            deliveries: deliveries.map((d) => ({
-              id: d.id,
-              event: d.event,
-              status: d.status,
-              attempts: d.attempts,
-              lastStatusCode: d.last_status_code,
-              lastError: d.last_error,
-              payload: d.payload,
-              createdAt: d.created_at.toISOString(),
-              finishedAt: d.finished_at?.toISOString() ?? null,
-            })),
-          },
+          pageBody(c, 'deliveries', page, query.limit, (d) => ({
+            id: d.id,
+            event: d.event,
+            status: d.status,
+            attempts: d.attempts,
+            lastStatusCode: d.last_status_code,
+            lastError: d.last_error,
+            payload: d.payload,
+            createdAt: d.created_at.toISOString(),
+            finishedAt: d.finished_at?.toISOString() ?? null,
+          })),
           200,
         );
       },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { nameSchema } from './environment-spec.ts';
 import { idPattern, type IdKind } from './ids.ts';
 
 /**
@@ -43,6 +44,11 @@ export const hostTasks = {
       captureMs: count,
       firstByteAt: epochMs,
       partsResumed: count,
+      // Optional: an agent older than this field, or a capture one spooled before an upgrade, sends none.
+      volumes: z
+        .array(z.object({ name: nameSchema, entries: count, bytes: count }))
+        .max(32)
+        .optional(),
     }),
   },
   startEnvironment: { input: environmentRef, result: nothing },

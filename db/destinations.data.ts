@@ -5,6 +5,7 @@ import { newId } from '../common/ids.ts';
 import type { S3Location } from '../common/s3-client.ts';
 import type { TlsPin } from '../storage/pinned-client.ts';
 import type { Db } from './database.ts';
+import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import type { Destination } from './tables/destination.table.ts';
 import type { Vault } from './vault.ts';
 
@@ -133,8 +134,12 @@ export function pinOf(destination: Destination): TlsPin {
     : { fingerprint: destination.receiver_fingerprint! };
 }
 
-export async function listDestinations(db: Db, teamId: string): Promise<Destination[]> {
-  return db.selectFrom('destinations').selectAll().where('team_id', '=', teamId).orderBy('name').execute();
+export function destinationsPage(db: Db, teamId: string, page: PageRequest): Promise<Page<Destination>> {
+  return keysetPage(
+    db.selectFrom('destinations').selectAll().where('team_id', '=', teamId),
+    { at: 'created_at', id: 'id' },
+    page,
+  );
 }
 
 /** A team's destination; another team's is reported as not found, never as forbidden. */

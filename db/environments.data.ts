@@ -5,6 +5,7 @@ import { newId } from '../common/ids.ts';
 import type { OperationLabels } from '../common/workflow-contracts.ts';
 import type { Db } from './database.ts';
 import { jsonb } from './jsonb.ts';
+import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import { activeOperation, operationInProgress } from './operations.data.ts';
 import { getServer } from './servers.data.ts';
 import type { Environment } from './tables/environment.table.ts';
@@ -51,8 +52,12 @@ export async function createEnvironment(
   }
 }
 
-export async function listEnvironments(db: Db, teamId: string): Promise<Environment[]> {
-  return db.selectFrom('environments').selectAll().where('team_id', '=', teamId).orderBy('name').execute();
+export function environmentsPage(db: Db, teamId: string, page: PageRequest): Promise<Page<Environment>> {
+  return keysetPage(
+    db.selectFrom('environments').selectAll().where('team_id', '=', teamId),
+    { at: 'created_at', id: 'id' },
+    page,
+  );
 }
 
 export async function getEnvironment(db: Db, teamId: string, id: string): Promise<Environment> {

@@ -4,10 +4,12 @@ import {
   activeStatuses,
   type OperationKind,
   type OperationProgress,
+  type OperationStatus,
   type Transfer,
 } from '../common/operations.ts';
 import type { Db } from './database.ts';
 import { jsonb } from './jsonb.ts';
+import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import type { Operation } from './tables/operation.table.ts';
 
 export interface NewOperation {
@@ -72,20 +74,29 @@ export async function getOperation(db: Db, teamId: string, id: string): Promise<
   return op;
 }
 
-export async function listOperations(
+export interface OperationFilter {
+  kind?: OperationKind;
+  status?: OperationStatus;
+  environmentId?: string;
+  serverId?: string;
+  /** Made at or after this instant. */
+  since?: Date;
+}
+
+/** A page of the team's operations that pass every filter given, newest first. */
+export function operationsPage(
   db: Db,
   teamId: string,
-  environmentId: string,
-  limit = 50,
-): Promise<Operation[]> {
-  return db
-    .selectFrom('operations')
-    .selectAll()
-    .where('team_id', '=', teamId)
-    .where('environment_id', '=', environmentId)
-    .orderBy('created_at', 'desc')
-    .limit(limit)
-    .execute();
+  filter: OperationFilter,
+  page: PageRequest,
+): Promise<Page<Operation>> {
+  let query = db.selectFrom('operations').selectAll().where('team_id', '=', teamId);
+  if (filter.kind) query = query.where('kind', '=', filter.kind);
+  if (filter.status) query = query.where('status', '=', filter.status);
+  if (filter.environmentId) query = query.where('environment_id', '=', filter.environmentId);
+  if (filter.serverId) query = query.where('server_id', '=', filter.serverId);
+  if (filter.since) query = query.where('created_at', '>=', filter.since);
+  return keysetPage(query, { at: 'created_at', id: 'id' }, page);
 }
 
 /** Records progress and answers the operation as it now stands. */

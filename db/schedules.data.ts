@@ -5,6 +5,7 @@ import type { RetentionRule } from '../common/retention.ts';
 import type { ScheduleBody } from '../common/schedule-spec.ts';
 import type { Database, Db } from './database.ts';
 import { jsonb } from './jsonb.ts';
+import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import type { BackupSchedule, ScheduleRun, ScheduleRunStatus } from './tables/schedule.table.ts';
 
 export interface ScheduleFields {
@@ -106,6 +107,23 @@ export function listSchedules(db: Db, teamId: string, environmentId: string): Pr
     .execute();
 }
 
+export function schedulesPage(
+  db: Db,
+  teamId: string,
+  environmentId: string,
+  page: PageRequest,
+): Promise<Page<BackupSchedule>> {
+  return keysetPage(
+    db
+      .selectFrom('backup_schedules')
+      .selectAll()
+      .where('team_id', '=', teamId)
+      .where('environment_id', '=', environmentId),
+    { at: 'created_at', id: 'id' },
+    page,
+  );
+}
+
 /** A run's row, made once per nominal time: a retried activity finds the one it made. */
 export async function beginRun(
   db: Db,
@@ -171,25 +189,48 @@ export function recentRuns(db: Db, scheduleId: string, limit = 20): Promise<Sche
     .execute();
 }
 
-/** Scheduled runs of an environment that made no snapshot (failed, skipped, never started), newest first. */
-export async function missedRuns(
-  db: Db,
-  environmentId: string,
-  limit: number,
-): Promise<{ count: number; runs: (ScheduleRun & { status: 'failed' | 'skipped' | 'missed' })[] }> {
-  const missed = db
+export type MissedRun = ScheduleRun & { status: 'failed' | 'skipped' | 'missed' };
+
+/** The schedule's earliest run due after `after` (any run at all without it), if one has been recorded. */
+export function firstRunAfter(db: Db, scheduleId: string, after?: Date): Promise<ScheduleRun | undefined> {
+  let query = db.selectFrom('schedule_runs').selectAll().where('schedule_id', '=', scheduleId);
+  if (after) query = query.where('nominal_at', '>', after);
+  return query.orderBy('nominal_at').limit(1).executeTakeFirst();
+}
+
+/** Scheduled runs of an environment that made no snapshot: failed, skipped, never started. */
+const missedOf = (db: Db, environmentId: string) =>
+  db
     .selectFrom('schedule_runs')
     .innerJoin('backup_schedules', 'backup_schedules.id', 'schedule_runs.schedule_id')
     .where('backup_schedules.environment_id', '=', environmentId)
     .where('schedule_runs.status', 'in', ['failed', 'skipped', 'missed']);
+
+/** How many runs an environment missed, and the latest few. */
+export async function missedRuns(
+  db: Db,
+  environmentId: string,
+  limit: number,
+): Promise<{ count: number; runs: MissedRun[] }> {
+  const missed = missedOf(db, environmentId);
   const [counted, runs] = await Promise.all([
     missed.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
     missed.selectAll('schedule_runs').orderBy('schedule_runs.nominal_at', 'desc').limit(limit).execute(),
   ]);
-  return {
-    count: Number(counted.count),
-    runs: runs as (ScheduleRun & { status: 'failed' | 'skipped' | 'missed' })[],
-  };
+  return { count: Number(counted.count), runs: runs as MissedRun[] };
+}
+
+/** A page of the missed runs, newest first (a run is one schedule's at one nominal time). */
+export async function missedRunsPage(
+  db: Db,
+  environmentId: string,
+  page: PageRequest,
+): Promise<Page<MissedRun>> {
+  return (await keysetPage(
+    missedOf(db, environmentId).selectAll('schedule_runs'),
+    { at: 'schedule_runs.nominal_at', id: 'schedule_runs.schedule_id' },
+    page,
+  )) as Page<MissedRun>;
 }
 
 /** Pauses or resumes: the saved body says so too, so that a later read shows what was saved. */

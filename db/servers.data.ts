@@ -3,6 +3,7 @@ import { DomainError, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import { hashToken, newSecretToken } from '../common/secret-tokens.ts';
 import type { Db } from './database.ts';
+import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import type { Server } from './tables/server.table.ts';
 
 export async function createServer(
@@ -53,8 +54,12 @@ export async function rotateAgentToken(db: Db, serverId: string): Promise<string
   return agentToken;
 }
 
-export async function listServers(db: Db, teamId: string): Promise<Server[]> {
-  return db.selectFrom('servers').selectAll().where('team_id', '=', teamId).orderBy('name').execute();
+export function serversPage(db: Db, teamId: string, page: PageRequest): Promise<Page<Server>> {
+  return keysetPage(
+    db.selectFrom('servers').selectAll().where('team_id', '=', teamId),
+    { at: 'created_at', id: 'id' },
+    page,
+  );
 }
 
 /** A team's server; another team's server is reported as not found, never as forbidden. */

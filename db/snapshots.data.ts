@@ -1,6 +1,9 @@
 import { DomainError, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
+import type { VolumeTotal } from '../format/manifest.ts';
 import type { Db } from './database.ts';
+import { jsonb } from './jsonb.ts';
+import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import type { Snapshot } from './tables/snapshot.table.ts';
 
 export interface NewSnapshot {
@@ -100,6 +103,8 @@ export interface CompletedSnapshot {
   manifestSha256: string;
   frozenMs: number;
   captureMs: number;
+  /** Absent from agents that predate it, and from a capture such an agent spooled before an upgrade. */
+  volumes?: VolumeTotal[];
 }
 
 export async function markComplete(db: Db, id: string, c: CompletedSnapshot): Promise<void> {
@@ -114,6 +119,7 @@ export async function markComplete(db: Db, id: string, c: CompletedSnapshot): Pr
       manifest_sha256: c.manifestSha256,
       frozen_ms: c.frozenMs,
       capture_ms: c.captureMs,
+      volumes: jsonb(c.volumes ?? null),
       completed_at: new Date(),
     })
     .where('id', '=', id)
@@ -139,6 +145,25 @@ export async function listSnapshots(db: Db, teamId: string, environmentId: strin
     .where('status', '=', 'complete')
     .orderBy('created_at', 'desc')
     .execute();
+}
+
+/** A page of the environment's complete snapshots, newest first. */
+export function snapshotsPage(
+  db: Db,
+  teamId: string,
+  environmentId: string,
+  page: PageRequest,
+): Promise<Page<Snapshot>> {
+  return keysetPage(
+    db
+      .selectFrom('snapshots')
+      .selectAll()
+      .where('team_id', '=', teamId)
+      .where('environment_id', '=', environmentId)
+      .where('status', '=', 'complete'),
+    { at: 'created_at', id: 'id' },
+    page,
+  );
 }
 
 /**

@@ -1,6 +1,7 @@
 import { newId } from '../common/ids.ts';
 import { hashToken, newSecretToken } from '../common/secret-tokens.ts';
 import type { Db } from './database.ts';
+import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import type { ApiToken } from './tables/api-token.table.ts';
 import type { Team } from './tables/team.table.ts';
 
@@ -45,13 +46,12 @@ export async function teamIdForToken(db: Db, token: string): Promise<string | un
   return row?.team_id;
 }
 
-export async function listApiTokens(db: Db, teamId: string): Promise<ApiToken[]> {
-  return db
-    .selectFrom('api_tokens')
-    .selectAll()
-    .where('team_id', '=', teamId)
-    .orderBy('created_at')
-    .execute();
+export function apiTokensPage(db: Db, teamId: string, page: PageRequest): Promise<Page<ApiToken>> {
+  return keysetPage(
+    db.selectFrom('api_tokens').selectAll().where('team_id', '=', teamId),
+    { at: 'created_at', id: 'id' },
+    page,
+  );
 }
 
 export async function deleteApiToken(db: Db, teamId: string, id: string): Promise<boolean> {

@@ -4,6 +4,7 @@ import { newId } from '../common/ids.ts';
 import { normalizeEvents, webhookSecret, type WebhookEvent } from '../common/webhook-events.ts';
 import type { Db } from './database.ts';
 import { jsonb } from './jsonb.ts';
+import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import type { Webhook, WebhookDelivery } from './tables/webhook.table.ts';
 import type { Vault } from './vault.ts';
 
@@ -59,6 +60,14 @@ export async function setWebhookEvents(
 
 export function listWebhooks(db: Db, teamId: string): Promise<Webhook[]> {
   return db.selectFrom('webhooks').selectAll().where('team_id', '=', teamId).orderBy('created_at').execute();
+}
+
+export function webhooksPage(db: Db, teamId: string, page: PageRequest): Promise<Page<Webhook>> {
+  return keysetPage(
+    db.selectFrom('webhooks').selectAll().where('team_id', '=', teamId),
+    { at: 'created_at', id: 'id' },
+    page,
+  );
 }
 
 export async function getWebhook(db: Db, teamId: string, id: string): Promise<Webhook> {
@@ -133,12 +142,10 @@ export async function recordAttempt(
     .execute();
 }
 
-export function listDeliveries(db: Db, webhookId: string, limit = 50): Promise<WebhookDelivery[]> {
-  return db
-    .selectFrom('webhook_deliveries')
-    .selectAll()
-    .where('webhook_id', '=', webhookId)
-    .orderBy('created_at', 'desc')
-    .limit(limit)
-    .execute();
+export function deliveriesPage(db: Db, webhookId: string, page: PageRequest): Promise<Page<WebhookDelivery>> {
+  return keysetPage(
+    db.selectFrom('webhook_deliveries').selectAll().where('webhook_id', '=', webhookId),
+    { at: 'created_at', id: 'id' },
+    page,
+  );
 }

@@ -12,6 +12,13 @@ export interface ManifestEntry {
   target?: string;
 }
 
+/** A volume's share of a snapshot: its entries, and the bytes of its files before compression. */
+export interface VolumeTotal {
+  name: string;
+  entries: number;
+  bytes: number;
+}
+
 export interface Manifest {
   format: 'strackt-snapshot';
   formatVersion: 1;
@@ -23,7 +30,7 @@ export interface Manifest {
   createdAt: string;
   keyId: string;
   services: { name: string; volumes: string[] }[];
-  volumes: { name: string; entries: number; bytes: number }[];
+  volumes: VolumeTotal[];
   entries: ManifestEntry[];
   data: { object: string; tarBytes: number };
 }

@@ -13,6 +13,7 @@ import * as verificationAndPrune from './2026-11-26T0840-verification-and-prune.
 import * as agentTasks from './2026-12-04T0900-agent-tasks.ts';
 import * as operationTransfer from './2026-12-04T0910-operation-transfer.ts';
 import * as idempotencyKeys from './2026-12-04T2200-idempotency-keys.ts';
+import * as snapshotVolumes from './2026-12-04T2210-snapshot-volumes-and-list-order.ts';
 
 // Listed explicitly (not read from the folder) so the set of migrations is part of the build.
 export const migrations: Record<string, Migration> = {
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-04T0900-agent-tasks': agentTasks,
   '2026-12-04T0910-operation-transfer': operationTransfer,
   '2026-12-04T2200-idempotency-keys': idempotencyKeys,
+  '2026-12-04T2210-snapshot-volumes-and-list-order': snapshotVolumes,
 };

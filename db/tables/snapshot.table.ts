@@ -1,4 +1,5 @@
-import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { ColumnType, Generated, RawBuilder, Selectable } from 'kysely';
+import type { VolumeTotal } from '../../format/manifest.ts';
 
 // bigint columns come back from postgres.js as strings; they are numbers here after conversion.
 type BigCount = ColumnType<string | null, number | null, number | null>;
@@ -32,5 +33,7 @@ export interface SnapshotTable {
   verification: 'ok' | 'failed' | 'missing' | null;
   verification_error: string | null;
   deleted_at: Date | null;
+  /** The manifest's per-volume totals, as the agent reported them; null if it reported none (older agents). */
+  volumes: ColumnType<VolumeTotal[] | null, never, RawBuilder<VolumeTotal[] | null>>;
 }
 export type Snapshot = Selectable<SnapshotTable>;

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
-import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
+import { stackS3, startControlPlane, type ApiError, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { stack, uniqueName, waitFor } from '../helpers/stack.ts';
 import { startWebhookReceiver } from '../helpers/webhook-receiver.ts';
@@ -307,7 +307,11 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
       },
       { timeoutMs: 90_000, intervalMs: 1000 },
     );
-    assert.equal((await cp.request('POST', `/schedules/${created.body.id}/trigger`, token)).status, 200);
+    // The run starts, finds the agent offline and is recorded as skipped: run now says so.
+    const triggered = await cp.request<ApiError>('POST', `/schedules/${created.body.id}/trigger`, token);
+    assert.equal(triggered.status, 409, JSON.stringify(triggered.body));
+    assert.equal(triggered.body.error.code, 'run_skipped');
+    assert.match(triggered.body.error.message, /agent of server a .* is offline/);
     const got = await waitFor(
       'the backup.missed webhook',
       async () =>

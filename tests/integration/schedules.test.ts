@@ -295,7 +295,7 @@ describe('backup schedules', () => {
     // Run now, once the scheduled run's workflow has closed (overlap "skip" would drop it otherwise).
     const nominal = done.nominalAt.replace('.000Z', 'Z');
     await cp.temporal.workflow.getHandle(`scheduled-backup-${id}-${nominal}`).result();
-    assert.equal((await cp.request('POST', `/schedules/${id}/trigger`, token)).status, 200);
+    assert.equal((await cp.request('POST', `/schedules/${id}/trigger`, token)).status, 202);
     await waitFor(
       'run now to make a second snapshot',
       async () => {
@@ -341,7 +341,7 @@ describe('backup schedules', () => {
       at: '04:00',
     });
     const id = created.body.id;
-    assert.equal((await cp.request('POST', `/schedules/${id}/trigger`, token)).status, 200);
+    assert.equal((await cp.request('POST', `/schedules/${id}/trigger`, token)).status, 202);
     await waitFor('the run to be going', async () => {
       const { body } = await cp.request<Schedule>('GET', `/schedules/${id}`, token);
       return body.recentRuns.some((r) => r.status === 'running') || undefined;
