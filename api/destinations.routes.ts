@@ -30,7 +30,15 @@ import { checkDestination } from '../storage/connectivity-check.ts';
 import { checkReceiver, enrolReceiver } from '../storage/receiver-enrolment.ts';
 import type { TlsPin } from '../receiver/pinned-client.ts';
 import { invalid } from '../common/errors.ts';
-import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import {
+  bodyErrors,
+  errorResponses,
+  errorSchema,
+  idParam,
+  jsonBody,
+  jsonResponse,
+  newRouter,
+} from './router.ts';
 import { newTeamKeySchema, presentNewTeamKey } from './team.routes.ts';
 
 const destinationSchema = z
@@ -166,10 +174,12 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/',
+        operationId: 'listDestinations',
+        tags: ['Destinations'],
         summary: "List the team's backup destinations (never their secret keys)",
         responses: {
           200: jsonResponse(z.object({ destinations: z.array(destinationSchema) }), 'Destinations'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => c.json({ destinations: (await listDestinations(db, c.get('teamId'))).map(present) }, 200),
@@ -178,6 +188,8 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/',
+        operationId: 'createDestination',
+        tags: ['Destinations'],
         summary:
           'Add a bucket or a receiver backups go to, after checking it works; gives the team its key if it had none',
         description:
@@ -196,7 +208,7 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
             'Created',
           ),
           409: jsonResponse(errorSchema, 'The name is taken'),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors),
           ...checkFailed,
         },
       }),
@@ -243,9 +255,11 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/{id}',
+        operationId: 'getDestination',
+        tags: ['Destinations'],
         summary: 'One destination',
         request: { params: idParam('dst_...') },
-        responses: { 200: jsonResponse(destinationSchema, 'Destination'), ...errorResponses },
+        responses: { 200: jsonResponse(destinationSchema, 'Destination'), ...errorResponses(404, 422) },
       }),
       async (c) => c.json(present(await getDestination(db, c.get('teamId'), c.req.valid('param').id)), 200),
     )
@@ -253,13 +267,15 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'patch',
         path: '/{id}',
+        operationId: 'updateDestination',
+        tags: ['Destinations'],
         summary: 'Rename a destination or change how it is reached; a changed connection is checked first',
         description: 'A change that fails the check is refused and the destination stays as it was.',
         request: { params: idParam('dst_...'), body: jsonBody(patchBody) },
         responses: {
           200: jsonResponse(destinationSchema, 'Updated'),
           409: jsonResponse(errorSchema, 'The name is taken'),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors, 404),
           ...checkFailed,
         },
       }),
@@ -292,13 +308,15 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'delete',
         path: '/{id}',
+        operationId: 'deleteDestination',
+        tags: ['Destinations'],
         summary: 'Remove a destination no snapshot is kept in; its secret key leaves the vault',
         description: 'The bucket and its objects are not touched.',
         request: { params: idParam('dst_...') },
         responses: {
           204: { description: 'Deleted' },
           409: jsonResponse(errorSchema, 'Snapshots are kept in it (destination_in_use)'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -310,9 +328,11 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/{id}/check',
+        operationId: 'checkDestination',
+        tags: ['Destinations'],
         summary: 'Check again that the destination works (write, read back, delete a probe object)',
         request: { params: idParam('dst_...') },
-        responses: { 200: jsonResponse(destinationSchema, 'Works'), ...errorResponses, ...checkFailed },
+        responses: { 200: jsonResponse(destinationSchema, 'Works'), ...errorResponses(404), ...checkFailed },
       }),
       async (c) => {
         const teamId = c.get('teamId');

@@ -1,6 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Client } from '@temporalio/client';
-import { backupStrategySchema, nameSchema, servicesSchema } from '../common/environment-spec.ts';
+import {
+  backupStrategySchema,
+  nameSchema,
+  serviceSpecSchema,
+  servicesSchema,
+} from '../common/environment-spec.ts';
 import { DomainError } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
 import {
@@ -20,6 +25,7 @@ import { operationSchema } from './operations.routes.ts';
 import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
 import { requireAgentConnected, requireEnrolledAgent } from './agent-connected.ts';
 import {
+  bodyErrors,
   errorResponses,
   errorSchema,
   idParam,
@@ -34,7 +40,7 @@ const environmentSchema = z
     id: z.string(),
     name: z.string(),
     serverId: z.string(),
-    services: z.array(z.any()),
+    services: z.array(serviceSpecSchema),
     backupStrategy: backupStrategySchema,
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -104,10 +110,12 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'get',
         path: '/',
+        operationId: 'listEnvironments',
+        tags: ['Environments'],
         summary: "List the team's environments",
         responses: {
           200: jsonResponse(z.object({ environments: z.array(environmentSchema) }), 'Environments'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => c.json({ environments: (await listEnvironments(db, c.get('teamId'))).map(present) }, 200),
@@ -116,6 +124,8 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'post',
         path: '/',
+        operationId: 'createEnvironment',
+        tags: ['Environments'],
         summary: 'Create an environment placed on one of the team’s servers',
         request: {
           body: jsonBody(
@@ -127,7 +137,10 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
             }),
           ),
         },
-        responses: { 201: jsonResponse(environmentSchema, 'Created'), ...errorResponses },
+        responses: {
+          201: jsonResponse(environmentSchema, 'Created'),
+          ...errorResponses(...bodyErrors, 404, 409),
+        },
       }),
       async (c) => c.json(present(await createEnvironment(db, c.get('teamId'), c.req.valid('json'))), 201),
     )
@@ -135,9 +148,11 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'get',
         path: '/{id}',
+        operationId: 'getEnvironment',
+        tags: ['Environments'],
         summary: 'One environment',
         request: { params: idParam('env_...') },
-        responses: { 200: jsonResponse(environmentSchema, 'Environment'), ...errorResponses },
+        responses: { 200: jsonResponse(environmentSchema, 'Environment'), ...errorResponses(404, 422) },
       }),
       async (c) => c.json(present(await getEnvironment(db, c.get('teamId'), c.req.valid('param').id)), 200),
     )
@@ -145,6 +160,8 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'patch',
         path: '/{id}',
+        operationId: 'updateEnvironment',
+        tags: ['Environments'],
         summary:
           'Rename an environment, replace its services (at the next deploy) or change its backup strategy',
         request: {
@@ -157,7 +174,10 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
             }),
           ),
         },
-        responses: { 200: jsonResponse(environmentSchema, 'Updated'), ...errorResponses },
+        responses: {
+          200: jsonResponse(environmentSchema, 'Updated'),
+          ...errorResponses(...bodyErrors, 404, 409),
+        },
       }),
       async (c) =>
         c.json(
@@ -169,9 +189,11 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'delete',
         path: '/{id}',
+        operationId: 'deleteEnvironment',
+        tags: ['Environments'],
         summary: 'Delete an environment (stop it first: its services are not stopped for you)',
         request: { params: idParam('env_...') },
-        responses: { 204: { description: 'Deleted' }, ...errorResponses, ...conflict },
+        responses: { 204: { description: 'Deleted' }, ...errorResponses(404, 422), ...conflict },
       }),
       async (c) => {
         await deleteEnvironment(db, c.get('teamId'), c.req.valid('param').id);
@@ -182,9 +204,15 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/deploy',
+        operationId: 'deployEnvironment',
+        tags: ['Environments'],
         summary: 'Deploy (or redeploy) the environment on its server; a tracked operation',
         request: { params: idParam('env_...') },
-        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: {
+          202: jsonResponse(operationSchema, 'Started'),
+          ...errorResponses(404, 422, 503),
+          ...conflict,
+        },
       }),
       async (c) =>
         c.json(presentOperation(await operate(c.get('teamId'), c.req.valid('param').id, 'deploy', {})), 202),
@@ -193,9 +221,15 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/stop',
+        operationId: 'stopEnvironment',
+        tags: ['Environments'],
         summary: "Stop the environment's services; a tracked operation",
         request: { params: idParam('env_...') },
-        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: {
+          202: jsonResponse(operationSchema, 'Started'),
+          ...errorResponses(404, 422, 503),
+          ...conflict,
+        },
       }),
       async (c) =>
         c.json(presentOperation(await operate(c.get('teamId'), c.req.valid('param').id, 'stop', {})), 202),
@@ -204,12 +238,18 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/backups',
+        operationId: 'startBackup',
+        tags: ['Environments'],
         summary: 'Back up now: a point-in-time snapshot of every volume, to one of the team’s destinations',
         request: {
           params: idParam('env_...'),
           body: jsonBody(z.strictObject({ destinationId: idString })),
         },
-        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: {
+          202: jsonResponse(operationSchema, 'Started'),
+          ...errorResponses(...bodyErrors, 404, 503),
+          ...conflict,
+        },
       }),
       async (c) => {
         const { destinationId } = c.req.valid('json');
@@ -222,6 +262,8 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/restores',
+        operationId: 'startRestore',
+        tags: ['Environments'],
         summary:
           'Restore a snapshot onto the original server or any other connected server of the team; a tracked operation',
         request: {
@@ -236,7 +278,11 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
             }),
           ),
         },
-        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: {
+          202: jsonResponse(operationSchema, 'Started'),
+          ...errorResponses(...bodyErrors, 404, 503),
+          ...conflict,
+        },
       }),
       async (c) =>
         c.json(
@@ -248,11 +294,13 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'get',
         path: '/{id}/snapshots',
+        operationId: 'listSnapshots',
+        tags: ['Environments'],
         summary: "The environment's complete snapshots, newest first",
         request: { params: idParam('env_...') },
         responses: {
           200: jsonResponse(z.object({ snapshots: z.array(snapshotSchema) }), 'Snapshots'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -267,11 +315,13 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'get',
         path: '/{id}/operations',
+        operationId: 'listEnvironmentOperations',
+        tags: ['Environments'],
         summary: "The environment's recent operations, newest first",
         request: { params: idParam('env_...') },
         responses: {
           200: jsonResponse(z.object({ operations: z.array(operationSchema) }), 'Operations'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {

@@ -27,7 +27,7 @@ import {
 } from '../db/schedules.data.ts';
 import type { BackupSchedule } from '../db/tables/schedule.table.ts';
 import { changeSchedule, temporalScheduleId, type ScheduleSyncDeps } from './schedule-sync.ts';
-import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import { bodyErrors, errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 const runSchema = z.object({ at: z.string(), local: z.string() });
 
@@ -75,13 +75,6 @@ const present = (s: BackupSchedule): z.infer<typeof scheduleSchema> => ({
   updatedAt: s.updated_at.toISOString(),
 });
 
-const conflict = {
-  503: {
-    description: 'Temporal did not accept the change; nothing was changed',
-    content: { 'application/json': { schema: errorSchema } },
-  },
-} as const;
-
 /** Checks a body against the team's data too: the destination must be one of the team's. */
 async function fieldsOf(
   db: Db,
@@ -122,6 +115,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/environments/{id}/schedules/preview',
+        operationId: 'previewSchedule',
+        tags: ['Schedules'],
         summary: 'The next runs of a schedule as Temporal will start them, with warnings, before saving it',
         request: {
           params: envParam,
@@ -139,7 +134,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             }),
             'Preview',
           ),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors, 404),
         },
       }),
       async (c) => {
@@ -169,9 +164,14 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/environments/{id}/schedules',
+        operationId: 'createSchedule',
+        tags: ['Schedules'],
         summary: 'Save a backup schedule (a Temporal Schedule is made with it)',
         request: { params: envParam, body: jsonBody(scheduleBodySchema) },
-        responses: { 201: jsonResponse(scheduleSchema, 'Saved'), ...errorResponses, ...conflict },
+        responses: {
+          201: jsonResponse(scheduleSchema, 'Saved'),
+          ...errorResponses(...bodyErrors, 404, 503),
+        },
       }),
       async (c) => {
         const teamId = c.get('teamId');
@@ -189,11 +189,13 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'get',
         path: '/environments/{id}/schedules',
+        operationId: 'listSchedules',
+        tags: ['Schedules'],
         summary: 'The environment’s backup schedules',
         request: { params: envParam },
         responses: {
           200: jsonResponse(z.object({ schedules: z.array(scheduleSchema) }), 'Schedules'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -206,6 +208,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'get',
         path: '/environments/{id}/missed-backups',
+        operationId: 'listMissedBackups',
+        tags: ['Schedules'],
         summary: 'Scheduled runs that produced no snapshot: failed, skipped, or never started; newest first',
         request: { params: envParam },
         responses: {
@@ -223,7 +227,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             }),
             'Missed backups',
           ),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -247,6 +251,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'get',
         path: '/schedules/{id}',
+        operationId: 'getSchedule',
+        tags: ['Schedules'],
         summary: 'A schedule, its next runs as Temporal reports them, and its recent runs with their outcome',
         request: { params: idParam('sch_...') },
         responses: {
@@ -267,8 +273,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             }),
             'Schedule',
           ),
-          ...errorResponses,
-          ...conflict,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -300,6 +305,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/schedules/{id}/prune',
+        operationId: 'pruneSchedule',
+        tags: ['Schedules'],
         summary: 'Apply the schedule’s retention rule now (it also runs after each of its backups)',
         description:
           'Runs the pruneSnapshots workflow and answers what it deleted: objects first, then the rows marked ' +
@@ -308,7 +315,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
         request: { params: idParam('sch_...') },
         responses: {
           200: jsonResponse(z.object({ workflowId: z.string(), deleted: z.array(z.string()) }), 'Pruned'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -326,6 +333,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/schedules/{id}/retention/preview',
+        operationId: 'previewRetention',
+        tags: ['Schedules'],
         summary:
           'Which snapshots a retention rule keeps and which it deletes, with the reason for each kept one',
         description:
@@ -358,7 +367,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             }),
             'Preview',
           ),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors, 404),
         },
       }),
       async (c) => {
@@ -418,9 +427,14 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'put',
         path: '/schedules/{id}',
+        operationId: 'replaceSchedule',
+        tags: ['Schedules'],
         summary: 'Replace a schedule (the whole of it: fields left out take their defaults)',
         request: { params: idParam('sch_...'), body: jsonBody(scheduleBodySchema) },
-        responses: { 200: jsonResponse(scheduleSchema, 'Saved'), ...errorResponses, ...conflict },
+        responses: {
+          200: jsonResponse(scheduleSchema, 'Saved'),
+          ...errorResponses(...bodyErrors, 404, 503),
+        },
       }),
       async (c) => {
         const teamId = c.get('teamId');
@@ -438,6 +452,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/schedules/{id}/{action}',
+        operationId: 'pauseResumeOrTriggerSchedule',
+        tags: ['Schedules'],
         summary:
           'pause, resume, or trigger ("run now", under the schedule’s overlap rule: 409 while a run goes on under skip)',
         request: {
@@ -445,7 +461,10 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             action: z.enum(['pause', 'resume', 'trigger']).openapi({ param: { name: 'action', in: 'path' } }),
           }),
         },
-        responses: { 200: jsonResponse(scheduleSchema, 'Done'), ...errorResponses, ...conflict },
+        responses: {
+          200: jsonResponse(scheduleSchema, 'Done'),
+          ...errorResponses(404, 409, 422, 503),
+        },
       }),
       async (c) => {
         const teamId = c.get('teamId');
@@ -493,9 +512,11 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'delete',
         path: '/schedules/{id}',
+        operationId: 'deleteSchedule',
+        tags: ['Schedules'],
         summary: 'Delete a schedule and its Temporal Schedule',
         request: { params: idParam('sch_...') },
-        responses: { 204: { description: 'Deleted' }, ...errorResponses, ...conflict },
+        responses: { 204: { description: 'Deleted' }, ...errorResponses(404, 422, 503) },
       }),
       async (c) => {
         const teamId = c.get('teamId');

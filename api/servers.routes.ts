@@ -4,7 +4,7 @@ import type { Db } from '../db/database.ts';
 import { createServer, deleteServer, getServer, listServers, rotateAgentToken } from '../db/servers.data.ts';
 import type { Server } from '../db/tables/server.table.ts';
 import { presenceOf } from '../common/agent-presence.ts';
-import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import { bodyErrors, errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 const serverSchema = z
   .object({
@@ -51,10 +51,12 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       createRoute({
         method: 'get',
         path: '/',
+        operationId: 'listServers',
+        tags: ['Servers'],
         summary: "List the team's servers with their agents' connection state",
         responses: {
           200: jsonResponse(z.object({ servers: z.array(serverSchema) }), 'Servers'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => {
@@ -66,11 +68,13 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       createRoute({
         method: 'post',
         path: '/',
+        operationId: 'createServer',
+        tags: ['Servers'],
         summary: 'Register a server and issue its agent token',
         request: { body: jsonBody(z.strictObject({ name: nameSchema })) },
         responses: {
           201: jsonResponse(createdServerSchema, 'Created; the agent token is shown only now'),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors, 409),
         },
       }),
       async (c) => {
@@ -88,9 +92,11 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       createRoute({
         method: 'get',
         path: '/{id}',
+        operationId: 'getServer',
+        tags: ['Servers'],
         summary: 'One server',
         request: { params: idParam('srv_...') },
-        responses: { 200: jsonResponse(serverSchema, 'Server'), ...errorResponses },
+        responses: { 200: jsonResponse(serverSchema, 'Server'), ...errorResponses(404, 422) },
       }),
       async (c) => c.json(present(await getServer(db, c.get('teamId'), c.req.valid('param').id)), 200),
     )
@@ -98,6 +104,8 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/agent-token',
+        operationId: 'rotateAgentToken',
+        tags: ['Servers'],
         summary:
           "Issue a new agent token for a server; the old one stops working at once, and the agent's key is enrolled anew",
         request: { params: idParam('srv_...') },
@@ -106,7 +114,7 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
             z.object({ token: z.string().openapi({ description: 'Shown once, as at creation' }) }),
             'The new agent token',
           ),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -118,9 +126,11 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       createRoute({
         method: 'delete',
         path: '/{id}',
+        operationId: 'deleteServer',
+        tags: ['Servers'],
         summary: 'Remove a server that hosts no environment; its agent token stops working',
         request: { params: idParam('srv_...') },
-        responses: { 204: { description: 'Deleted' }, ...errorResponses },
+        responses: { 204: { description: 'Deleted' }, ...errorResponses(404, 409, 422) },
       }),
       async (c) => {
         await deleteServer(db, c.get('teamId'), c.req.valid('param').id);

@@ -11,6 +11,7 @@ import { requireEnrolledAgent } from './agent-connected.ts';
 import { operationSchema } from './operations.routes.ts';
 import { presentOperation, startOperation } from './operation-starter.ts';
 import {
+  bodyErrors,
   errorResponses,
   errorSchema,
   idParam,
@@ -36,9 +37,11 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
       createRoute({
         method: 'patch',
         path: '/{id}',
+        operationId: 'pinSnapshot',
+        tags: ['Snapshots'],
         summary: 'Pin or unpin a snapshot (a pinned one is never pruned)',
         request: { params: idParam('snap_...'), body: jsonBody(z.strictObject({ pinned: z.boolean() })) },
-        responses: { 200: jsonResponse(snapshotSchema, 'Snapshot'), ...errorResponses },
+        responses: { 200: jsonResponse(snapshotSchema, 'Snapshot'), ...errorResponses(...bodyErrors, 404) },
       }),
       async (c) => {
         const id = c.req.valid('param').id;
@@ -58,6 +61,8 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/verify',
+        operationId: 'verifySnapshot',
+        tags: ['Snapshots'],
         summary: 'Verify a snapshot: stream it from its destination and check all of it, writing nothing',
         description:
           'A tracked operation (kind verify) on a server of the team, by default the one the environment ' +
@@ -69,7 +74,10 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
           params: idParam('snap_...'),
           body: jsonBody(z.strictObject({ serverId: idString.optional() })),
         },
-        responses: { 202: jsonResponse(operationSchema, 'Started'), ...errorResponses },
+        responses: {
+          202: jsonResponse(operationSchema, 'Started'),
+          ...errorResponses(...bodyErrors, 404, 409, 503),
+        },
       }),
       async (c) => {
         const teamId = c.get('teamId');
@@ -89,12 +97,14 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
       createRoute({
         method: 'delete',
         path: '/{id}',
+        operationId: 'deleteSnapshot',
+        tags: ['Snapshots'],
         summary: 'Delete a snapshot: no longer listed at once, its objects removed by a prune workflow',
         request: { params: idParam('snap_...') },
         responses: {
           202: jsonResponse(z.object({ workflowId: z.string() }), 'Being deleted'),
           409: jsonResponse(errorSchema, 'Pinned, or being restored or verified'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {

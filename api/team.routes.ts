@@ -4,7 +4,15 @@ import type { Db } from '../db/database.ts';
 import { createTeamKey, getTeamPublicKey } from '../db/team-keys.data.ts';
 import { createApiToken, deleteApiToken, getTeam, listApiTokens } from '../db/teams.data.ts';
 import type { Vault } from '../db/vault.ts';
-import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import {
+  bodyErrors,
+  errorResponses,
+  errorSchema,
+  idParam,
+  jsonBody,
+  jsonResponse,
+  newRouter,
+} from './router.ts';
 
 const tokenSchema = z
   .object({ id: z.string(), name: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable() })
@@ -48,6 +56,8 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/',
+        operationId: 'getTeam',
+        tags: ['Team'],
         summary: "The caller's team",
         responses: {
           200: jsonResponse(
@@ -61,7 +71,7 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
               .openapi('Team'),
             'Team',
           ),
-          ...errorResponses,
+          ...errorResponses(404),
         },
       }),
       async (c) => {
@@ -91,6 +101,8 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/key',
+        operationId: 'createTeamKey',
+        tags: ['Team'],
         summary: "Create the team's key; its secret half is shown only in this response",
         description:
           'Backups are encrypted to the public key. The secret key is returned once, for the team to keep ' +
@@ -98,7 +110,7 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
         responses: {
           201: jsonResponse(newTeamKeySchema, 'Created'),
           409: jsonResponse(errorSchema, 'The team already has a key'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => {
@@ -112,10 +124,12 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/tokens',
+        operationId: 'listApiTokens',
+        tags: ['Team'],
         summary: "The team's API tokens (never their values)",
         responses: {
           200: jsonResponse(z.object({ tokens: z.array(tokenSchema) }), 'Tokens'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => {
@@ -137,11 +151,13 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/tokens',
+        operationId: 'createApiToken',
+        tags: ['Team'],
         summary: 'Create an API token; its value is shown only in this response',
         request: { body: jsonBody(z.strictObject({ name: z.string().min(1).max(100) })) },
         responses: {
           201: jsonResponse(z.object({ id: z.string(), name: z.string(), token: z.string() }), 'Created'),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors),
         },
       }),
       async (c) => {
@@ -153,9 +169,11 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'delete',
         path: '/tokens/{id}',
+        operationId: 'revokeApiToken',
+        tags: ['Team'],
         summary: 'Revoke an API token',
         request: { params: idParam('tok_...') },
-        responses: { 204: { description: 'Revoked' }, ...errorResponses },
+        responses: { 204: { description: 'Revoked' }, ...errorResponses(404, 422) },
       }),
       async (c) => {
         const { id } = c.req.valid('param');

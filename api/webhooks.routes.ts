@@ -11,7 +11,7 @@ import {
   listWebhooks,
   setWebhookEvents,
 } from '../db/webhooks.data.ts';
-import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import { bodyErrors, errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 const webhookSchema = z
   .object({ id: z.string(), url: z.string(), events: z.array(z.enum(webhookEvents)), createdAt: z.string() })
@@ -51,6 +51,8 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/',
+        operationId: 'createWebhook',
+        tags: ['Webhooks'],
         summary: 'Add a webhook; its signing secret is in this response only',
         description:
           `Each delivery is a JSON POST signed as Standard Webhooks (https://www.standardwebhooks.com): ` +
@@ -69,7 +71,7 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
         },
         responses: {
           201: jsonResponse(z.object({ webhook: webhookSchema, secret: z.string() }), 'Added'),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors),
         },
       }),
       async (c) => {
@@ -81,10 +83,12 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/',
+        operationId: 'listWebhooks',
+        tags: ['Webhooks'],
         summary: 'The team’s webhooks (never their secrets)',
         responses: {
           200: jsonResponse(z.object({ webhooks: z.array(webhookSchema) }), 'Webhooks'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => c.json({ webhooks: (await listWebhooks(db, c.get('teamId'))).map(present) }, 200),
@@ -93,6 +97,8 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/{id}/deliveries',
+        operationId: 'listWebhookDeliveries',
+        tags: ['Webhooks'],
         summary: 'The delivery log of a webhook, newest first',
         request: { params: idParam('whk_...') },
         responses: {
@@ -114,7 +120,7 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
             }),
             'Deliveries',
           ),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -142,12 +148,14 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'patch',
         path: '/{id}',
+        operationId: 'updateWebhookEvents',
+        tags: ['Webhooks'],
         summary: 'Change the events a webhook is sent',
         request: {
           params: idParam('whk_...'),
           body: jsonBody(z.strictObject({ events: eventsSchema })),
         },
-        responses: { 200: jsonResponse(webhookSchema, 'Changed'), ...errorResponses },
+        responses: { 200: jsonResponse(webhookSchema, 'Changed'), ...errorResponses(...bodyErrors, 404) },
       }),
       async (c) => {
         const { id } = c.req.valid('param');
@@ -159,9 +167,11 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'delete',
         path: '/{id}',
+        operationId: 'deleteWebhook',
+        tags: ['Webhooks'],
         summary: 'Remove a webhook and its secret',
         request: { params: idParam('whk_...') },
-        responses: { 204: { description: 'Removed' }, ...errorResponses },
+        responses: { 204: { description: 'Removed' }, ...errorResponses(404, 422) },
       }),
       async (c) => {
         await deleteWebhook(db, c.get('teamId'), c.req.valid('param').id);
