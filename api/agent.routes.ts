@@ -258,7 +258,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         summary: 'The spec of an environment placed on the calling agent’s server, or being restored onto it',
         request: { params: idParam('env_...') },
         responses: {
-          200: jsonResponse(environmentSpecSchema.openapi('EnvironmentSpec'), 'Environment spec'),
+          200: jsonResponse(environmentSpecSchema, 'Environment spec'),
           ...errorResponses(404, 422),
         },
       }),
