@@ -27,7 +27,7 @@ const errorDescriptions = {
   413: 'Request body over 1 MiB',
   415: 'The body is not application/json',
   422: 'Invalid input; names the field',
-  503: 'The workflow engine (Temporal) cannot be reached; try again',
+  503: 'Temporal (the workflow engine) or the storage cannot be reached; try again',
 } as const;
 
 /** What any route with a JSON body may answer besides its own errors: see jsonBody and app.ts's body limit. */
@@ -36,7 +36,7 @@ export const bodyErrors = [400, 413, 415, 422] as const;
 /**
  * A route's error answers, all with the one error body. 401 and 500 are every route's: each needs a
  * token, and an unexpected failure is answered without details (errors.ts). A route that says more
- * about one code than these descriptions lists it after, e.g. `409: jsonResponse(errorSchema, '...')`.
+ * about a code than these descriptions declares it itself, `409: jsonResponse(errorSchema, '...')`.
  */
 export function errorResponses<const S extends (keyof typeof errorDescriptions)[]>(...statuses: S) {
   const answer = (description: string) => ({
