@@ -20,7 +20,7 @@ import type { TaskSignals } from '../db/agent-task-signals.ts';
 import type { Db } from '../db/database.ts';
 import { recordTransfer } from '../db/operations.data.ts';
 import type { AgentEnv } from './auth.ts';
-import { errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import { bodyErrors, errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
 
 export interface AgentTasksDeps {
   db: Db;
@@ -124,6 +124,8 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
       createRoute({
         method: 'post',
         path: '/claim',
+        operationId: 'claimTask',
+        tags: ['Agent tasks'],
         summary: 'Long poll: the next host step for this server, held until one is waiting or the wait ends',
         request: {
           body: jsonBody(
@@ -133,7 +135,7 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
         responses: {
           200: jsonResponse(z.object({ task: taskSchema }), 'A task, now this agent’s'),
           204: { description: 'Nothing to do within the wait' },
-          ...errorResponses,
+          ...errorResponses(...bodyErrors, 503),
         },
       }),
       async (c) => {
@@ -161,6 +163,8 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
       createRoute({
         method: 'post',
         path: '/{id}/heartbeat',
+        operationId: 'heartbeatTask',
+        tags: ['Agent tasks'],
         summary: 'Progress of a running task; answers whether its cancellation was requested',
         request: {
           params: idParam('task_...'),
@@ -168,7 +172,7 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
         },
         responses: {
           200: jsonResponse(z.object({ cancelRequested: z.boolean() }), 'Relayed'),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors, 404, 503),
         },
       }),
       async (c) => {
@@ -190,12 +194,14 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
       createRoute({
         method: 'post',
         path: '/{id}/complete',
+        operationId: 'completeTask',
+        tags: ['Agent tasks'],
         summary: 'The result of a task; checked against its step’s shape before it reaches the workflow',
         request: {
           params: idParam('task_...'),
           body: jsonBody(z.strictObject({ result: z.unknown().optional() })),
         },
-        responses: { 204: { description: 'Completed' }, ...errorResponses },
+        responses: { 204: { description: 'Completed' }, ...errorResponses(...bodyErrors, 404, 503) },
       }),
       async (c) => {
         const task = await claimed(c.get('server').id, c.req.valid('param').id);
@@ -225,6 +231,8 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
       createRoute({
         method: 'post',
         path: '/{id}/fail',
+        operationId: 'failTask',
+        tags: ['Agent tasks'],
         summary: 'A task failed on the host; non-retryable failures end the step, others are retried',
         request: {
           params: idParam('task_...'),
@@ -239,7 +247,7 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
             }),
           ),
         },
-        responses: { 204: { description: 'Failed' }, ...errorResponses },
+        responses: { 204: { description: 'Failed' }, ...errorResponses(...bodyErrors, 404, 503) },
       }),
       async (c) => {
         const task = await claimed(c.get('server').id, c.req.valid('param').id);
@@ -255,9 +263,11 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
       createRoute({
         method: 'post',
         path: '/{id}/cancelled',
+        operationId: 'reportTaskCancelled',
+        tags: ['Agent tasks'],
         summary: 'The agent stopped a task whose cancellation was requested',
         request: { params: idParam('task_...') },
-        responses: { 204: { description: 'Reported' }, ...errorResponses },
+        responses: { 204: { description: 'Reported' }, ...errorResponses(404, 422, 503) },
       }),
       async (c) => {
         const task = await claimed(c.get('server').id, c.req.valid('param').id);

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { EnvironmentSpec } from '../common/environment-spec.ts';
+import { environmentSpecSchema, type EnvironmentSpec } from '../common/environment-spec.ts';
 import { DomainError, notFound } from '../common/errors.ts';
 import { maxManifestBytes } from '../format/manifest.ts';
 import type { Db } from '../db/database.ts';
@@ -11,7 +11,15 @@ import { snapshotStore } from '../storage/snapshot-store-of.ts';
 import { environmentForServer } from '../db/environments.data.ts';
 import { enrolAgentKey } from '../db/servers.data.ts';
 import type { AgentEnv } from './auth.ts';
-import { errorResponses, errorSchema, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+import {
+  bodyErrors,
+  errorResponses,
+  errorSchema,
+  idParam,
+  jsonBody,
+  jsonResponse,
+  newRouter,
+} from './router.ts';
 
 /** For an agent: the storage of a snapshot its own server is writing right now, else not found. */
 async function uploadStore(db: Db, vault: Vault, serverId: string, snapshotId: string) {
@@ -58,6 +66,8 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/hello',
+        operationId: 'agentHello',
+        tags: ['Agent'],
         summary: 'Agent enrolment: who am I; pins the agent’s key at the first call',
         request: {
           body: jsonBody(
@@ -82,7 +92,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
             errorSchema,
             'Another agent key is enrolled for this server (agent_key_mismatch)',
           ),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors),
         },
       }),
       async (c) => {
@@ -100,6 +110,8 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/snapshots/{id}/part-urls',
+        operationId: 'createPartUrls',
+        tags: ['Agent'],
         summary: 'URLs for parts of the data object of a snapshot this server is writing',
         request: {
           params: idParam('snap_...'),
@@ -115,7 +127,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
             }),
             'URLs',
           ),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors, 404),
         },
       }),
       async (c) => {
@@ -132,6 +144,8 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/snapshots/{id}/parts',
+        operationId: 'listUploadedParts',
+        tags: ['Agent'],
         summary: 'The parts the storage holds of a snapshot this server is writing, for a resumed upload',
         request: { params: idParam('snap_...') },
         responses: {
@@ -141,7 +155,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
             }),
             'Parts',
           ),
-          ...errorResponses,
+          ...errorResponses(404, 422, 503),
         },
       }),
       async (c) => {
@@ -158,11 +172,13 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/snapshots/{id}/manifest-url',
+        operationId: 'createManifestUrl',
+        tags: ['Agent'],
         summary: 'A URL for the manifest object of a snapshot this server is writing',
         request: { params: idParam('snap_...') },
         responses: {
           200: jsonResponse(z.object({ url: z.string(), pin: pinSchema }), 'URL'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -177,11 +193,13 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/restores/{id}',
+        operationId: 'getActiveRestore',
+        tags: ['Agent'],
         summary: 'Whether this server has that restore running: asked before every destructive step',
         request: { params: idParam('op_...') },
         responses: {
           200: jsonResponse(z.object({ operationId: z.string(), environmentId: z.string() }), 'Restore'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -195,12 +213,14 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/restores/{id}/access',
+        operationId: 'getRestoreAccess',
+        tags: ['Agent'],
         summary:
           'What this server needs to fetch the snapshot it is restoring: URLs and the data key sealed to it',
         request: { params: idParam('op_...') },
         responses: {
           200: jsonResponse(accessSchema, 'Access'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -214,10 +234,12 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/verifications/{id}/access',
+        operationId: 'getVerificationAccess',
+        tags: ['Agent'],
         summary:
           'What this server needs to stream and check a snapshot it verifies: URLs and the data key sealed to it',
         request: { params: idParam('op_...') },
-        responses: { 200: jsonResponse(accessSchema, 'Access'), ...errorResponses },
+        responses: { 200: jsonResponse(accessSchema, 'Access'), ...errorResponses(404, 422) },
       }),
       async (c) => {
         const { id } = c.req.valid('param');
@@ -235,9 +257,14 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/environments/{id}',
+        operationId: 'getEnvironmentSpec',
+        tags: ['Agent'],
         summary: 'The spec of an environment placed on the calling agent’s server, or being restored onto it',
         request: { params: idParam('env_...') },
-        responses: { 200: jsonResponse(z.any(), 'Environment spec'), ...errorResponses },
+        responses: {
+          200: jsonResponse(environmentSpecSchema, 'Environment spec'),
+          ...errorResponses(404, 422),
+        },
       }),
       async (c) => {
         const server = c.get('server');

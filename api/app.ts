@@ -9,10 +9,12 @@ import { agentTasksRoutes } from './agent-tasks.routes.ts';
 import { backupsOverviewRoutes } from './backups-overview.routes.ts';
 import { requireAgent, requireTeam } from './auth.ts';
 import { destinationsRoutes } from './destinations.routes.ts';
+import { docsPageRoutes } from './docs-page.ts';
 import { environmentsRoutes } from './environments.routes.ts';
 import { errorHandler } from './errors.ts';
 import { idempotentPosts } from './idempotency.ts';
 import { operationsRoutes } from './operations.routes.ts';
+import { openApiRoutes } from './openapi.ts';
 import { newRouter } from './router.ts';
 import { schedulesRoutes } from './schedules.routes.ts';
 import { serversRoutes } from './servers.routes.ts';
@@ -51,12 +53,9 @@ export function createApp(deps: AppDeps) {
   );
 
   app.get('/healthz', (c) => c.json({ ok: true }));
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
-  app.doc('/openapi.json', {
-    openapi: '3.0.3',
-    info: { title: 'strackt backups API', version: '0.1.0' },
-    security: [{ bearer: [] }],
-  });
+  // Before the token checks below: the documents (/agent/openapi.json too) and the page need none.
+  app.route('/', openApiRoutes(app.openAPIRegistry));
+  app.route('/', docsPageRoutes());
 
   for (const prefix of [
     '/team',

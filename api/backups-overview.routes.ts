@@ -45,10 +45,12 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
     createRoute({
       method: 'get',
       path: '/environments/{id}/backups',
+      operationId: 'getBackupsOverview',
+      tags: ['Environments'],
       summary:
         'The environment’s backups at a glance: last success, next runs, missed runs, storage, retention',
       request: { params: idParam('env_...') },
-      responses: { 200: jsonResponse(overviewSchema, 'Overview'), ...errorResponses },
+      responses: { 200: jsonResponse(overviewSchema, 'Overview'), ...errorResponses(404, 422) },
     }),
     async (c) => {
       const teamId = c.get('teamId');

@@ -32,6 +32,7 @@ import type { TlsPin } from '../storage/pinned-client.ts';
 import { invalid } from '../common/errors.ts';
 import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 import {
+  bodyErrors,
   errorResponses,
   errorSchema,
   idParam,
@@ -175,11 +176,13 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/',
+        operationId: 'listDestinations',
+        tags: ['Destinations'],
         summary: "List the team's backup destinations (never their secret keys), newest first",
         request: { query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('destinations', destinationSchema), 'Destinations'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => {
@@ -192,6 +195,8 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/',
+        operationId: 'createDestination',
+        tags: ['Destinations'],
         summary:
           'Add a bucket or a receiver backups go to, after checking it works; gives the team its key if it had none',
         description:
@@ -210,7 +215,7 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
             'Created',
           ),
           409: jsonResponse(errorSchema, 'The name is taken'),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors),
           ...checkFailed,
         },
       }),
@@ -258,9 +263,11 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/{id}',
+        operationId: 'getDestination',
+        tags: ['Destinations'],
         summary: 'One destination',
         request: { params: idParam('dst_...') },
-        responses: { 200: jsonResponse(destinationSchema, 'Destination'), ...errorResponses },
+        responses: { 200: jsonResponse(destinationSchema, 'Destination'), ...errorResponses(404, 422) },
       }),
       async (c) => c.json(present(await getDestination(db, c.get('teamId'), c.req.valid('param').id)), 200),
     )
@@ -268,13 +275,15 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'patch',
         path: '/{id}',
+        operationId: 'updateDestination',
+        tags: ['Destinations'],
         summary: 'Rename a destination or change how it is reached; a changed connection is checked first',
         description: 'A change that fails the check is refused and the destination stays as it was.',
         request: { params: idParam('dst_...'), body: jsonBody(patchBody) },
         responses: {
           200: jsonResponse(destinationSchema, 'Updated'),
           409: jsonResponse(errorSchema, 'The name is taken'),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors, 404),
           ...checkFailed,
         },
       }),
@@ -307,13 +316,15 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'delete',
         path: '/{id}',
+        operationId: 'deleteDestination',
+        tags: ['Destinations'],
         summary: 'Remove a destination no snapshot is kept in; its secret key leaves the vault',
         description: 'The bucket and its objects are not touched.',
         request: { params: idParam('dst_...') },
         responses: {
           204: { description: 'Deleted' },
           409: jsonResponse(errorSchema, 'Snapshots are kept in it (destination_in_use)'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -325,9 +336,11 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/{id}/check',
+        operationId: 'checkDestination',
+        tags: ['Destinations'],
         summary: 'Check again that the destination works (write, read back, delete a probe object)',
         request: { params: idParam('dst_...') },
-        responses: { 200: jsonResponse(destinationSchema, 'Works'), ...errorResponses, ...checkFailed },
+        responses: { 200: jsonResponse(destinationSchema, 'Works'), ...errorResponses(404), ...checkFailed },
       }),
       async (c) => {
         const teamId = c.get('teamId');

@@ -1,6 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Client } from '@temporalio/client';
-import { backupStrategySchema, nameSchema, servicesSchema } from '../common/environment-spec.ts';
+import {
+  backupStrategySchema,
+  nameSchema,
+  serviceSpecSchema,
+  servicesSchema,
+} from '../common/environment-spec.ts';
 import { DomainError } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
 import {
@@ -26,6 +31,7 @@ import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
 import { requireAgentConnected, requireEnrolledAgent } from './agent-connected.ts';
 import {
+  bodyErrors,
   errorResponses,
   errorSchema,
   idParam,
@@ -41,7 +47,7 @@ const environmentSchema = z
     id: z.string(),
     name: z.string(),
     serverId: z.string(),
-    services: z.array(z.any()),
+    services: z.array(serviceSpecSchema),
     backupStrategy: backupStrategySchema,
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -111,11 +117,13 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'get',
         path: '/',
+        operationId: 'listEnvironments',
+        tags: ['Environments'],
         summary: "List the team's environments, newest first",
         request: { query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('environments', environmentSchema), 'Environments'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => {
@@ -128,6 +136,8 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'post',
         path: '/',
+        operationId: 'createEnvironment',
+        tags: ['Environments'],
         summary: 'Create an environment placed on one of the team’s servers',
         request: {
           body: jsonBody(
@@ -139,7 +149,10 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
             }),
           ),
         },
-        responses: { 201: locatedResponse(environmentSchema, 'Created'), ...errorResponses },
+        responses: {
+          201: locatedResponse(environmentSchema, 'Created'),
+          ...errorResponses(...bodyErrors, 404, 409),
+        },
       }),
       async (c) => {
         const env = await createEnvironment(db, c.get('teamId'), c.req.valid('json'));
@@ -151,9 +164,11 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'get',
         path: '/{id}',
+        operationId: 'getEnvironment',
+        tags: ['Environments'],
         summary: 'One environment',
         request: { params: idParam('env_...') },
-        responses: { 200: jsonResponse(environmentSchema, 'Environment'), ...errorResponses },
+        responses: { 200: jsonResponse(environmentSchema, 'Environment'), ...errorResponses(404, 422) },
       }),
       async (c) => c.json(present(await getEnvironment(db, c.get('teamId'), c.req.valid('param').id)), 200),
     )
@@ -161,6 +176,8 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'patch',
         path: '/{id}',
+        operationId: 'updateEnvironment',
+        tags: ['Environments'],
         summary:
           'Rename an environment, replace its services (at the next deploy) or change its backup strategy',
         request: {
@@ -173,7 +190,10 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
             }),
           ),
         },
-        responses: { 200: jsonResponse(environmentSchema, 'Updated'), ...errorResponses },
+        responses: {
+          200: jsonResponse(environmentSchema, 'Updated'),
+          ...errorResponses(...bodyErrors, 404, 409),
+        },
       }),
       async (c) =>
         c.json(
@@ -185,9 +205,11 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'delete',
         path: '/{id}',
+        operationId: 'deleteEnvironment',
+        tags: ['Environments'],
         summary: 'Delete an environment (stop it first: its services are not stopped for you)',
         request: { params: idParam('env_...') },
-        responses: { 204: { description: 'Deleted' }, ...errorResponses, ...conflict },
+        responses: { 204: { description: 'Deleted' }, ...errorResponses(404, 422), ...conflict },
       }),
       async (c) => {
         await deleteEnvironment(db, c.get('teamId'), c.req.valid('param').id);
@@ -198,9 +220,15 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/deploy',
+        operationId: 'deployEnvironment',
+        tags: ['Environments'],
         summary: 'Deploy (or redeploy) the environment on its server; a tracked operation',
         request: { params: idParam('env_...') },
-        responses: { 202: locatedResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: {
+          202: locatedResponse(operationSchema, 'Started'),
+          ...errorResponses(404, 422, 503),
+          ...conflict,
+        },
       }),
       async (c) => operationStarted(c, await operate(c.get('teamId'), c.req.valid('param').id, 'deploy', {})),
     )
@@ -208,9 +236,15 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/stop',
+        operationId: 'stopEnvironment',
+        tags: ['Environments'],
         summary: "Stop the environment's services; a tracked operation",
         request: { params: idParam('env_...') },
-        responses: { 202: locatedResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: {
+          202: locatedResponse(operationSchema, 'Started'),
+          ...errorResponses(404, 422, 503),
+          ...conflict,
+        },
       }),
       async (c) => operationStarted(c, await operate(c.get('teamId'), c.req.valid('param').id, 'stop', {})),
     )
@@ -218,12 +252,18 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/backups',
+        operationId: 'startBackup',
+        tags: ['Environments'],
         summary: 'Back up now: a point-in-time snapshot of every volume, to one of the team’s destinations',
         request: {
           params: idParam('env_...'),
           body: jsonBody(z.strictObject({ destinationId: idString })),
         },
-        responses: { 202: locatedResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: {
+          202: locatedResponse(operationSchema, 'Started'),
+          ...errorResponses(...bodyErrors, 404, 503),
+          ...conflict,
+        },
       }),
       async (c) => {
         const { destinationId } = c.req.valid('json');
@@ -236,6 +276,8 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/restores',
+        operationId: 'startRestore',
+        tags: ['Environments'],
         summary:
           'Restore a snapshot onto the original server or any other connected server of the team; a tracked operation',
         request: {
@@ -250,7 +292,11 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
             }),
           ),
         },
-        responses: { 202: locatedResponse(operationSchema, 'Started'), ...errorResponses, ...conflict },
+        responses: {
+          202: locatedResponse(operationSchema, 'Started'),
+          ...errorResponses(...bodyErrors, 404, 503),
+          ...conflict,
+        },
       }),
       async (c) =>
         operationStarted(c, await restore(c.get('teamId'), c.req.valid('param').id, c.req.valid('json'))),
@@ -259,11 +305,13 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'get',
         path: '/{id}/snapshots',
+        operationId: 'listSnapshots',
+        tags: ['Environments'],
         summary: "The environment's complete snapshots, newest first",
         request: { params: idParam('env_...'), query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('snapshots', snapshotSchema), 'Snapshots'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -277,11 +325,13 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       createRoute({
         method: 'get',
         path: '/{id}/operations',
+        operationId: 'listEnvironmentOperations',
+        tags: ['Environments'],
         summary: "The environment's operations, newest first (GET /operations filters the team's)",
         request: { params: idParam('env_...'), query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('operations', operationSchema), 'Operations'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {

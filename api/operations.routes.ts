@@ -100,11 +100,13 @@ export function operationsRoutes({ db, temporal }: { db: Db; temporal: Client })
       createRoute({
         method: 'get',
         path: '/',
+        operationId: 'listOperations',
+        tags: ['Operations'],
         summary: "The team's operations, newest first; each filter given narrows them",
         request: { query: filterQuery },
         responses: {
           200: jsonResponse(pageSchema('operations', operationSchema), 'Operations'),
-          ...errorResponses,
+          ...errorResponses(422),
         },
       }),
       async (c) => {
@@ -122,9 +124,11 @@ export function operationsRoutes({ db, temporal }: { db: Db; temporal: Client })
       createRoute({
         method: 'get',
         path: '/{id}',
+        operationId: 'getOperation',
+        tags: ['Operations'],
         summary: 'An operation (deploy, stop, backup, restore) with its steps',
         request: { params: idParam('op_...') },
-        responses: { 200: jsonResponse(operationSchema, 'Operation'), ...errorResponses },
+        responses: { 200: jsonResponse(operationSchema, 'Operation'), ...errorResponses(404, 422) },
       }),
       async (c) => c.json(await detailed(c.get('teamId'), c.req.valid('param').id), 200),
     )
@@ -132,6 +136,8 @@ export function operationsRoutes({ db, temporal }: { db: Db; temporal: Client })
       createRoute({
         method: 'get',
         path: '/{id}/events',
+        operationId: 'streamOperationEvents',
+        tags: ['Operations'],
         summary: 'The operation as server-sent events: a `progress` event at every change, until it ends',
         request: { params: idParam('op_...') },
         responses: {
@@ -139,7 +145,7 @@ export function operationsRoutes({ db, temporal }: { db: Db; temporal: Client })
             description: 'Each event’s data is the operation, as GET /operations/{id} gives it',
             content: { 'text/event-stream': { schema: z.string() } },
           },
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -165,12 +171,14 @@ export function operationsRoutes({ db, temporal }: { db: Db; temporal: Client })
       createRoute({
         method: 'post',
         path: '/{id}/cancel',
+        operationId: 'cancelOperation',
+        tags: ['Operations'],
         summary: 'Cancel a running operation; a restore puts the previous data and services back first',
         request: { params: idParam('op_...') },
         responses: {
           202: jsonResponse(operationSchema, 'Cancellation requested'),
           409: jsonResponse(errorSchema, 'The operation has already ended'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {

@@ -14,18 +14,44 @@ export function newRouter<E extends Env = TeamEnv>(): OpenAPIHono<E> {
   });
 }
 
-export const errorSchema = z.object({
-  error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
-});
+export const errorSchema = z
+  .object({
+    error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
+  })
+  .openapi('Error');
 
-export const errorResponses = {
-  401: { description: 'Missing or invalid token', content: { 'application/json': { schema: errorSchema } } },
-  404: { description: 'Not found in this team', content: { 'application/json': { schema: errorSchema } } },
-  422: {
-    description: 'Invalid input; names the field',
-    content: { 'application/json': { schema: errorSchema } },
-  },
+const errorDescriptions = {
+  400: 'Malformed request: the body is not JSON',
+  404: 'Not found (another team’s resource is not found either)',
+  409: 'In conflict with the current state; the message says with what',
+  413: 'Request body over 1 MiB',
+  415: 'The body is not application/json',
+  422: 'Invalid input; names the field',
+  503: 'Temporal (the workflow engine) or the storage cannot be reached; try again',
 } as const;
+
+/** What any route with a JSON body may answer besides its own errors: see jsonBody and app.ts's body limit. */
+export const bodyErrors = [400, 413, 415, 422] as const;
+
+/**
+ * A route's error answers, all with the one error body. 401 and 500 are every route's: each needs a
+ * token, and an unexpected failure is answered without details (errors.ts). A route that says more
+ * about a code than these descriptions declares it itself, `409: jsonResponse(errorSchema, '...')`.
+ */
+export function errorResponses<const S extends (keyof typeof errorDescriptions)[]>(...statuses: S) {
+  const answer = (description: string) => ({
+    description,
+    content: { 'application/json': { schema: errorSchema } },
+  });
+  return {
+    401: answer('Missing, malformed or revoked token'),
+    500: answer('Internal error; the details are only in the API’s log'),
+    ...(Object.fromEntries(statuses.map((s) => [s, answer(errorDescriptions[s])])) as Record<
+      S[number],
+      ReturnType<typeof answer>
+    >),
+  };
+}
 
 /** An id as a request names one, in a path or a body; found or not found, never a 500. */
 export const idString = z.string().max(64).regex(idCharacters, 'must be an id: letters, digits, _ and -');

@@ -34,6 +34,7 @@ import { operationStarted } from './operation-starter.ts';
 import { operationSchema } from './operations.routes.ts';
 import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 import {
+  bodyErrors,
   errorResponses,
   errorSchema,
   idParam,
@@ -88,13 +89,6 @@ const present = (s: BackupSchedule): z.infer<typeof scheduleSchema> => ({
   createdAt: s.created_at.toISOString(),
   updatedAt: s.updated_at.toISOString(),
 });
-
-const conflict = {
-  503: {
-    description: 'Temporal did not accept the change; nothing was changed',
-    content: { 'application/json': { schema: errorSchema } },
-  },
-} as const;
 
 // A triggered run's first activity records it (and its operation) within a second or so; this bounds the
 // wait for a busy worker without holding the request long. Temporal's trigger call answers nothing about
@@ -152,6 +146,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/environments/{id}/schedules/preview',
+        operationId: 'previewSchedule',
+        tags: ['Schedules'],
         summary: 'The next runs of a schedule as Temporal will start them, with warnings, before saving it',
         request: {
           params: envParam,
@@ -169,7 +165,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             }),
             'Preview',
           ),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors, 404),
         },
       }),
       async (c) => {
@@ -199,9 +195,14 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/environments/{id}/schedules',
+        operationId: 'createSchedule',
+        tags: ['Schedules'],
         summary: 'Save a backup schedule (a Temporal Schedule is made with it)',
         request: { params: envParam, body: jsonBody(scheduleBodySchema) },
-        responses: { 201: locatedResponse(scheduleSchema, 'Saved'), ...errorResponses, ...conflict },
+        responses: {
+          201: locatedResponse(scheduleSchema, 'Saved'),
+          ...errorResponses(...bodyErrors, 404, 503),
+        },
       }),
       async (c) => {
         const teamId = c.get('teamId');
@@ -220,11 +221,13 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'get',
         path: '/environments/{id}/schedules',
+        operationId: 'listSchedules',
+        tags: ['Schedules'],
         summary: 'The environment’s backup schedules, newest first',
         request: { params: envParam, query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('schedules', scheduleSchema), 'Schedules'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -239,6 +242,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'get',
         path: '/environments/{id}/missed-backups',
+        operationId: 'listMissedBackups',
+        tags: ['Schedules'],
         summary: 'Scheduled runs that produced no snapshot: failed, skipped, or never started; newest first',
         request: { params: envParam, query: pageQuery },
         responses: {
@@ -255,7 +260,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             ),
             'Missed backups',
           ),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -278,6 +283,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'get',
         path: '/schedules/{id}',
+        operationId: 'getSchedule',
+        tags: ['Schedules'],
         summary: 'A schedule, its next runs as Temporal reports them, and its recent runs with their outcome',
         request: { params: idParam('sch_...') },
         responses: {
@@ -298,8 +305,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             }),
             'Schedule',
           ),
-          ...errorResponses,
-          ...conflict,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -331,6 +337,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/schedules/{id}/prune',
+        operationId: 'pruneSchedule',
+        tags: ['Schedules'],
         summary: 'Apply the schedule’s retention rule now (it also runs after each of its backups)',
         description:
           'Runs the pruneSnapshots workflow and answers what it deleted: objects first, then the rows marked ' +
@@ -339,7 +347,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
         request: { params: idParam('sch_...') },
         responses: {
           200: jsonResponse(z.object({ workflowId: z.string(), deleted: z.array(z.string()) }), 'Pruned'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -357,6 +365,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/schedules/{id}/retention/preview',
+        operationId: 'previewRetention',
+        tags: ['Schedules'],
         summary:
           'Which snapshots a retention rule keeps and which it deletes, with the reason for each kept one',
         description:
@@ -389,7 +399,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
             }),
             'Preview',
           ),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors, 404),
         },
       }),
       async (c) => {
@@ -434,9 +444,14 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'put',
         path: '/schedules/{id}',
+        operationId: 'replaceSchedule',
+        tags: ['Schedules'],
         summary: 'Replace a schedule (the whole of it: fields left out take their defaults)',
         request: { params: idParam('sch_...'), body: jsonBody(scheduleBodySchema) },
-        responses: { 200: jsonResponse(scheduleSchema, 'Saved'), ...errorResponses, ...conflict },
+        responses: {
+          200: jsonResponse(scheduleSchema, 'Saved'),
+          ...errorResponses(...bodyErrors, 404, 503),
+        },
       }),
       async (c) => {
         const teamId = c.get('teamId');
@@ -454,6 +469,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/schedules/{id}/trigger',
+        operationId: 'triggerSchedule',
+        tags: ['Schedules'],
         summary: 'Run now: a backup as the schedule makes them; answers the operation it started',
         description:
           'Refused (409 run_in_progress) while a run of the schedule goes on, whatever its overlap rule: run ' +
@@ -464,8 +481,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
         responses: {
           202: locatedResponse(operationSchema, 'Started'),
           409: jsonResponse(errorSchema, 'A run is going, or the run was skipped'),
-          ...errorResponses,
-          ...conflict,
+          ...errorResponses(404, 422, 503),
         },
       }),
       async (c) => {
@@ -519,13 +535,18 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'post',
         path: '/schedules/{id}/{action}',
+        operationId: 'pauseOrResumeSchedule',
+        tags: ['Schedules'],
         summary: 'Pause or resume a schedule',
         request: {
           params: idParam('sch_...').extend({
             action: z.enum(['pause', 'resume']).openapi({ param: { name: 'action', in: 'path' } }),
           }),
         },
-        responses: { 200: jsonResponse(scheduleSchema, 'Done'), ...errorResponses, ...conflict },
+        responses: {
+          200: jsonResponse(scheduleSchema, 'Done'),
+          ...errorResponses(404, 409, 422, 503),
+        },
       }),
       async (c) => {
         const teamId = c.get('teamId');
@@ -542,9 +563,11 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       createRoute({
         method: 'delete',
         path: '/schedules/{id}',
+        operationId: 'deleteSchedule',
+        tags: ['Schedules'],
         summary: 'Delete a schedule and its Temporal Schedule',
         request: { params: idParam('sch_...') },
-        responses: { 204: { description: 'Deleted' }, ...errorResponses, ...conflict },
+        responses: { 204: { description: 'Deleted' }, ...errorResponses(404, 422, 503) },
       }),
       async (c) => {
         const teamId = c.get('teamId');

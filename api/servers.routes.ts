@@ -5,6 +5,7 @@ import { createServer, deleteServer, getServer, rotateAgentToken, serversPage } 
 import type { Server } from '../db/tables/server.table.ts';
 import { presenceOf } from '../common/agent-presence.ts';
 import {
+  bodyErrors,
   errorResponses,
   holdsSecret,
   idParam,
@@ -60,11 +61,13 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       createRoute({
         method: 'get',
         path: '/',
+        operationId: 'listServers',
+        tags: ['Servers'],
         summary: "List the team's servers with their agents' connection state, newest first",
         request: { query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('servers', serverSchema), 'Servers'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => {
@@ -77,11 +80,13 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       createRoute({
         method: 'post',
         path: '/',
+        operationId: 'createServer',
+        tags: ['Servers'],
         summary: 'Register a server and issue its agent token',
         request: { body: jsonBody(z.strictObject({ name: nameSchema })) },
         responses: {
           201: locatedResponse(createdServerSchema, 'Created; the agent token is shown only now'),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors, 409),
         },
       }),
       async (c) => {
@@ -101,9 +106,11 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       createRoute({
         method: 'get',
         path: '/{id}',
+        operationId: 'getServer',
+        tags: ['Servers'],
         summary: 'One server',
         request: { params: idParam('srv_...') },
-        responses: { 200: jsonResponse(serverSchema, 'Server'), ...errorResponses },
+        responses: { 200: jsonResponse(serverSchema, 'Server'), ...errorResponses(404, 422) },
       }),
       async (c) => c.json(present(await getServer(db, c.get('teamId'), c.req.valid('param').id)), 200),
     )
@@ -111,6 +118,8 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/agent-token',
+        operationId: 'rotateAgentToken',
+        tags: ['Servers'],
         summary:
           "Issue a new agent token for a server; the old one stops working at once, and the agent's key is enrolled anew",
         request: { params: idParam('srv_...') },
@@ -119,7 +128,7 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
             z.object({ token: z.string().openapi({ description: 'Shown once, as at creation' }) }),
             'The new agent token',
           ),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -133,9 +142,11 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
       createRoute({
         method: 'delete',
         path: '/{id}',
+        operationId: 'deleteServer',
+        tags: ['Servers'],
         summary: 'Remove a server that hosts no environment; its agent token stops working',
         request: { params: idParam('srv_...') },
-        responses: { 204: { description: 'Deleted' }, ...errorResponses },
+        responses: { 204: { description: 'Deleted' }, ...errorResponses(404, 409, 422) },
       }),
       async (c) => {
         await deleteServer(db, c.get('teamId'), c.req.valid('param').id);

@@ -11,6 +11,7 @@ import { requireEnrolledAgent } from './agent-connected.ts';
 import { operationSchema } from './operations.routes.ts';
 import { operationStarted, startOperation } from './operation-starter.ts';
 import {
+  bodyErrors,
   errorResponses,
   errorSchema,
   idParam,
@@ -42,9 +43,11 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
       createRoute({
         method: 'get',
         path: '/{id}',
+        operationId: 'getSnapshot',
+        tags: ['Snapshots'],
         summary: 'A complete snapshot of the team’s, with its sizes and its volumes',
         request: { params: idParam('snap_...') },
-        responses: { 200: jsonResponse(snapshotDetailSchema, 'Snapshot'), ...errorResponses },
+        responses: { 200: jsonResponse(snapshotDetailSchema, 'Snapshot'), ...errorResponses(404, 422) },
       }),
       async (c) =>
         c.json(presentSnapshotDetail(await getSnapshot(db, c.get('teamId'), c.req.valid('param').id)), 200),
@@ -53,9 +56,11 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
       createRoute({
         method: 'patch',
         path: '/{id}',
+        operationId: 'pinSnapshot',
+        tags: ['Snapshots'],
         summary: 'Pin or unpin a snapshot (a pinned one is never pruned)',
         request: { params: idParam('snap_...'), body: jsonBody(z.strictObject({ pinned: z.boolean() })) },
-        responses: { 200: jsonResponse(snapshotSchema, 'Snapshot'), ...errorResponses },
+        responses: { 200: jsonResponse(snapshotSchema, 'Snapshot'), ...errorResponses(...bodyErrors, 404) },
       }),
       async (c) => {
         const id = c.req.valid('param').id;
@@ -75,6 +80,8 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
       createRoute({
         method: 'post',
         path: '/{id}/verify',
+        operationId: 'verifySnapshot',
+        tags: ['Snapshots'],
         summary: 'Verify a snapshot: stream it from its destination and check all of it, writing nothing',
         description:
           'A tracked operation (kind verify) on a server of the team, by default the one the environment ' +
@@ -86,7 +93,10 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
           params: idParam('snap_...'),
           body: jsonBody(z.strictObject({ serverId: idString.optional() })),
         },
-        responses: { 202: locatedResponse(operationSchema, 'Started'), ...errorResponses },
+        responses: {
+          202: locatedResponse(operationSchema, 'Started'),
+          ...errorResponses(...bodyErrors, 404, 409, 503),
+        },
       }),
       async (c) => {
         const teamId = c.get('teamId');
@@ -106,12 +116,14 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
       createRoute({
         method: 'delete',
         path: '/{id}',
+        operationId: 'deleteSnapshot',
+        tags: ['Snapshots'],
         summary: 'Delete a snapshot: no longer listed at once, its objects removed by a prune workflow',
         request: { params: idParam('snap_...') },
         responses: {
           202: jsonResponse(z.object({ workflowId: z.string() }), 'Being deleted'),
           409: jsonResponse(errorSchema, 'Pinned, or being restored or verified'),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {

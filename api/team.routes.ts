@@ -6,6 +6,7 @@ import { apiTokensPage, createApiToken, deleteApiToken, getTeam } from '../db/te
 import type { Vault } from '../db/vault.ts';
 import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 import {
+  bodyErrors,
   errorResponses,
   errorSchema,
   holdsSecret,
@@ -58,6 +59,8 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/',
+        operationId: 'getTeam',
+        tags: ['Team'],
         summary: "The caller's team",
         responses: {
           200: jsonResponse(
@@ -71,7 +74,7 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
               .openapi('Team'),
             'Team',
           ),
-          ...errorResponses,
+          ...errorResponses(404),
         },
       }),
       async (c) => {
@@ -101,6 +104,8 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/key',
+        operationId: 'createTeamKey',
+        tags: ['Team'],
         summary: "Create the team's key; its secret half is shown only in this response",
         description:
           'Backups are encrypted to the public key. The secret key is returned once, for the team to keep ' +
@@ -108,7 +113,7 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
         responses: {
           201: locatedResponse(newTeamKeySchema, 'Created; GET /team shows its public half from now on'),
           409: jsonResponse(errorSchema, 'The team already has a key'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => {
@@ -124,11 +129,13 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/tokens',
+        operationId: 'listApiTokens',
+        tags: ['Team'],
         summary: "The team's API tokens (never their values), newest first",
         request: { query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('tokens', tokenSchema), 'Tokens'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => {
@@ -149,11 +156,13 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/tokens',
+        operationId: 'createApiToken',
+        tags: ['Team'],
         summary: 'Create an API token; its value is shown only in this response',
         request: { body: jsonBody(z.strictObject({ name: z.string().min(1).max(100) })) },
         responses: {
           201: locatedResponse(z.object({ id: z.string(), name: z.string(), token: z.string() }), 'Created'),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors),
         },
       }),
       async (c) => {
@@ -167,9 +176,11 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'delete',
         path: '/tokens/{id}',
+        operationId: 'revokeApiToken',
+        tags: ['Team'],
         summary: 'Revoke an API token',
         request: { params: idParam('tok_...') },
-        responses: { 204: { description: 'Revoked' }, ...errorResponses },
+        responses: { 204: { description: 'Revoked' }, ...errorResponses(404, 422) },
       }),
       async (c) => {
         const { id } = c.req.valid('param');

@@ -12,6 +12,7 @@ import {
   webhooksPage,
 } from '../db/webhooks.data.ts';
 import {
+  bodyErrors,
   errorResponses,
   holdsSecret,
   idParam,
@@ -60,6 +61,8 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'post',
         path: '/',
+        operationId: 'createWebhook',
+        tags: ['Webhooks'],
         summary: 'Add a webhook; its signing secret is in this response only',
         description:
           `Each delivery is a JSON POST signed as Standard Webhooks (https://www.standardwebhooks.com): ` +
@@ -78,7 +81,7 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
         },
         responses: {
           201: locatedResponse(z.object({ webhook: webhookSchema, secret: z.string() }), 'Added'),
-          ...errorResponses,
+          ...errorResponses(...bodyErrors),
         },
       }),
       async (c) => {
@@ -92,11 +95,13 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/',
+        operationId: 'listWebhooks',
+        tags: ['Webhooks'],
         summary: 'The team’s webhooks (never their secrets), newest first',
         request: { query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('webhooks', webhookSchema), 'Webhooks'),
-          ...errorResponses,
+          ...errorResponses(),
         },
       }),
       async (c) => {
@@ -109,6 +114,8 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'get',
         path: '/{id}/deliveries',
+        operationId: 'listWebhookDeliveries',
+        tags: ['Webhooks'],
         summary: 'The delivery log of a webhook, newest first',
         request: { params: idParam('whk_...'), query: pageQuery },
         responses: {
@@ -129,7 +136,7 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
             ),
             'Deliveries',
           ),
-          ...errorResponses,
+          ...errorResponses(404, 422),
         },
       }),
       async (c) => {
@@ -156,12 +163,14 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'patch',
         path: '/{id}',
+        operationId: 'updateWebhookEvents',
+        tags: ['Webhooks'],
         summary: 'Change the events a webhook is sent',
         request: {
           params: idParam('whk_...'),
           body: jsonBody(z.strictObject({ events: eventsSchema })),
         },
-        responses: { 200: jsonResponse(webhookSchema, 'Changed'), ...errorResponses },
+        responses: { 200: jsonResponse(webhookSchema, 'Changed'), ...errorResponses(...bodyErrors, 404) },
       }),
       async (c) => {
         const { id } = c.req.valid('param');
@@ -173,9 +182,11 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
       createRoute({
         method: 'delete',
         path: '/{id}',
+        operationId: 'deleteWebhook',
+        tags: ['Webhooks'],
         summary: 'Remove a webhook and its secret',
         request: { params: idParam('whk_...') },
-        responses: { 204: { description: 'Removed' }, ...errorResponses },
+        responses: { 204: { description: 'Removed' }, ...errorResponses(404, 422) },
       }),
       async (c) => {
         await deleteWebhook(db, c.get('teamId'), c.req.valid('param').id);

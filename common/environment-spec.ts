@@ -76,13 +76,14 @@ export type HealthCheck = z.infer<typeof healthCheckSchema>;
 export type ServiceSpec = z.infer<typeof serviceSpecSchema>;
 
 /** What an agent needs to run an environment; fetched by the agent over HTTPS, never via Temporal history. */
-export interface EnvironmentSpec {
-  environmentId: string;
-  teamId: string;
-  name: string;
-  services: ServiceSpec[];
-  backupStrategy: BackupStrategy;
-}
+export const environmentSpecSchema = z.object({
+  environmentId: z.string(),
+  teamId: z.string(),
+  name: nameSchema,
+  services: z.array(serviceSpecSchema),
+  backupStrategy: backupStrategySchema,
+});
+export type EnvironmentSpec = z.infer<typeof environmentSpecSchema>;
 
 /** Services find their volumes through these variables, e.g. STRACKT_VOLUME_PGDATA. */
 export function volumeVariable(volume: string): string {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { noteAnswer } from './api-answers.ts';
 import { apiCalls, apiRequest } from './control-plane.ts';
 import { runProgram, type ProgramRun } from './processes.ts';
 import { connectTestClient, createTestDatabase, freePort, stack, uniqueName, waitFor } from './stack.ts';
@@ -52,7 +53,13 @@ export async function startControlPlanePrograms() {
     return run;
   }
 
-  const request = apiRequest((path, init) => fetch(new URL(path, apiUrl), init));
+  // Only the test's own calls are noted here: the agents' reach the API process directly.
+  const request = apiRequest(async (path, init) => {
+    const url = new URL(path, apiUrl);
+    const res = await fetch(url, init);
+    noteAnswer(init.method ?? 'GET', url.pathname, res.status);
+    return res;
+  });
 
   const programs = { api: await startApi(), worker: await startWorker() };
   return {

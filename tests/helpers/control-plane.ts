@@ -9,6 +9,7 @@ import { createTaskSignals } from '../../db/agent-task-signals.ts';
 import type { Db } from '../../db/database.ts';
 import { Vault } from '../../db/vault.ts';
 import { createServer } from '../../db/servers.data.ts';
+import { notingAnswers } from './api-answers.ts';
 import { serveApp, startAgent, type ProgramRun } from './processes.ts';
 import { httpService } from './services.ts';
 import {
@@ -239,15 +240,17 @@ export async function startControlPlane({
   const vault = new Vault(randomBytes(32));
   const worker = await startControlWorker(testDb.db, vault, controlTaskQueue, temporalAddress);
   const taskSignals = createTaskSignals(testDb.url);
-  const app = createApp({
-    db: testDb.db,
-    vault,
-    temporal,
-    controlTaskQueue,
-    agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
-    taskSignals,
-    log: (msg, err) => console.error(msg, err),
-  });
+  const app = notingAnswers(
+    createApp({
+      db: testDb.db,
+      vault,
+      temporal,
+      controlTaskQueue,
+      agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
+      taskSignals,
+      log: (msg, err) => console.error(msg, err),
+    }),
+  );
   const api = await serveApp(app, apiHost);
 
   const request = apiRequest((path, init) => app.request(path, init));

@@ -10,6 +10,7 @@ import { createTeamKey } from '../../db/team-keys.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { createTaskSignals, type TaskSignals } from '../../db/agent-task-signals.ts';
 import { Vault } from '../../db/vault.ts';
+import { notingAnswers } from '../helpers/api-answers.ts';
 import { connectTestClient, createTestDatabase, uniqueName } from '../helpers/stack.ts';
 
 /**
@@ -37,15 +38,17 @@ describe('API security', () => {
     testDb = await createTestDatabase();
     temporal = await connectTestClient();
     const vault = new Vault(randomBytes(32));
-    app = createApp({
-      db: testDb.db,
-      vault,
-      temporal,
-      controlTaskQueue: uniqueName('control'),
-      agentStaleAfterMs: 20_000,
-      taskSignals: (taskSignals = createTaskSignals(testDb.url)),
-      log: () => {},
-    });
+    app = notingAnswers(
+      createApp({
+        db: testDb.db,
+        vault,
+        temporal,
+        controlTaskQueue: uniqueName('control'),
+        agentStaleAfterMs: 20_000,
+        taskSignals: (taskSignals = createTaskSignals(testDb.url)),
+        log: () => {},
+      }),
+    );
     const teamA = await createTeam(testDb.db, 'a');
     const teamB = await createTeam(testDb.db, 'b');
     a.token = teamA.token;

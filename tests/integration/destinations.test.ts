@@ -22,6 +22,7 @@ import { openDestination } from '../../db/destinations.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { createTaskSignals, type TaskSignals } from '../../db/agent-task-signals.ts';
 import { Vault } from '../../db/vault.ts';
+import { notingAnswers } from '../helpers/api-answers.ts';
 import { connectTestClient, createTestDatabase, freePort, stack, uniqueName } from '../helpers/stack.ts';
 
 const run = promisify(execFile);
@@ -155,15 +156,17 @@ describe('destinations', () => {
     testDb = await createTestDatabase();
     temporal = await connectTestClient();
     vault = new Vault(randomBytes(32));
-    app = createApp({
-      db: testDb.db,
-      vault,
-      temporal,
-      controlTaskQueue: uniqueName('control'),
-      agentStaleAfterMs: 20_000,
-      taskSignals: (taskSignals = createTaskSignals(testDb.url)),
-      log: (msg, err) => console.error(msg, err),
-    });
+    app = notingAnswers(
+      createApp({
+        db: testDb.db,
+        vault,
+        temporal,
+        controlTaskQueue: uniqueName('control'),
+        agentStaleAfterMs: 20_000,
+        taskSignals: (taskSignals = createTaskSignals(testDb.url)),
+        log: (msg, err) => console.error(msg, err),
+      }),
+    );
     const teamA = await createTeam(testDb.db, 'a');
     Object.assign(a, { teamId: teamA.team.id, token: teamA.token });
     b.token = (await createTeam(testDb.db, 'b')).token;

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { createApp } from '../../api/app.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
+import { notingAnswers } from '../helpers/api-answers.ts';
 import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
@@ -192,15 +193,17 @@ describe('backup schedules', () => {
       connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}`, connectTimeout: 1000 }),
       namespace: stack.namespace,
     });
-    const cutOff = createApp({
-      db: cp.db,
-      vault: cp.vault,
-      temporal: deadTemporal,
-      controlTaskQueue: 'unused',
-      agentStaleAfterMs: 60_000,
-      taskSignals: cp.taskSignals,
-      log: () => {},
-    });
+    const cutOff = notingAnswers(
+      createApp({
+        db: cp.db,
+        vault: cp.vault,
+        temporal: deadTemporal,
+        controlTaskQueue: 'unused',
+        agentStaleAfterMs: 60_000,
+        taskSignals: cp.taskSignals,
+        log: () => {},
+      }),
+    );
     const res = await cutOff.request(`/environments/${envId}/schedules`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },

@@ -1,0 +1,56 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { Hono } from 'hono';
+
+type Registry = OpenAPIHono['openAPIRegistry'];
+
+const isAgentRoute = (path: string) => path.startsWith('/agent/');
+
+/**
+ * One document of the routes `keep` selects. The app's registry holds only routes (named schemas are
+ * collected from them as they are met), so copying the routes copies everything the document needs.
+ */
+function documentOf(registry: Registry, keep: (path: string) => boolean, title: string, token: string) {
+  const doc = new OpenAPIHono();
+  doc.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: token,
+  });
+  for (const def of registry.definitions)
+    if (def.type === 'route' && keep(def.route.path)) doc.openAPIRegistry.registerPath(def.route);
+  return doc.getOpenAPIDocument({
+    openapi: '3.0.3',
+    info: { title, version: '0.1.0' },
+    security: [{ bearer: [] }],
+  });
+}
+
+/** The public API and the agents' API, as two documents made from the same route definitions. */
+export function openApiDocuments(registry: Registry) {
+  return {
+    public: documentOf(
+      registry,
+      (path) => !isAgentRoute(path),
+      'strackt backups API',
+      'A team API token (stt_...)',
+    ),
+    agent: documentOf(
+      registry,
+      isAgentRoute,
+      'strackt agent API',
+      'The agent token of one server (sta_...); these routes are for strackt’s agent, not API clients',
+    ),
+  };
+}
+
+/**
+ * Serves both documents without a token. They are made at the first request, when every route of
+ * the app is registered, and kept: routes do not change while the process runs.
+ */
+export function openApiRoutes(registry: Registry) {
+  let documents: ReturnType<typeof openApiDocuments> | undefined;
+  const get = () => (documents ??= openApiDocuments(registry));
+  return new Hono()
+    .get('/openapi.json', (c) => c.json(get().public))
+    .get('/agent/openapi.json', (c) => c.json(get().agent));
+}
