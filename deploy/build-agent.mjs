@@ -5,7 +5,7 @@
 // Not through tsx: compiling TypeScript at start cost ~60 MiB of the agent's memory budget
 // (measured idle: 188 MiB through tsx, 128 MiB built).
 import { build } from 'esbuild';
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { argv } from 'node:process';
@@ -18,6 +18,9 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
  * outside the bundle. zstd-napi is reached through createRequire, which esbuild does not follow.
  */
 export const nativeAddons = ['sodium-native', 'zstd-napi'];
+
+/** The Node.js major the agent runs on (the scripts' and the package's, deploy/node-version). */
+const nodeMajor = /^version (\d+)\./m.exec(readFileSync(join(root, 'deploy', 'node-version'), 'utf8'))[1];
 
 /**
  * Builds into `out`. selfContained: every JavaScript dependency goes into the bundle (only the
@@ -34,7 +37,7 @@ export async function buildAgent(out, { selfContained = false } = {}) {
     ...(selfContained ? { external: nativeAddons } : { packages: 'external' }),
     platform: 'node',
     format: 'esm',
-    target: 'node20',
+    target: `node${nodeMajor}`,
     sourcemap: true,
     metafile: true,
     logLevel: 'warning',

@@ -1,4 +1,5 @@
-# Shared by deploy/start.sh and deploy/test.sh: install what is missing, start and stop the services.
+# Shared by deploy/start.sh, deploy/test.sh and the bench/ scripts: install what is missing, start
+# and stop the services.
 # shellcheck shell=bash
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,10 +13,20 @@ die() {
   exit 1
 }
 
+# ensure_node: a Node.js of the major pinned in deploy/node-version (or newer) first on PATH: the
+# machine's own if it is one, else the pinned release, installed once per machine by deploy/node.sh.
+# Everything after it (npm and npx included, whose scripts run on the node on PATH) runs on that one.
 ensure_node() {
-  command -v node >/dev/null 2>&1 || die "Node.js >= 20.3 is required and was not found on PATH"
-  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=3)?0:1)' ||
-    die "Node.js >= 20.3 is required, found $(node --version)"
+  local want have dir
+  want=$(sed -n 's/^version //p' "$ROOT/deploy/node-version")
+  have=$(node -p process.versions.node 2>/dev/null || true)
+  if [ -n "$have" ] && [ "${have%%.*}" -ge "${want%%.*}" ]; then return 0; fi
+  dir=$(bash "$ROOT/deploy/node.sh") || die "could not install Node.js $want (see above)"
+  export PATH="$dir/bin:$PATH"
+  # node-gyp (npm ci builds zstd-napi) then compiles against this release's headers, not those of
+  # the machine's Node.js (an npmrc's nodedir) nor a download from nodejs.org.
+  export npm_config_nodedir=$dir
+  say "Node.js $want from $dir (this machine's is ${have:-missing})"
 }
 
 ensure_npm_deps() {

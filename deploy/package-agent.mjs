@@ -3,26 +3,16 @@
 // with nothing installed: the bundled agent, its native addons, a Node.js runtime, the systemd unit
 // and install.sh. Prints the tarball's path on stdout.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
-import { homedir } from 'node:os';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { arch, platform, stderr, stdout } from 'node:process';
 import { buildAgent, nativeAddons, root } from './build-agent.mjs';
 
-// The Node.js release line in maintenance LTS until April 2028; its binaries come from the npm
-// registry (the official builds, republished as node-linux-<arch>), pinned by their digests.
-const nodeVersion = '24.22.3';
-const nodeIntegrity = {
-  x64: 'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==',
-  arm64: 'sha512-IZx0J52/1NDwAsY2iyWR9nlPIYuYviTWetjj8+ElvYQh2+XRhLfCfkbFEF/2O5vGI2hcUbyPNHV+nz342FbJXw==',
-};
-
 const say = (msg) => stderr.write(`package-agent: ${msg}\n`);
 // The native addons in node_modules were built or fetched for this machine only.
-if (platform !== 'linux' || !(arch in nodeIntegrity))
+if (platform !== 'linux' || !['x64', 'arm64'].includes(arch))
   throw new Error(
     `packages are made on the platform they are for (linux x64 or arm64), not ${platform} ${arch}`,
   );
@@ -42,17 +32,18 @@ const unexpected = unbundled.map((i) => i.path).filter((p) => !nativeAddons.incl
 if (unexpected.length) throw new Error(`the bundle still imports ${unexpected.join(', ')}: bundle it`);
 await copyLicenses(Object.keys(metafile.inputs), join(stage, 'licenses'));
 
-await mkdir(join(stage, 'node'));
-const nodeFiles = ['package/bin/node', 'package/LICENSE'];
-execFileSync('tar', [
-  '-xzf',
-  await nodeTarball(),
-  '-C',
-  join(stage, 'node'),
-  '--strip-components=1',
-  ...nodeFiles,
-]);
+// The Node.js release the scripts run on (deploy/node-version), installed once per machine by
+// deploy/node.sh from the npm registry and checked against its pinned digest there.
+const pinnedNode = execFileSync('bash', [join(root, 'deploy', 'node.sh')], {
+  encoding: 'utf8',
+  stdio: ['ignore', 'pipe', 'inherit'],
+}).trim();
+await mkdir(join(stage, 'node', 'bin'), { recursive: true });
 const node = join(stage, 'node', 'bin', 'node');
+await copyFile(join(pinnedNode, 'bin', 'node'), node);
+await chmod(node, 0o755);
+await copyFile(join(pinnedNode, 'LICENSE'), join(stage, 'node', 'LICENSE'));
+const nodeVersion = execFileSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
 await copyNativeAddons(node, join(stage, 'node_modules'));
 
 for (const file of ['install.sh', 'strackt-agent.service'])
@@ -76,35 +67,6 @@ execFileSync('tar', [
 ]);
 say(`${tarball}: ${((await stat(tarball)).size / 1024 / 1024).toFixed(1)} MiB`);
 stdout.write(`${tarball}\n`);
-
-/** The registry's tarball of the Node.js binary, downloaded once per machine and checked at every use. */
-async function nodeTarball() {
-  const cache = join(homedir(), '.cache', 'strackt', 'node');
-  const file = join(cache, `node-linux-${arch}-${nodeVersion}.tgz`);
-  if (!existsSync(file)) {
-    say(`downloading node-linux-${arch}@${nodeVersion} (about 50 MiB) into ${cache}...`);
-    await mkdir(cache, { recursive: true });
-    // A download cut short must not look like a cached one: it lands under its final name only once whole.
-    const tmp = await mkdtemp(join(cache, 'download-'));
-    try {
-      execFileSync(
-        'npm',
-        ['pack', '--loglevel=error', `node-linux-${arch}@${nodeVersion}`, '--pack-destination', tmp],
-        {
-          stdio: ['ignore', 'ignore', 'inherit'],
-        },
-      );
-      const [packed] = await readdir(tmp);
-      await rename(join(tmp, packed), file);
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-    }
-  }
-  const integrity = `sha512-${createHash('sha512').update(readFileSync(file)).digest('base64')}`;
-  if (integrity !== nodeIntegrity[arch])
-    throw new Error(`${file} is not node-linux-${arch}@${nodeVersion} as pinned (${integrity}): delete it`);
-  return file;
-}
 
 /**
  * Copies the files the native addons load, found by loading them with the packaged node itself

@@ -1,7 +1,7 @@
 // The file-system thread of unpackArchive (archive-reader.ts): carries out, in archive order, what
 // the main thread decided after checking each entry. Plain JavaScript so that it starts in ~30 ms:
-// a TypeScript worker must load tsx first (Node 20 workers do not inherit its loader), measured at
-// 150-250 ms and 30 MiB per thread.
+// a TypeScript worker must load tsx first, measured at 150-250 ms and 30 MiB per thread (on Node 20,
+// whose workers did not inherit the loader; Node 26's do, but the built agent has no tsx at all).
 //
 // workerData: { slots, asRoot }, slots being the shared tar buffers.
 // In, from the main thread: { slot, ops, copies } where ops are, in order,
