@@ -5,7 +5,7 @@ import { createLogger } from '../common/log.ts';
 import { startWebhookDelivery } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
-import { enqueueDeliveries, recordAttempt } from '../db/webhooks.data.ts';
+import { enqueueDeliveries, recordAttempt, webhookSecretKind } from '../db/webhooks.data.ts';
 
 const log = createLogger('webhooks');
 
@@ -68,7 +68,7 @@ export function createWebhookActivities({ db, vault }: { db: Db; vault: Vault })
         .executeTakeFirst();
       // The webhook was deleted meanwhile, or a retry finds it sent: nothing to do.
       if (!delivery || delivery.status !== 'pending') return;
-      const secret = await vault.open(db, delivery.team_id, delivery.secret_id);
+      const secret = await vault.open(db, delivery.team_id, delivery.secret_id, webhookSecretKind);
       const body = JSON.stringify(delivery.payload);
       const timestamp = Math.floor(Date.now() / 1000);
       let res: Response;

@@ -66,7 +66,7 @@ function connect(
   signal?: AbortSignal,
 ): Promise<net.Socket> {
   const secure = url.protocol === 'https:';
-  if (secure && pin) return pinnedConnection(url, pin, onread);
+  if (pin) return pinnedConnection(url, pin, onread);
   const { host, port, servername } = connectTarget(url, secure ? 443 : 80);
   return new Promise((resolve, reject) => {
     const socket = secure

@@ -182,7 +182,7 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
         request: { query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('destinations', destinationSchema), 'Destinations'),
-          ...errorResponses(),
+          ...errorResponses(422),
         },
       }),
       async (c) => {

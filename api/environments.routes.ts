@@ -123,7 +123,7 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         request: { query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('environments', environmentSchema), 'Environments'),
-          ...errorResponses(),
+          ...errorResponses(422),
         },
       }),
       async (c) => {

@@ -67,7 +67,7 @@ export function serversRoutes({ db, agentStaleAfterMs }: ServersDeps) {
         request: { query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('servers', serverSchema), 'Servers'),
-          ...errorResponses(),
+          ...errorResponses(422),
         },
       }),
       async (c) => {

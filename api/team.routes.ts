@@ -135,7 +135,7 @@ export function teamRoutes({ db, vault }: { db: Db; vault: Vault }) {
         request: { query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('tokens', tokenSchema), 'Tokens'),
-          ...errorResponses(),
+          ...errorResponses(422),
         },
       }),
       async (c) => {

@@ -81,7 +81,7 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
         },
         responses: {
           201: locatedResponse(z.object({ webhook: webhookSchema, secret: z.string() }), 'Added'),
-          ...errorResponses(...bodyErrors),
+          ...errorResponses(...bodyErrors, 409),
         },
       }),
       async (c) => {
@@ -101,7 +101,7 @@ export function webhooksRoutes({ db, vault }: { db: Db; vault: Vault }) {
         request: { query: pageQuery },
         responses: {
           200: jsonResponse(pageSchema('webhooks', webhookSchema), 'Webhooks'),
-          ...errorResponses(),
+          ...errorResponses(422),
         },
       }),
       async (c) => {

@@ -275,9 +275,10 @@ export async function openDestination(
   id: string,
 ): Promise<DestinationAccess> {
   const destination = await getDestination(db, teamId, id);
-  const secret = await vault.open(db, teamId, destination.secret_id);
-  if (destination.kind === 'receiver') {
-    const pruneToken = await vault.open(db, teamId, destination.prune_secret_id!);
+  const receiver = destination.kind === 'receiver';
+  const secret = await vault.open(db, teamId, destination.secret_id, receiver ? writerKeyKind : secretKind);
+  if (receiver) {
+    const pruneToken = await vault.open(db, teamId, destination.prune_secret_id!, pruneTokenKind);
     return {
       kind: 'receiver',
       url: destination.receiver_url!,

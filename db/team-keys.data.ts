@@ -84,7 +84,7 @@ export async function openTeamSecretKey(db: Db, vault: Vault, teamId: string): P
     .where('team_id', '=', teamId)
     .executeTakeFirst();
   if (!row) throw notFound('team_key', teamId);
-  const secretKey = await vault.open(db, teamId, row.secret_id);
+  const secretKey = await vault.open(db, teamId, row.secret_id, secretKind);
   // The vault proves the bytes are the ones it sealed; this proves they belong to this public key.
   if (!publicKeyOf(secretKey).equals(row.public_key)) {
     secretKey.fill(0);

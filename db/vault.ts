@@ -86,8 +86,12 @@ export class Vault {
     return row.id;
   }
 
-  /** Decrypts one secret of a team; callers hold the result only as long as they use it. */
-  async open(db: Db, teamId: string, id: string): Promise<Buffer> {
+  /**
+   * Decrypts one secret of a team, of the kind the caller expects (a webhook's signing key is never
+   * handed out where a destination's key was asked for, whatever id a row names); callers hold the
+   * result only as long as they use it.
+   */
+  async open(db: Db, teamId: string, id: string, kind: string): Promise<Buffer> {
     const stored = await db
       .selectFrom('vault_secrets')
       .select(['kind', 'wrapped_key', 'ciphertext'])
@@ -95,6 +99,10 @@ export class Vault {
       .where('team_id', '=', teamId)
       .executeTakeFirst();
     if (!stored) throw notFound('secret', id);
+    if (stored.kind !== kind)
+      throw new VaultError(
+        `vault secret ${id} of team ${teamId} is a ${stored.kind}, not the ${kind} asked for`,
+      );
     const row = { id, teamId, kind: stored.kind };
     const rawDataKey = unseal(this.#masterKey, stored.wrapped_key, additionalData('data-key', row));
     if (!rawDataKey)

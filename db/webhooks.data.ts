@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { notFound } from '../common/errors.ts';
+import { DomainError, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import { normalizeEvents, webhookSecret, type WebhookEvent } from '../common/webhook-events.ts';
 import type { Db } from './database.ts';
@@ -7,6 +7,12 @@ import { jsonb } from './jsonb.ts';
 import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import type { Webhook, WebhookDelivery } from './tables/webhook.table.ts';
 import type { Vault } from './vault.ts';
+
+/** The vault kind of a webhook's signing key. */
+export const webhookSecretKind = 'webhook-secret';
+
+/** Each event is sent to every webhook of the team: a bound on them bounds the work one event makes. */
+export const maxWebhooksPerTeam = 20;
 
 /**
  * Creates a webhook with a fresh signing key (32 random bytes), kept in the vault; it is returned this
@@ -22,8 +28,21 @@ export async function createWebhook(
   const key = randomBytes(32);
   const secret = webhookSecret(key);
   const webhook = await db.transaction().execute(async (trx) => {
+    // The team's row locked: two adds at once cannot both pass the count.
+    await trx.selectFrom('teams').select('id').where('id', '=', teamId).forUpdate().execute();
+    const { n } = await trx
+      .selectFrom('webhooks')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('team_id', '=', teamId)
+      .executeTakeFirstOrThrow();
+    if (Number(n) >= maxWebhooksPerTeam)
+      throw new DomainError(
+        'conflict',
+        'webhook_limit',
+        `a team has at most ${maxWebhooksPerTeam} webhooks: remove one first (DELETE /webhooks/{id})`,
+      );
     const secretId = await vault
-      .put(trx, { teamId, kind: 'webhook-secret', secret: key })
+      .put(trx, { teamId, kind: webhookSecretKind, secret: key })
       .finally(() => key.fill(0));
     return trx
       .insertInto('webhooks')

@@ -29,6 +29,13 @@ export function connectTarget(
  * nothing. `onread` as net.connect takes it: reads into one buffer (agent/http-download.ts).
  */
 export function pinnedConnection(url: URL, pin: TlsPin, onread?: OnReadOpts): Promise<tls.TLSSocket> {
+  // A pin only means something over TLS: an http: URL with one is refused, never sent in clear.
+  if (url.protocol !== 'https:')
+    return Promise.reject(
+      new CertificateMismatchError(
+        `${url.protocol}//${url.host} is not https: a pinned certificate needs TLS`,
+      ),
+    );
   const { host, port, servername } = connectTarget(url, 443);
   return new Promise((resolve, reject) => {
     const socket = tls.connect({

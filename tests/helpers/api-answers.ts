@@ -55,7 +55,15 @@ export function notedAnswers(): Answer[] {
 export interface OpenApiDocument {
   paths: Record<
     string,
-    Record<string, { operationId?: string; tags?: string[]; responses: Record<string, unknown> }>
+    Record<
+      string,
+      {
+        operationId?: string;
+        tags?: string[];
+        parameters?: { name: string; in: string }[];
+        responses: Record<string, unknown>;
+      }
+    >
   >;
 }
 

@@ -7,6 +7,7 @@ import { createDestination } from '../../db/destinations.data.ts';
 import { createEnvironment } from '../../db/environments.data.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeamKey } from '../../db/team-keys.data.ts';
+import { maxWebhooksPerTeam } from '../../db/webhooks.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { createTaskSignals, type TaskSignals } from '../../db/agent-task-signals.ts';
 import { Vault } from '../../db/vault.ts';
@@ -358,5 +359,28 @@ describe('API security', () => {
     assert.ok(!(await (await call('GET', '/team/tokens', a.token)).text()).includes(tok.token));
     assert.equal((await call('DELETE', `/team/tokens/${tok.id}`, a.token)).status, 204);
     assert.equal((await call('GET', '/team', tok.token)).status, 401);
+  });
+
+  it('caps a team’s webhooks, also against adds racing past the count', async () => {
+    const team = await createTeam(testDb.db, 'many-hooks');
+    const add = (i: number) =>
+      call('POST', '/webhooks', team.token, { url: `https://hooks.example.com/${i}` });
+    for (let i = 0; i < maxWebhooksPerTeam - 2; i++) assert.equal((await add(i)).status, 201);
+    // Two places left, three asked for at once: two get them.
+    const raced = await Promise.all([add(100), add(101), add(102)]);
+    assert.deepEqual(raced.map((r) => r.status).sort(), [201, 201, 409]);
+    const refused = (await (raced.find((r) => r.status === 409) as Response).json()) as {
+      error: { code: string; message: string };
+    };
+    assert.equal(refused.error.code, 'webhook_limit');
+    const listed = (await (await call('GET', '/webhooks?limit=200', team.token)).json()) as {
+      webhooks: unknown[];
+    };
+    assert.equal(listed.webhooks.length, maxWebhooksPerTeam);
+    assert.equal(
+      (await call('POST', '/webhooks', a.token, { url: 'https://hooks.example.com/a' })).status,
+      201,
+      'another team’s count is its own',
+    );
   });
 });

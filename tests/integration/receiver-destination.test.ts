@@ -197,7 +197,7 @@ describe('backups to a receiver the customer runs', () => {
       .select('secret_id')
       .where('id', '=', id)
       .executeTakeFirstOrThrow();
-    return cp.vault.open(cp.db, teamId, row.secret_id);
+    return cp.vault.open(cp.db, teamId, row.secret_id, 'receiver-writer-key');
   }
 
   async function answer(url: URL, method: string, body?: Buffer): Promise<{ status: number }> {

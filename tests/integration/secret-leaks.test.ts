@@ -224,8 +224,13 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
       .where('id', '=', onReceiver.body.destination.id)
       .executeTakeFirstOrThrow();
     const vault = new Vault(vaultMasterKey);
-    const writerKey = await vault.open(testDb.db, teamId, receiverRow.secret_id);
-    const pruneToken = await vault.open(testDb.db, teamId, receiverRow.prune_secret_id!);
+    const writerKey = await vault.open(testDb.db, teamId, receiverRow.secret_id, 'receiver-writer-key');
+    const pruneToken = await vault.open(
+      testDb.db,
+      teamId,
+      receiverRow.prune_secret_id!,
+      'receiver-prune-token',
+    );
 
     // The snapshot's data key, opened here the way a customer would, to know what to look for.
     const s3 = stackS3();

@@ -207,11 +207,17 @@ describe('team key', () => {
   it('binds each sealed value to its row: another team, kind or copied seal does not open', async () => {
     const secret = randomBytes(40);
     const id = await cp.vault.put(cp.db, { teamId: a.teamId, kind: 'test', secret });
-    assert.ok((await cp.vault.open(cp.db, a.teamId, id)).equals(secret));
-    await assert.rejects(cp.vault.open(cp.db, b.teamId, id), { code: 'secret_not_found' });
+    assert.ok((await cp.vault.open(cp.db, a.teamId, id, 'test')).equals(secret));
+    await assert.rejects(cp.vault.open(cp.db, b.teamId, id, 'test'), { code: 'secret_not_found' });
+    // Asked for as another kind (a row naming the wrong secret): refused, whatever the id.
+    await assert.rejects(cp.vault.open(cp.db, a.teamId, id, 'team-secret-key'), (err: Error) => {
+      assert.ok(err instanceof VaultError);
+      assert.match(err.message, /is a test, not the team-secret-key asked for/);
+      return true;
+    });
 
     await cp.db.updateTable('vault_secrets').set({ kind: 'team-secret-key' }).where('id', '=', id).execute();
-    await assert.rejects(cp.vault.open(cp.db, a.teamId, id), VaultError);
+    await assert.rejects(cp.vault.open(cp.db, a.teamId, id, 'team-secret-key'), VaultError);
 
     // The wrapped key and ciphertext of one secret pasted onto another of the same team and kind.
     const other = await cp.vault.put(cp.db, { teamId: a.teamId, kind: 'test', secret: randomBytes(40) });
@@ -222,7 +228,7 @@ describe('team key', () => {
       .where('id', '=', copy)
       .executeTakeFirstOrThrow();
     await cp.db.updateTable('vault_secrets').set(sealed).where('id', '=', other).execute();
-    await assert.rejects(cp.vault.open(cp.db, a.teamId, other), VaultError);
+    await assert.rejects(cp.vault.open(cp.db, a.teamId, other, 'test'), VaultError);
   });
 
   it('goes away with its team', async () => {

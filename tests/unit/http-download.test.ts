@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { download, DownloadError, downloadSmall } from '../../agent/http-download.ts';
 import { CertificateMismatchError } from '../../storage/pinned-client.ts';
+import { storageRequest } from '../../agent/storage-url.ts';
 import { receiverCertificate } from '../../receiver/tls.ts';
 
 const object = randomBytes(5 * 1024 * 1024 + 123);
@@ -88,6 +89,22 @@ describe('download (reused read buffers)', () => {
     );
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(await new Promise((r) => server.getConnections((_, n) => r(n))), 0);
+  });
+
+  it('refuses a pinned certificate on an http: URL, connecting nowhere', async () => {
+    let connections = 0;
+    server.on('connection', () => connections++);
+    const pin = { fingerprint: Array(32).fill('AB').join(':') };
+    await assert.rejects(download({ url: `${base}/bucket/data`, pin }), (err: Error) => {
+      assert.ok(err instanceof CertificateMismatchError);
+      assert.match(err.message, /not https/);
+      return true;
+    });
+    await assert.rejects(
+      storageRequest({ url: `${base}/bucket/data`, pin }, { method: 'GET' }),
+      CertificateMismatchError,
+    );
+    assert.equal(connections, 0, 'not a byte sent in clear');
   });
 
   it('refuses anything but 200 with the status', async () => {

@@ -60,6 +60,22 @@ describe('the OpenAPI documents', () => {
 });
 
 describe('the coverage check of answers', () => {
+  it('declares the Idempotency-Key, and what it may answer, on every public POST and no agent route', async () => {
+    const docs = await servedDocuments();
+    const posts = (doc: typeof docs.public) =>
+      Object.entries(doc.paths ?? {}).flatMap(([path, item]) =>
+        item?.post ? [[path, item.post] as const] : [],
+      );
+    assert.ok(posts(docs.public).length > 10);
+    for (const [path, post] of posts(docs.public)) {
+      const header = post.parameters?.find((p) => p.name === 'Idempotency-Key');
+      assert.equal(header?.in, 'header', path);
+      assert.ok(post.responses[409] && post.responses[422], path);
+    }
+    for (const [path, post] of posts(docs.agent))
+      assert.ok(!post.parameters?.some((p) => p.name === 'Idempotency-Key'), path);
+  });
+
   it('finds an answer a route does not declare, and accepts the declared ones', async () => {
     const docs = await servedDocuments();
     const problems = undeclaredAnswers(
@@ -71,14 +87,14 @@ describe('the coverage check of answers', () => {
         { method: 'GET', path: '/no/such/route', status: 404 },
         { method: 'GET', path: '/healthz', status: 200 },
         { method: 'GET', path: '/servers/srv_1', status: 418 },
-        { method: 'POST', path: '/schedules/sch_1/prune', status: 409 },
+        { method: 'POST', path: '/schedules/sch_1/prune', status: 410 },
         { method: 'GET', path: '/undocumented', status: 200 },
       ],
     );
     assert.deepEqual(problems, [
       'GET /servers/{id} 418',
       'GET /undocumented 200 (no route of the documents)',
-      'POST /schedules/{id}/prune 409',
+      'POST /schedules/{id}/prune 410',
     ]);
   });
 });
