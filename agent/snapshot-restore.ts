@@ -5,7 +5,7 @@ import { unpackArchive } from '../format/archive-reader.ts';
 import { ContainerOpener, openDataKey, SnapshotFormatError } from '../format/container.ts';
 import { RefusedEntryError } from '../format/entry-rules.ts';
 import { openManifest } from '../format/manifest-object.ts';
-import type { Manifest } from '../format/manifest.ts';
+import { maxManifestBytes, type Manifest } from '../format/manifest.ts';
 import type { AgentKey } from './agent-key.ts';
 import { confined } from './confined-path.ts';
 import type { ControlPlaneClient, RestoreAccess } from './control-plane-client.ts';
@@ -131,7 +131,7 @@ export function openAccess(
 }
 
 export async function fetchManifest(a: RestoreAccess, dataKey: Buffer, ref: RestoreRef): Promise<Manifest> {
-  const sealed = await downloadSmall({ url: a.manifestUrl, pin: a.pin });
+  const sealed = await downloadSmall({ url: a.manifestUrl, pin: a.pin }, maxManifestBytes);
   const manifest = await openManifest(sealed, { dataKey }, Buffer.from(a.keyId, 'hex')).catch(classify);
   if (manifest.environmentId !== ref.environmentId || manifest.snapshotId !== a.snapshotId) {
     throw new RestoreError(

@@ -23,7 +23,8 @@ export type FormatErrorKind =
   | 'chunk_altered'
   | 'corrupt_framing'
   | 'truncated'
-  | 'trailing_data';
+  | 'trailing_data'
+  | 'malformed_manifest';
 
 export class SnapshotFormatError extends Error {
   override name = 'SnapshotFormatError';

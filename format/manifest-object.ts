@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { DecryptStream, EncryptStream, type KeySource } from './container.ts';
-import type { Manifest } from './manifest.ts';
+import { DecryptStream, EncryptStream, SnapshotFormatError, type KeySource } from './container.ts';
+import { maxManifestBytes, type Manifest } from './manifest.ts';
+import { parseManifest } from './manifest-schema.ts';
 
 /** The manifest object: the manifest's JSON in its own stream under the snapshot's data key. */
 export async function sealManifest(manifest: Manifest, publicKey: Buffer, dataKey: Buffer): Promise<Buffer> {
@@ -14,14 +15,17 @@ export async function openManifest(
   key: KeySource,
   expectedKeyId?: Buffer,
 ): Promise<Manifest> {
+  if (sealed.length > maxManifestBytes)
+    throw new SnapshotFormatError(
+      'malformed_manifest',
+      `the manifest object has ${sealed.length} bytes, more than the ${maxManifestBytes} a manifest may`,
+    );
   const json = await buffer(Readable.from([sealed]).pipe(new DecryptStream(key, expectedKeyId)));
-  const manifest = JSON.parse(json.toString('utf8')) as Manifest;
-  if (
-    manifest.format !== 'strackt-snapshot' ||
-    manifest.formatVersion !== 1 ||
-    !Array.isArray(manifest.entries)
-  ) {
-    throw new Error('the manifest object does not hold a version 1 strackt manifest');
+  let document: unknown;
+  try {
+    document = JSON.parse(json.toString('utf8'));
+  } catch {
+    throw new SnapshotFormatError('malformed_manifest', 'the manifest object does not hold JSON');
   }
-  return manifest;
+  return parseManifest(document);
 }

@@ -36,8 +36,11 @@ export interface Manifest {
 }
 
 export const dataObjectName = 'data.tar.zst.strackt';
-/** The sealed manifest object's bound (about a million files' entries), for writers and readers alike. */
-export const maxManifestBytes = 256 * 1024 * 1024;
+/**
+ * The sealed manifest object's bound (some 500,000 files' entries), for writers and readers alike: an
+ * agent holds a manifest whole while it restores, within its memory budget.
+ */
+export const maxManifestBytes = 64 * 1024 * 1024;
 export const manifestObjectName = 'manifest.json.strackt';
 
 /** Object keys of a snapshot under a destination prefix (FORMAT.md, "Objects"). */

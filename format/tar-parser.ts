@@ -37,21 +37,37 @@ function text(block: Buffer, start: number, length: number): string {
   return field.subarray(0, nul < 0 ? length : nul).toString('utf8');
 }
 
-function number(block: Buffer, start: number, length: number): number {
-  // GNU base-256 for values that do not fit in octal: high bit of the first byte set.
+// Numbers are read strictly: a field that is not a number is a forged or damaged archive, and a
+// lenient reading (parseInt stops at the first bad character) would make it say something else.
+function number(block: Buffer, start: number, length: number, field: string): number {
+  // GNU base-256 for values that do not fit in octal: 0x80 first; 0xff would be a negative number.
   if (block[start]! & 0x80) {
-    let value = block[start]! & 0x7f;
+    if (block[start] !== 0x80) throw new TarFormatError(`negative ${field} in a tar header`);
+    let value = 0;
     for (let i = 1; i < length; i++) value = value * 256 + block[start + i]!;
+    if (!Number.isSafeInteger(value)) throw new TarFormatError(`${field} out of range in a tar header`);
     return value;
   }
-  const raw = text(block, start, length).trim();
-  return raw === '' ? 0 : parseInt(raw, 8);
+  const raw = text(block, start, length).replace(/^ +| +$/g, '');
+  if (raw === '') return 0;
+  if (!/^[0-7]+$/.test(raw)) throw new TarFormatError(`${field} is not an octal number in a tar header`);
+  return parseInt(raw, 8);
+}
+
+/** A pax record's number: decimal digits only (mtime may be signed and fractional), within range. */
+function paxNumber(value: string | undefined, key: string, fraction = false): number | undefined {
+  if (value === undefined) return undefined;
+  const format = fraction ? /^-?\d{1,15}(\.\d{1,9})?$/ : /^\d{1,15}$/;
+  const n = Number(value);
+  if (!format.test(value) || !Number.isSafeInteger(Math.trunc(n)))
+    throw new TarFormatError(`pax ${key} is not a number: ${JSON.stringify(value.slice(0, 40))}`);
+  return n;
 }
 
 function checksumOk(block: Buffer): boolean {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block[i]!;
-  return sum === number(block, 148, 8);
+  return sum === number(block, 148, 8, 'checksum');
 }
 
 function typeOf(flag: string): TarEntryType {
@@ -67,11 +83,13 @@ function parsePax(data: Buffer): Record<string, string> {
   let offset = 0;
   while (offset < data.length) {
     const space = data.indexOf(0x20, offset);
-    const length = parseInt(data.subarray(offset, space).toString('ascii'), 10);
-    if (space < 0 || !(length > 0) || offset + length > data.length)
+    const digits = space < 0 ? '' : data.subarray(offset, space).toString('ascii');
+    const length = /^[1-9]\d{0,7}$/.test(digits) ? Number(digits) : 0;
+    if (!length || offset + length > data.length || data[offset + length - 1] !== 0x0a)
       throw new TarFormatError('malformed pax header');
     const record = data.subarray(space + 1, offset + length - 1).toString('utf8');
     const eq = record.indexOf('=');
+    if (eq <= 0) throw new TarFormatError('malformed pax header');
     out[record.slice(0, eq)] = record.slice(eq + 1);
     offset += length;
   }
@@ -142,7 +160,7 @@ export class TarParser extends Writable {
     if (!checksumOk(block)) throw new TarFormatError(`bad header checksum at byte ${this.bytes - BLOCK}`);
     if (this.entryStart < 0) this.entryStart = this.bytes - BLOCK;
     const flag = String.fromCharCode(block[156]!);
-    const size = number(block, 124, 12);
+    const size = number(block, 124, 12, 'size');
     if (flag === 'x' || flag === 'g') {
       if (size > 1024 * 1024) throw new TarFormatError('pax header over 1 MiB');
       this.paxData = flag === 'x' ? [] : undefined;
@@ -157,11 +175,11 @@ export class TarParser extends Writable {
       path: pax.path ?? (prefix ? `${prefix}/${name}` : name),
       type: typeOf(flag),
       typeflag: flag,
-      mode: number(block, 100, 8),
-      uid: pax.uid !== undefined ? Number(pax.uid) : number(block, 108, 8),
-      gid: pax.gid !== undefined ? Number(pax.gid) : number(block, 116, 8),
-      size: pax.size !== undefined ? Number(pax.size) : size,
-      mtime: pax.mtime !== undefined ? Number(pax.mtime) : number(block, 136, 12),
+      mode: number(block, 100, 8, 'mode'),
+      uid: paxNumber(pax.uid, 'uid') ?? number(block, 108, 8, 'uid'),
+      gid: paxNumber(pax.gid, 'gid') ?? number(block, 116, 8, 'gid'),
+      size: paxNumber(pax.size, 'size') ?? size,
+      mtime: paxNumber(pax.mtime, 'mtime', true) ?? number(block, 136, 12, 'mtime'),
       linkTarget: pax.linkpath ?? text(block, 157, 100),
       offset: this.entryStart,
     };
