@@ -2,6 +2,7 @@ import type { VerificationOutcome, VerifyInput } from '../common/workflow-contra
 import type { Db } from '../db/database.ts';
 import { getSnapshotById } from '../db/snapshots.data.ts';
 import type { Vault } from '../db/vault.ts';
+import { dropVerificationAccess, grantVerificationAccess } from '../db/verifications.data.ts';
 import { snapshotStore } from '../storage/snapshot-store-of.ts';
 import { refuse, resealDataKey } from './reseal-data-key.ts';
 import type { Notify } from './webhook.activities.ts';
@@ -68,17 +69,13 @@ export function createVerifyActivities({ db, vault, notify }: { db: Db; vault: V
           };
         throw err;
       }
-      await db
-        .insertInto('verifications')
-        .values({
-          operation_id: input.operationId,
-          team_id: input.teamId,
-          snapshot_id: snapshot.id,
-          server_id: input.serverId,
-          sealed_data_key: sealed,
-        })
-        .onConflict((oc) => oc.column('operation_id').doUpdateSet({ sealed_data_key: sealed }))
-        .execute();
+      await grantVerificationAccess(db, {
+        operationId: input.operationId,
+        teamId: input.teamId,
+        snapshotId: snapshot.id,
+        serverId: input.serverId,
+        sealedDataKey: sealed,
+      });
       return { sizeBytes };
     },
 
@@ -97,11 +94,7 @@ export function createVerifyActivities({ db, vault, notify }: { db: Db; vault: V
         })
         .where('id', '=', input.snapshotId)
         .execute();
-      await db
-        .updateTable('verifications')
-        .set({ sealed_data_key: null })
-        .where('operation_id', '=', input.operationId)
-        .execute();
+      await dropVerificationAccess(db, input.operationId);
       if (outcome.result !== 'ok')
         await notify({
           teamId: input.teamId,

@@ -6,6 +6,7 @@ import type { Db } from '../db/database.ts';
 import { activeRestoreForServer } from '../db/restores.data.ts';
 import { getSnapshotById, uploadingSnapshotForServer } from '../db/snapshots.data.ts';
 import type { Vault } from '../db/vault.ts';
+import { activeVerificationForServer } from '../db/verifications.data.ts';
 import { storageUnreachable } from '../storage/probe-errors.ts';
 import { snapshotStore } from '../storage/snapshot-store-of.ts';
 import { environmentForServer } from '../db/environments.data.ts';
@@ -243,12 +244,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
       }),
       async (c) => {
         const { id } = c.req.valid('param');
-        const verification = await db
-          .selectFrom('verifications')
-          .selectAll()
-          .where('operation_id', '=', id)
-          .where('server_id', '=', c.get('server').id)
-          .executeTakeFirst();
+        const verification = await activeVerificationForServer(db, c.get('server').id, id);
         if (!verification?.sealed_data_key) throw notFound('verification', id);
         return c.json(await snapshotAccess(verification.snapshot_id, verification.sealed_data_key), 200);
       },

@@ -8,6 +8,7 @@ import {
   type Transfer,
 } from '../common/operations.ts';
 import type { Db } from './database.ts';
+import { dropVerificationAccess } from './verifications.data.ts';
 import { jsonb } from './jsonb.ts';
 import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import type { Operation } from './tables/operation.table.ts';
@@ -106,7 +107,7 @@ export async function recordProgress(
   progress: OperationProgress,
 ): Promise<Operation | undefined> {
   const done = !activeStatuses.includes(progress.status);
-  return db
+  const op = await db
     .updateTable('operations')
     .set({
       status: progress.status,
@@ -117,6 +118,9 @@ export async function recordProgress(
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirst();
+  // However an operation ends, a data key it sealed to a verifying server is of no more use.
+  if (done) await dropVerificationAccess(db, id);
+  return op;
 }
 
 /**

@@ -303,6 +303,36 @@ describe('agent tasks: one server’s agent token against other servers’ work'
       const res = await call(token, 'GET', `/agent/environments/${c.envId}`);
       assert.equal(res.status, 404, JSON.stringify(res.body));
     }
+
+    // B's access to the snapshot ends with the verification, even one that fails (not on the snapshot's account).
+    const verifyTask = await waitFor('B to claim the verification', async () => {
+      const claim = await call<{ task: { id: string; activity: string } }>(
+        b.token,
+        'POST',
+        '/agent/tasks/claim',
+        {
+          waitSeconds: 1,
+        },
+      );
+      return claim.status === 200 && claim.body.task.activity === 'verifySnapshotOnHost'
+        ? claim.body.task
+        : undefined;
+    });
+    const failed = await call(b.token, 'POST', `/agent/tasks/${verifyTask.id}/fail`, {
+      message: 'the agent gave up',
+      type: 'AgentGaveUp',
+      nonRetryable: true,
+    });
+    assert.equal(failed.status, 204, JSON.stringify(failed.body));
+    assert.equal((await cp.finished(team1.token, verify.body.id)).status, 'failed');
+    const after = await call(b.token, 'POST', `/agent/verifications/${verify.body.id}/access`);
+    assert.equal(after.status, 404, JSON.stringify(after.body));
+    const row = await cp.db
+      .selectFrom('verifications')
+      .select('sealed_data_key')
+      .where('operation_id', '=', verify.body.id)
+      .executeTakeFirstOrThrow();
+    assert.equal(row.sealed_data_key, null, 'the sealed key is dropped with the operation');
   });
 
   it('answers made-up and garbage task ids with 404 or 422, never a 500', async () => {
