@@ -3,7 +3,7 @@ import { DomainError } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
 import { recordLastSeen, serverForAgentToken } from '../db/servers.data.ts';
 import type { Server } from '../db/tables/server.table.ts';
-import { teamIdForToken } from '../db/teams.data.ts';
+import { teamForToken } from '../db/teams.data.ts';
 import type { TeamEnv } from './router.ts';
 
 export type AgentEnv = { Variables: { server: Server } };
@@ -22,9 +22,10 @@ function bearer(header: string | undefined, prefix: 'stt' | 'sta'): string {
 /** Team routes: the token decides the team, and every query below is scoped to it. */
 export function requireTeam(db: Db): MiddlewareHandler<TeamEnv> {
   return async (c, next) => {
-    const teamId = await teamIdForToken(db, bearer(c.req.header('authorization'), 'stt'));
-    if (!teamId) throw unauthorized('invalid or revoked token');
-    c.set('teamId', teamId);
+    const auth = await teamForToken(db, bearer(c.req.header('authorization'), 'stt'));
+    if (!auth) throw unauthorized('invalid or revoked token');
+    c.set('teamId', auth.teamId);
+    c.set('tokenId', auth.tokenId);
     await next();
   };
 }

@@ -10,6 +10,7 @@ const statusOf: Record<DomainErrorKind, ContentfulStatusCode> = {
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  too_many: 429,
   invalid: 422,
   unavailable: 503,
 };

@@ -6,6 +6,7 @@ import { activeStatuses } from '../common/operations.ts';
 import type { Db } from '../db/database.ts';
 import { getOperation, operationsPage } from '../db/operations.data.ts';
 import { getRestore } from '../db/restores.data.ts';
+import { tokenValid } from '../db/teams.data.ts';
 import { presentOperation } from './operation-starter.ts';
 import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 import { errorResponses, errorSchema, idParam, idString, jsonResponse, newRouter } from './router.ts';
@@ -77,8 +78,14 @@ const filterQuery = pageQuery.extend({
 
 // How often the event stream looks for changes: the database row, mirrored by the workflow.
 const eventPollMs = 500;
+// Every 2 s a stream asks whether its token still stands.
+const tokenCheckEvery = 4;
+/** Each stream holds a connection and polls the database: a token may hold this many at once. */
+export const maxStreamsPerToken = 10;
 
 export function operationsRoutes({ db, temporal }: { db: Db; temporal: Client }) {
+  // Open event streams per token in this process.
+  const streamsOf = new Map<string, number>();
   async function detailed(teamId: string, id: string) {
     const op = await getOperation(db, teamId, id);
     const restore = op.kind === 'restore' ? await getRestore(db, op.id) : undefined;
@@ -145,24 +152,41 @@ export function operationsRoutes({ db, temporal }: { db: Db; temporal: Client })
             description: 'Each event’s data is the operation, as GET /operations/{id} gives it',
             content: { 'text/event-stream': { schema: z.string() } },
           },
-          ...errorResponses(404, 422),
+          ...errorResponses(404, 422, 429),
         },
       }),
       async (c) => {
         const teamId = c.get('teamId');
+        const tokenId = c.get('tokenId');
         const { id } = c.req.valid('param');
         let op = await detailed(teamId, id); // a 404 before the stream starts
+        const open = streamsOf.get(tokenId) ?? 0;
+        if (open >= maxStreamsPerToken)
+          throw new DomainError(
+            'too_many',
+            'too_many_streams',
+            `this token has ${open} event streams open (at most ${maxStreamsPerToken} per API process): close one first`,
+          );
+        streamsOf.set(tokenId, open + 1);
         return streamSSE(c, async (stream) => {
-          let sent = '';
-          for (let n = 1; !stream.aborted; n++) {
-            const data = JSON.stringify(op);
-            if (data !== sent) {
-              await stream.writeSSE({ event: 'progress', data, id: String(n) });
-              sent = data;
+          try {
+            let sent = '';
+            for (let n = 1; !stream.aborted; n++) {
+              const data = JSON.stringify(op);
+              if (data !== sent) {
+                await stream.writeSSE({ event: 'progress', data, id: String(n) });
+                sent = data;
+              }
+              if (!activeStatuses.includes(op.status)) break;
+              await stream.sleep(eventPollMs);
+              // A revoked token's stream ends: it would otherwise outlive the token by the operation's length.
+              if (n % tokenCheckEvery === 0 && !(await tokenValid(db, tokenId))) break;
+              op = await detailed(teamId, id);
             }
-            if (!activeStatuses.includes(op.status)) break;
-            await stream.sleep(eventPollMs);
-            op = await detailed(teamId, id);
+          } finally {
+            const left = (streamsOf.get(tokenId) ?? 1) - 1;
+            if (left) streamsOf.set(tokenId, left);
+            else streamsOf.delete(tokenId);
           }
         }) as never;
       },

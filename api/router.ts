@@ -3,7 +3,7 @@ import type { Context, Env } from 'hono';
 import { idCharacters } from '../common/ids.ts';
 import { validationError } from './errors.ts';
 
-export type TeamEnv = { Variables: { teamId: string } };
+export type TeamEnv = { Variables: { teamId: string; tokenId: string } };
 
 /** Every router validates the same way: the first bad field becomes a 422 naming it. */
 export function newRouter<E extends Env = TeamEnv>(): OpenAPIHono<E> {
@@ -27,6 +27,7 @@ const errorDescriptions = {
   413: 'Request body over 1 MiB',
   415: 'The body is not application/json',
   422: 'Invalid input; names the field',
+  429: 'Too many at once: the message says of what; retry when one has ended',
   503: 'Temporal (the workflow engine) or the storage cannot be reached; try again',
 } as const;
 

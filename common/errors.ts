@@ -3,7 +3,14 @@
  * the code is the stable, machine-readable name a client can branch on.
  */
 export type DomainErrorKind =
-  'malformed' | 'invalid' | 'unauthorized' | 'not_found' | 'conflict' | 'too_large' | 'unavailable';
+  | 'malformed'
+  | 'invalid'
+  | 'unauthorized'
+  | 'not_found'
+  | 'conflict'
+  | 'too_large'
+  | 'too_many'
+  | 'unavailable';
 
 export class DomainError extends Error {
   override name = 'DomainError';

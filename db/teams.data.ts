@@ -36,14 +36,23 @@ export async function createApiToken(
 }
 
 /** The team a bearer token belongs to, touching last_used_at so unused tokens can be spotted. */
-export async function teamIdForToken(db: Db, token: string): Promise<string | undefined> {
+/** The team and token a bearer token is, if it is one (not revoked); notes its use. */
+export async function teamForToken(
+  db: Db,
+  token: string,
+): Promise<{ teamId: string; tokenId: string } | undefined> {
   const row = await db
     .updateTable('api_tokens')
     .set({ last_used_at: new Date() })
     .where('token_hash', '=', hashToken(token))
-    .returning('team_id')
+    .returning(['team_id', 'id'])
     .executeTakeFirst();
-  return row?.team_id;
+  return row && { teamId: row.team_id, tokenId: row.id };
+}
+
+/** Whether a token still exists: a long-lived answer (an event stream) ends when its token is revoked. */
+export async function tokenValid(db: Db, tokenId: string): Promise<boolean> {
+  return !!(await db.selectFrom('api_tokens').select('id').where('id', '=', tokenId).executeTakeFirst());
 }
 
 export function apiTokensPage(db: Db, teamId: string, page: PageRequest): Promise<Page<ApiToken>> {

@@ -7,6 +7,8 @@ import { createDestination } from '../../db/destinations.data.ts';
 import { createEnvironment } from '../../db/environments.data.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeamKey } from '../../db/team-keys.data.ts';
+import { maxStreamsPerToken } from '../../api/operations.routes.ts';
+import { createOperation } from '../../db/operations.data.ts';
 import { maxWebhooksPerTeam } from '../../db/webhooks.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { createTaskSignals, type TaskSignals } from '../../db/agent-task-signals.ts';
@@ -382,5 +384,52 @@ describe('API security', () => {
       201,
       'another team’s count is its own',
     );
+  });
+
+  it('bounds the event streams a token holds, and ends them when the token is revoked', async () => {
+    const teamId = (
+      await testDb.db
+        .selectFrom('environments')
+        .select('team_id')
+        .where('id', '=', a.envId)
+        .executeTakeFirstOrThrow()
+    ).team_id;
+    // An operation that stays running: its stream would last as long.
+    const op = await createOperation(testDb.db, {
+      teamId,
+      environmentId: a.envId,
+      serverId: a.serverId,
+      kind: 'backup',
+      workflowId: uniqueName('never-ends'),
+    });
+    const made = (await (await call('POST', '/team/tokens', a.token, { name: 'watcher' })).json()) as {
+      id: string;
+      token: string;
+    };
+    const open = async (token: string) => {
+      const res = await call('GET', `/operations/${op.id}/events`, token);
+      if (res.status !== 200) return { status: res.status, body: await res.text() };
+      const reader = res.body!.getReader();
+      await reader.read(); // the first event
+      return { status: 200, reader };
+    };
+    const streams = [];
+    for (let i = 0; i < maxStreamsPerToken; i++) streams.push(await open(made.token));
+    assert.deepEqual(new Set(streams.map((s) => s.status)), new Set([200]));
+    const over = await open(made.token);
+    assert.equal(over.status, 429);
+    assert.match(over.body!, /too_many_streams/);
+    const other = await open(a.token);
+    assert.equal(other.status, 200, 'another token’s streams are its own');
+    await other.reader!.cancel();
+
+    assert.equal((await call('DELETE', `/team/tokens/${made.id}`, a.token)).status, 204);
+    const started = Date.now();
+    for (const s of streams) {
+      // Read to the end: the stream closes within a token check (2 s), though the operation runs on.
+      for (;;) if ((await s.reader!.read()).done) break;
+    }
+    assert.ok(Date.now() - started < 10_000, `closed after ${Date.now() - started} ms`);
+    assert.equal((await call('GET', `/operations/${op.id}`, a.token)).status, 200);
   });
 });
