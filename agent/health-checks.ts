@@ -5,8 +5,16 @@ import { httpRequest } from './http-request.ts';
 
 const probeTimeoutMs = 5_000;
 
+/** How a command check runs: as the service it checks. */
+export interface ProbeContext {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  uid?: number;
+  gid?: number;
+}
+
 /** One probe: resolves to undefined when healthy, or to the reason it is not. */
-export async function probe(check: HealthCheck, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+export async function probe(check: HealthCheck, as: ProbeContext): Promise<string | undefined> {
   switch (check.type) {
     case 'http':
       try {
@@ -31,7 +39,9 @@ export async function probe(check: HealthCheck, env: NodeJS.ProcessEnv): Promise
     case 'command':
       return new Promise((resolve) => {
         const child = spawn('/bin/sh', ['-c', check.command], {
-          env,
+          env: as.env,
+          cwd: as.cwd,
+          ...(as.uid !== undefined && { uid: as.uid, gid: as.gid }),
           stdio: 'ignore',
           timeout: probeTimeoutMs,
         });

@@ -7,6 +7,7 @@ import { probe } from './health-checks.ts';
 import { groupAlive, processStartTime, signalGroup, stopGroup } from './process-groups.ts';
 import { RuntimeError, type HealthProgress, type Runtime, type ServiceState } from './runtime.ts';
 import { lookupUser } from './unix-users.ts';
+import { redactValues } from './redact.ts';
 
 /** What survives an agent restart: enough to find and stop a service without its spec. */
 interface ServiceRecord {
@@ -132,11 +133,26 @@ export class ProcessRuntime implements Runtime {
     });
     clearTimeout(timer);
     if (result) {
+      // The output leaves this server (history, API, webhooks): the environment's variable values are blanked.
+      const shown = redactValues(
+        output.trim(),
+        spec.services.flatMap((s) => Object.values(s.env ?? {})),
+      );
       throw new RuntimeError(
         'HookFailed',
-        `backup hook of service ${service.name} ${result}${output.trim() ? `: ${output.trim()}` : ''}`,
+        `backup hook of service ${service.name} ${result}${shown ? `: ${shown}` : ''}`,
       );
     }
+  }
+
+  /** A health check runs as the service does: its user, its working directory, its variables. */
+  private async probeAsService(spec: EnvironmentSpec, service: ServiceSpec): Promise<string | undefined> {
+    const user = await this.userOf(service);
+    return probe(service.healthCheck!, {
+      env: this.serviceEnv(spec, service, user?.home),
+      cwd: this.workingDir(spec, service),
+      ...(user && { uid: user.uid, gid: user.gid }),
+    });
   }
 
   private async startService(spec: EnvironmentSpec, service: ServiceSpec): Promise<void> {
@@ -263,9 +279,7 @@ export class ProcessRuntime implements Runtime {
             `service ${service.name} exited${how ? ` with ${how}` : ''} before becoming healthy; its output is in ${this.logPath(spec.environmentId, service.name)}`,
           );
         }
-        const reason = service.healthCheck
-          ? await probe(service.healthCheck, this.serviceEnv(spec, service))
-          : undefined;
+        const reason = service.healthCheck ? await this.probeAsService(spec, service) : undefined;
         if (reason === undefined) {
           healthy.add(service.name);
           delete waiting[service.name];

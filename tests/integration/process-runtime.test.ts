@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
@@ -128,5 +128,51 @@ describe('process runtime', () => {
     await new ProcessRuntime(root).thawAll(); // what agent.main.ts does first on start
     await states('S');
     await runtime.stop('env_runtimetest');
+  });
+
+  it('runs a health check as the service’s user, in its directory', async () => {
+    const root = await mkdtemp(join(stack.runDir, 'rt-'));
+    await chmod(root, 0o755); // the service's user must reach its directories
+    const runtime = new ProcessRuntime(root);
+    const nobody = spec([
+      {
+        name: 'unprivileged',
+        command: 'exec sleep 300',
+        user: 'nobody',
+        healthCheck: { type: 'command', command: 'test "$(id -u)" = 65534 && test "$PWD" = "$HOME_DIR"' },
+        env: { HOME_DIR: join(root, 'environments', 'env_runtimetest') },
+        healthTimeoutSeconds: 3,
+      },
+    ]);
+    await runtime.start(nobody);
+    try {
+      await runtime.waitHealthy(nobody, () => {});
+    } finally {
+      await runtime.stop('env_runtimetest');
+    }
+  });
+
+  it('blanks the environment’s variable values in a failed hook’s output, which leaves the server', async () => {
+    const root = await mkdtemp(join(stack.runDir, 'rt-'));
+    const runtime = new ProcessRuntime(root);
+    const secret = 'hunter2-s3cr3t-value';
+    const env = spec([
+      { name: 'db', command: 'exec sleep 300', env: { DB_PASSWORD: secret, PORT: '5432' } },
+      { name: 'app', command: 'exec sleep 300', env: { API_TOKEN: 'tok_abcdef123456' } },
+    ]);
+    await assert.rejects(
+      runtime.runHook(
+        env,
+        env.services[0]!,
+        'echo "connecting with $DB_PASSWORD on $PORT"; echo tok_abcdef123456 >&2; exit 3',
+        10,
+      ),
+      (err: Error) => {
+        assert.equal((err as { type?: string }).type, 'HookFailed');
+        assert.ok(!err.message.includes(secret) && !err.message.includes('tok_abcdef123456'), err.message);
+        assert.match(err.message, /connecting with \[redacted\] on \[redacted\]/);
+        return true;
+      },
+    );
   });
 });
