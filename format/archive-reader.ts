@@ -362,6 +362,7 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
         'declared by the manifest but missing from the archive',
       );
     }
+    rules.checkLinks();
     for (const { at, entry } of writing ? directories.reverse() : []) {
       if (asRoot) chownSync(at, entry.uid, entry.gid);
       chmodSync(at, entry.mode);

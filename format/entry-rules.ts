@@ -20,7 +20,8 @@ const typeNames: Record<string, string> = { '3': 'a character device', '4': 'a b
  */
 export class EntryRules {
   private readonly seen = new Set<string>();
-  private readonly symlinks = new Set<string>();
+  /** Each symbolic link's target, to resolve them all as the kernel will once every entry is known. */
+  private readonly symlinks = new Map<string, string>();
   private readonly files = new Set<string>();
 
   constructor(private readonly volumes: Set<string>) {}
@@ -63,7 +64,7 @@ export class EntryRules {
       if (resolved !== parts[0] && !resolved.startsWith(`${parts[0]}/`)) {
         throw new RefusedEntryError(raw, `symbolic link pointing outside its volume ("${target}")`);
       }
-      this.symlinks.add(path);
+      this.symlinks.set(path, target);
     }
     if (h.type === 'hardlink') {
       const target = h.linkTarget.replace(/\/+$/, '');
@@ -77,5 +78,40 @@ export class EntryRules {
     if (h.type === 'file') this.files.add(path);
     this.seen.add(key);
     return path;
+  }
+
+  /**
+   * After the last entry: every symbolic link resolved as the kernel resolves it, component by
+   * component, through the archive's other links (declared before or after it): ".." after a link
+   * climbs from where that link points, not from where it sits, so a target that reads as inside its
+   * volume can still lead out of it. A link that leads out, or loops, is refused before the swap.
+   */
+  checkLinks(): void {
+    for (const [path, target] of this.symlinks) {
+      const volume = path.split('/')[0]!;
+      const at = path.split('/').slice(0, -1);
+      const rest = target.split('/');
+      for (let hops = 0; rest.length;) {
+        const part = rest.shift()!;
+        if (part === '' || part === '.') continue;
+        if (part === '..') {
+          if (at.length <= 1)
+            throw new RefusedEntryError(path, `symbolic link leading outside its volume ("${target}")`);
+          at.pop();
+          continue;
+        }
+        const through = [...at, part].join('/');
+        const next = this.symlinks.get(through);
+        if (next === undefined) {
+          at.push(part);
+          continue;
+        }
+        // Like the kernel's limit: a chain this long is a loop or an attempt at one.
+        if (++hops > 40) throw new RefusedEntryError(path, 'symbolic links in a loop');
+        rest.unshift(...next.split('/'));
+      }
+      if (at[0] !== volume)
+        throw new RefusedEntryError(path, `symbolic link leading outside its volume ("${target}")`);
+    }
   }
 }

@@ -331,6 +331,36 @@ describe('unpacking hostile archives', () => {
       /collides with an earlier entry/,
     ],
     ['an empty path component', [dir('v/'), file('v//a')], /"v\/\/a": empty or "." path component/],
+    // Each target reads as inside v; the kernel resolves ".." after v/l1 from where v/l1 points (v's parent).
+    [
+      'a link leading out through a link declared after it',
+      [
+        dir('v/'),
+        dir('v/sub/'),
+        { path: 'v/sub/esc', typeflag: '2', linkTarget: '../l1/..', mode: 0o777 },
+        { path: 'v/l1', typeflag: '2', linkTarget: '../v', mode: 0o777 },
+      ],
+      /"v\/sub\/esc": symbolic link leading outside its volume/,
+    ],
+    [
+      'a link leading out through a link declared before it',
+      [
+        dir('v/'),
+        dir('v/d/'),
+        { path: 'v/d/l1', typeflag: '2', linkTarget: '../../v/d', mode: 0o777 },
+        { path: 'v/esc', typeflag: '2', linkTarget: 'd/l1/..', mode: 0o777 },
+      ],
+      /"v\/d\/l1": symbolic link leading outside its volume/,
+    ],
+    [
+      'symbolic links in a loop',
+      [
+        dir('v/'),
+        { path: 'v/a', typeflag: '2', linkTarget: 'b', mode: 0o777 },
+        { path: 'v/b', typeflag: '2', linkTarget: 'a', mode: 0o777 },
+      ],
+      /"v\/a": symbolic links in a loop/,
+    ],
   ];
   for (const [what, entries, expected] of cases) {
     it(`refuses ${what}, naming the entry`, async () => {
