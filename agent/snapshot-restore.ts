@@ -218,9 +218,27 @@ export async function fetchAndUnpack(
   let savedAt = 0;
   const report = () => onProgress({ bytesFetched: fetched, bytesExpected: a.sizeBytes, entriesDone });
 
+  // The services run on this disk while the unpack writes to it: the unpack stops while the disk
+  // still has room, whoever else is filling it, rather than take its last blocks from them.
+  const room = new AbortController();
+  const watchRoom = async () => {
+    const fs = await statfs(p.dir).catch(() => undefined);
+    const free = fs ? fs.bavail * fs.bsize : Infinity;
+    if (free < diskMargin && !room.signal.aborted)
+      room.abort(
+        new RestoreError(
+          'DiskFull',
+          `the disk holding ${p.dir} is nearly full (${free} bytes left, ${diskMargin} kept free): the unpack stopped before it filled`,
+        ),
+      );
+  };
+  const watcher = setInterval(() => void watchRoom(), 250);
   try {
     const manifest = await fetchManifest(a, dataKey, ref);
-    const body = await download({ url: a.dataUrl, pin: a.pin }, signal);
+    const body = await download(
+      { url: a.dataUrl, pin: a.pin },
+      signal ? AbortSignal.any([signal, room.signal]) : room.signal,
+    );
     const source = counted(deps.downloadLimit?.paced(body) ?? body, (bytes) => {
       fetched = bytes;
       report();
@@ -235,6 +253,7 @@ export async function fetchAndUnpack(
       keepStagingOnFailure: true,
       onCheckpoint: (n) => {
         entriesDone = n;
+        void watchRoom();
         // At most once a second, one write at a time: the checkpoint may lag, never run ahead.
         if (Date.now() - savedAt < 1000) return;
         savedAt = Date.now();
@@ -265,6 +284,7 @@ export async function fetchAndUnpack(
     if (err instanceof RestoreError) await rm(p.dir, { recursive: true, force: true });
     throw err;
   } finally {
+    clearInterval(watcher);
     dataKey.fill(0);
   }
 }

@@ -294,11 +294,12 @@ describe('restore onto any connected server of the team', () => {
         intervalMs: 2,
         timeoutMs: 60_000,
       });
-      // The restore keeps writing meanwhile: take halves of what is free until nothing is.
+      // The restore keeps writing meanwhile: take halves of what is free until 16 MiB are left, less
+      // than the restore keeps free for the services (64 MiB) and more than it would need to stop.
       for (let n = 0; ; n++) {
         const fs = await statfs(root);
         const free = fs.bavail * fs.bsize;
-        if (free < 256 * 1024) break;
+        if (free < 16 * 1024 * 1024) break;
         try {
           execFileSync('fallocate', ['-l', String(Math.floor(free / 2 / 4096) * 4096), `${filler}-${n}`], {
             stdio: 'ignore',
@@ -311,6 +312,7 @@ describe('restore onto any connected server of the team', () => {
       const op = await cp.finished(token, started.body.id, 120_000);
       assert.equal(op.status, 'failed');
       assert.match(op.error!, /DiskFull/, JSON.stringify(op));
+      assert.match(op.error!, /stopped before it filled/, 'stopped while the services still had room');
       assert.equal(op.steps.find((s) => s.name === 'stop services')!.status, 'skipped');
       assert.equal(await pidOf(volume), pid);
       assert.ok(alive(pid) && (await answers(port)), 'services up');
