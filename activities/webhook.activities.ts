@@ -6,6 +6,7 @@ import { startWebhookDelivery } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
 import { enqueueDeliveries, recordAttempt, webhookSecretKind } from '../db/webhooks.data.ts';
+import { postWebhook, unreachableReason } from './webhook-request.ts';
 
 const log = createLogger('webhooks');
 
@@ -71,13 +72,13 @@ export function createWebhookActivities({ db, vault }: { db: Db; vault: Vault })
       const secret = await vault.open(db, delivery.team_id, delivery.secret_id, webhookSecretKind);
       const body = JSON.stringify(delivery.payload);
       const timestamp = Math.floor(Date.now() / 1000);
-      let res: Response;
+      let status: number;
       try {
-        res = await fetch(delivery.url, {
-          method: 'POST',
+        status = await postWebhook(
+          new URL(delivery.url),
           // Standard Webhooks' headers only: its verifiers (any language) check them as they are;
           // the event is in the body.
-          headers: {
+          {
             'content-type': 'application/json',
             'user-agent': 'strackt-webhooks',
             'webhook-id': delivery.id,
@@ -85,24 +86,22 @@ export function createWebhookActivities({ db, vault }: { db: Db; vault: Vault })
             'webhook-signature': signWebhook(secret, delivery.id, timestamp, body),
           },
           body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(10_000),
-        });
-        await res.body?.cancel();
+          10_000,
+        );
       } catch (err) {
-        const error = `could not reach ${new URL(delivery.url).host}: ${(err as Error).cause ?? (err as Error).message}`;
+        const error = `could not reach ${new URL(delivery.url).host}: ${unreachableReason(err)}`;
         await recordAttempt(db, deliveryId, { error, status: 'pending' });
         throw ApplicationFailure.retryable(error, 'WebhookUnreachable');
       } finally {
         secret.fill(0);
       }
-      if (res.status < 200 || res.status >= 300) {
-        const error = `the receiver answered HTTP ${res.status}`;
-        await recordAttempt(db, deliveryId, { statusCode: res.status, error, status: 'pending' });
+      if (status < 200 || status >= 300) {
+        const error = `the receiver answered HTTP ${status}`;
+        await recordAttempt(db, deliveryId, { statusCode: status, error, status: 'pending' });
         throw ApplicationFailure.retryable(error, 'WebhookRefused');
       }
-      await recordAttempt(db, deliveryId, { statusCode: res.status, status: 'delivered' });
-      log.info('webhook delivered', { deliveryId, event: delivery.event, status: res.status });
+      await recordAttempt(db, deliveryId, { statusCode: status, status: 'delivered' });
+      log.info('webhook delivered', { deliveryId, event: delivery.event, status });
     },
 
     /** After the last retry: the delivery log says it failed, and why. */

@@ -1,6 +1,7 @@
 import { serve } from '@hono/node-server';
 import { exitOnConfigError } from '../common/config.ts';
 import { loadControlPlaneConfig } from '../common/control-plane-config.ts';
+import { allowOutbound } from '../common/outbound-guard.ts';
 import { createLogger } from '../common/log.ts';
 import { connectClient } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
@@ -12,6 +13,7 @@ import { createApp } from './app.ts';
 
 const log = createLogger('api');
 const config = exitOnConfigError('strackt-api', () => loadControlPlaneConfig());
+allowOutbound(config.STRACKT_OUTBOUND_ALLOW);
 
 try {
   // Both dependencies are checked before anything is changed, so a bad address changes nothing.

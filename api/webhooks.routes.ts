@@ -22,6 +22,7 @@ import {
   newRouter,
 } from './router.ts';
 import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
+import { outboundAllowed, outboundRefusedMessage } from '../common/outbound-guard.ts';
 
 const webhookSchema = z
   .object({ id: z.string(), url: z.string(), events: z.array(z.enum(webhookEvents)), createdAt: z.string() })
@@ -44,7 +45,8 @@ const urlSchema = z
     } catch {
       return false;
     }
-  }, 'must be an http:// or https:// URL without user or password');
+  }, 'must be an http:// or https:// URL without user or password')
+  .refine(outboundAllowed, outboundRefusedMessage);
 
 const eventsSchema = z
   .array(z.enum(webhookEvents))

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadConfig, port, positiveSeconds, withHelp } from './config.ts';
+import { parseOutboundAllow } from './outbound-guard.ts';
 import { defaultControlTaskQueue } from './task-queues.ts';
 import { temporalConfig, temporalTarget } from './temporal-config.ts';
 
@@ -11,6 +12,18 @@ export const controlPlaneConfig = {
   // An agent silent this long is offline; the API holds its long polls for a third of it (25 s).
   AGENT_STALE_AFTER_SECONDS: positiveSeconds.default(75),
   API_HOST: z.string().default('127.0.0.1'),
+  // Private addresses a team's webhooks, buckets and receivers may use (common/outbound-guard.ts).
+  STRACKT_OUTBOUND_ALLOW: z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      try {
+        return parseOutboundAllow(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
   API_PORT: port.default(8080),
   VAULT_MASTER_KEY: withHelp(
     z

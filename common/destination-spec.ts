@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { outboundAllowed, outboundRefusedMessage } from './outbound-guard.ts';
 import type { S3Location } from './s3-client.ts';
 
 /** An http(s) URL naming only a host, port and path: credentials in it would end up in messages and logs. */
@@ -22,7 +23,8 @@ function isEndpointUrl(value: string): boolean {
 export const endpointSchema = z
   .string()
   .max(2048)
-  .refine(isEndpointUrl, 'must be an http:// or https:// URL without user, password, query or fragment');
+  .refine(isEndpointUrl, 'must be an http:// or https:// URL without user, password, query or fragment')
+  .refine(outboundAllowed, outboundRefusedMessage);
 
 export const regionSchema = z
   .string()

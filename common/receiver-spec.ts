@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
+import { outboundAllowed, outboundRefusedMessage } from './outbound-guard.ts';
 
 /** A receiver's base URL: https only (the credentials and snapshots cross it), nothing but host, port and path. */
 export const receiverUrlSchema = z
@@ -13,6 +14,7 @@ export const receiverUrlSchema = z
       return false;
     }
   }, 'must be an https:// URL without user, password, query or fragment')
+  .refine(outboundAllowed, outboundRefusedMessage)
   .transform((value) => value.replace(/\/+$/, ''));
 
 /** As `openssl x509 -fingerprint -sha256` and the receiver print it; stored in capitals. */

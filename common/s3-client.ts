@@ -1,4 +1,7 @@
+import http from 'node:http';
+import https from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
+import { checkOutboundUrl, lookupFor, portOf } from './outbound-guard.ts';
 
 export interface S3Location {
   endpoint?: string;
@@ -24,6 +27,11 @@ export interface S3ClientLimits {
  * requires them and integrity is checked by our own hashes instead.
  */
 export function createS3Client(location: S3Location, limits?: S3ClientLimits): S3Client {
+  // A team's endpoint is reached only at addresses the outbound guard allows, the very ones it checked.
+  const endpoint = new URL(location.endpoint ?? `https://s3.${location.region}.amazonaws.com`);
+  checkOutboundUrl(endpoint);
+  const lookup = lookupFor(portOf(endpoint));
+  const agents = { httpAgent: new http.Agent({ lookup }), httpsAgent: new https.Agent({ lookup }) };
   return new S3Client({
     ...(location.endpoint && { endpoint: location.endpoint }),
     region: location.region,
@@ -31,14 +39,15 @@ export function createS3Client(location: S3Location, limits?: S3ClientLimits): S
     forcePathStyle: location.forcePathStyle,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    ...(limits && {
-      maxAttempts: limits.maxAttempts,
-      requestHandler: {
+    requestHandler: {
+      ...agents,
+      ...(limits && {
         connectionTimeout: limits.connectionTimeoutMs,
         requestTimeout: limits.requestTimeoutMs,
         // Otherwise an exceeded request timeout only logs a warning and the call keeps waiting.
         throwOnRequestTimeout: true,
-      },
-    }),
+      }),
+    },
+    ...(limits && { maxAttempts: limits.maxAttempts }),
   });
 }

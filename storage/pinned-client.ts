@@ -1,6 +1,6 @@
 import type { ClientRequest, RequestOptions } from 'node:http';
 import https from 'node:https';
-import { isIP, type OnReadOpts } from 'node:net';
+import { isIP, type LookupFunction, type OnReadOpts } from 'node:net';
 import tls from 'node:tls';
 
 export class CertificateMismatchError extends Error {
@@ -28,7 +28,13 @@ export function connectTarget(
  * Checked before a byte of the request is written: a host that is not the customer's receiver gets
  * nothing. `onread` as net.connect takes it: reads into one buffer (agent/http-download.ts).
  */
-export function pinnedConnection(url: URL, pin: TlsPin, onread?: OnReadOpts): Promise<tls.TLSSocket> {
+export function pinnedConnection(
+  url: URL,
+  pin: TlsPin,
+  onread?: OnReadOpts,
+  /** How the host's name is resolved: the control plane's outbound guard; an agent's resolver by default. */
+  lookup?: LookupFunction,
+): Promise<tls.TLSSocket> {
   // A pin only means something over TLS: an http: URL with one is refused, never sent in clear.
   if (url.protocol !== 'https:')
     return Promise.reject(
@@ -46,6 +52,7 @@ export function pinnedConnection(url: URL, pin: TlsPin, onread?: OnReadOpts): Pr
       ...('ca' in pin ? { ca: pin.ca, rejectUnauthorized: true } : { rejectUnauthorized: false }),
       // Not in tls' typings, though tls.connect takes it as net.connect does.
       ...(onread && { onread }),
+      ...(lookup && { lookup }),
     });
     // A host that swallows packets must not hold a backup for the kernel's two minutes.
     socket.setTimeout(10_000, () =>
@@ -77,7 +84,12 @@ export function pinnedConnection(url: URL, pin: TlsPin, onread?: OnReadOpts): Pr
 }
 
 /** An HTTPS request over a pinned connection (one connection per request). */
-export async function pinnedRequest(url: URL, pin: TlsPin, options: RequestOptions): Promise<ClientRequest> {
-  const socket = await pinnedConnection(url, pin);
+export async function pinnedRequest(
+  url: URL,
+  pin: TlsPin,
+  options: RequestOptions,
+  lookup?: LookupFunction,
+): Promise<ClientRequest> {
+  const socket = await pinnedConnection(url, pin, undefined, lookup);
   return https.request(url, { ...options, createConnection: () => socket });
 }

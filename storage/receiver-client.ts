@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { CertificateMismatchError, pinnedRequest, type TlsPin } from './pinned-client.ts';
+import { checkOutboundUrl, lookupFor, portOf } from '../common/outbound-guard.ts';
 
 /** A receiver's refusal, with its status and code. */
 export class ReceiverError extends Error {
@@ -42,11 +43,21 @@ export async function receiverRequest(
   },
 ): Promise<ReceiverAnswer> {
   const signal = AbortSignal.timeout(timeoutMs);
-  const req = await pinnedRequest(url, pin, {
-    method,
-    headers: { ...headers, ...(body !== undefined && { 'content-length': String(Buffer.byteLength(body)) }) },
-    signal,
-  });
+  // The receiver is a team's address: reached only where the outbound guard allows.
+  checkOutboundUrl(url);
+  const req = await pinnedRequest(
+    url,
+    pin,
+    {
+      method,
+      headers: {
+        ...headers,
+        ...(body !== undefined && { 'content-length': String(Buffer.byteLength(body)) }),
+      },
+      signal,
+    },
+    lookupFor(portOf(url)),
+  );
   return new Promise((resolve, reject) => {
     req.once('response', (res) => {
       const chunks: Buffer[] = [];

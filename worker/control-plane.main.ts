@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { createControlPlaneActivities } from '../activities/control-plane.activities.ts';
 import { exitOnConfigError } from '../common/config.ts';
 import { loadControlPlaneConfig } from '../common/control-plane-config.ts';
+import { allowOutbound } from '../common/outbound-guard.ts';
 import { createLogger } from '../common/log.ts';
 import { connectClient, connectWorker } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
@@ -13,6 +14,7 @@ import { ensureMissedBackupsWatch } from './missed-backups-watch.ts';
 
 const log = createLogger('worker');
 const config = exitOnConfigError('strackt-worker', () => loadControlPlaneConfig());
+allowOutbound(config.STRACKT_OUTBOUND_ALLOW);
 
 let worker: Worker;
 let temporal: Client;

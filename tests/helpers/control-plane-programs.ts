@@ -2,7 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { noteAnswer } from './api-answers.ts';
 import { apiCalls, apiRequest } from './control-plane.ts';
 import { runProgram, type ProgramRun } from './processes.ts';
-import { connectTestClient, createTestDatabase, freePort, stack, uniqueName, waitFor } from './stack.ts';
+import {
+  connectTestClient,
+  createTestDatabase,
+  freePort,
+  stack,
+  stackOutboundAllow,
+  uniqueName,
+  waitFor,
+} from './stack.ts';
 
 /**
  * The control plane as it is deployed: the API (api/main.ts) and the workflow worker
@@ -24,6 +32,7 @@ export async function startControlPlanePrograms() {
     AGENT_STALE_AFTER_SECONDS: String(stack.agentStaleAfterSeconds),
     API_PORT: String(port),
     VAULT_MASTER_KEY: randomBytes(32).toString('base64'),
+    STRACKT_OUTBOUND_ALLOW: stackOutboundAllow,
   };
 
   async function startApi(): Promise<ProgramRun> {

@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { createControlPlaneActivities } from '../../activities/control-plane.activities.ts';
+import { allowOutbound, parseOutboundAllow } from '../../common/outbound-guard.ts';
 import { createDb, type Db } from '../../db/database.ts';
 import { migrateToLatest } from '../../db/migrator.ts';
 import type { Vault } from '../../db/vault.ts';
@@ -25,6 +26,14 @@ function required(name: string): string {
     );
   return value;
 }
+
+/**
+ * The private addresses the test stack's control planes may reach: its stand-ins all live on this
+ * machine (the object store, webhook and receiver programs on loopback, receivers in network
+ * namespaces on 10.123.0.0/16). Set for every test process, as the programs' configuration sets it.
+ */
+export const stackOutboundAllow = '127.0.0.0/8,10.123.0.0/16';
+allowOutbound(parseOutboundAllow(stackOutboundAllow));
 
 export const stack = {
   temporalAddress: required('STRACKT_TEST_TEMPORAL_ADDRESS'),

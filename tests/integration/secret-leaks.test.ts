@@ -24,6 +24,7 @@ import {
   createTestDatabase,
   freePorts,
   stack,
+  stackOutboundAllow,
   uniqueName,
   waitFor,
 } from '../helpers/stack.ts';
@@ -97,6 +98,7 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
       AGENT_STALE_AFTER_SECONDS: String(stack.agentStaleAfterSeconds),
       API_PORT: String(apiPort),
       VAULT_MASTER_KEY: vaultMasterKey.toString('base64'),
+      STRACKT_OUTBOUND_ALLOW: stackOutboundAllow,
     };
     api = runProgram('api/main.ts', config);
     worker = runProgram('worker/control-plane.main.ts', config);
