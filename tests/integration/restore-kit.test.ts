@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { before, describe, it } from 'node:test';
 import { EncryptStream, newDataKey } from '../../format/container.ts';
 import { fingerprintOf, generateTeamKey, printableSecretKey } from '../../format/team-key.ts';
+import { craftTar, type CraftedEntry } from '../helpers/craft-tar.ts';
 import { repoRoot, stack, uniqueName } from '../helpers/stack.ts';
 
 // The restore kit must read snapshots with no strackt code: each tool runs as a customer would run it.
@@ -187,3 +188,123 @@ for (const tool of tools) {
     });
   });
 }
+
+describe('strackt-extract: a forged archive is refused before anything is written', () => {
+  const extractor = ['/usr/bin/python3', join(repoRoot, 'restore-kit/strackt-extract.py')];
+  const sha = (data: string) => createHash('sha256').update(data).digest('hex');
+  const file = (path: string, data = 'x', mode = 0o644): CraftedEntry => ({
+    path,
+    data: Buffer.from(data),
+    mode,
+  });
+  const dir = (path: string): CraftedEntry => ({ path, typeflag: '5', mode: 0o755 });
+  const link = (path: string, target: string): CraftedEntry => ({
+    path,
+    typeflag: '2',
+    linkTarget: target,
+    mode: 0o777,
+  });
+
+  /** The manifest a forger would write beside it: exactly what the archive holds. */
+  function manifestOf(entries: CraftedEntry[]) {
+    return {
+      format: 'strackt-snapshot',
+      formatVersion: 1,
+      volumes: [{ name: 'v', entries: entries.length, bytes: 0 }],
+      entries: entries.map((e) => {
+        const type =
+          ({ '0': 'file', '2': 'symlink', '5': 'directory' } as const)[e.typeflag ?? '0'] ?? 'file';
+        const base = {
+          path: e.path.replace(/\/+$/, ''),
+          type,
+          mode: (e.mode ?? 0o644) & 0o7777,
+          uid: 0,
+          gid: 0,
+          mtime: 1_700_000_000,
+        };
+        if (type === 'file')
+          return { ...base, size: e.data?.length ?? 0, sha256: sha(e.data?.toString() ?? '') };
+        return type === 'symlink' ? { ...base, target: e.linkTarget } : base;
+      }),
+    };
+  }
+
+  async function extract(entries: CraftedEntry[], manifest: unknown = manifestOf(entries)) {
+    const at = join(work, uniqueName('extract'));
+    await mkdir(at, { recursive: true });
+    await writeFile(join(at, 'snapshot.tar'), craftTar(entries));
+    await writeFile(join(at, 'manifest.json'), JSON.stringify(manifest));
+    const dest = join(at, 'restored');
+    const result = await run(extractor, [
+      '--manifest',
+      join(at, 'manifest.json'),
+      join(at, 'snapshot.tar'),
+      dest,
+    ]);
+    return { ...result, dest };
+  }
+
+  it('unpacks an honest archive as its manifest says', async () => {
+    const entries = [dir('v/'), dir('v/d/'), file('v/d/a.txt', 'hello', 0o640), link('v/to-a', 'd/a.txt')];
+    const { status, stderr, dest } = await extract(entries);
+    assert.equal(status, 0, stderr);
+    assert.equal(await readFile(join(dest, 'v/to-a'), 'utf8'), 'hello');
+    assert.equal((await stat(join(dest, 'v/d/a.txt'))).mode & 0o7777, 0o640);
+  });
+
+  const forged: [string, CraftedEntry[], RegExp][] = [
+    [
+      'a link leading out through a later link',
+      [dir('v/'), dir('v/sub/'), link('v/sub/esc', '../l1/..'), link('v/l1', '../v')],
+      /refused: "v\/sub\/esc": symbolic link leading outside its volume/,
+    ],
+    [
+      'a symlink climbing out',
+      [dir('v/'), link('v/l', '../../etc')],
+      /refused: .*leading outside its volume/,
+    ],
+    [
+      'a write through a symlink',
+      [dir('v/'), link('v/l', '.'), file('v/l/x')],
+      /refused: "v\/l\/x": its path goes through a symbolic link/,
+    ],
+    ['a setuid file', [dir('v/'), file('v/suid', 'x', 0o4755)], /refused: "v\/suid": setuid or setgid bit/],
+    ['a device', [dir('v/'), { path: 'v/dev', typeflag: '3' }], /refused: "v\/dev": a device/],
+    [
+      'an absolute path',
+      [dir('v/'), file('/etc/cron.d/evil')],
+      /refused: "\/etc\/cron.d\/evil": absolute path/,
+    ],
+    ['a path outside the volumes', [dir('v/'), file('w/x')], /refused: "w\/x": not inside a volume/],
+  ];
+  for (const [what, entries, expected] of forged) {
+    it(`refuses ${what}, writing nothing`, async () => {
+      const { status, stderr, dest } = await extract(entries);
+      assert.equal(status, 1);
+      assert.match(stderr, expected);
+      assert.equal(existsSync(dest), false, 'no restore folder made');
+    });
+  }
+
+  it('refuses content that differs from the manifest, and a non-empty destination', async () => {
+    const entries = [dir('v/'), file('v/a', 'good')];
+    const lying = manifestOf([dir('v/'), file('v/a', 'else')]);
+    const { status, stderr, dest } = await extract(entries, lying);
+    assert.equal(status, 1);
+    assert.match(stderr, /mismatch: "v\/a": size 4|mismatch: "v\/a": its content/);
+    assert.equal(existsSync(dest), false);
+    const at = join(work, uniqueName('busy'));
+    await mkdir(join(at, 'restored'), { recursive: true });
+    await writeFile(join(at, 'restored', 'x'), 'x');
+    await writeFile(join(at, 'snapshot.tar'), craftTar(entries));
+    await writeFile(join(at, 'manifest.json'), JSON.stringify(manifestOf(entries)));
+    const busy = await run(extractor, [
+      '--manifest',
+      join(at, 'manifest.json'),
+      join(at, 'snapshot.tar'),
+      join(at, 'restored'),
+    ]);
+    assert.equal(busy.status, 1);
+    assert.match(busy.stderr, /bad_destination/);
+  });
+});

@@ -110,7 +110,8 @@ it('restores a snapshot from the bucket with only the documented commands: S3 cl
   const customer = await mkdtemp(join(stack.runDir, 'customer-'));
   await writeFile(join(customer, 'team.key'), `${printableSecretKey(team.secretKey)}\n`, { mode: 0o600 });
   await mkdir(join(customer, 'restore-kit'));
-  execFileSync('cp', [join(repoRoot, 'restore-kit/strackt-decrypt.py'), join(customer, 'restore-kit/')]);
+  for (const tool of ['strackt-decrypt.py', 'strackt-extract.py'])
+    execFileSync('cp', [join(repoRoot, 'restore-kit', tool), join(customer, 'restore-kit/')]);
   const run = spawnSync('bash', ['-c', documentedScript('restore-script')], {
     cwd: customer,
     encoding: 'utf8',
