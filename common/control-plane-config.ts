@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, port, positiveSeconds, withHelp } from './config.ts';
+import { loadConfig, logLevel, port, positiveSeconds, withHelp } from './config.ts';
 import { defaultControlTaskQueue } from './task-queues.ts';
 import { temporalConfig, temporalTarget } from './temporal-config.ts';
 
@@ -12,6 +12,7 @@ export const controlPlaneConfig = {
   AGENT_STALE_AFTER_SECONDS: positiveSeconds.default(75),
   API_HOST: z.string().default('127.0.0.1'),
   API_PORT: port.default(8080),
+  LOG_LEVEL: logLevel,
   VAULT_MASTER_KEY: withHelp(
     z
       .string()

@@ -3,11 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLogger } from '../common/log.ts';
+import type { Logger } from '../common/log.ts';
 import { checkKey, ObjectStore, StoreError } from './object-store.ts';
 import { requestedAction, signObjectUrl, type WriterAction } from './signed-urls.ts';
-
-const log = createLogger('receiver');
 
 interface Credentials {
   writerKey: string;
@@ -47,6 +45,7 @@ export interface ReceiverOptions {
   dataDir: string;
   cert: string;
   key: string;
+  log: Logger;
 }
 
 /**
@@ -92,8 +91,10 @@ export class Receiver {
     const sweep = () =>
       void this.store
         .sweep(3 * 24 * 3600 * 1000)
-        .then((removed) => removed && log.info('dropped files of abandoned uploads', { removed }))
-        .catch((err: unknown) => log.error('could not sweep abandoned uploads', err));
+        .then(
+          (removed) => removed && this.options.log.info({ removed }, 'dropped files of abandoned uploads'),
+        )
+        .catch((err: unknown) => this.options.log.error({ err }, 'could not sweep abandoned uploads'));
     sweep();
     this.sweeper = setInterval(sweep, 3600 * 1000).unref();
   }
@@ -117,7 +118,7 @@ export class Receiver {
 
   private fail(res: ServerResponse, err: unknown): void {
     const known = err instanceof StoreError;
-    if (!known) log.error('request failed', err);
+    if (!known) this.options.log.error({ err }, 'request failed');
     if (res.headersSent) {
       res.destroy();
       return;
@@ -309,7 +310,7 @@ export class Receiver {
     await rm(join(this.options.dataDir, 'enrolment-code'), { force: true });
     this.credentials = credentials;
     this.enrolmentCode = undefined;
-    log.info('enrolled');
+    this.options.log.info('enrolled');
     res.writeHead(204).end();
   }
 }
