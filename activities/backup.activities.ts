@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import type { CaptureResult } from '../agent/snapshot-capture.ts';
 import { DomainError } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
@@ -12,7 +12,6 @@ import {
 import type { Snapshot } from '../db/tables/snapshot.table.ts';
 import { getTeamPublicKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
-import { createLogger } from '../common/log.ts';
 import { refusedCredentialsCode, s3ErrorName } from '../storage/probe-errors.ts';
 import { ReceiverError } from '../storage/receiver-client.ts';
 import type { SnapshotStore } from '../storage/snapshot-store.ts';
@@ -28,7 +27,6 @@ export interface PrepareBackupInput {
 }
 
 const staleAfterMs = 24 * 3600 * 1000;
-const log = createLogger('backup');
 
 /** Refused credentials fail the run at once, saying what to fix; the next run tries again with whatever is saved then. */
 const credentialsRefused = (destinationId: string) => (err: unknown) => {

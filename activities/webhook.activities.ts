@@ -1,14 +1,11 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { signWebhook, type WebhookEvent } from '../common/webhook-events.ts';
-import { createLogger } from '../common/log.ts';
 import { startWebhookDelivery } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
 import { enqueueDeliveries, recordAttempt, webhookSecretKind } from '../db/webhooks.data.ts';
 import { postWebhook, unreachableReason } from './webhook-request.ts';
-
-const log = createLogger('webhooks');
 
 export interface Notify {
   (input: {

@@ -92,7 +92,14 @@ export function createHostSteps({
   uploadLimit,
   downloadLimit,
 }: Deps) {
-  const restoreDeps = { runtime, controlPlane, agentKey, downloadLimit };
+  // Per task, with the task's logger.
+  const restoreDeps = (ctx: TaskContext) => ({
+    runtime,
+    controlPlane,
+    agentKey,
+    downloadLimit,
+    log: ctx.log,
+  });
   const confirmed =
     (step: (ref: RestoreRef) => Promise<void>) =>
     async (ref: RestoreRef): Promise<void> => {
@@ -104,7 +111,7 @@ export function createHostSteps({
       const spec = await controlPlane.environmentSpec(input.environmentId);
       // The task runner repeats the latest progress every few seconds, also while a part is in flight.
       return captureSnapshot(
-        { runtime, controlPlane, serverId, uploadLimit },
+        { runtime, controlPlane, serverId, uploadLimit, log: ctx.log },
         spec,
         input,
         (p) => ctx.heartbeat(p),
@@ -132,15 +139,15 @@ export function createHostSteps({
       return { wasRunning, stoppingAt };
     }),
 
-    preflightRestore: permanentFailures((ref: RestoreRef) => preflightRestore(restoreDeps, ref)),
+    preflightRestore: permanentFailures((ref: RestoreRef, ctx) => preflightRestore(restoreDeps(ctx), ref)),
 
     fetchAndUnpack: permanentFailures((ref: RestoreRef, ctx) =>
-      fetchAndUnpack(restoreDeps, ref, (progress) => ctx.heartbeat(progress), ctx.signal),
+      fetchAndUnpack(restoreDeps(ctx), ref, (progress) => ctx.heartbeat(progress), ctx.signal),
     ),
 
     /** Streams a stored snapshot and checks all of it, writing nothing; a bad snapshot is a RestoreError. */
     verifySnapshotOnHost: permanentFailures((ref: RestoreRef, ctx) =>
-      verifyStoredSnapshot(restoreDeps, ref, (progress) => ctx.heartbeat(progress), ctx.signal),
+      verifyStoredSnapshot(restoreDeps(ctx), ref, (progress) => ctx.heartbeat(progress), ctx.signal),
     ),
 
     // Destructive steps first ask the control plane whether this server has that restore at all.

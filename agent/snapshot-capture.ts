@@ -6,7 +6,7 @@ import { newDataKey } from '../format/container.ts';
 import { sealManifest } from '../format/manifest-object.ts';
 import { buildManifest } from '../format/manifest.ts';
 import { keyIdOf } from '../format/team-key.ts';
-import { createLogger } from '../common/log.ts';
+import { transferred, type Logger } from '../common/log.ts';
 import { confined } from './confined-path.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
 import { PartUploadError, putFile } from './http-upload.ts';
@@ -62,7 +62,6 @@ function ranges(numbers: number[]): string {
 
 // 16 MiB parts: 10,000 parts (S3's limit) then cover 160 GB of compressed snapshot.
 const partSize = 16 * 1024 * 1024;
-const log = createLogger('backup');
 
 export interface CaptureDeps {
   runtime: Runtime;
@@ -70,6 +69,7 @@ export interface CaptureDeps {
   serverId: string;
   /** The agent's upload bandwidth cap, if it has one. */
   uploadLimit?: RateLimit;
+  log: Logger;
 }
 
 /** Post hooks of every service that has one; all run even if one fails, the first failure is thrown. */
@@ -92,6 +92,7 @@ export async function runPostHooks(runtime: Runtime, spec: EnvironmentSpec): Pro
 export async function settleInterruptedCaptures(
   runtime: Runtime,
   controlPlane: Pick<ControlPlaneClient, 'environmentSpec'>,
+  log: Logger,
 ): Promise<void> {
   const journal = new CaptureJournal(runtime.capturesRoot());
   for (const debt of await journal.outstanding()) {
@@ -99,9 +100,9 @@ export async function settleInterruptedCaptures(
       const spec = await controlPlane.environmentSpec(debt.environmentId);
       if (debt.restart) await runtime.start(spec);
       if (debt.postHooks) await runPostHooks(runtime, spec);
-      log.info('settled a backup interrupted by an agent restart', { ...debt });
+      log.info(debt, 'settled a backup interrupted by an agent restart');
     } catch (err) {
-      log.error('could not settle an interrupted backup', err, { ...debt });
+      log.error({ ...debt, err }, 'could not settle an interrupted backup');
     }
     await journal.settle(debt.environmentId);
   }
@@ -120,6 +121,7 @@ async function resumeFromSpool(
   spool: UploadSpool,
   uploader: SpoolUploader,
   snapshotId: string,
+  log: Logger,
 ): Promise<{ record: CapturedRecord; resumed: number; firstSentAt: number | undefined } | undefined> {
   const record = await spool.captured();
   if (!record || record.partSize !== spool.partSize) return undefined;
@@ -136,11 +138,7 @@ async function resumeFromSpool(
     else if (await spool.hasSegment(partNumber, size)) missing.push({ partNumber, size });
     else return undefined;
   }
-  log.info('resuming an upload from the spool', {
-    snapshotId,
-    partsStored: kept.length,
-    partsToSend: missing.length,
-  });
+  log.info({ partsStored: kept.length, partsToSend: missing.length }, 'resuming an upload from the spool');
   uploader.adopt(kept.map(({ partNumber, etag, size }) => ({ partNumber, etag, size })));
   for (const part of missing) uploader.add(part.partNumber, part.size);
   const firstSentAt = kept.length ? Math.min(...kept.map((p) => p.sentAt)) : undefined;
@@ -163,6 +161,7 @@ async function captureIntoSpool(
   spool: UploadSpool,
   uploader: SpoolUploader,
   onCaptured: (bytes: number) => void,
+  log: Logger,
 ): Promise<CapturedRecord> {
   await spool.reset();
   const publicKey = Buffer.from(input.teamPublicKey, 'hex');
@@ -199,6 +198,7 @@ async function captureIntoSpool(
     postHooks: spec.services.some((s) => s.backupHooks?.post),
   };
   const strategy = spec.backupStrategy ?? 'freeze';
+  log.info({ strategy, volumes }, 'capturing');
   let heldAt = 0;
   let heldMs = 0;
   let releasing: Promise<void> | undefined;
@@ -278,6 +278,16 @@ async function captureIntoSpool(
     volumes: manifest.volumes,
   };
   await spool.markCaptured(record, sealed);
+  log.info(
+    {
+      volumes: manifest.volumes,
+      entries: record.entries,
+      tarBytes: record.tarBytes,
+      sizeBytes: record.sizeBytes,
+      frozenMs: record.frozenMs,
+    },
+    'captured',
+  );
   return record;
 }
 
@@ -289,7 +299,7 @@ async function captureIntoSpool(
  * longer runs this attempt (timed out, or the agent's token was rotated).
  */
 export async function captureSnapshot(
-  { runtime, controlPlane, serverId, uploadLimit }: CaptureDeps,
+  { runtime, controlPlane, serverId, uploadLimit, log }: CaptureDeps,
   spec: EnvironmentSpec,
   input: CaptureInput,
   onProgress: (p: CaptureProgress) => void,
@@ -323,13 +333,22 @@ export async function captureSnapshot(
     },
   });
 
-  const resumed = await resumeFromSpool(controlPlane, spool, uploader, input.snapshotId);
+  const resumed = await resumeFromSpool(controlPlane, spool, uploader, input.snapshotId, log);
   let record = resumed?.record;
   try {
-    record ??= await captureIntoSpool(runtime, serverId, spec, input, spool, uploader, (bytes) => {
-      bytesCaptured = bytes;
-      report();
-    });
+    record ??= await captureIntoSpool(
+      runtime,
+      serverId,
+      spec,
+      input,
+      spool,
+      uploader,
+      (bytes) => {
+        bytesCaptured = bytes;
+        report();
+      },
+      log,
+    );
   } catch (err) {
     await uploader.halt();
     throw err;
@@ -350,6 +369,11 @@ export async function captureSnapshot(
     throw new PartUploadError(`the manifest: ${err.message}`, err.status);
   });
   await spool.remove();
+  // The whole step's rate: capture and upload overlap, and a resumed upload sends only what was missing.
+  log.info(
+    { ...transferred(record.sizeBytes, started), parts: parts.length, partsResumed: resumed?.resumed ?? 0 },
+    'uploaded',
+  );
 
   const { partSize: _partSize, parts: _count, capturedAt: _capturedAt, ...figures } = record;
   return {

@@ -1,6 +1,6 @@
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLogger } from '../common/log.ts';
+import { transferred, type Logger } from '../common/log.ts';
 import { unpackArchive } from '../format/archive-reader.ts';
 import { ContainerOpener, openDataKey, SnapshotFormatError } from '../format/container.ts';
 import { RefusedEntryError } from '../format/entry-rules.ts';
@@ -24,6 +24,8 @@ export interface RestoreDeps {
   agentKey: AgentKey;
   /** A cap on the agent's download bandwidth (STRACKT_DOWNLOAD_MIB_PER_SECOND). */
   downloadLimit?: RateLimit;
+  /** The task's logger (its operation and environment ids bound). */
+  log: Logger;
 }
 
 export type RestoreErrorType = 'SnapshotCorrupt' | 'WrongKey' | 'NotEnoughDisk' | 'DiskFull' | 'CannotSwap';
@@ -58,8 +60,6 @@ export interface FetchResult {
   entries: number;
   unpackedBytes: number;
 }
-
-const log = createLogger('restore');
 
 // Room left beside the snapshot, so a restore never fills a disk to its last block.
 const diskMargin = 64 * 1024 * 1024;
@@ -210,7 +210,7 @@ export async function fetchAndUnpack(
   if (!resume) await rm(p.staging, { recursive: true, force: true });
   const { access: a, dataKey } = await access(deps, ref.operationId);
   if (resume) {
-    log.info('resuming an interrupted restore', { operationId: ref.operationId, entriesDone: checkpoint });
+    deps.log.info({ entriesDone: checkpoint }, 'resuming an interrupted restore');
   }
   let fetched = 0;
   let entriesDone = checkpoint;
@@ -235,6 +235,10 @@ export async function fetchAndUnpack(
   const watcher = setInterval(() => void watchRoom(), 250);
   try {
     const manifest = await fetchManifest(a, dataKey, ref);
+    deps.log.info(
+      { snapshotId: a.snapshotId, volumes: manifest.volumes, bytesExpected: a.sizeBytes },
+      'fetching the snapshot',
+    );
     const body = await download(
       { url: a.dataUrl, pin: a.pin },
       signal ? AbortSignal.any([signal, room.signal]) : room.signal,
@@ -265,12 +269,10 @@ export async function fetchAndUnpack(
     await chmod(p.staging, 0o755);
     await rm(p.checkpoint, { force: true });
     report();
-    log.info('unpacked into staging', {
-      operationId: ref.operationId,
-      bytes: fetched,
-      entries: result.entries,
-      seconds: (Date.now() - started) / 1000,
-    });
+    deps.log.info(
+      { ...transferred(fetched, started), entries: result.entries, unpackedBytes: result.bytes },
+      'unpacked into staging',
+    );
     return {
       bytes: fetched,
       resumedAfterEntries: resume?.entriesDone ?? 0,

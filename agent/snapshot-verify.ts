@@ -1,3 +1,4 @@
+import { transferred, type Logger } from '../common/log.ts';
 import { unpackArchive } from '../format/archive-reader.ts';
 import type { AgentKey } from './agent-key.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
@@ -9,6 +10,7 @@ export interface VerifyDeps {
   controlPlane: Pick<ControlPlaneClient, 'verificationAccess'>;
   agentKey: AgentKey;
   downloadLimit?: RateLimit;
+  log: Logger;
 }
 
 /**
@@ -22,12 +24,14 @@ export async function verifyStoredSnapshot(
   onProgress: (p: { bytesFetched: number }) => void,
   signal?: AbortSignal,
 ): Promise<{ entries: number; bytes: number }> {
+  const started = Date.now();
   const { access: a, dataKey } = openAccess(
     deps.agentKey,
     await deps.controlPlane.verificationAccess(ref.operationId),
   );
   try {
     const manifest = await fetchManifest(a, dataKey, ref);
+    deps.log.info({ snapshotId: a.snapshotId, volumes: manifest.volumes }, 'verifying the snapshot');
     const body = await download({ url: a.dataUrl, pin: a.pin }, signal);
     let fetched = 0;
     const source = counted(deps.downloadLimit?.paced(body) ?? body, (bytes) => {
@@ -42,6 +46,7 @@ export async function verifyStoredSnapshot(
       staging: '/nonexistent/verify-only',
       verifyOnly: true,
     }).catch(classify);
+    deps.log.info({ ...transferred(fetched, started), entries: result.entries }, 'verified');
     return { entries: result.entries, bytes: fetched };
   } finally {
     dataKey.fill(0);

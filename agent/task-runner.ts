@@ -1,11 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostTasks, isHostTaskName } from '../common/host-tasks.ts';
-import { createLogger } from '../common/log.ts';
+import { idCharacters } from '../common/ids.ts';
+import type { Logger } from '../common/log.ts';
 import { ControlPlaneError, type ClaimedTask, type ControlPlaneClient } from './control-plane-client.ts';
 import type { HostSteps } from './host-steps.ts';
 import { TaskFailure, type TaskContext } from './task-failure.ts';
-
-const log = createLogger('agent');
 
 type Client = Pick<
   ControlPlaneClient,
@@ -52,6 +51,7 @@ export class TaskRunner {
   constructor(
     private readonly api: Client,
     private readonly steps: HostSteps,
+    private readonly log: Logger,
     options: TaskRunnerOptions = {},
   ) {
     this.maxConcurrent = options.maxConcurrent ?? 8;
@@ -73,9 +73,9 @@ export class TaskRunner {
       } catch (err) {
         if (stop.aborted) break;
         if (err instanceof ControlPlaneError && err.status === 401) {
-          log.warn('the API refused this agent token (rotated, or the server deleted); polling on');
+          this.log.warn('the API refused this agent token (rotated, or the server deleted); polling on');
         } else {
-          log.warn('cannot reach the API for tasks; retrying', { error: (err as Error).message });
+          this.log.warn({ error: (err as Error).message }, 'cannot reach the API for tasks; retrying');
         }
         await sleep(backoffMs, undefined, { signal: stop }).catch(() => undefined);
         backoffMs = Math.min(backoffMs * 2, 10_000);
@@ -102,17 +102,16 @@ export class TaskRunner {
   private async execute(task: ClaimedTask): Promise<void> {
     this.running++;
     const started = Date.now();
-    log.info('task started', { task: task.id, step: task.activity, attempt: task.attempt });
+    // Every line of the step carries these, so `grep snap_...` (or op_, env_) follows one backup or restore.
+    const log = this.log.child({ task: task.id, step: task.activity, ...idsOf(task.input) });
+    log.info({ attempt: task.attempt }, 'task started');
     try {
-      const outcome = await this.outcomeOf(task);
-      log.info('task ended', {
-        task: task.id,
-        step: task.activity,
-        outcome: outcome.kind,
-        ms: Date.now() - started,
-        ...(outcome.kind === 'failed' && { error: `${outcome.type}: ${outcome.message}` }),
-      });
-      await this.report(task, outcome);
+      const outcome = await this.outcomeOf(task, log);
+      const ended = { outcome: outcome.kind, ms: Date.now() - started };
+      if (outcome.kind === 'failed')
+        log.warn({ ...ended, errorType: outcome.type, error: outcome.message }, 'task ended');
+      else log.info(ended, 'task ended');
+      await this.report(task, outcome, log);
     } finally {
       this.running--;
       this.slotFreed?.();
@@ -120,7 +119,7 @@ export class TaskRunner {
     }
   }
 
-  private async outcomeOf(task: ClaimedTask): Promise<Outcome> {
+  private async outcomeOf(task: ClaimedTask, log: Logger): Promise<Outcome> {
     // The task comes from across the network: nothing is touched unless its step and ids are well formed.
     if (!isHostTaskName(task.activity))
       return failed(`this agent has no step named ${JSON.stringify(task.activity)}`, 'UnknownStep');
@@ -135,8 +134,8 @@ export class TaskRunner {
 
     const controller = new AbortController();
     let latest: unknown;
-    const ctx: TaskContext = { heartbeat: (d) => (latest = d), signal: controller.signal };
-    const beating = this.heartbeat(task, () => latest, controller);
+    const ctx: TaskContext = { heartbeat: (d) => (latest = d), signal: controller.signal, log };
+    const beating = this.heartbeat(task, () => latest, controller, log);
     // A retry can arrive while the attempt it replaces still runs here (the API was away past the
     // heartbeat timeout): that one is being stopped, and the two must never write the same spool or
     // staging at once. The retry waits for it, beating meanwhile, then resumes from what it left.
@@ -162,7 +161,7 @@ export class TaskRunner {
   }
 
   /** Sends the latest progress every few seconds until stopped; aborts the step when told to stop. */
-  private heartbeat(task: ClaimedTask, latest: () => unknown, controller: AbortController) {
+  private heartbeat(task: ClaimedTask, latest: () => unknown, controller: AbortController, log: Logger) {
     let stopped = false;
     let wake: (() => void) | undefined;
     let unreported = 0;
@@ -181,10 +180,7 @@ export class TaskRunner {
             controller.abort(new Stop('gone'));
           // Otherwise the API is away for now: keep working, the next beat tries again.
           else if (!unreported++)
-            log.warn('cannot report a task’s progress; working on', {
-              task: task.id,
-              error: (err as Error).message,
-            });
+            log.warn({ error: (err as Error).message }, 'cannot report a task’s progress; working on');
           continue;
         }
         unreported = 0;
@@ -202,7 +198,7 @@ export class TaskRunner {
    * Reports an outcome until the API takes it or answers that the task is gone. A result kept through
    * an API restart still lands, as long as Temporal has not timed the attempt out meanwhile.
    */
-  private async report(task: ClaimedTask, outcome: Outcome): Promise<void> {
+  private async report(task: ClaimedTask, outcome: Outcome, log: Logger): Promise<void> {
     if (outcome.kind === 'gone') return;
     let delayMs = this.retryDelayMs;
     const deadline = Date.now() + 10 * 60_000;
@@ -217,11 +213,11 @@ export class TaskRunner {
         return;
       } catch (err) {
         if (err instanceof ControlPlaneError && err.status >= 400 && err.status < 500) {
-          log.warn('the API did not take a task’s outcome', { task: task.id, error: err.message });
+          log.warn({ error: err.message }, 'the API did not take a task’s outcome');
           return;
         }
         if (Date.now() > deadline) {
-          log.error('gave up reporting a task’s outcome', err, { task: task.id });
+          log.error({ err }, 'gave up reporting a task’s outcome');
           return;
         }
         await sleep(delayMs);
@@ -229,6 +225,20 @@ export class TaskRunner {
       }
     }
   }
+}
+
+/**
+ * The ids a step's input names, for its log lines; never its other fields. The input is not checked
+ * yet when the step starts, so only what looks like an id is taken.
+ */
+function idsOf(input: unknown): Record<string, string> {
+  if (!input || typeof input !== 'object') return {};
+  const ids: Record<string, string> = {};
+  for (const key of ['operationId', 'environmentId', 'snapshotId']) {
+    const value = (input as Record<string, unknown>)[key];
+    if (typeof value === 'string' && value.length <= 64 && idCharacters.test(value)) ids[key] = value;
+  }
+  return ids;
 }
 
 function failed(message: string, type: string, nonRetryable = true): Outcome {

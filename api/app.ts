@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { bodyLimit } from 'hono/body-limit';
 import { DomainError } from '../common/errors.ts';
+import type { Logger } from '../common/log.ts';
 import type { TaskSignals } from '../db/agent-task-signals.ts';
 import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
@@ -11,10 +12,11 @@ import { requireAgent, requireTeam } from './auth.ts';
 import { destinationsRoutes } from './destinations.routes.ts';
 import { docsPageRoutes } from './docs-page.ts';
 import { environmentsRoutes } from './environments.routes.ts';
-import { errorHandler } from './errors.ts';
+import { errorBody, errorHandler } from './errors.ts';
 import { idempotentPosts } from './idempotency.ts';
 import { operationsRoutes } from './operations.routes.ts';
 import { openApiRoutes } from './openapi.ts';
+import { requestIds, requestLog } from './request-log.ts';
 import { newRouter } from './router.ts';
 import { schedulesRoutes } from './schedules.routes.ts';
 import { serversRoutes } from './servers.routes.ts';
@@ -31,7 +33,8 @@ export interface AppDeps {
   agentStaleAfterMs: number;
   /** Wakes held agent polls when a task for their server is enqueued. */
   taskSignals: TaskSignals;
-  log?: (msg: string, err: unknown) => void;
+  /** The API's root logger: each request logs through a child bound to its id. */
+  log: Logger;
 }
 
 // Environment specs are the largest bodies we take; 1 MiB is far above any real one.
@@ -39,10 +42,12 @@ const maxBodyBytes = 1024 * 1024;
 
 export function createApp(deps: AppDeps) {
   const app = newRouter<{ Variables: Record<string, never> }>();
-  app.onError(errorHandler(deps.log ?? ((msg, err) => console.error(msg, err))));
+  app.onError(errorHandler(deps.log));
   app.notFound((c) =>
-    c.json({ error: { code: 'route_not_found', message: `no route ${c.req.method} ${c.req.path}` } }, 404),
+    c.json(errorBody(c, { code: 'route_not_found', message: `no route ${c.req.method} ${c.req.path}` }), 404),
   );
+  // First, so every answer (an error, a 404, a refused body) has an id and an access line.
+  app.use(requestIds(), requestLog(deps.log));
   app.use(
     bodyLimit({
       maxSize: maxBodyBytes,

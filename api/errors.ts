@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { DomainError, type DomainErrorKind, invalid } from '../common/errors.ts';
+import type { Logger } from '../common/log.ts';
 
 const statusOf: Record<DomainErrorKind, ContentfulStatusCode> = {
   malformed: 400,
@@ -25,7 +26,12 @@ const httpCodes: Partial<Record<number, string>> = {
 const nulInText = new Set(['22021', '22P05']);
 
 export interface ErrorBody {
-  error: { code: string; message: string; field?: string };
+  error: { code: string; message: string; field?: string; requestId: string };
+}
+
+/** An error answer; it names the request's id, which is on every line the request logged. */
+export function errorBody(c: Context, error: Omit<ErrorBody['error'], 'requestId'>): ErrorBody {
+  return { error: { ...error, requestId: c.get('requestId') } };
 }
 
 /** The first problem of a failed validation, named by its field path (e.g. services.0.name). */
@@ -41,27 +47,31 @@ export function validationError(error: z.ZodError, target: string): DomainError 
 }
 
 /** The single place where errors become HTTP responses. Unknown errors are logged and never detailed. */
-export function errorHandler(log: (msg: string, err: unknown) => void) {
+export function errorHandler(log: Logger) {
   return (err: Error, c: Context) => {
     if (err instanceof DomainError) {
-      const body: ErrorBody = {
-        error: { code: err.code, message: err.message, ...(err.field && { field: err.field }) },
-      };
+      const body = errorBody(c, {
+        code: err.code,
+        message: err.message,
+        ...(err.field && { field: err.field }),
+      });
       return c.json(body, statusOf[err.kind]);
     }
     if (err instanceof HTTPException) {
       const status = err.status;
       const code = httpCodes[status] ?? `http_${status}`;
-      return c.json({ error: { code, message: err.message || 'bad request' } } satisfies ErrorBody, status);
+      return c.json(errorBody(c, { code, message: err.message || 'bad request' }), status);
     }
     if (nulInText.has((err as { code?: string }).code ?? ''))
       return c.json(
-        {
-          error: { code: 'validation_failed', message: 'text must not contain NUL characters (\\u0000)' },
-        } satisfies ErrorBody,
+        errorBody(c, {
+          code: 'validation_failed',
+          message: 'text must not contain NUL characters (\\u0000)',
+        }),
         422,
       );
-    log(`unhandled error on ${c.req.method} ${c.req.path}`, err);
-    return c.json({ error: { code: 'internal', message: 'internal error' } } satisfies ErrorBody, 500);
+    // The request's own logger when it got that far, so the line carries its id.
+    (c.get('log') ?? log).error({ err, method: c.req.method, path: c.req.path }, 'unhandled error');
+    return c.json(errorBody(c, { code: 'internal', message: 'internal error' }), 500);
   };
 }

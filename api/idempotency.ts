@@ -80,19 +80,15 @@ function replay(held: IdempotencyKey, hash: string): Response {
       'idempotency_key_in_use',
       `the first request with this ${idempotencyHeader} is still running; retry once it has answered`,
     );
-  const headers = new Headers({ 'idempotent-replayed': 'true' });
-  if (held.location) headers.set('location', held.location);
-  if (held.body === null) {
+  if (held.body === null)
     // Its answer held a secret shown only once: said so, with where the created thing is.
-    headers.set('content-type', 'application/json');
-    const message =
-      `the first request with this ${idempotencyHeader} succeeded (${held.status}); ` +
-      'its answer held a secret shown only once, so it is not repeated';
-    return new Response(JSON.stringify({ error: { code: 'idempotent_answer_withheld', message } }), {
-      status: 409,
-      headers,
-    });
-  }
-  headers.set('content-type', 'application/json');
+    throw new DomainError(
+      'conflict',
+      'idempotent_answer_withheld',
+      `the first request with this ${idempotencyHeader} succeeded (${held.status}${held.location ? `, ${held.location}` : ''}); ` +
+        'its answer held a secret shown only once, so it is not repeated',
+    );
+  const headers = new Headers({ 'idempotent-replayed': 'true', 'content-type': 'application/json' });
+  if (held.location) headers.set('location', held.location);
   return new Response(held.body, { status: held.status, headers });
 }

@@ -11,8 +11,8 @@ import { migrateToLatest } from '../db/migrator.ts';
 import { Vault } from '../db/vault.ts';
 import { createApp } from './app.ts';
 
-const log = createLogger('api');
 const config = exitOnConfigError('strackt-api', () => loadControlPlaneConfig());
+const log = createLogger('api', { level: config.LOG_LEVEL });
 allowOutbound(config.STRACKT_OUTBOUND_ALLOW);
 
 try {
@@ -29,10 +29,10 @@ try {
     controlTaskQueue: config.STRACKT_CONTROL_TASK_QUEUE,
     agentStaleAfterMs: config.AGENT_STALE_AFTER_SECONDS * 1000,
     taskSignals,
-    log: (msg, err) => log.error(msg, err),
+    log,
   });
   const server = serve({ fetch: app.fetch, hostname: config.API_HOST, port: config.API_PORT }, (info) =>
-    log.info('listening', { url: `http://${info.address}:${info.port}` }),
+    log.info({ url: `http://${info.address}:${info.port}` }, 'listening'),
   );
   const shutdown = () => {
     server.close();

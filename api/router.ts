@@ -16,7 +16,12 @@ export function newRouter<E extends Env = TeamEnv>(): OpenAPIHono<E> {
 
 export const errorSchema = z
   .object({
-    error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      field: z.string().optional(),
+      requestId: z.string(),
+    }),
   })
   .openapi('Error');
 

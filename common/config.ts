@@ -64,3 +64,8 @@ export function exitOnConfigError<T>(program: string, load: () => T): T {
 export const port = z.coerce.number().int().min(0).max(65535);
 export const url = z.url();
 export const positiveSeconds = z.coerce.number().positive();
+/** LOG_LEVEL, in every program's configuration: pino's levels, from the most to the least said. */
+export const logLevel = z
+  .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+  .default('info');
+export type LogLevel = z.infer<typeof logLevel>;

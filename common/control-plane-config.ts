@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfig, port, positiveSeconds, withHelp } from './config.ts';
+import { loadConfig, logLevel, port, positiveSeconds, withHelp } from './config.ts';
 import { parseOutboundAllow } from './outbound-guard.ts';
 import { defaultControlTaskQueue } from './task-queues.ts';
 import { temporalConfig, temporalTarget } from './temporal-config.ts';
@@ -25,6 +25,7 @@ export const controlPlaneConfig = {
       }
     }),
   API_PORT: port.default(8080),
+  LOG_LEVEL: logLevel,
   VAULT_MASTER_KEY: withHelp(
     z
       .string()

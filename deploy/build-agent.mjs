@@ -41,6 +41,11 @@ export async function buildAgent(out, { selfContained = false } = {}) {
     sourcemap: true,
     metafile: true,
     logLevel: 'warning',
+    // CommonJS packages in an ES module bundle (pino) require Node's built-ins: esbuild's shim for
+    // require throws unless the bundle has a real one.
+    banner: {
+      js: "import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);",
+    },
   });
   // Started by URL relative to the module that starts them, which is now agent.mjs.
   for (const thread of ['tar-reader.js', 'hash-worker.js', 'unpack-writer.js'])

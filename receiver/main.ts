@@ -1,6 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { exitOnConfigError, loadConfig } from '../common/config.ts';
+import { exitOnConfigError, loadConfig, logLevel } from '../common/config.ts';
+import { createLogger } from '../common/log.ts';
 import { Receiver } from './receiver-server.ts';
 import { receiverCertificate } from './tls.ts';
 
@@ -14,6 +15,7 @@ const config = exitOnConfigError('strackt-receiver', () =>
     /** A certificate of your own (PEM); without it the receiver makes a self-signed one. */
     STRACKT_RECEIVER_CERT: z.string().optional(),
     STRACKT_RECEIVER_KEY: z.string().optional(),
+    LOG_LEVEL: logLevel,
   }),
 );
 
@@ -24,7 +26,12 @@ try {
       ? { certFile: config.STRACKT_RECEIVER_CERT, keyFile: config.STRACKT_RECEIVER_KEY }
       : undefined,
   );
-  const receiver = new Receiver({ dataDir: config.STRACKT_RECEIVER_DATA, cert: tls.cert, key: tls.key });
+  const receiver = new Receiver({
+    dataDir: config.STRACKT_RECEIVER_DATA,
+    cert: tls.cert,
+    key: tls.key,
+    log: createLogger('receiver', { level: config.LOG_LEVEL }),
+  });
   const { enrolmentCode } = await receiver.prepare();
   const [host, port] = config.STRACKT_RECEIVER_LISTEN.split(':') as [string, string];
   const listening = await receiver.listen(host, Number(port));

@@ -8,12 +8,10 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
-import { createLogger } from '../common/log.ts';
+import type { Logger } from '../common/log.ts';
 import { objectRoutes } from './object-routes.ts';
 import { same, sha256, type Credentials } from './receiver-auth.ts';
 import { ObjectStore, StoreError } from './object-store.ts';
-
-const log = createLogger('receiver');
 
 // Enrolment and completion bodies: a completion lists up to 10,000 parts with their ETags.
 const maxJsonBody = 1 << 20;
@@ -24,6 +22,7 @@ export interface ReceiverOptions {
   dataDir: string;
   cert: string;
   key: string;
+  log: Logger;
 }
 
 /**
@@ -69,8 +68,10 @@ export class Receiver {
     const sweep = () =>
       void this.store
         .sweep(3 * 24 * 3600 * 1000)
-        .then((removed) => removed && log.info('dropped files of abandoned uploads', { removed }))
-        .catch((err: unknown) => log.error('could not sweep abandoned uploads', err));
+        .then(
+          (removed) => removed && this.options.log.info({ removed }, 'dropped files of abandoned uploads'),
+        )
+        .catch((err: unknown) => this.options.log.error({ err }, 'could not sweep abandoned uploads'));
     sweep();
     this.sweeper = setInterval(sweep, 3600 * 1000).unref();
   }
@@ -80,7 +81,7 @@ export class Receiver {
     const app = new Hono<{ Bindings: HttpBindings }>();
     app.onError((err, c) => {
       const known = err instanceof StoreError;
-      if (!known) log.error('request failed', err);
+      if (!known) this.options.log.error({ err }, 'request failed');
       // An object already streaming cannot turn into an error answer: the connection is cut instead.
       if (c.env.outgoing.headersSent) {
         c.env.outgoing.destroy();
@@ -152,7 +153,7 @@ export class Receiver {
     await rm(join(this.options.dataDir, 'enrolment-code'), { force: true });
     this.credentials = credentials;
     this.enrolmentCode = undefined;
-    log.info('enrolled');
+    this.options.log.info('enrolled');
     return new Response(null, { status: 204 });
   }
 }

@@ -7,10 +7,9 @@ import { ProcessRuntime } from '../agent/process-runtime.ts';
 import { RateLimit } from '../agent/rate-limit.ts';
 import { settleInterruptedCaptures } from '../agent/snapshot-capture.ts';
 import { TaskRunner } from '../agent/task-runner.ts';
-import { exitOnConfigError, loadConfig } from '../common/config.ts';
+import { exitOnConfigError, loadConfig, logLevel } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
 
-const log = createLogger('agent');
 const config = exitOnConfigError('strackt-agent', () =>
   loadConfig({
     STRACKT_API_URL: z.url(),
@@ -23,8 +22,10 @@ const config = exitOnConfigError('strackt-agent', () =>
     STRACKT_UPLOAD_MIB_PER_SECOND: z.coerce.number().positive().optional(),
     /** The same for downloads (restores, verifications). */
     STRACKT_DOWNLOAD_MIB_PER_SECOND: z.coerce.number().positive().optional(),
+    LOG_LEVEL: logLevel,
   }),
 );
+const log = createLogger('agent', { level: config.LOG_LEVEL });
 
 const mibPerSecond = (value: number | undefined) =>
   value === undefined ? undefined : new RateLimit(value * 1024 * 1024);
@@ -42,7 +43,7 @@ try {
   // A previous agent killed during a capture may have left services paused: resume them first.
   await runtime.thawAll();
   // ...and one killed while it had services stopped or post hooks to run owes those still.
-  await settleInterruptedCaptures(runtime, controlPlane);
+  await settleInterruptedCaptures(runtime, controlPlane, log);
   runner = new TaskRunner(
     controlPlane,
     createHostSteps({
@@ -53,13 +54,17 @@ try {
       uploadLimit: mibPerSecond(config.STRACKT_UPLOAD_MIB_PER_SECOND),
       downloadLimit: mibPerSecond(config.STRACKT_DOWNLOAD_MIB_PER_SECOND),
     }),
+    log,
   );
-  log.info('polling', {
-    serverId: identity.serverId,
-    server: identity.serverName,
-    api: config.STRACKT_API_URL,
-    dataRoot: config.STRACKT_DATA_ROOT,
-  });
+  log.info(
+    {
+      serverId: identity.serverId,
+      server: identity.serverName,
+      api: config.STRACKT_API_URL,
+      dataRoot: config.STRACKT_DATA_ROOT,
+    },
+    'polling',
+  );
 } catch (err) {
   console.error(`strackt-agent: cannot start: ${(err as Error).message}`);
   process.exit(1);

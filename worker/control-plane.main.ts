@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
+import { Worker, type NativeConnection } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { createControlPlaneActivities } from '../activities/control-plane.activities.ts';
 import { exitOnConfigError } from '../common/config.ts';
@@ -11,18 +11,21 @@ import { ensureDatabase } from '../db/connection-check.ts';
 import { createDb, type Db } from '../db/database.ts';
 import { Vault } from '../db/vault.ts';
 import { ensureMissedBackupsWatch } from './missed-backups-watch.ts';
+import { installTemporalLogging } from './temporal-logging.ts';
 
-const log = createLogger('worker');
 const config = exitOnConfigError('strackt-worker', () => loadControlPlaneConfig());
+const log = createLogger('worker', { level: config.LOG_LEVEL });
+installTemporalLogging(log, config.LOG_LEVEL);
 allowOutbound(config.STRACKT_OUTBOUND_ALLOW);
 
 let worker: Worker;
+let connection: NativeConnection;
 let temporal: Client;
 let db: Db;
 try {
   await ensureDatabase(config.DATABASE_URL);
   db = createDb(config.DATABASE_URL);
-  const connection = await connectWorker(config.temporal);
+  connection = await connectWorker(config.temporal);
   // A client as well: a restore asks Temporal whether an agent still polls its queue.
   temporal = await connectClient(config.temporal);
   worker = await Worker.create({
@@ -43,8 +46,9 @@ try {
   console.error(`strackt-worker: cannot start: ${(err as Error).message}`);
   process.exit(1);
 }
-log.info('polling', { taskQueue: config.STRACKT_CONTROL_TASK_QUEUE });
+log.info({ taskQueue: config.STRACKT_CONTROL_TASK_QUEUE }, 'polling');
 // Worker.run() handles SIGINT/SIGTERM itself: it drains in-flight tasks, then resolves.
 await worker.run();
-// The client's channel and the database pool would keep the process alive after the worker has drained.
-await Promise.all([temporal.connection.close(), db.destroy()]);
+// The client's channel and the database pool would keep the process alive after the worker has drained,
+// and so would the worker's connection: while it is open, Temporal's runtime forwards core's logs.
+await Promise.all([connection.close(), temporal.connection.close(), db.destroy()]);

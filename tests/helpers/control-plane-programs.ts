@@ -49,8 +49,8 @@ export async function startControlPlanePrograms() {
   }
 
   /** Resolves once the worker polls its task queue: it bundles the workflows first, which takes seconds. */
-  async function startWorker(): Promise<ProgramRun> {
-    const run = runProgram('worker/control-plane.main.ts', config);
+  async function startWorker(env: Record<string, string> = {}): Promise<ProgramRun> {
+    const run = runProgram('worker/control-plane.main.ts', { ...config, ...env });
     await waitFor(
       'the control-plane worker to poll',
       async () => {
@@ -76,6 +76,8 @@ export async function startControlPlanePrograms() {
     temporal,
     controlTaskQueue,
     apiUrl,
+    /** The programs' environment, for a test that runs one more of them. */
+    config,
     programs,
     ...apiCalls(testDb.db, apiUrl, request),
     /** Kills the API process with SIGKILL: no connection is closed cleanly, held polls just break. */
@@ -89,9 +91,9 @@ export async function startControlPlanePrograms() {
     async killWorker(): Promise<void> {
       await programs.worker.kill('SIGKILL');
     },
-    /** Starts the worker again; resolves once it polls. */
-    async startWorker(): Promise<void> {
-      programs.worker = await startWorker();
+    /** Starts the worker again (with `env` over the programs' environment); resolves once it polls. */
+    async startWorker(env: Record<string, string> = {}): Promise<void> {
+      programs.worker = await startWorker(env);
     },
     async stop() {
       await Promise.all([programs.api.kill(), programs.worker.kill()]);

@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { createApp } from '../../api/app.ts';
+import { createLogger } from '../../common/log.ts';
 import { createS3Client } from '../../common/s3-client.ts';
 import { createTaskSignals } from '../../db/agent-task-signals.ts';
 import type { Db } from '../../db/database.ts';
@@ -248,7 +249,7 @@ export async function startControlPlane({
       controlTaskQueue,
       agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
       taskSignals,
-      log: (msg, err) => console.error(msg, err),
+      log: createLogger('api', { level: 'warn' }),
     }),
   );
   const api = await serveApp(app, apiHost);

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { createApp } from '../../api/app.ts';
+import { createLogger } from '../../common/log.ts';
 import { createDestination } from '../../db/destinations.data.ts';
 import { createEnvironment } from '../../db/environments.data.ts';
 import { createServer } from '../../db/servers.data.ts';
@@ -49,7 +50,7 @@ describe('API security', () => {
         controlTaskQueue: uniqueName('control'),
         agentStaleAfterMs: 20_000,
         taskSignals: (taskSignals = createTaskSignals(testDb.url)),
-        log: () => {},
+        log: createLogger('api', { level: 'silent' }),
       }),
     );
     const teamA = await createTeam(testDb.db, 'a');

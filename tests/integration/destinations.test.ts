@@ -17,6 +17,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { createApp } from '../../api/app.ts';
+import { createLogger } from '../../common/log.ts';
 import { createS3Client } from '../../common/s3-client.ts';
 import { openDestination } from '../../db/destinations.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
@@ -164,7 +165,7 @@ describe('destinations', () => {
         controlTaskQueue: uniqueName('control'),
         agentStaleAfterMs: 20_000,
         taskSignals: (taskSignals = createTaskSignals(testDb.url)),
-        log: (msg, err) => console.error(msg, err),
+        log: createLogger('api', { level: 'warn' }),
       }),
     );
     const teamA = await createTeam(testDb.db, 'a');

@@ -5,6 +5,7 @@ import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/p
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createLogger } from '../../common/log.ts';
 import { CertificateMismatchError, pinnedRequest } from '../../storage/pinned-client.ts';
 import { Receiver } from '../../receiver/receiver-server.ts';
 import {
@@ -16,6 +17,8 @@ import {
 import { receiverCertificate } from '../../receiver/tls.ts';
 import { runProgram } from '../helpers/processes.ts';
 import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+
+const log = createLogger('receiver', { level: 'warn' });
 
 interface Answer {
   status: number;
@@ -35,7 +38,7 @@ describe('the receiver', () => {
   before(async () => {
     const tls = await receiverCertificate(dataDir);
     fingerprint = tls.fingerprint;
-    receiver = new Receiver({ dataDir, cert: tls.cert, key: tls.key });
+    receiver = new Receiver({ dataDir, cert: tls.cert, key: tls.key, log });
     enrolmentCode = (await receiver.prepare()).enrolmentCode!;
     const port = await receiver.listen('127.0.0.1', 0);
     base = new URL(`https://127.0.0.1:${port}`);
@@ -187,7 +190,7 @@ describe('the receiver', () => {
       certFile: join(dir, 'receiver.pem'),
       keyFile: join(dir, 'receiver.key'),
     });
-    const issued = new Receiver({ dataDir: join(dir, 'data'), cert: tls.cert, key: tls.key });
+    const issued = new Receiver({ dataDir: join(dir, 'data'), cert: tls.cert, key: tls.key, log });
     await issued.prepare();
     const port = await issued.listen('127.0.0.1', 0);
     try {
@@ -531,7 +534,7 @@ describe('the receiver', () => {
       return;
     }
     const tls = await receiverCertificate(dataDir);
-    const full = new Receiver({ dataDir: small, cert: tls.cert, key: tls.key });
+    const full = new Receiver({ dataDir: small, cert: tls.cert, key: tls.key, log });
     const code = (await full.prepare()).enrolmentCode!;
     const port = await full.listen('127.0.0.1', 0);
     const at = new URL(`https://127.0.0.1:${port}`);

@@ -347,7 +347,7 @@ describe('restore onto any connected server of the team', () => {
       capped.agent = startAgent(cp.apiUrl, capped.agentToken, capped.root);
       const op = await cp.finished(token, started.body.id, 180_000);
       assert.equal(op.status, 'succeeded', JSON.stringify(op) + capped.agent.output().slice(-3000));
-      const resumed = /"msg":"resuming an interrupted restore".*"entriesDone":(\d+)/.exec(
+      const resumed = /"entriesDone":(\d+).*"msg":"resuming an interrupted restore"/.exec(
         capped.agent.output(),
       );
       assert.ok(resumed, `the restarted agent resumed: ${capped.agent.output().slice(-2000)}`);

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection, ScheduleNotFoundError } from '@temporalio/client';
 import { sql } from 'kysely';
 import { createApp } from '../../api/app.ts';
+import { createLogger } from '../../common/log.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { notingAnswers } from '../helpers/api-answers.ts';
@@ -201,7 +202,7 @@ describe('backup schedules', () => {
         controlTaskQueue: 'unused',
         agentStaleAfterMs: 60_000,
         taskSignals: cp.taskSignals,
-        log: () => {},
+        log: createLogger('api', { level: 'silent' }),
       }),
     );
     const res = await cutOff.request(`/environments/${envId}/schedules`, {

@@ -17,6 +17,7 @@ import {
   type RestoreRef,
 } from '../../agent/snapshot-restore.ts';
 import { TaskFailure } from '../../agent/task-failure.ts';
+import { createLogger } from '../../common/log.ts';
 
 const refused = (err: unknown) =>
   err instanceof TaskFailure && err.type === 'PathEscapesDataRoot' && err.nonRetryable;
@@ -66,6 +67,7 @@ describe('host steps given ids that are not ids', () => {
       runtime,
       controlPlane: { restoreAccess: () => assert.fail('the control plane is asked nothing') },
       agentKey: { publicKey: Buffer.alloc(32), secretKey: Buffer.alloc(32) },
+      log: createLogger('agent', { level: 'silent' }),
     };
   });
   after(() => rm(tmp, { recursive: true, force: true }));

@@ -11,6 +11,10 @@ import { TaskFailure, type TaskContext } from '../../agent/task-failure.ts';
 import { TaskRunner, type TaskRunnerOptions } from '../../agent/task-runner.ts';
 import { hostTaskNames } from '../../common/host-tasks.ts';
 import { newId } from '../../common/ids.ts';
+import { createLogger } from '../../common/log.ts';
+import { capturedLogger } from '../helpers/log-lines.ts';
+
+const quiet = createLogger('agent', { level: 'silent' });
 
 type Failure = { message: string; type: string; nonRetryable: boolean };
 
@@ -112,7 +116,7 @@ async function running(
   body: () => Promise<void>,
 ): Promise<void> {
   const stop = new AbortController();
-  const polling = new TaskRunner(api, steps, { heartbeatEveryMs: 5, retryDelayMs: 5, ...options }).run(
+  const polling = new TaskRunner(api, steps, quiet, { heartbeatEveryMs: 5, retryDelayMs: 5, ...options }).run(
     stop.signal,
   );
   try {
@@ -371,11 +375,51 @@ describe('task runner', () => {
     assert.equal(most, 2);
   });
 
+  it('logs each task’s start and end, its own lines between, all with its ids and none of its other input', async () => {
+    const api = new FakeApi();
+    const { log, text, lines } = capturedLogger('agent', 'info');
+    const backup = { snapshotId: newId('snap'), environmentId: newId('env'), teamPublicKey: 'ab'.repeat(32) };
+    const { steps } = fakeSteps({
+      captureSnapshot: async (_input, ctx) => ctx.log.info({ bytes: 5 }, 'uploaded'),
+      fetchAndUnpack: () => Promise.reject(new TaskFailure('the disk filled up', 'DiskFull', true)),
+    });
+    const stop = new AbortController();
+    const polling = new TaskRunner(api, steps, log, { heartbeatEveryMs: 5 }).run(stop.signal);
+    const backupTask = api.add('captureSnapshot', backup);
+    const restoreRef = restore();
+    const restoreTask = api.add('fetchAndUnpack', restoreRef);
+    await until(() => api.reported === 2, 'both tasks are reported');
+    stop.abort();
+    await polling;
+
+    const backupLines = lines().filter((l) => l.task === backupTask);
+    assert.deepEqual(
+      backupLines.map((l) => l.msg),
+      ['task started', 'uploaded', 'task ended'],
+    );
+    for (const line of backupLines) {
+      assert.equal(line.step, 'captureSnapshot');
+      assert.equal(line.snapshotId, backup.snapshotId);
+      assert.equal(line.environmentId, backup.environmentId);
+    }
+    assert.equal(backupLines[0]!.attempt, 1);
+    assert.equal(backupLines[2]!.outcome, 'completed');
+    assert.equal(typeof backupLines[2]!.ms, 'number');
+
+    const restoreEnd = lines().find((l) => l.task === restoreTask && l.msg === 'task ended')!;
+    assert.equal(restoreEnd.operationId, restoreRef.operationId);
+    assert.equal(restoreEnd.level, 'warn');
+    assert.equal(restoreEnd.outcome, 'failed');
+    assert.equal(restoreEnd.errorType, 'DiskFull');
+    assert.equal(restoreEnd.error, 'the disk filled up');
+    assert.ok(!text().includes(backup.teamPublicKey), 'only the ids of an input are logged');
+  });
+
   it('stops polling when told to, even with every slot taken', async () => {
     const api = new FakeApi();
     const { steps, calls } = fakeSteps({ waitHealthy: () => new Promise(() => undefined) });
     const stop = new AbortController();
-    const polling = new TaskRunner(api, steps, { maxConcurrent: 1 }).run(stop.signal);
+    const polling = new TaskRunner(api, steps, quiet, { maxConcurrent: 1 }).run(stop.signal);
     api.add('waitHealthy', env());
     await until(() => calls.length === 1, 'the task runs');
     stop.abort();
