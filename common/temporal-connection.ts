@@ -36,6 +36,17 @@ export function connectFailureCause(message: string, tls: boolean): string {
   cause = cause.replace(/^Error(?: \[\w+\])?: /, '');
   const openssl = /^[0-9A-F]+:error:[0-9A-F]+:SSL routines:[^:]*:([^:]+):/.exec(cause);
   cause = (openssl ? openssl[1]! : cause).split('\n')[0]!.trim();
+  // Node 24+ appends advice of its own to certificate errors; the hint below says what to set here.
+  cause = cause.replace(
+    /; if the root CA is installed locally, try running Node\.js with --use-system-ca$/,
+    '',
+  );
+  // Node 26 refuses an IP address as the TLS server name, which the SDK's client sends for an address.
+  if (/Setting the TLS ServerName to an IP address is not permitted/.test(cause))
+    return (
+      'TLS cannot start: Node.js sends no IP address as the TLS server name (give TEMPORAL_ADDRESS by ' +
+      "name, or set TEMPORAL_TLS_SERVER_NAME to a name in the server's certificate)"
+    );
   if (!tls)
     // What grpc-js says when the server hung up before HTTP/2 began, as a TLS server does.
     return cause === 'Failed to connect' ? `${cause} (does the server expect TLS? see TEMPORAL_TLS)` : cause;

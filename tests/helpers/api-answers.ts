@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApp, type AppDeps } from '../../api/app.ts';
+import { createLogger } from '../../common/log.ts';
 
 /**
  * Every answer the API gave during a test run (method, path, status), so that
@@ -70,7 +71,7 @@ export interface OpenApiDocument {
 /** The two documents as the API serves them, without a token. */
 export async function servedDocuments(): Promise<{ public: OpenApiDocument; agent: OpenApiDocument }> {
   // Making and serving the documents touches none of the app's services.
-  const app = createApp({} as AppDeps);
+  const app = createApp({ log: createLogger('api', { level: 'silent' }) } as AppDeps);
   const get = async (path: string) => {
     const res = await app.request(path);
     if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);

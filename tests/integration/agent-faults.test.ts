@@ -12,6 +12,15 @@ import { startAgent } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/stack.ts';
 import { volumeHashes } from '../helpers/volume-files.ts';
 
+/** Whether the agent's log has a "task ended" line with these fields (its lines are JSON, fields in any order). */
+function taskEnded(output: string, fields: Record<string, string>): boolean {
+  return output.split('\n').some((line) => {
+    if (!line.startsWith('{')) return false;
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    return entry.msg === 'task ended' && Object.entries(fields).every(([k, v]) => entry[k] === v);
+  });
+}
+
 interface Snapshot {
   id: string;
   sizeBytes: number;
@@ -140,13 +149,13 @@ describe('faults between the agent, the API and the workflows', () => {
     });
     await sleep(1_000);
     await cp.killWorker();
-    assert.ok(!server.agent.output().includes('"step":"fetchAndUnpack","outcome"'), 'killed mid-download');
+    assert.ok(!taskEnded(server.agent.output(), { step: 'fetchAndUnpack' }), 'killed mid-download');
     // The agent finishes the step with no worker up: the API hands its result to Temporal, which keeps it.
     await waitFor(
       'the agent to report the download done',
       async () =>
         (await cp.db.selectFrom('agent_tasks').select('id').where('server_id', '=', server.id).execute())
-          .length === 0 && server.agent.output().includes('"step":"fetchAndUnpack","outcome":"completed"'),
+          .length === 0 && taskEnded(server.agent.output(), { step: 'fetchAndUnpack', outcome: 'completed' }),
       { timeoutMs: 120_000, intervalMs: 200 },
     );
     const stalled = await cp.request<Operation>('GET', `/operations/${started.body.id}`, token);
@@ -190,7 +199,7 @@ describe('faults between the agent, the API and the workflows', () => {
     await waitFor(
       'the old agent to stop its step',
       async () =>
-        server.agent.output().includes(`"task":"${task.id}","step":"captureSnapshot","outcome":"gone"`),
+        taskEnded(server.agent.output(), { task: task.id, step: 'captureSnapshot', outcome: 'gone' }),
       { timeoutMs: 30_000, intervalMs: 200 },
     );
     const atStop = await partsUploaded();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { createWebhookActivities } from '../../activities/webhook.activities.ts';
 import {
   allowOutbound,
@@ -100,11 +101,10 @@ describe('the outbound guard: what a team gives is reached only at public addres
     const made = await cp.request<{ webhook: { id: string } }>('POST', '/webhooks', token, { url });
     assert.equal(made.status, 201, JSON.stringify(made.body));
     const [deliveryId] = await enqueueDeliveries(cp.db, teamId, 'backup.failed', 'op_probe', { probe: true });
+    // The activity as the worker runs it, in an activity context of Temporal's own test kit.
     const { sendWebhook } = createWebhookActivities({ db: cp.db, vault: cp.vault });
-    await assert.rejects(
-      sendWebhook({ deliveryId: deliveryId! }),
-      /WebhookUnreachable|not one strackt connects to/,
-    );
+    const send = () => new MockActivityEnvironment().run(sendWebhook, { deliveryId: deliveryId! });
+    await assert.rejects(send(), /not one strackt connects to/);
     assert.equal(webhooks.received.length, 0, 'nothing reached the address');
     const row = await cp.db
       .selectFrom('webhook_deliveries')
@@ -123,7 +123,7 @@ describe('the outbound guard: what a team gives is reached only at public addres
       ),
     );
     try {
-      await sendWebhook({ deliveryId: deliveryId! });
+      await send();
       assert.equal(webhooks.received.length, 1);
     } finally {
       allowOutbound(parseOutboundAllow(`127.0.0.1:${s3Port}`));

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { createApp, type AppDeps } from '../../api/app.ts';
+import { createLogger } from '../../common/log.ts';
 import { servedDocuments, undeclaredAnswers, type OpenApiDocument } from '../helpers/api-answers.ts';
 
 const operations = (doc: OpenApiDocument) =>
@@ -101,7 +102,7 @@ describe('the coverage check of answers', () => {
 
 describe('the API reference page', () => {
   // The page and its files touch none of the app's services.
-  const app = createApp({} as AppDeps);
+  const app = createApp({ log: createLogger('api', { level: 'silent' }) } as AppDeps);
 
   it('is served without a token, with its script and style from the installed swagger-ui-dist', async () => {
     const page = await app.request('/docs');

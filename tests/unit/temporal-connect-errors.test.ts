@@ -56,4 +56,22 @@ describe('connectFailureCause', () => {
       'Failed to connect (does the server expect TLS? see TEMPORAL_TLS)',
     );
   });
+
+  it('drops Node’s own advice from a certificate error, and says what to set when Node refuses an IP as the server name', () => {
+    assert.match(
+      connectFailureCause(
+        unavailable(
+          'Error: unable to verify the first certificate; if the root CA is installed locally, try running Node.js with --use-system-ca',
+        ),
+        true,
+      ),
+      /^TLS handshake failed: unable to verify the first certificate \(TEMPORAL_TLS_SERVER_CA_CERT_PATH must/,
+    );
+    const ip =
+      "TypeError [ERR_INVALID_ARG_VALUE]: The property 'options.servername' Setting the TLS ServerName to an IP address is not permitted.. Received '127.0.0.1'";
+    assert.match(
+      connectFailureCause(ip, true),
+      /^TLS cannot start: .*TEMPORAL_ADDRESS by name.*TEMPORAL_TLS_SERVER_NAME/,
+    );
+  });
 });
