@@ -32,6 +32,22 @@ export default tseslint.config(
     },
   },
   {
+    // Queries live in db/ data functions only: a route or an activity asks db/ for what it needs, so
+    // every query of a table is in one place (tests and benchmarks set up and inspect rows directly).
+    files: ['**/*.ts'],
+    ignores: ['db/**', 'tests/**', 'bench/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'CallExpression[callee.property.name=/^(selectFrom|insertInto|updateTable|deleteFrom|replaceInto|mergeInto)$/]',
+          message: 'Queries live in db/ data functions: add one there and call it.',
+        },
+      ],
+    },
+  },
+  {
     // Kysely's guidance: migrations are typed against Kysely<any> so they never depend on today's schema.
     files: ['db/migrations/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

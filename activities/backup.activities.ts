@@ -7,7 +7,9 @@ import {
   getSnapshotById,
   markComplete,
   markFailed,
+  openUploadIds,
   setUploadId,
+  snapshotRecordOf,
 } from '../db/snapshots.data.ts';
 import type { Snapshot } from '../db/tables/snapshot.table.ts';
 import { getTeamPublicKey } from '../db/team-keys.data.ts';
@@ -50,13 +52,9 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
 
   /** Before each backup: uploads of this team's that no running snapshot owns and a day old are debris. */
   async function sweep(store: SnapshotStore, teamId: string): Promise<void> {
-    const owned = await db
-      .selectFrom('snapshots')
-      .select('upload_id')
-      .where('status', '=', 'uploading')
-      .execute();
+    const owned = await openUploadIds(db);
     const teamPrefix = `${[store.prefix.replace(/^\/+|\/+$/g, ''), teamId].filter(Boolean).join('/')}/`;
-    await store.sweepUploads(teamPrefix, new Set(owned.map((o) => o.upload_id!)), staleAfterMs).catch(
+    await store.sweepUploads(teamPrefix, owned, staleAfterMs).catch(
       () => {}, // best effort: a sweep must never fail the backup it precedes
     );
   }
@@ -70,11 +68,7 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
           'the team has no key yet: add a destination first',
           'NoTeamKey',
         );
-      let snapshot = await db
-        .selectFrom('snapshots')
-        .selectAll()
-        .where('operation_id', '=', input.operationId)
-        .executeTakeFirst();
+      let snapshot = await snapshotRecordOf(db, input.operationId);
       let store;
       try {
         store = await storeOf({ team_id: input.teamId, destination_id: input.destinationId });

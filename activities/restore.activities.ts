@@ -3,6 +3,8 @@ import { closeRestore, saveRestore } from '../db/restores.data.ts';
 import { getSnapshotById } from '../db/snapshots.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { refuse, resealDataKey } from './reseal-data-key.ts';
+import { findServer } from '../db/servers.data.ts';
+import { getEnvironment } from '../db/environments.data.ts';
 
 export interface PrepareRestoreInput {
   operationId: string;
@@ -49,17 +51,8 @@ export function createRestoreActivities({ db, vault, agentConnected }: Deps) {
         );
       }
       const [target, environment] = await Promise.all([
-        db
-          .selectFrom('servers')
-          .selectAll()
-          .where('id', '=', input.serverId)
-          .where('team_id', '=', input.teamId)
-          .executeTakeFirst(),
-        db
-          .selectFrom('environments')
-          .selectAll()
-          .where('id', '=', input.environmentId)
-          .executeTakeFirstOrThrow(),
+        findServer(db, input.teamId, input.serverId),
+        getEnvironment(db, input.teamId, input.environmentId),
       ]);
       if (!target) throw refuse(`server ${input.serverId} is not a server of this team`, 'NoSuchServer');
       if (!target.agent_public_key) {

@@ -8,8 +8,21 @@ import {
 import { compileCron, nextRun } from '../common/temporal-calendar.ts';
 import type { Db } from '../db/database.ts';
 import { operationLabels } from '../db/environments.data.ts';
-import { createOperation } from '../db/operations.data.ts';
-import { beginRun, findSchedule, finishRun } from '../db/schedules.data.ts';
+import {
+  createOperation,
+  operationOfWorkflow,
+  operationRunningAt,
+  workflowIdOf,
+} from '../db/operations.data.ts';
+import {
+  beginRun,
+  enabledSchedules,
+  findSchedule,
+  finishRun,
+  runAt,
+  runTimesAfter,
+  setCheckedUntil,
+} from '../db/schedules.data.ts';
 import type { BackupSchedule } from '../db/tables/schedule.table.ts';
 import type { Notify } from './webhook.activities.ts';
 
@@ -51,14 +64,7 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
   }
 
   /** The operation of the environment that was running at an instant, if one was. */
-  const runningAt = (environmentId: string, at: Date) =>
-    db
-      .selectFrom('operations')
-      .select(['id', 'kind'])
-      .where('environment_id', '=', environmentId)
-      .where('created_at', '<=', at)
-      .where((eb) => eb.or([eb('finished_at', 'is', null), eb('finished_at', '>=', at)]))
-      .executeTakeFirst();
+  const runningAt = (environmentId: string, at: Date) => operationRunningAt(db, environmentId, at);
 
   return {
     /**
@@ -76,23 +82,12 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
       const schedule = await findSchedule(db, scheduleId);
       if (!schedule) return { start: false, reason: 'the schedule was deleted' };
       const environment = await operationLabels(db, schedule.environment_id);
-      const known = await db
-        .selectFrom('schedule_runs')
-        .selectAll()
-        .where('schedule_id', '=', scheduleId)
-        .where('nominal_at', '=', at)
-        .executeTakeFirst();
+      const known = await runAt(db, scheduleId, at);
       if (known && known.status !== 'running') return { start: false, reason: known.error ?? known.status };
       let operationId = known?.operation_id ?? undefined;
       let workflowId: string;
       if (operationId) {
-        workflowId = (
-          await db
-            .selectFrom('operations')
-            .select('workflow_id')
-            .where('id', '=', operationId)
-            .executeTakeFirstOrThrow()
-        ).workflow_id;
+        workflowId = await workflowIdOf(db, operationId);
       } else {
         if (!(await agentConnected(environment.serverId))) {
           const reason = `skipped: the agent of server ${environment.serverName} (${environment.serverId}) is offline`;
@@ -150,11 +145,7 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
       const environment = await operationLabels(db, schedule.environment_id);
       const workflowId = operationWorkflowId('verify', schedule.environment_id, new Date(nominalAt));
       const operation =
-        (await db
-          .selectFrom('operations')
-          .select('id')
-          .where('workflow_id', '=', workflowId)
-          .executeTakeFirst()) ??
+        (await operationOfWorkflow(db, workflowId)) ??
         (await createOperation(db, {
           teamId: schedule.team_id,
           environmentId: schedule.environment_id,
@@ -199,25 +190,12 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
       const now = Math.floor(Date.now() / 1000);
       const until = now - graceSeconds;
       let count = 0;
-      for (const schedule of await db
-        .selectFrom('backup_schedules')
-        .selectAll()
-        .where('enabled', '=', true)
-        .execute()) {
+      for (const schedule of await enabledSchedules(db)) {
         const checked = Math.floor((schedule.checked_until ?? schedule.created_at).getTime() / 1000);
         const from = Math.max(checked, now - lookBackSeconds);
         if (from >= until) continue;
         const cron = compileCron(schedule.cron);
-        const recorded = new Set(
-          (
-            await db
-              .selectFrom('schedule_runs')
-              .select('nominal_at')
-              .where('schedule_id', '=', schedule.id)
-              .where('nominal_at', '>', new Date(from * 1000))
-              .execute()
-          ).map((r) => r.nominal_at.getTime()),
-        );
+        const recorded = await runTimesAfter(db, schedule.id, new Date(from * 1000));
         let checkedUntil = until;
         for (
           let t = nextRun(cron, schedule.timezone, from);
@@ -242,11 +220,7 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
           await missed(schedule, at, 'missed', reason);
           count++;
         }
-        await db
-          .updateTable('backup_schedules')
-          .set({ checked_until: new Date(checkedUntil * 1000) })
-          .where('id', '=', schedule.id)
-          .execute();
+        await setCheckedUntil(db, schedule.id, new Date(checkedUntil * 1000));
       }
       return { missed: count };
     },

@@ -1,11 +1,12 @@
 import type { VerificationOutcome, VerifyInput } from '../common/workflow-contracts.ts';
 import type { Db } from '../db/database.ts';
-import { getSnapshotById } from '../db/snapshots.data.ts';
+import { getSnapshotById, recordVerified } from '../db/snapshots.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { dropVerificationAccess, grantVerificationAccess } from '../db/verifications.data.ts';
 import { snapshotStore } from '../storage/snapshot-store-of.ts';
 import { refuse, resealDataKey } from './reseal-data-key.ts';
 import type { Notify } from './webhook.activities.ts';
+import { findServer } from '../db/servers.data.ts';
 
 /** Control-plane side of verifying a stored snapshot, and what is recorded of it. */
 export function createVerifyActivities({ db, vault, notify }: { db: Db; vault: Vault; notify: Notify }) {
@@ -24,12 +25,7 @@ export function createVerifyActivities({ db, vault, notify }: { db: Db; vault: V
           `snapshot ${input.snapshotId} is not a complete snapshot of this team`,
           'NoSuchSnapshot',
         );
-      const server = await db
-        .selectFrom('servers')
-        .select('agent_public_key')
-        .where('id', '=', input.serverId)
-        .where('team_id', '=', input.teamId)
-        .executeTakeFirst();
+      const server = await findServer(db, input.teamId, input.serverId);
       if (!server?.agent_public_key)
         throw refuse(`server ${input.serverId} is not an enrolled server of this team`, 'NoSuchServer');
       const store = await snapshotStore(db, vault, snapshot);
@@ -85,15 +81,7 @@ export function createVerifyActivities({ db, vault, notify }: { db: Db; vault: V
      */
     async recordVerification(input: VerifyInput & { outcome: VerificationOutcome }): Promise<void> {
       const { outcome } = input;
-      await db
-        .updateTable('snapshots')
-        .set({
-          verified_at: new Date(),
-          verification: outcome.result,
-          verification_error: outcome.result === 'ok' ? null : outcome.error,
-        })
-        .where('id', '=', input.snapshotId)
-        .execute();
+      await recordVerified(db, input.snapshotId, outcome);
       await dropVerificationAccess(db, input.operationId);
       if (outcome.result !== 'ok')
         await notify({

@@ -4,7 +4,13 @@ import { signWebhook, type WebhookEvent } from '../common/webhook-events.ts';
 import { startWebhookDelivery } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
-import { enqueueDeliveries, recordAttempt, webhookSecretKind } from '../db/webhooks.data.ts';
+import {
+  enqueueDeliveries,
+  giveUpDelivery,
+  pendingDelivery,
+  recordAttempt,
+  webhookSecretKind,
+} from '../db/webhooks.data.ts';
 import { postWebhook, unreachableReason } from './webhook-request.ts';
 
 export interface Notify {
@@ -50,22 +56,9 @@ export function notifier({
 export function createWebhookActivities({ db, vault }: { db: Db; vault: Vault }) {
   return {
     async sendWebhook({ deliveryId }: { deliveryId: string }): Promise<void> {
-      const delivery = await db
-        .selectFrom('webhook_deliveries')
-        .innerJoin('webhooks', 'webhooks.id', 'webhook_deliveries.webhook_id')
-        .select([
-          'webhook_deliveries.id',
-          'webhook_deliveries.event',
-          'webhook_deliveries.payload',
-          'webhook_deliveries.status',
-          'webhooks.url',
-          'webhooks.team_id',
-          'webhooks.secret_id',
-        ])
-        .where('webhook_deliveries.id', '=', deliveryId)
-        .executeTakeFirst();
+      const delivery = await pendingDelivery(db, deliveryId);
       // The webhook was deleted meanwhile, or a retry finds it sent: nothing to do.
-      if (!delivery || delivery.status !== 'pending') return;
+      if (!delivery) return;
       const secret = await vault.open(db, delivery.team_id, delivery.secret_id, webhookSecretKind);
       const body = JSON.stringify(delivery.payload);
       const timestamp = Math.floor(Date.now() / 1000);
@@ -103,12 +96,7 @@ export function createWebhookActivities({ db, vault }: { db: Db; vault: Vault })
 
     /** After the last retry: the delivery log says it failed, and why. */
     async giveUpWebhook({ deliveryId, error }: { deliveryId: string; error: string }): Promise<void> {
-      await db
-        .updateTable('webhook_deliveries')
-        .set({ status: 'failed', last_error: error, finished_at: new Date() })
-        .where('id', '=', deliveryId)
-        .where('status', '=', 'pending')
-        .execute();
+      await giveUpDelivery(db, deliveryId, error);
     },
   };
 }

@@ -13,16 +13,19 @@ import {
 import { compileCron, nextRun } from '../common/temporal-calendar.ts';
 import { startPrune } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
+import { destinationExists } from '../db/destinations.data.ts';
 import { getEnvironment } from '../db/environments.data.ts';
 import { snapshotsForRetention } from '../db/prune.data.ts';
 import { getOperation } from '../db/operations.data.ts';
 import {
+  deleteSchedule,
   firstRunAfter,
   getSchedule,
   insertSchedule,
   lockSchedule,
   missedRunsPage,
   recentRuns,
+  runningRunOperation,
   schedulesPage,
   setScheduleEnabled,
   updateSchedule,
@@ -103,13 +106,8 @@ async function fieldsOf(
   body: ScheduleBody,
 ): Promise<ScheduleFields & { compiled: ReturnType<typeof compileSchedule>['compiled'] }> {
   const compiled = compileSchedule(body, Math.floor(Date.now() / 1000));
-  const destination = await db
-    .selectFrom('destinations')
-    .select('id')
-    .where('team_id', '=', teamId)
-    .where('id', '=', body.destinationId)
-    .executeTakeFirst();
-  if (!destination) throw invalid('destinationId', `no destination ${body.destinationId} in this team`);
+  if (!(await destinationExists(db, teamId, body.destinationId)))
+    throw invalid('destinationId', `no destination ${body.destinationId} in this team`);
   return {
     destinationId: body.destinationId,
     body,
@@ -492,14 +490,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
         // Our own record of a run still going is checked too: Temporal's list of running actions lags by seconds.
         const going =
           (await handle.describe()).info.runningActions[0]?.workflow.workflowId ??
-          (
-            await db
-              .selectFrom('schedule_runs')
-              .select('operation_id')
-              .where('schedule_id', '=', id)
-              .where('status', '=', 'running')
-              .executeTakeFirst()
-          )?.operation_id;
+          (await runningRunOperation(db, id));
         if (going)
           throw new DomainError(
             'conflict',
@@ -574,7 +565,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
         const id = c.req.valid('param').id;
         await changeSchedule(deps, async (tx) => {
           const before = await lockSchedule(tx, teamId, id);
-          await tx.deleteFrom('backup_schedules').where('id', '=', id).execute();
+          await deleteSchedule(tx, id);
           return { id, before, after: undefined, result: undefined };
         });
         return c.body(null, 204);

@@ -6,7 +6,7 @@ import type { Db } from '../db/database.ts';
 import { getEnvironment } from '../db/environments.data.ts';
 import { markForDeletion } from '../db/prune.data.ts';
 import { getServer } from '../db/servers.data.ts';
-import { getSnapshot } from '../db/snapshots.data.ts';
+import { getSnapshot, setPinned } from '../db/snapshots.data.ts';
 import { requireEnrolledAgent } from './agent-connected.ts';
 import { operationSchema } from './operations.routes.ts';
 import { operationStarted, startOperation } from './operation-starter.ts';
@@ -64,14 +64,7 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
       }),
       async (c) => {
         const id = c.req.valid('param').id;
-        const row = await db
-          .updateTable('snapshots')
-          .set({ pinned: c.req.valid('json').pinned })
-          .where('team_id', '=', c.get('teamId'))
-          .where('id', '=', id)
-          .where('status', '=', 'complete')
-          .returningAll()
-          .executeTakeFirst();
+        const row = await setPinned(db, c.get('teamId'), id, c.req.valid('json').pinned);
         if (!row) throw notFound('snapshot', id);
         return c.json(presentSnapshot(row), 200);
       },

@@ -308,3 +308,14 @@ function connectionOf(destination: Destination, secretAccessKey: string): Destin
     secretAccessKey,
   };
 }
+
+/** Whether the team has this destination. */
+export async function destinationExists(db: Db, teamId: string, id: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('destinations')
+    .select('id')
+    .where('team_id', '=', teamId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return !!row;
+}

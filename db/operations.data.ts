@@ -165,3 +165,30 @@ export async function recordTransfer(
     .where('id', '=', op.id)
     .execute();
 }
+
+/** The operation of the environment that was running at an instant, if one was. */
+export function operationRunningAt(db: Db, environmentId: string, at: Date) {
+  return db
+    .selectFrom('operations')
+    .select(['id', 'kind'])
+    .where('environment_id', '=', environmentId)
+    .where('created_at', '<=', at)
+    .where((eb) => eb.or([eb('finished_at', 'is', null), eb('finished_at', '>=', at)]))
+    .executeTakeFirst();
+}
+
+/** The operation a workflow id is recorded for, if one is. */
+export function operationOfWorkflow(db: Db, workflowId: string): Promise<Operation | undefined> {
+  return db.selectFrom('operations').selectAll().where('workflow_id', '=', workflowId).executeTakeFirst();
+}
+
+/** An operation's workflow id (it exists: a row names it). */
+export async function workflowIdOf(db: Db, operationId: string): Promise<string> {
+  return (
+    await db
+      .selectFrom('operations')
+      .select('workflow_id')
+      .where('id', '=', operationId)
+      .executeTakeFirstOrThrow()
+  ).workflow_id;
+}

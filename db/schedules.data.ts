@@ -252,3 +252,50 @@ export function setScheduleEnabled(
     .returningAll()
     .executeTakeFirstOrThrow();
 }
+
+/** The operation of a run of the schedule still going, if one is. */
+export async function runningRunOperation(db: Db, scheduleId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('schedule_runs')
+    .select('operation_id')
+    .where('schedule_id', '=', scheduleId)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  return row?.operation_id ?? undefined;
+}
+
+/** Deletes a schedule locked by lockSchedule (its runs go with it). */
+export async function deleteSchedule(db: Db, id: string): Promise<void> {
+  await db.deleteFrom('backup_schedules').where('id', '=', id).execute();
+}
+
+/** A schedule's run of one nominal time, if recorded. */
+export function runAt(db: Db, scheduleId: string, nominalAt: Date): Promise<ScheduleRun | undefined> {
+  return db
+    .selectFrom('schedule_runs')
+    .selectAll()
+    .where('schedule_id', '=', scheduleId)
+    .where('nominal_at', '=', nominalAt)
+    .executeTakeFirst();
+}
+
+/** The enabled schedules, which the missed-runs sweep looks at. */
+export function enabledSchedules(db: Db): Promise<BackupSchedule[]> {
+  return db.selectFrom('backup_schedules').selectAll().where('enabled', '=', true).execute();
+}
+
+/** The nominal times (ms) of a schedule's runs recorded after an instant. */
+export async function runTimesAfter(db: Db, scheduleId: string, after: Date): Promise<Set<number>> {
+  const rows = await db
+    .selectFrom('schedule_runs')
+    .select('nominal_at')
+    .where('schedule_id', '=', scheduleId)
+    .where('nominal_at', '>', after)
+    .execute();
+  return new Set(rows.map((r) => r.nominal_at.getTime()));
+}
+
+/** How far the missed-runs sweep has looked at a schedule. */
+export async function setCheckedUntil(db: Db, scheduleId: string, at: Date): Promise<void> {
+  await db.updateTable('backup_schedules').set({ checked_until: at }).where('id', '=', scheduleId).execute();
+}

@@ -63,13 +63,18 @@ export function serversPage(db: Db, teamId: string, page: PageRequest): Promise<
 }
 
 /** A team's server; another team's server is reported as not found, never as forbidden. */
-export async function getServer(db: Db, teamId: string, id: string): Promise<Server> {
-  const server = await db
+/** The team's server, if it has one by that id. */
+export function findServer(db: Db, teamId: string, id: string): Promise<Server | undefined> {
+  return db
     .selectFrom('servers')
     .selectAll()
     .where('team_id', '=', teamId)
     .where('id', '=', id)
     .executeTakeFirst();
+}
+
+export async function getServer(db: Db, teamId: string, id: string): Promise<Server> {
+  const server = await findServer(db, teamId, id);
   if (!server) throw notFound('server', id);
   return server;
 }

@@ -66,6 +66,11 @@ export async function getSnapshot(db: Db, teamId: string, id: string): Promise<S
   return snapshot;
 }
 
+/** The snapshot record a backup operation made, whatever its state (its retry finds it). */
+export function snapshotRecordOf(db: Db, operationId: string): Promise<Snapshot | undefined> {
+  return db.selectFrom('snapshots').selectAll().where('operation_id', '=', operationId).executeTakeFirst();
+}
+
 /** The complete snapshot a backup operation made, if it made one. */
 export function snapshotOfOperation(db: Db, operationId: string): Promise<Snapshot | undefined> {
   return db
@@ -189,4 +194,48 @@ export async function defaultRestorePoint(db: Db, teamId: string, environmentId:
       'snapshotId',
     );
   return snapshot;
+}
+
+/** Pins or unpins a complete snapshot of the team (a pinned one is never pruned by a rule). */
+export function setPinned(
+  db: Db,
+  teamId: string,
+  id: string,
+  pinned: boolean,
+): Promise<Snapshot | undefined> {
+  return db
+    .updateTable('snapshots')
+    .set({ pinned })
+    .where('team_id', '=', teamId)
+    .where('id', '=', id)
+    .where('status', '=', 'complete')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** The upload ids of snapshots being uploaded now: an upload none of them owns is debris. */
+export async function openUploadIds(db: Db): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('snapshots')
+    .select('upload_id')
+    .where('status', '=', 'uploading')
+    .execute();
+  return new Set(rows.flatMap((r) => (r.upload_id ? [r.upload_id] : [])));
+}
+
+/** A verification's verdict on the snapshot ("last verified"). */
+export async function recordVerified(
+  db: Db,
+  id: string,
+  outcome: { result: 'ok' | 'missing' | 'failed'; error?: string },
+): Promise<void> {
+  await db
+    .updateTable('snapshots')
+    .set({
+      verified_at: new Date(),
+      verification: outcome.result,
+      verification_error: outcome.result === 'ok' ? null : (outcome.error ?? null),
+    })
+    .where('id', '=', id)
+    .execute();
 }

@@ -168,3 +168,32 @@ export function deliveriesPage(db: Db, webhookId: string, page: PageRequest): Pr
     page,
   );
 }
+
+/** A delivery still to be sent, with where and under which key; undefined once sent or its webhook gone. */
+export async function pendingDelivery(db: Db, id: string) {
+  const delivery = await db
+    .selectFrom('webhook_deliveries')
+    .innerJoin('webhooks', 'webhooks.id', 'webhook_deliveries.webhook_id')
+    .select([
+      'webhook_deliveries.id',
+      'webhook_deliveries.event',
+      'webhook_deliveries.payload',
+      'webhook_deliveries.status',
+      'webhooks.url',
+      'webhooks.team_id',
+      'webhooks.secret_id',
+    ])
+    .where('webhook_deliveries.id', '=', id)
+    .executeTakeFirst();
+  return delivery?.status === 'pending' ? delivery : undefined;
+}
+
+/** After the last retry: the delivery log says it failed, and why. */
+export async function giveUpDelivery(db: Db, id: string, error: string): Promise<void> {
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ status: 'failed', last_error: error, finished_at: new Date() })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute();
+}
