@@ -19,6 +19,7 @@ import { openApiRoutes } from './openapi.ts';
 import { requestIds, requestLog } from './request-log.ts';
 import { newRouter } from './router.ts';
 import { schedulesRoutes } from './schedules.routes.ts';
+import { environmentSchedulesRoutes } from './environment-schedules.routes.ts';
 import { serversRoutes } from './servers.routes.ts';
 import { snapshotsRoutes } from './snapshots.routes.ts';
 import { teamRoutes } from './team.routes.ts';
@@ -82,9 +83,9 @@ export function createApp(deps: AppDeps) {
   app.route('/environments', environmentsRoutes(deps));
   app.route('/operations', operationsRoutes(deps));
   app.route('/destinations', destinationsRoutes(deps));
-  // Its routes live under /environments/{id}/schedules and /schedules/{id}.
-  app.route('/', schedulesRoutes(deps));
-  app.route('/', backupsOverviewRoutes(deps));
+  app.route('/environments', environmentSchedulesRoutes(deps));
+  app.route('/environments', backupsOverviewRoutes(deps));
+  app.route('/schedules', schedulesRoutes(deps));
   app.route('/webhooks', webhooksRoutes(deps));
   app.route('/snapshots', snapshotsRoutes(deps));
   app.route('/agent/tasks', agentTasksRoutes(deps));

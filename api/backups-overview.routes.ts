@@ -44,7 +44,7 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
   return newRouter().openapi(
     createRoute({
       method: 'get',
-      path: '/environments/{id}/backups',
+      path: '/{id}/backups',
       operationId: 'getBackupsOverview',
       tags: ['Environments'],
       summary:

@@ -1,41 +1,25 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
-import { DomainError, invalid } from '../common/errors.ts';
-import { localTime, preview } from '../common/schedule-preview.ts';
+import { DomainError } from '../common/errors.ts';
+import { localTime, simulatedRuns } from '../common/schedule-preview.ts';
 import { applyRetention, retentionInWords, type RetainedSnapshot } from '../common/retention.ts';
-import {
-  compileSchedule,
-  overlapInWords,
-  retentionSchema,
-  scheduleBodySchema,
-  type ScheduleBody,
-} from '../common/schedule-spec.ts';
-import { compileCron, nextRun } from '../common/temporal-calendar.ts';
+import { retentionSchema, scheduleBodySchema } from '../common/schedule-spec.ts';
 import { startPrune } from '../common/workflow-starts.ts';
-import type { Db } from '../db/database.ts';
-import { destinationExists } from '../db/destinations.data.ts';
-import { getEnvironment } from '../db/environments.data.ts';
 import { snapshotsForRetention } from '../db/prune.data.ts';
 import { getOperation } from '../db/operations.data.ts';
 import {
   deleteSchedule,
   firstRunAfter,
   getSchedule,
-  insertSchedule,
   lockSchedule,
-  missedRunsPage,
   recentRuns,
   runningRunOperation,
-  schedulesPage,
   setScheduleEnabled,
   updateSchedule,
-  type ScheduleFields,
 } from '../db/schedules.data.ts';
-import type { BackupSchedule } from '../db/tables/schedule.table.ts';
 import { changeSchedule, temporalScheduleId, type ScheduleSyncDeps } from './schedule-sync.ts';
 import { operationStarted } from './operation-starter.ts';
 import { operationSchema } from './operations.routes.ts';
-import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 import {
   bodyErrors,
   errorResponses,
@@ -47,51 +31,7 @@ import {
   newRouter,
 } from './router.ts';
 
-const runSchema = z.object({ at: z.string(), local: z.string() });
-
-const scheduleSchema = z
-  .object({
-    id: z.string(),
-    environmentId: z.string(),
-    destinationId: z.string(),
-    preset: z.string().optional(),
-    minute: z.number().optional(),
-    at: z.string().optional(),
-    day: z.string().optional(),
-    cron: z.string().openapi({ description: 'The expression Temporal runs (a preset’s, or the one given)' }),
-    timezone: z.string(),
-    enabled: z.boolean(),
-    overlap: z.enum(['skip', 'bufferOne']),
-    overlapInWords: z.string(),
-    retention: retentionSchema.nullable(),
-    retentionInWords: z.string(),
-    verify: z.boolean().openapi({ description: 'Each snapshot is verified right after its backup' }),
-    temporalScheduleId: z.string(),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  })
-  .openapi('Schedule');
-
-const present = (s: BackupSchedule): z.infer<typeof scheduleSchema> => ({
-  id: s.id,
-  environmentId: s.environment_id,
-  destinationId: s.destination_id,
-  ...(s.body.preset && { preset: s.body.preset }),
-  ...(s.body.minute !== undefined && { minute: s.body.minute }),
-  ...(s.body.at && { at: s.body.at }),
-  ...(s.body.day && { day: s.body.day }),
-  cron: s.cron,
-  timezone: s.timezone,
-  enabled: s.enabled,
-  overlap: s.overlap,
-  overlapInWords: overlapInWords[s.overlap],
-  retention: s.retention,
-  retentionInWords: retentionInWords(s.retention ?? {}),
-  verify: s.verify_after_backup,
-  temporalScheduleId: temporalScheduleId(s.id),
-  createdAt: s.created_at.toISOString(),
-  updatedAt: s.updated_at.toISOString(),
-});
+import { fieldsOf, present, runSchema, scheduleSchema } from './schedule-present.ts';
 
 // A triggered run's first activity records it (and its operation) within a second or so; this bounds the
 // wait for a busy worker without holding the request long. Temporal's trigger call answers nothing about
@@ -99,35 +39,12 @@ const present = (s: BackupSchedule): z.infer<typeof scheduleSchema> => ({
 const triggerWaitMs = 10_000;
 const triggerPollMs = 200;
 
-/** Checks a body against the team's data too: the destination must be one of the team's. */
-async function fieldsOf(
-  db: Db,
-  teamId: string,
-  body: ScheduleBody,
-): Promise<ScheduleFields & { compiled: ReturnType<typeof compileSchedule>['compiled'] }> {
-  const compiled = compileSchedule(body, Math.floor(Date.now() / 1000));
-  if (!(await destinationExists(db, teamId, body.destinationId)))
-    throw invalid('destinationId', `no destination ${body.destinationId} in this team`);
-  return {
-    destinationId: body.destinationId,
-    body,
-    cron: compiled.cron,
-    timezone: compiled.timezone,
-    enabled: body.enabled,
-    overlap: body.overlap,
-    retention: body.retention ?? null,
-    verify: body.verify,
-    compiled: compiled.compiled,
-  };
-}
-
 /**
- * Backup schedules of an environment. Each is a Temporal Schedule too, kept in step with its row by
- * changeSchedule (schedule-sync.ts); reads show Temporal's own view of the next runs.
+ * One backup schedule (mounted at /schedules): read, replace, pause, resume, run now, prune, delete,
+ * and its retention preview; reads show Temporal's own view of the next runs.
  */
 export function schedulesRoutes(deps: ScheduleSyncDeps) {
   const { db, temporal } = deps;
-  const envParam = idParam('env_...');
 
   /** The run a trigger started, once recorded; undefined if none is within triggerWaitMs. */
   async function triggeredRun(scheduleId: string, latest: Date | undefined) {
@@ -142,145 +59,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
   return newRouter()
     .openapi(
       createRoute({
-        method: 'post',
-        path: '/environments/{id}/schedules/preview',
-        operationId: 'previewSchedule',
-        tags: ['Schedules'],
-        summary: 'The next runs of a schedule as Temporal will start them, with warnings, before saving it',
-        request: {
-          params: envParam,
-          query: z.object({ count: z.coerce.number().int().min(1).max(50).default(5) }),
-          body: jsonBody(scheduleBodySchema),
-        },
-        responses: {
-          200: jsonResponse(
-            z.object({
-              cron: z.string(),
-              timezone: z.string(),
-              runs: z.array(runSchema),
-              warnings: z.array(z.string()),
-              overlapInWords: z.string(),
-            }),
-            'Preview',
-          ),
-          ...errorResponses(...bodyErrors, 404),
-        },
-      }),
-      async (c) => {
-        const teamId = c.get('teamId');
-        await getEnvironment(db, teamId, c.req.valid('param').id);
-        const body = c.req.valid('json');
-        const fields = await fieldsOf(db, teamId, body);
-        const shown = preview(
-          fields.cron,
-          fields.compiled,
-          fields.timezone,
-          Math.floor(Date.now() / 1000),
-          c.req.valid('query').count,
-        );
-        return c.json(
-          {
-            cron: fields.cron,
-            timezone: fields.timezone,
-            ...shown,
-            overlapInWords: overlapInWords[body.overlap],
-          },
-          200,
-        );
-      },
-    )
-    .openapi(
-      createRoute({
-        method: 'post',
-        path: '/environments/{id}/schedules',
-        operationId: 'createSchedule',
-        tags: ['Schedules'],
-        summary: 'Save a backup schedule (a Temporal Schedule is made with it)',
-        request: { params: envParam, body: jsonBody(scheduleBodySchema) },
-        responses: {
-          201: locatedResponse(scheduleSchema, 'Saved'),
-          ...errorResponses(...bodyErrors, 404, 503),
-        },
-      }),
-      async (c) => {
-        const teamId = c.get('teamId');
-        const env = await getEnvironment(db, teamId, c.req.valid('param').id);
-        const body = c.req.valid('json');
-        const { compiled: _compiled, ...fields } = await fieldsOf(db, teamId, body);
-        const saved = await changeSchedule(deps, async (tx) => {
-          const row = await insertSchedule(tx, teamId, env.id, fields);
-          return { id: row.id, before: undefined, after: row, result: row };
-        });
-        c.header('location', `/schedules/${saved.id}`);
-        return c.json(present(saved), 201);
-      },
-    )
-    .openapi(
-      createRoute({
         method: 'get',
-        path: '/environments/{id}/schedules',
-        operationId: 'listSchedules',
-        tags: ['Schedules'],
-        summary: 'The environment’s backup schedules, newest first',
-        request: { params: envParam, query: pageQuery },
-        responses: {
-          200: jsonResponse(pageSchema('schedules', scheduleSchema), 'Schedules'),
-          ...errorResponses(404, 422),
-        },
-      }),
-      async (c) => {
-        const teamId = c.get('teamId');
-        const env = await getEnvironment(db, teamId, c.req.valid('param').id);
-        const query = c.req.valid('query');
-        const page = await schedulesPage(db, teamId, env.id, pageRequest(query));
-        return c.json(pageBody(c, 'schedules', page, query.limit, present), 200);
-      },
-    )
-    .openapi(
-      createRoute({
-        method: 'get',
-        path: '/environments/{id}/missed-backups',
-        operationId: 'listMissedBackups',
-        tags: ['Schedules'],
-        summary: 'Scheduled runs that produced no snapshot: failed, skipped, or never started; newest first',
-        request: { params: envParam, query: pageQuery },
-        responses: {
-          200: jsonResponse(
-            pageSchema(
-              'missedBackups',
-              z.object({
-                scheduleId: z.string(),
-                nominalAt: z.string(),
-                status: z.enum(['failed', 'skipped', 'missed']),
-                operationId: z.string().nullable(),
-                reason: z.string().nullable(),
-              }),
-            ),
-            'Missed backups',
-          ),
-          ...errorResponses(404, 422),
-        },
-      }),
-      async (c) => {
-        const env = await getEnvironment(db, c.get('teamId'), c.req.valid('param').id);
-        const query = c.req.valid('query');
-        const page = await missedRunsPage(db, env.id, pageRequest(query));
-        return c.json(
-          pageBody(c, 'missedBackups', page, query.limit, (r) => ({
-            scheduleId: r.schedule_id,
-            nominalAt: r.nominal_at.toISOString(),
-            status: r.status,
-            operationId: r.operation_id,
-            reason: r.error,
-          })),
-          200,
-        );
-      },
-    )
-    .openapi(
-      createRoute({
-        method: 'get',
-        path: '/schedules/{id}',
+        path: '/{id}',
         operationId: 'getSchedule',
         tags: ['Schedules'],
         summary: 'A schedule, its next runs as Temporal reports them, and its recent runs with their outcome',
@@ -334,7 +114,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
     .openapi(
       createRoute({
         method: 'post',
-        path: '/schedules/{id}/prune',
+        path: '/{id}/prune',
         operationId: 'pruneSchedule',
         tags: ['Schedules'],
         summary: 'Apply the schedule’s retention rule now (it also runs after each of its backups)',
@@ -362,7 +142,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
     .openapi(
       createRoute({
         method: 'post',
-        path: '/schedules/{id}/retention/preview',
+        path: '/{id}/retention/preview',
         operationId: 'previewRetention',
         tags: ['Schedules'],
         summary:
@@ -404,21 +184,11 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
         const schedule = await getSchedule(db, c.get('teamId'), c.req.valid('param').id);
         const { retention, simulateDays } = c.req.valid('json');
         const rule = retention ?? schedule.retention ?? {};
-        let series: RetainedSnapshot[];
-        if (simulateDays) {
-          const cron = compileCron(schedule.cron);
-          const now = Math.floor(Date.now() / 1000);
-          series = [];
-          // At most 5,000 runs: every 15 minutes, that is 52 days.
-          for (
-            let t = nextRun(cron, schedule.timezone, now - simulateDays * 86_400);
-            t !== undefined && t <= now && series.length < 5000;
-            t = nextRun(cron, schedule.timezone, t)
-          )
-            series.push({ id: `simulated-${new Date(t * 1000).toISOString()}`, takenAt: t });
-        } else {
-          series = await snapshotsForRetention(db, schedule.id);
-        }
+        const series: RetainedSnapshot[] = simulateDays
+          ? simulatedRuns(schedule.cron, schedule.timezone, simulateDays, Math.floor(Date.now() / 1000)).map(
+              (t) => ({ id: `simulated-${new Date(t * 1000).toISOString()}`, takenAt: t }),
+            )
+          : await snapshotsForRetention(db, schedule.id);
         const decisions = applyRetention(series, rule, schedule.timezone);
         const takenAt = new Map(series.map((s) => [s.id, s.takenAt]));
         return c.json(
@@ -441,7 +211,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
     .openapi(
       createRoute({
         method: 'put',
-        path: '/schedules/{id}',
+        path: '/{id}',
         operationId: 'replaceSchedule',
         tags: ['Schedules'],
         summary: 'Replace a schedule (the whole of it: fields left out take their defaults)',
@@ -466,7 +236,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
     .openapi(
       createRoute({
         method: 'post',
-        path: '/schedules/{id}/trigger',
+        path: '/{id}/trigger',
         operationId: 'triggerSchedule',
         tags: ['Schedules'],
         summary: 'Run now: a backup as the schedule makes them; answers the operation it started',
@@ -525,7 +295,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
     .openapi(
       createRoute({
         method: 'post',
-        path: '/schedules/{id}/{action}',
+        path: '/{id}/{action}',
         operationId: 'pauseOrResumeSchedule',
         tags: ['Schedules'],
         summary: 'Pause or resume a schedule',
@@ -553,7 +323,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
     .openapi(
       createRoute({
         method: 'delete',
-        path: '/schedules/{id}',
+        path: '/{id}',
         operationId: 'deleteSchedule',
         tags: ['Schedules'],
         summary: 'Delete a schedule and its Temporal Schedule',

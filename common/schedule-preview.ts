@@ -1,5 +1,12 @@
 import { CronExpressionParser } from 'cron-parser';
-import { nextRun, nextRuns, offsetAt, wallClock, type CompiledCron } from './temporal-calendar.ts';
+import {
+  compileCron,
+  nextRun,
+  nextRuns,
+  offsetAt,
+  wallClock,
+  type CompiledCron,
+} from './temporal-calendar.ts';
 
 /** Runs closer than this are refused: a backup every few minutes only ever overlaps itself. */
 export const minimumSpacingSeconds = 15 * 60;
@@ -213,4 +220,20 @@ function classicOnlyRun(expression: string, zone: string, from: number, ours: nu
     if (!set.has(t)) return t;
   }
   return undefined;
+}
+
+/**
+ * The runs a schedule would have made over the `days` before `now` (unix seconds), oldest first: what
+ * a retention preview judges when asked to simulate. At most 5,000 (every 15 minutes, 52 days).
+ */
+export function simulatedRuns(cronText: string, zone: string, days: number, now: number): number[] {
+  const cron = compileCron(cronText);
+  const runs: number[] = [];
+  for (
+    let t = nextRun(cron, zone, now - days * 86_400);
+    t !== undefined && t <= now && runs.length < 5000;
+    t = nextRun(cron, zone, t)
+  )
+    runs.push(t);
+  return runs;
 }
