@@ -119,12 +119,14 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
         tags: ['Schedules'],
         summary: 'Apply the schedule’s retention rule now (it also runs after each of its backups)',
         description:
-          'Runs the pruneSnapshots workflow and answers what it deleted: objects first, then the rows marked ' +
-          'deleted. Pinned snapshots, ones being restored or verified, and ones that failed verification are ' +
-          'never deleted by a rule. Safe to run twice, or while a backup runs.',
+          'Starts the pruneSnapshots workflow (202, like other work started): the snapshots it chooses are no ' +
+          'longer listed at once; their objects go first, then the rows are marked deleted. What it deleted is ' +
+          'the workflow’s result (`temporal workflow result --workflow-id ...`). Pinned snapshots, ones being ' +
+          'restored or verified, and ones that failed verification are never deleted by a rule. Safe to run ' +
+          'twice, or while a backup runs.',
         request: { params: idParam('sch_...') },
         responses: {
-          200: jsonResponse(z.object({ workflowId: z.string(), deleted: z.array(z.string()) }), 'Pruned'),
+          202: jsonResponse(z.object({ workflowId: z.string() }), 'Started'),
           ...errorResponses(404, 422),
         },
       }),
@@ -135,8 +137,7 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
           environmentId: schedule.environment_id,
           scheduleId: schedule.id,
         });
-        const { deleted } = await prune.result();
-        return c.json({ workflowId: prune.workflowId, deleted }, 200);
+        return c.json({ workflowId: prune.workflowId }, 202);
       },
     )
     .openapi(

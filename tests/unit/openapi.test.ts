@@ -83,7 +83,7 @@ describe('the coverage check of answers', () => {
       [docs.public, docs.agent],
       [
         { method: 'GET', path: '/servers/srv_1', status: 404 },
-        { method: 'POST', path: '/schedules/sch_1/prune', status: 200 },
+        { method: 'POST', path: '/schedules/sch_1/prune', status: 202 },
         { method: 'POST', path: '/agent/tasks/claim', status: 204 },
         { method: 'GET', path: '/no/such/route', status: 404 },
         { method: 'GET', path: '/healthz', status: 200 },
