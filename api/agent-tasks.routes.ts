@@ -19,8 +19,14 @@ import {
 import type { TaskSignals } from '../db/agent-task-signals.ts';
 import type { Db } from '../db/database.ts';
 import { recordTransfer } from '../db/operations.data.ts';
+import type { Transfer } from '../common/operations.ts';
+import { transferSignalName } from '../common/workflow-contracts.ts';
 import type { AgentEnv } from './auth.ts';
 import { bodyErrors, errorResponses, idParam, jsonBody, jsonResponse, newRouter } from './router.ts';
+
+// The workflow's progress query shows the figures too, from a signal at most this often per step (a
+// signal is a history event: every heartbeat would make a long restore's history large).
+const signalEveryMs = 10_000;
 
 export interface AgentTasksDeps {
   db: Db;
@@ -81,6 +87,20 @@ async function relay<T>(db: Db, task: { id: string }, call: () => Promise<T>): P
  * server, or it is not found.
  */
 export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs }: AgentTasksDeps) {
+  /** Hands the running step's figures to its workflow (best effort: the API has them already). */
+  async function signalTransfer(
+    workflowId: string,
+    { transfer, previousAt }: { transfer: Transfer; previousAt?: string },
+  ) {
+    // Once a window of signalEveryMs: the first report, and the first in each later window.
+    const window = (at: string) => Math.floor(Date.parse(at) / signalEveryMs);
+    if (previousAt && window(transfer.at) === window(previousAt)) return;
+    await temporal.workflow
+      .getHandle(workflowId)
+      .signal<[Transfer]>(transferSignalName, transfer)
+      .catch(() => undefined);
+  }
+
   // A held poll must end well within the stale window: the agent's next poll is what shows it connected.
   const holdLimitMs = Math.min(maxPollSeconds * 1000, Math.floor(agentStaleAfterMs / 3));
 
@@ -182,7 +202,8 @@ export function agentTasksRoutes({ db, temporal, taskSignals, agentStaleAfterMs 
           await relay(db, task, () => temporal.activity.heartbeat(task.task_token, details));
           // The operation shows the bytes moved so far, its rate and the time left, as the step runs.
           const figures = transferOf(task.activity, details);
-          if (figures) await recordTransfer(db, task.workflow_id, task.activity, figures);
+          const recorded = figures && (await recordTransfer(db, task.workflow_id, task.activity, figures));
+          if (recorded) await signalTransfer(task.workflow_id, recorded);
           return c.json({ cancelRequested: false }, 200);
         } catch (err) {
           if (err instanceof DomainError) throw err;

@@ -16,6 +16,8 @@ export interface OperationStep {
   /** What a user should know of how the step went, e.g. that an upload resumed after a retry. */
   note?: string;
   error?: string;
+  /** While the step runs, what its host step last reported (the API signals it every ~10 s). */
+  transfer?: Transfer;
 }
 
 /** A host step moving data, as its agent last reported it. */

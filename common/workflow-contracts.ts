@@ -86,6 +86,9 @@ export interface WorkflowContracts {
 
 export type WorkflowName = keyof WorkflowContracts;
 
+/** The signal the API sends an operation's workflow with its running host step's figures (a Transfer). */
+export const transferSignalName = 'transfer';
+
 /** The workflow of each kind of tracked operation. */
 export const operationWorkflows = {
   deploy: 'deployEnvironment',

@@ -133,14 +133,14 @@ export async function recordTransfer(
   step: string,
   figures: { bytes: number; totalBytes: number | null },
   now = new Date(),
-): Promise<void> {
+): Promise<{ transfer: Transfer; previousAt?: string } | undefined> {
   const op = await db
     .selectFrom('operations')
     .select(['id', 'transfer'])
     .where('workflow_id', '=', workflowId)
     .where('status', 'in', activeStatuses)
     .executeTakeFirst();
-  if (!op) return;
+  if (!op) return undefined;
   const prev = op.transfer?.step === step ? op.transfer : null;
   const seconds = prev ? (now.getTime() - Date.parse(prev.at)) / 1000 : 0;
   const instant = prev && seconds > 0 ? Math.max(0, figures.bytes - prev.bytes) / seconds : null;
@@ -164,6 +164,7 @@ export async function recordTransfer(
     .set({ transfer: jsonb(transfer) })
     .where('id', '=', op.id)
     .execute();
+  return { transfer, ...(prev && { previousAt: prev.at }) };
 }
 
 /** The operation of the environment that was running at an instant, if one was. */

@@ -3,14 +3,17 @@ import {
   ApplicationFailure,
   CancellationScope,
   defineQuery,
+  defineSignal,
   isCancellation,
   proxyLocalActivities,
   setHandler,
 } from '@temporalio/workflow';
 import type { OperationActivities } from '../activities/operations.activities.ts';
-import type { OperationProgress, OperationStep } from '../common/operations.ts';
+import type { OperationProgress, OperationStep, Transfer } from '../common/operations.ts';
+import { transferSignalName } from '../common/workflow-contracts.ts';
 
 export const progressQuery = defineQuery<OperationProgress>('progress');
+const transferSignal = defineSignal<[Transfer]>(transferSignalName);
 
 // A local activity: it runs in the worker that runs the workflow (which has the database), without a
 // round trip through a task queue; an operation records itself a dozen times, and that added seconds.
@@ -40,6 +43,11 @@ export class OperationTracker {
   ) {
     this.progress = { status: 'running', steps: stepNames.map((name) => ({ name, status: 'pending' })) };
     setHandler(progressQuery, () => this.progress);
+    // The running step's live figures, for the query only: they are not worth a database write here.
+    setHandler(transferSignal, (transfer) => {
+      const running = this.progress.steps.find((s) => s.status === 'running');
+      if (running) running.transfer = transfer;
+    });
   }
 
   private stepNamed(name: string): OperationStep {
@@ -85,6 +93,7 @@ export class OperationTracker {
       throw err;
     } finally {
       step.endedAt = new Date().toISOString();
+      delete step.transfer;
     }
   }
 

@@ -10,6 +10,8 @@ import {
   type ControlPlane,
   type Operation,
 } from '../helpers/control-plane.ts';
+import type { OperationStep } from '../../common/operations.ts';
+import { progressQuery } from '../../workflows/operation-tracker.ts';
 
 interface LiveOperation extends Operation {
   transfer: {
@@ -71,11 +73,24 @@ it('shows a throttled backup’s bytes growing, with rate and time left, while i
 
   const seen: NonNullable<LiveOperation['transfer']>[] = [];
   let last: LiveOperation | undefined;
+  let queried: OperationStep | undefined;
+  const workflow = cp.temporal.workflow.getHandle(
+    (await cp.request<{ workflowId: string }>('GET', `/operations/${started.body.id}`, token)).body
+      .workflowId,
+  );
   for await (const op of events(token, started.body.id)) {
     last = op;
     const upload = op.steps.find((s) => s.name === 'capture and upload');
     if (op.transfer && upload?.status === 'running') seen.push(op.transfer);
+    // The workflow's own progress query shows the running step's figures too, from the API's signal.
+    if (!queried?.transfer && seen.length >= 2 && upload?.status === 'running')
+      queried = (await workflow.query(progressQuery)).steps.find((s) => s.name === 'capture and upload');
   }
+  assert.ok(
+    queried?.transfer && queried.transfer.bytes > 0,
+    `the progress query: ${JSON.stringify(queried)}`,
+  );
+  assert.equal(queried.transfer.step, 'captureSnapshot');
   assert.equal(last?.status, 'succeeded', JSON.stringify(last));
   assert.equal(last?.transfer, null, 'no live figures once the operation has ended');
 
