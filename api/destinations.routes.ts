@@ -23,7 +23,6 @@ import {
   recordChecked,
   updateDestination,
 } from '../db/destinations.data.ts';
-import type { Destination } from '../db/tables/destination.table.ts';
 import { createTeamKeyIfMissing } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { checkDestination } from '../storage/connectivity-check.ts';
@@ -41,61 +40,9 @@ import {
   locatedResponse,
   newRouter,
 } from './router.ts';
+import { destinationSchema, presentDestination } from './destinations.present.ts';
+import type { Destination } from '../db/tables/destination.table.ts';
 import { newTeamKeySchema, presentNewTeamKey } from './team.routes.ts';
-
-const destinationSchema = z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    kind: z.enum(['s3', 'receiver']),
-    endpoint: z.string().nullable(),
-    region: z.string().nullable(),
-    bucket: z.string().nullable(),
-    prefix: z.string(),
-    pathStyle: z.boolean().nullable(),
-    accessKeyId: z
-      .string()
-      .nullable()
-      .openapi({ description: 'Only its last characters (null for a receiver)', example: '…WXYZ' }),
-    receiver: z
-      .object({
-        url: z.string(),
-        fingerprint: z.string().nullable().openapi({ description: 'The pinned certificate’s SHA-256' }),
-        customCa: z.boolean().openapi({ description: 'Trusted through a CA the team gave instead of a pin' }),
-      })
-      .nullable()
-      .openapi({ description: 'For a receiver: where it is and how its certificate is trusted' }),
-    createdAt: z.string(),
-    updatedAt: z.string(),
-    lastCheckedAt: z.string().nullable().openapi({ description: 'When the connectivity check last passed' }),
-  })
-  .openapi('Destination');
-
-/** The key id's tail tells keys apart; of a short one, no more than a third is shown. */
-export function maskAccessKeyId(accessKeyId: string): string {
-  const shown = Math.min(4, Math.floor(accessKeyId.length / 3));
-  return `…${accessKeyId.slice(accessKeyId.length - shown)}`;
-}
-
-// The secret access key is not in here, and there is no field of any response it could go into.
-const present = (d: Destination): z.infer<typeof destinationSchema> => ({
-  id: d.id,
-  name: d.name,
-  kind: d.kind,
-  endpoint: d.endpoint,
-  region: d.region,
-  bucket: d.bucket,
-  prefix: d.prefix,
-  pathStyle: d.kind === 's3' ? d.path_style : null,
-  accessKeyId: d.access_key_id === null ? null : maskAccessKeyId(d.access_key_id),
-  receiver:
-    d.kind === 'receiver'
-      ? { url: d.receiver_url!, fingerprint: d.receiver_fingerprint, customCa: d.receiver_ca !== null }
-      : null,
-  createdAt: d.created_at.toISOString(),
-  updatedAt: d.updated_at.toISOString(),
-  lastCheckedAt: d.last_checked_at?.toISOString() ?? null,
-});
 
 const endpointField = endpointSchema.nullable().optional().openapi({
   description: 'The S3 API endpoint (http or https); omitted or null for AWS S3 itself',
@@ -188,7 +135,7 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
       async (c) => {
         const query = c.req.valid('query');
         const page = await destinationsPage(db, c.get('teamId'), pageRequest(query));
-        return c.json(pageBody(c, 'destinations', page, query.limit, present), 200);
+        return c.json(pageBody(c, 'destinations', page, query.limit, presentDestination), 200);
       },
     )
     .openapi(
@@ -254,7 +201,10 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
         c.header('cache-control', 'no-store');
         c.header('location', `/destinations/${destination.id}`);
         return c.json(
-          { destination: present(destination), teamKey: teamKey ? presentNewTeamKey(teamKey) : null },
+          {
+            destination: presentDestination(destination),
+            teamKey: teamKey ? presentNewTeamKey(teamKey) : null,
+          },
           201,
         );
       },
@@ -269,7 +219,8 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
         request: { params: idParam('dst_...') },
         responses: { 200: jsonResponse(destinationSchema, 'Destination'), ...errorResponses(404, 422) },
       }),
-      async (c) => c.json(present(await getDestination(db, c.get('teamId'), c.req.valid('param').id)), 200),
+      async (c) =>
+        c.json(presentDestination(await getDestination(db, c.get('teamId'), c.req.valid('param').id)), 200),
     )
     .openapi(
       createRoute({
@@ -309,7 +260,10 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
           await checkDestination(s3LocationOf(next), next.bucket, next.prefix);
           checkedAt = new Date();
         }
-        return c.json(present(await updateDestination(db, vault, teamId, id, patch, checkedAt)), 200);
+        return c.json(
+          presentDestination(await updateDestination(db, vault, teamId, id, patch, checkedAt)),
+          200,
+        );
       },
     )
     .openapi(
@@ -348,7 +302,7 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
         const access = await openDestination(db, vault, teamId, id);
         if (access.kind === 'receiver') await checkReceiver(access);
         else await checkDestination(access.location, access.bucket, access.prefix);
-        return c.json(present(await recordChecked(db, teamId, id, new Date())), 200);
+        return c.json(presentDestination(await recordChecked(db, teamId, id, new Date())), 200);
       },
     );
 }

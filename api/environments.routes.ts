@@ -1,13 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Client } from '@temporalio/client';
-import {
-  backupStrategySchema,
-  nameSchema,
-  serviceSpecSchema,
-  servicesSchema,
-} from '../common/environment-spec.ts';
-import { DomainError } from '../common/errors.ts';
-import type { Db } from '../db/database.ts';
+import { backupStrategySchema, nameSchema, servicesSchema } from '../common/environment-spec.ts';
 import {
   createEnvironment,
   deleteEnvironment,
@@ -17,19 +9,17 @@ import {
 } from '../db/environments.data.ts';
 import { getDestination } from '../db/destinations.data.ts';
 import { operationsPage } from '../db/operations.data.ts';
-import { getServer } from '../db/servers.data.ts';
-import { defaultRestorePoint, getSnapshot, snapshotsPage } from '../db/snapshots.data.ts';
-import type { Environment } from '../db/tables/environment.table.ts';
+import { snapshotsPage } from '../db/snapshots.data.ts';
 import {
-  operationStarted,
-  presentOperation,
-  startOperation,
-  type OperationExtra,
-} from './operation-starter.ts';
+  operateEnvironment,
+  restoreEnvironment,
+  type EnvironmentOperationDeps,
+} from './environment-operations.ts';
+import { operationStarted, presentOperation } from './operation-starter.ts';
+import { environmentSchema, presentEnvironment } from './environments.present.ts';
 import { operationSchema } from './operations.routes.ts';
 import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 import { presentSnapshot, snapshotSchema } from './snapshots.present.ts';
-import { requireAgentConnected, requireEnrolledAgent } from './agent-connected.ts';
 import {
   bodyErrors,
   errorResponses,
@@ -42,76 +32,12 @@ import {
   newRouter,
 } from './router.ts';
 
-const environmentSchema = z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    serverId: z.string(),
-    services: z.array(serviceSpecSchema),
-    backupStrategy: backupStrategySchema,
-    createdAt: z.string(),
-    updatedAt: z.string(),
-  })
-  .openapi('Environment');
-
-const present = (e: Environment) => ({
-  id: e.id,
-  name: e.name,
-  serverId: e.server_id,
-  services: e.services,
-  backupStrategy: e.backup_strategy,
-  createdAt: e.created_at.toISOString(),
-  updatedAt: e.updated_at.toISOString(),
-});
-
 const conflict = { 409: jsonResponse(errorSchema, 'Another operation of this environment is running') };
 
-export interface EnvironmentsDeps {
-  db: Db;
-  temporal: Client;
-  controlTaskQueue: string;
-  agentStaleAfterMs: number;
-}
+export type EnvironmentsDeps = EnvironmentOperationDeps;
 
 export function environmentsRoutes(deps: EnvironmentsDeps) {
   const { db } = deps;
-  const requireConnected = (serverId: string) => requireAgentConnected(deps, serverId);
-
-  async function operate<K extends 'deploy' | 'stop' | 'backup'>(
-    teamId: string,
-    id: string,
-    kind: K,
-    extra: OperationExtra<K>,
-  ) {
-    const env = await getEnvironment(db, teamId, id);
-    await requireConnected(env.server_id);
-    return startOperation(deps, { teamId, environmentId: env.id, serverId: env.server_id, kind }, extra);
-  }
-
-  /** Every refusal a user can act on, before anything is touched on any server. */
-  async function restore(teamId: string, id: string, input: { snapshotId?: string; targetServerId: string }) {
-    const env = await getEnvironment(db, teamId, id);
-    const snapshot = input.snapshotId
-      ? await getSnapshot(db, teamId, input.snapshotId)
-      : await defaultRestorePoint(db, teamId, env.id);
-    if (snapshot.environment_id !== env.id) {
-      throw new DomainError(
-        'invalid',
-        'snapshot_of_another_environment',
-        `snapshotId: snapshot ${snapshot.id} is a snapshot of environment ${snapshot.environment_id}, not of ${env.id}`,
-        'snapshotId',
-      );
-    }
-    // Another team's server is, for this team, no server at all.
-    const target = await getServer(db, teamId, input.targetServerId);
-    await requireEnrolledAgent(deps, target);
-    return startOperation(
-      deps,
-      { teamId, environmentId: env.id, serverId: target.id, kind: 'restore' },
-      { snapshotId: snapshot.id },
-    );
-  }
-
   return newRouter()
     .openapi(
       createRoute({
@@ -129,7 +55,7 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       async (c) => {
         const query = c.req.valid('query');
         const page = await environmentsPage(db, c.get('teamId'), pageRequest(query));
-        return c.json(pageBody(c, 'environments', page, query.limit, present), 200);
+        return c.json(pageBody(c, 'environments', page, query.limit, presentEnvironment), 200);
       },
     )
     .openapi(
@@ -157,7 +83,7 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       async (c) => {
         const env = await createEnvironment(db, c.get('teamId'), c.req.valid('json'));
         c.header('location', `/environments/${env.id}`);
-        return c.json(present(env), 201);
+        return c.json(presentEnvironment(env), 201);
       },
     )
     .openapi(
@@ -170,7 +96,8 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         request: { params: idParam('env_...') },
         responses: { 200: jsonResponse(environmentSchema, 'Environment'), ...errorResponses(404, 422) },
       }),
-      async (c) => c.json(present(await getEnvironment(db, c.get('teamId'), c.req.valid('param').id)), 200),
+      async (c) =>
+        c.json(presentEnvironment(await getEnvironment(db, c.get('teamId'), c.req.valid('param').id)), 200),
     )
     .openapi(
       createRoute({
@@ -197,7 +124,9 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       }),
       async (c) =>
         c.json(
-          present(await updateEnvironment(db, c.get('teamId'), c.req.valid('param').id, c.req.valid('json'))),
+          presentEnvironment(
+            await updateEnvironment(db, c.get('teamId'), c.req.valid('param').id, c.req.valid('json')),
+          ),
           200,
         ),
     )
@@ -230,7 +159,11 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
           ...conflict,
         },
       }),
-      async (c) => operationStarted(c, await operate(c.get('teamId'), c.req.valid('param').id, 'deploy', {})),
+      async (c) =>
+        operationStarted(
+          c,
+          await operateEnvironment(deps, c.get('teamId'), c.req.valid('param').id, 'deploy', {}),
+        ),
     )
     .openapi(
       createRoute({
@@ -246,7 +179,11 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
           ...conflict,
         },
       }),
-      async (c) => operationStarted(c, await operate(c.get('teamId'), c.req.valid('param').id, 'stop', {})),
+      async (c) =>
+        operationStarted(
+          c,
+          await operateEnvironment(deps, c.get('teamId'), c.req.valid('param').id, 'stop', {}),
+        ),
     )
     .openapi(
       createRoute({
@@ -268,7 +205,9 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
       async (c) => {
         const { destinationId } = c.req.valid('json');
         await getDestination(db, c.get('teamId'), destinationId);
-        const op = await operate(c.get('teamId'), c.req.valid('param').id, 'backup', { destinationId });
+        const op = await operateEnvironment(deps, c.get('teamId'), c.req.valid('param').id, 'backup', {
+          destinationId,
+        });
         return operationStarted(c, op);
       },
     )
@@ -299,7 +238,10 @@ export function environmentsRoutes(deps: EnvironmentsDeps) {
         },
       }),
       async (c) =>
-        operationStarted(c, await restore(c.get('teamId'), c.req.valid('param').id, c.req.valid('json'))),
+        operationStarted(
+          c,
+          await restoreEnvironment(deps, c.get('teamId'), c.req.valid('param').id, c.req.valid('json')),
+        ),
     )
     .openapi(
       createRoute({

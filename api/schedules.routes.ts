@@ -1,24 +1,20 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { ScheduleOverlapPolicy } from '@temporalio/client';
-import { DomainError } from '../common/errors.ts';
-import { localTime, simulatedRuns } from '../common/schedule-preview.ts';
-import { applyRetention, retentionInWords, type RetainedSnapshot } from '../common/retention.ts';
+import { localTime } from '../common/schedule-preview.ts';
 import { retentionSchema, scheduleBodySchema } from '../common/schedule-spec.ts';
 import { startPrune } from '../common/workflow-starts.ts';
-import { snapshotsForRetention } from '../db/prune.data.ts';
 import { getOperation } from '../db/operations.data.ts';
 import {
   deleteSchedule,
-  firstRunAfter,
   getSchedule,
   lockSchedule,
   recentRuns,
-  runningRunOperation,
   setScheduleEnabled,
   updateSchedule,
 } from '../db/schedules.data.ts';
 import { changeSchedule, temporalScheduleId, type ScheduleSyncDeps } from './schedule-sync.ts';
 import { operationStarted } from './operation-starter.ts';
+import { previewRetention } from './retention-preview.ts';
+import { runScheduleNow } from './schedule-run-now.ts';
 import { operationSchema } from './operations.routes.ts';
 import {
   bodyErrors,
@@ -33,28 +29,12 @@ import {
 
 import { fieldsOf, present, runSchema, scheduleSchema } from './schedule-present.ts';
 
-// A triggered run's first activity records it (and its operation) within a second or so; this bounds the
-// wait for a busy worker without holding the request long. Temporal's trigger call answers nothing about
-// the run it starts, so the run is found by its row: the first of the schedule due after the latest known.
-const triggerWaitMs = 10_000;
-const triggerPollMs = 200;
-
 /**
  * One backup schedule (mounted at /schedules): read, replace, pause, resume, run now, prune, delete,
  * and its retention preview; reads show Temporal's own view of the next runs.
  */
 export function schedulesRoutes(deps: ScheduleSyncDeps) {
   const { db, temporal } = deps;
-
-  /** The run a trigger started, once recorded; undefined if none is within triggerWaitMs. */
-  async function triggeredRun(scheduleId: string, latest: Date | undefined) {
-    for (const deadline = Date.now() + triggerWaitMs; Date.now() < deadline;) {
-      const run = await firstRunAfter(db, scheduleId, latest);
-      if (run) return run;
-      await new Promise((resolve) => setTimeout(resolve, triggerPollMs));
-    }
-    return undefined;
-  }
 
   return newRouter()
     .openapi(
@@ -184,27 +164,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       async (c) => {
         const schedule = await getSchedule(db, c.get('teamId'), c.req.valid('param').id);
         const { retention, simulateDays } = c.req.valid('json');
-        const rule = retention ?? schedule.retention ?? {};
-        const series: RetainedSnapshot[] = simulateDays
-          ? simulatedRuns(schedule.cron, schedule.timezone, simulateDays, Math.floor(Date.now() / 1000)).map(
-              (t) => ({ id: `simulated-${new Date(t * 1000).toISOString()}`, takenAt: t }),
-            )
-          : await snapshotsForRetention(db, schedule.id);
-        const decisions = applyRetention(series, rule, schedule.timezone);
-        const takenAt = new Map(series.map((s) => [s.id, s.takenAt]));
         return c.json(
-          {
-            retentionInWords: retentionInWords(rule),
-            kept: decisions.filter((d) => d.keep).length,
-            deleted: decisions.filter((d) => !d.keep).length,
-            snapshots: decisions.map((d) => ({
-              id: d.id,
-              takenAt: new Date(takenAt.get(d.id)! * 1000).toISOString(),
-              local: localTime(Math.floor(takenAt.get(d.id)!), schedule.timezone),
-              keep: d.keep,
-              reasons: d.reasons,
-            })),
-          },
+          await previewRetention(db, schedule, retention ?? schedule.retention ?? {}, simulateDays),
           200,
         );
       },
@@ -255,42 +216,8 @@ export function schedulesRoutes(deps: ScheduleSyncDeps) {
       }),
       async (c) => {
         const teamId = c.get('teamId');
-        const { id } = c.req.valid('param');
-        const schedule = await getSchedule(db, teamId, id);
-        const handle = temporal.schedule.getHandle(temporalScheduleId(id));
-        // Our own record of a run still going is checked too: Temporal's list of running actions lags by seconds.
-        const going =
-          (await handle.describe()).info.runningActions[0]?.workflow.workflowId ??
-          (await runningRunOperation(db, id));
-        if (going)
-          throw new DomainError(
-            'conflict',
-            'run_in_progress',
-            `a run of this schedule is still going (${going}); run now starts one only when none is (overlap "${schedule.overlap}")`,
-          );
-        // Temporal names a run's workflow by its second: a trigger within the second of the latest run
-        // would get that run's id and be dropped without a word, so it waits for the next second.
-        const [latest] = await recentRuns(db, id, 1);
-        const sameSecond = latest ? latest.nominal_at.getTime() + 1000 - Date.now() : 0;
-        if (sameSecond > 0) await new Promise((resolve) => setTimeout(resolve, sameSecond + 50));
-        // The rule is applied above; Temporal's view of a run that just ended can lag by seconds, and
-        // under its own skip or buffer it would drop or delay this run.
-        await handle.trigger(ScheduleOverlapPolicy.ALLOW_ALL);
-        const run = await triggeredRun(id, latest?.nominal_at);
-        if (!run)
-          throw new DomainError(
-            'unavailable',
-            'run_not_started',
-            `Temporal took the trigger but the run had not started within ${triggerWaitMs / 1000} s ` +
-              `(is the control-plane worker running?); GET /schedules/${id} shows it once it does`,
-          );
-        if (!run.operation_id)
-          throw new DomainError(
-            'conflict',
-            'run_skipped',
-            `the run was ${run.status}: ${run.error ?? 'no reason given'}`,
-          );
-        return operationStarted(c, await getOperation(db, teamId, run.operation_id));
+        const operationId = await runScheduleNow(deps, teamId, c.req.valid('param').id);
+        return operationStarted(c, await getOperation(db, teamId, operationId));
       },
     )
     .openapi(

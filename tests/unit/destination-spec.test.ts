@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { maskAccessKeyId } from '../../api/destinations.routes.ts';
+import { maskAccessKeyId } from '../../api/destinations.present.ts';
 import {
   bucketSchema,
   endpointSchema,
