@@ -11,13 +11,11 @@ import {
   setUploadId,
   snapshotRecordOf,
 } from '../db/snapshots.data.ts';
-import type { Snapshot } from '../db/tables/snapshot.table.ts';
 import { getTeamPublicKey } from '../db/team-keys.data.ts';
-import type { Vault } from '../db/vault.ts';
 import { refusedCredentialsCode, s3ErrorName } from '../storage/probe-errors.ts';
 import { ReceiverError } from '../storage/receiver-client.ts';
 import type { SnapshotStore } from '../storage/snapshot-store.ts';
-import { snapshotStore } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/snapshot-store-of.ts';
 import { snapshotObjectKeys } from '../format/manifest.ts';
 
 export interface PrepareBackupInput {
@@ -46,10 +44,7 @@ const credentialsRefused = (destinationId: string) => (err: unknown) => {
 };
 
 /** Control-plane side of a backup: the storage's bookkeeping, with credentials that never leave this process. */
-export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) {
-  const storeOf = (snapshot: Pick<Snapshot, 'team_id' | 'destination_id'>) =>
-    snapshotStore(db, vault, snapshot);
-
+export function createBackupActivities({ db, storeOf }: { db: Db; storeOf: StoreOf }) {
   /** Before each backup: uploads of this team's that no running snapshot owns and a day old are debris. */
   async function sweep(store: SnapshotStore, teamId: string): Promise<void> {
     const owned = await openUploadIds(db);
@@ -71,7 +66,7 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
       let snapshot = await snapshotRecordOf(db, input.operationId);
       let store;
       try {
-        store = await storeOf({ team_id: input.teamId, destination_id: input.destinationId });
+        store = await storeOf(input.teamId, input.destinationId);
       } catch (err) {
         if (err instanceof DomainError)
           throw ApplicationFailure.nonRetryable(err.message, 'NoSuchDestination');
@@ -99,7 +94,7 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
     /** Completes the upload and checks what the storage holds before the snapshot is listed. */
     async completeBackup(input: { snapshotId: string; capture: CaptureResult }): Promise<void> {
       const snapshot = await getSnapshotById(db, input.snapshotId);
-      const store = await storeOf(snapshot);
+      const store = await storeOf(snapshot.team_id, snapshot.destination_id);
       const { capture } = input;
       await store.completeUpload(
         snapshot.data_key,
@@ -131,7 +126,7 @@ export function createBackupActivities({ db, vault }: { db: Db; vault: Vault }) 
       // Best effort: with the storage unreachable the failure must still end promptly; the next backup's
       // sweep (a receiver's own) drops what is left.
       try {
-        const store = await storeOf(snapshot);
+        const store = await storeOf(snapshot.team_id, snapshot.destination_id);
         if (snapshot.upload_id) await store.abortUpload(snapshot.data_key, snapshot.upload_id);
         await store.remove(snapshot.manifest_key);
       } catch (err) {

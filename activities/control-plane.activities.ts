@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Db } from '../db/database.ts';
 import { agentPresence } from '../db/servers.data.ts';
 import type { Vault } from '../db/vault.ts';
+import type { StoreOf } from '../storage/snapshot-store-of.ts';
 import { createBackupActivities } from './backup.activities.ts';
 import { createHostTaskActivities } from './host-tasks.activities.ts';
 import { createOperationActivities } from './operations.activities.ts';
@@ -14,6 +15,8 @@ import { createWebhookActivities, notifier } from './webhook.activities.ts';
 export interface ControlPlaneActivityDeps {
   db: Db;
   vault: Vault;
+  /** Each destination's store, opened with its credentials. */
+  storeOf: StoreOf;
   temporal: Client;
   agentStaleAfterMs: number;
   /** Where the control-plane workflows run: webhook deliveries are started there. */
@@ -24,6 +27,7 @@ export interface ControlPlaneActivityDeps {
 export function createControlPlaneActivities({
   db,
   vault,
+  storeOf,
   temporal,
   agentStaleAfterMs,
   controlTaskQueue,
@@ -33,12 +37,12 @@ export function createControlPlaneActivities({
     (await agentPresence(db, serverId, agentStaleAfterMs)).connected;
   return {
     ...createOperationActivities({ db, notify }),
-    ...createBackupActivities({ db, vault }),
+    ...createBackupActivities({ db, storeOf }),
     ...createScheduleActivities({ db, notify, agentConnected }),
     ...createWebhookActivities({ db, vault }),
-    ...createRestoreActivities({ db, vault, agentConnected }),
-    ...createVerifyActivities({ db, vault, notify }),
-    ...createPruneActivities({ db, vault }),
+    ...createRestoreActivities({ db, vault, storeOf, agentConnected }),
+    ...createVerifyActivities({ db, vault, storeOf, notify }),
+    ...createPruneActivities({ db, storeOf }),
     ...createHostTaskActivities({ db, agentStaleAfterMs }),
   };
 }

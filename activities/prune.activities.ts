@@ -1,12 +1,11 @@
 import type { Db } from '../db/database.ts';
 import { choosePrune, markDeleted } from '../db/prune.data.ts';
 import { getSnapshotById } from '../db/snapshots.data.ts';
-import type { Vault } from '../db/vault.ts';
-import { snapshotStore } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/snapshot-store-of.ts';
 import { refuse } from './reseal-data-key.ts';
 
 /** Retention's side effects: choosing by the rule, then objects and rows going together. */
-export function createPruneActivities({ db, vault }: { db: Db; vault: Vault }) {
+export function createPruneActivities({ db, storeOf }: { db: Db; storeOf: StoreOf }) {
   return {
     choosePrune: ({ scheduleId }: { scheduleId: string }) => choosePrune(db, scheduleId),
 
@@ -20,7 +19,7 @@ export function createPruneActivities({ db, vault }: { db: Db; vault: Vault }) {
       if (snapshot.status === 'deleted') return;
       if (snapshot.status !== 'deleting')
         throw refuse(`snapshot ${snapshotId} is ${snapshot.status}, not chosen for deletion`, 'NotChosen');
-      const store = await snapshotStore(db, vault, snapshot);
+      const store = await storeOf(snapshot.team_id, snapshot.destination_id);
       await store.remove(snapshot.data_key);
       await store.remove(snapshot.manifest_key);
       await markDeleted(db, snapshotId);

@@ -10,7 +10,7 @@ import {
   sealDataKey,
   SnapshotFormatError,
 } from '../format/container.ts';
-import { snapshotStore } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/snapshot-store-of.ts';
 
 export const refuse = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
 
@@ -21,12 +21,11 @@ export const refuse = (message: string, type: string) => ApplicationFailure.nonR
  * leaves this process and the data key never enters Temporal.
  */
 export async function resealDataKey(
-  db: Db,
-  vault: Vault,
+  { db, vault, storeOf }: { db: Db; vault: Vault; storeOf: StoreOf },
   snapshot: Snapshot,
   agentPublicKeyHex: string,
 ): Promise<string> {
-  const store = await snapshotStore(db, vault, snapshot);
+  const store = await storeOf(snapshot.team_id, snapshot.destination_id);
   const head =
     (await store.size(snapshot.manifest_key)) === undefined
       ? undefined

@@ -2,6 +2,7 @@ import type { Db } from '../db/database.ts';
 import { closeRestore, saveRestore } from '../db/restores.data.ts';
 import { getSnapshotById } from '../db/snapshots.data.ts';
 import type { Vault } from '../db/vault.ts';
+import type { StoreOf } from '../storage/snapshot-store-of.ts';
 import { refuse, resealDataKey } from './reseal-data-key.ts';
 import { findServer } from '../db/servers.data.ts';
 import { getEnvironment } from '../db/environments.data.ts';
@@ -24,12 +25,13 @@ export interface PreparedRestore {
 interface Deps {
   db: Db;
   vault: Vault;
+  storeOf: StoreOf;
   /** Whether a server's agent polls its queue now (Temporal's view of it). */
   agentConnected: (serverId: string) => Promise<boolean>;
 }
 
 /** Control-plane side of a restore: checks before anything is touched, and the data key's custody. */
-export function createRestoreActivities({ db, vault, agentConnected }: Deps) {
+export function createRestoreActivities({ db, vault, storeOf, agentConnected }: Deps) {
   return {
     /**
      * Preflight on the control plane: the snapshot is this environment's and complete, both objects
@@ -62,7 +64,7 @@ export function createRestoreActivities({ db, vault, agentConnected }: Deps) {
         );
       }
 
-      const resealed = await resealDataKey(db, vault, snapshot, target.agent_public_key);
+      const resealed = await resealDataKey({ db, vault, storeOf }, snapshot, target.agent_public_key);
 
       const elsewhere = environment.server_id !== target.id ? environment.server_id : null;
       await saveRestore(db, {

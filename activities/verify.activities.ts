@@ -3,13 +3,20 @@ import type { Db } from '../db/database.ts';
 import { getSnapshotById, recordVerified } from '../db/snapshots.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { dropVerificationAccess, grantVerificationAccess } from '../db/verifications.data.ts';
-import { snapshotStore } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/snapshot-store-of.ts';
 import { refuse, resealDataKey } from './reseal-data-key.ts';
 import type { Notify } from './webhook.activities.ts';
 import { findServer } from '../db/servers.data.ts';
 
 /** Control-plane side of verifying a stored snapshot, and what is recorded of it. */
-export function createVerifyActivities({ db, vault, notify }: { db: Db; vault: Vault; notify: Notify }) {
+interface Deps {
+  db: Db;
+  vault: Vault;
+  storeOf: StoreOf;
+  notify: Notify;
+}
+
+export function createVerifyActivities({ db, vault, storeOf, notify }: Deps) {
   return {
     /**
      * What the control plane can see without reading the snapshot: both objects are there, the data
@@ -28,7 +35,7 @@ export function createVerifyActivities({ db, vault, notify }: { db: Db; vault: V
       const server = await findServer(db, input.teamId, input.serverId);
       if (!server?.agent_public_key)
         throw refuse(`server ${input.serverId} is not an enrolled server of this team`, 'NoSuchServer');
-      const store = await snapshotStore(db, vault, snapshot);
+      const store = await storeOf(snapshot.team_id, snapshot.destination_id);
       const [data, manifest] = await Promise.all([
         store.size(snapshot.data_key),
         store.size(snapshot.manifest_key),
@@ -52,7 +59,7 @@ export function createVerifyActivities({ db, vault, notify }: { db: Db; vault: V
         };
       let sealed: string;
       try {
-        sealed = await resealDataKey(db, vault, snapshot, server.agent_public_key);
+        sealed = await resealDataKey({ db, vault, storeOf }, snapshot, server.agent_public_key);
       } catch (err) {
         const type = (err as { type?: string }).type;
         if (type === 'SnapshotCorrupt' || type === 'WrongKey' || type === 'SnapshotMissing')

@@ -5,10 +5,9 @@ import { maxManifestBytes } from '../format/manifest.ts';
 import type { Db } from '../db/database.ts';
 import { activeRestoreForServer } from '../db/restores.data.ts';
 import { getSnapshotById, uploadingSnapshotForServer } from '../db/snapshots.data.ts';
-import type { Vault } from '../db/vault.ts';
 import { activeVerificationForServer } from '../db/verifications.data.ts';
 import { storageUnreachable } from '../storage/probe-errors.ts';
-import { snapshotStore } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/snapshot-store-of.ts';
 import { environmentForServer } from '../db/environments.data.ts';
 import { enrolAgentKey } from '../db/servers.data.ts';
 import type { AgentEnv } from './auth.ts';
@@ -21,13 +20,6 @@ import {
   jsonResponse,
   newRouter,
 } from './router.ts';
-
-/** For an agent: the storage of a snapshot its own server is writing right now, else not found. */
-async function uploadStore(db: Db, vault: Vault, serverId: string, snapshotId: string) {
-  const snapshot = await uploadingSnapshotForServer(db, serverId, snapshotId);
-  if (!snapshot?.upload_id) throw notFound('snapshot upload', snapshotId);
-  return { snapshot, store: await snapshotStore(db, vault, snapshot) };
-}
 
 // How an agent trusts a receiver's certificate; absent for a bucket.
 const pinSchema = z
@@ -46,11 +38,18 @@ const accessSchema = z.object({
 });
 
 /** Routes agents call with their agent token. They only ever see their own server's environments and uploads. */
-export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
+export function agentRoutes({ db, storeOf }: { db: Db; storeOf: StoreOf }) {
+  /** For an agent: the storage of a snapshot its own server is writing right now, else not found. */
+  async function uploadStore(serverId: string, snapshotId: string) {
+    const snapshot = await uploadingSnapshotForServer(db, serverId, snapshotId);
+    if (!snapshot?.upload_id) throw notFound('snapshot upload', snapshotId);
+    return { snapshot, store: await storeOf(snapshot.team_id, snapshot.destination_id) };
+  }
+
   /** URLs for a snapshot's two objects, and its data key as sealed to the agent reading it. */
   async function snapshotAccess(snapshotId: string, sealedDataKey: string) {
     const snapshot = await getSnapshotById(db, snapshotId);
-    const store = await snapshotStore(db, vault, snapshot);
+    const store = await storeOf(snapshot.team_id, snapshot.destination_id);
     return {
       snapshotId: snapshot.id,
       dataUrl: await store.getUrl(snapshot.data_key),
@@ -132,7 +131,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         },
       }),
       async (c) => {
-        const { snapshot, store } = await uploadStore(db, vault, c.get('server').id, c.req.valid('param').id);
+        const { snapshot, store } = await uploadStore(c.get('server').id, c.req.valid('param').id);
         const urls = await store.partUrls(
           snapshot.data_key,
           snapshot.upload_id!,
@@ -160,7 +159,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         },
       }),
       async (c) => {
-        const { snapshot, store } = await uploadStore(db, vault, c.get('server').id, c.req.valid('param').id);
+        const { snapshot, store } = await uploadStore(c.get('server').id, c.req.valid('param').id);
         const parts = await store
           .uploadedParts(snapshot.data_key, snapshot.upload_id!)
           .catch((err: unknown) => {
@@ -183,7 +182,7 @@ export function agentRoutes({ db, vault }: { db: Db; vault: Vault }) {
         },
       }),
       async (c) => {
-        const { snapshot, store } = await uploadStore(db, vault, c.get('server').id, c.req.valid('param').id);
+        const { snapshot, store } = await uploadStore(c.get('server').id, c.req.valid('param').id);
         return c.json(
           { url: await store.putUrl(snapshot.manifest_key, maxManifestBytes), pin: store.pin },
           200,

@@ -5,6 +5,7 @@ import type { Logger } from '../common/log.ts';
 import type { TaskSignals } from '../db/agent-task-signals.ts';
 import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
+import type { StoreOf } from '../storage/snapshot-store-of.ts';
 import { agentRoutes } from './agent.routes.ts';
 import { agentTasksRoutes } from './agent-tasks.routes.ts';
 import { backupsOverviewRoutes } from './backups-overview.routes.ts';
@@ -29,6 +30,8 @@ export interface AppDeps {
   db: Db;
   /** Seals team secrets at rest; the API puts secrets in and never takes them out again. */
   vault: Vault;
+  /** Each destination's store, opened with its credentials: for the agents' presigned URLs. */
+  storeOf: StoreOf;
   temporal: Client;
   controlTaskQueue: string;
   agentStaleAfterMs: number;

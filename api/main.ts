@@ -7,6 +7,7 @@ import { connectClient } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
 import { createTaskSignals } from '../db/agent-task-signals.ts';
 import { createDb } from '../db/database.ts';
+import { destinationStores } from '../db/destination-stores.ts';
 import { migrateToLatest } from '../db/migrator.ts';
 import { Vault } from '../db/vault.ts';
 import { createApp } from './app.ts';
@@ -22,9 +23,11 @@ try {
   const db = createDb(config.DATABASE_URL);
   await migrateToLatest(db);
   const taskSignals = createTaskSignals(config.DATABASE_URL);
+  const vault = new Vault(config.VAULT_MASTER_KEY);
   const app = createApp({
     db,
-    vault: new Vault(config.VAULT_MASTER_KEY),
+    vault,
+    storeOf: destinationStores(db, vault),
     temporal,
     controlTaskQueue: config.STRACKT_CONTROL_TASK_QUEUE,
     agentStaleAfterMs: config.AGENT_STALE_AFTER_SECONDS * 1000,

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { s3LocationOf, type DestinationConnection } from '../common/destination-spec.ts';
 import { DomainError, isForeignKeyViolation, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
-import type { S3Location } from '../common/s3-client.ts';
 import type { TlsPin } from '../storage/pinned-client.ts';
+import type { DestinationAccess } from '../storage/snapshot-store-of.ts';
 import type { Db } from './database.ts';
 import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import type { Destination } from './tables/destination.table.ts';
@@ -263,11 +263,7 @@ export async function deleteDestination(db: Db, teamId: string, id: string): Pro
   }
 }
 
-/** A destination's credentials in clear, for control-plane work on its objects; never for a response. */
-export type DestinationAccess =
-  | { kind: 's3'; bucket: string; prefix: string; location: S3Location }
-  | { kind: 'receiver'; url: string; pin: TlsPin; writerKey: Buffer; pruneToken: string };
-
+/** A destination's credentials opened from the vault, for control-plane work on its objects. */
 export async function openDestination(
   db: Db,
   vault: Vault,

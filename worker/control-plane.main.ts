@@ -9,6 +9,7 @@ import { createLogger } from '../common/log.ts';
 import { connectClient, connectWorker } from '../common/temporal-connection.ts';
 import { ensureDatabase } from '../db/connection-check.ts';
 import { createDb, type Db } from '../db/database.ts';
+import { destinationStores } from '../db/destination-stores.ts';
 import { Vault } from '../db/vault.ts';
 import { ensureMissedBackupsWatch } from './missed-backups-watch.ts';
 import { installTemporalLogging } from './temporal-logging.ts';
@@ -25,6 +26,7 @@ let db: Db;
 try {
   await ensureDatabase(config.DATABASE_URL);
   db = createDb(config.DATABASE_URL);
+  const vault = new Vault(config.VAULT_MASTER_KEY);
   connection = await connectWorker(config.temporal);
   // A client as well: a restore asks Temporal whether an agent still polls its queue.
   temporal = await connectClient(config.temporal);
@@ -35,7 +37,8 @@ try {
     workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
     activities: createControlPlaneActivities({
       db,
-      vault: new Vault(config.VAULT_MASTER_KEY),
+      vault,
+      storeOf: destinationStores(db, vault),
       temporal,
       agentStaleAfterMs: config.AGENT_STALE_AFTER_SECONDS * 1000,
       controlTaskQueue: config.STRACKT_CONTROL_TASK_QUEUE,

@@ -8,6 +8,7 @@ import { createLogger } from '../../common/log.ts';
 import { createS3Client } from '../../common/s3-client.ts';
 import { createTaskSignals } from '../../db/agent-task-signals.ts';
 import type { Db } from '../../db/database.ts';
+import { destinationStores } from '../../db/destination-stores.ts';
 import { Vault } from '../../db/vault.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { notingAnswers } from './api-answers.ts';
@@ -239,12 +240,14 @@ export async function startControlPlane({
   const temporal = await connectTestClient(temporalAddress);
   const controlTaskQueue = uniqueName('control');
   const vault = new Vault(randomBytes(32));
-  const worker = await startControlWorker(testDb.db, vault, controlTaskQueue, temporalAddress);
+  const storeOf = destinationStores(testDb.db, vault);
+  const worker = await startControlWorker(testDb.db, vault, storeOf, controlTaskQueue, temporalAddress);
   const taskSignals = createTaskSignals(testDb.url);
   const app = notingAnswers(
     createApp({
       db: testDb.db,
       vault,
+      storeOf,
       temporal,
       controlTaskQueue,
       agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
@@ -260,6 +263,7 @@ export async function startControlPlane({
     db: testDb.db,
     dbUrl: testDb.url,
     vault,
+    storeOf,
     temporal,
     controlTaskQueue,
     taskSignals,

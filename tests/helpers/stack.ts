@@ -16,6 +16,7 @@ import { allowOutbound, parseOutboundAllow } from '../../common/outbound-guard.t
 import { createDb, type Db } from '../../db/database.ts';
 import { migrateToLatest } from '../../db/migrator.ts';
 import type { Vault } from '../../db/vault.ts';
+import type { StoreOf } from '../../storage/snapshot-store-of.ts';
 
 /** The real services deploy/test.sh started for this run. */
 function required(name: string): string {
@@ -106,6 +107,7 @@ let runtimeInstalled = false;
 export async function startControlWorker(
   db: Db,
   vault: Vault,
+  storeOf: StoreOf,
   taskQueue: string,
   address = stack.temporalAddress,
 ): Promise<{ shutdown: () => Promise<void> }> {
@@ -128,6 +130,7 @@ export async function startControlWorker(
     activities: createControlPlaneActivities({
       db,
       vault,
+      storeOf,
       temporal,
       agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
       controlTaskQueue: taskQueue,

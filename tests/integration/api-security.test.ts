@@ -14,6 +14,7 @@ import { maxWebhooksPerTeam } from '../../db/webhooks.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { createTaskSignals, type TaskSignals } from '../../db/agent-task-signals.ts';
 import { Vault } from '../../db/vault.ts';
+import { destinationStores } from '../../db/destination-stores.ts';
 import { notingAnswers } from '../helpers/api-answers.ts';
 import { connectTestClient, createTestDatabase, uniqueName } from '../helpers/stack.ts';
 
@@ -46,6 +47,7 @@ describe('API security', () => {
       createApp({
         db: testDb.db,
         vault,
+        storeOf: destinationStores(testDb.db, vault),
         temporal,
         controlTaskQueue: uniqueName('control'),
         agentStaleAfterMs: 20_000,

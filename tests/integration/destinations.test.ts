@@ -23,6 +23,7 @@ import { openDestination } from '../../db/destinations.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { createTaskSignals, type TaskSignals } from '../../db/agent-task-signals.ts';
 import { Vault } from '../../db/vault.ts';
+import { destinationStores } from '../../db/destination-stores.ts';
 import { notingAnswers } from '../helpers/api-answers.ts';
 import { connectTestClient, createTestDatabase, freePort, stack, uniqueName } from '../helpers/stack.ts';
 
@@ -161,6 +162,7 @@ describe('destinations', () => {
       createApp({
         db: testDb.db,
         vault,
+        storeOf: destinationStores(testDb.db, vault),
         temporal,
         controlTaskQueue: uniqueName('control'),
         agentStaleAfterMs: 20_000,

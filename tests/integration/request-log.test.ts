@@ -9,6 +9,7 @@ import { createDb } from '../../db/database.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { Vault } from '../../db/vault.ts';
+import { destinationStores } from '../../db/destination-stores.ts';
 import { capturedLogger, type LogLine } from '../helpers/log-lines.ts';
 import { connectTestClient, createTestDatabase, stack } from '../helpers/stack.ts';
 
@@ -26,9 +27,11 @@ describe('request ids and the access log', () => {
 
   const appLogging = (level: LogLevel, db = testDb.db) => {
     const captured = capturedLogger('api', level);
+    const vault = new Vault(randomBytes(32));
     const app = createApp({
       db,
-      vault: new Vault(randomBytes(32)),
+      vault,
+      storeOf: destinationStores(db, vault),
       temporal,
       controlTaskQueue: 'unused',
       agentStaleAfterMs: 60_000,

@@ -198,6 +198,7 @@ describe('backup schedules', () => {
       createApp({
         db: cp.db,
         vault: cp.vault,
+        storeOf: cp.storeOf,
         temporal: deadTemporal,
         controlTaskQueue: 'unused',
         agentStaleAfterMs: 60_000,
