@@ -15,7 +15,7 @@ import { getTeamPublicKey } from '../db/team-keys.data.ts';
 import { refusedCredentialsCode, s3ErrorName } from '../storage/probe-errors.ts';
 import { ReceiverError } from '../storage/receiver-client.ts';
 import type { SnapshotStore } from '../storage/snapshot-store.ts';
-import type { StoreOf } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/destination-store.ts';
 import { snapshotObjectKeys } from '../format/manifest.ts';
 
 export interface PrepareBackupInput {

@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Db } from '../db/database.ts';
 import { agentPresence } from '../db/servers.data.ts';
 import type { Vault } from '../db/vault.ts';
-import type { StoreOf } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/destination-store.ts';
 import { createBackupActivities } from './backup.activities.ts';
 import { createHostTaskActivities } from './host-tasks.activities.ts';
 import { createOperationActivities } from './operations.activities.ts';

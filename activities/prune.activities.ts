@@ -1,7 +1,7 @@
 import type { Db } from '../db/database.ts';
 import { choosePrune, markDeleted } from '../db/prune.data.ts';
 import { getSnapshotById } from '../db/snapshots.data.ts';
-import type { StoreOf } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/destination-store.ts';
 import { refuse } from './reseal-data-key.ts';
 
 /** Retention's side effects: choosing by the rule, then objects and rows going together. */

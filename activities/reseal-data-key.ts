@@ -10,7 +10,7 @@ import {
   sealDataKey,
   SnapshotFormatError,
 } from '../format/container.ts';
-import type { StoreOf } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/destination-store.ts';
 
 export const refuse = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
 

@@ -2,7 +2,7 @@ import type { Db } from '../db/database.ts';
 import { closeRestore, saveRestore } from '../db/restores.data.ts';
 import { getSnapshotById } from '../db/snapshots.data.ts';
 import type { Vault } from '../db/vault.ts';
-import type { StoreOf } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/destination-store.ts';
 import { refuse, resealDataKey } from './reseal-data-key.ts';
 import { findServer } from '../db/servers.data.ts';
 import { getEnvironment } from '../db/environments.data.ts';

@@ -3,7 +3,7 @@ import type { Db } from '../db/database.ts';
 import { getSnapshotById, recordVerified } from '../db/snapshots.data.ts';
 import type { Vault } from '../db/vault.ts';
 import { dropVerificationAccess, grantVerificationAccess } from '../db/verifications.data.ts';
-import type { StoreOf } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/destination-store.ts';
 import { refuse, resealDataKey } from './reseal-data-key.ts';
 import type { Notify } from './webhook.activities.ts';
 import { findServer } from '../db/servers.data.ts';

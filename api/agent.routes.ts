@@ -7,7 +7,7 @@ import { activeRestoreForServer } from '../db/restores.data.ts';
 import { getSnapshotById, uploadingSnapshotForServer } from '../db/snapshots.data.ts';
 import { activeVerificationForServer } from '../db/verifications.data.ts';
 import { storageUnreachable } from '../storage/probe-errors.ts';
-import type { StoreOf } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/destination-store.ts';
 import { environmentForServer } from '../db/environments.data.ts';
 import { enrolAgentKey } from '../db/servers.data.ts';
 import type { AgentEnv } from './auth.ts';

@@ -5,7 +5,7 @@ import type { Logger } from '../common/log.ts';
 import type { TaskSignals } from '../db/agent-task-signals.ts';
 import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
-import type { StoreOf } from '../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../storage/destination-store.ts';
 import { agentRoutes } from './agent.routes.ts';
 import { agentTasksRoutes } from './agent-tasks.routes.ts';
 import { backupsOverviewRoutes } from './backups-overview.routes.ts';

@@ -2,33 +2,17 @@ import { createRoute, z } from '@hono/zod-openapi';
 import {
   accessKeyIdSchema,
   bucketSchema,
-  connectionFields,
   endpointSchema,
   prefixSchema,
   regionSchema,
-  s3LocationOf,
   secretAccessKeySchema,
-  type DestinationConnection,
 } from '../common/destination-spec.ts';
 import { caCertificateSchema, fingerprintSchema, receiverUrlSchema } from '../common/receiver-spec.ts';
 import { nameSchema } from '../common/environment-spec.ts';
 import type { Db } from '../db/database.ts';
-import {
-  createDestination,
-  createReceiverDestination,
-  deleteDestination,
-  destinationsPage,
-  getDestination,
-  openDestination,
-  recordChecked,
-  updateDestination,
-} from '../db/destinations.data.ts';
-import { createTeamKeyIfMissing } from '../db/team-keys.data.ts';
+import { deleteDestination, destinationsPage, getDestination } from '../db/destinations.data.ts';
 import type { Vault } from '../db/vault.ts';
-import { checkDestination } from '../storage/connectivity-check.ts';
-import { checkReceiver, enrolReceiver } from '../storage/receiver-enrolment.ts';
-import type { TlsPin } from '../storage/pinned-client.ts';
-import { invalid } from '../common/errors.ts';
+import { changeDestination, connectDestination, recheckDestination } from './destination-connect.ts';
 import { pageBody, pageQuery, pageRequest, pageSchema } from './pages.ts';
 import {
   bodyErrors,
@@ -41,7 +25,6 @@ import {
   newRouter,
 } from './router.ts';
 import { destinationSchema, presentDestination } from './destinations.present.ts';
-import type { Destination } from '../db/tables/destination.table.ts';
 import { newTeamKeySchema, presentNewTeamKey } from './team.routes.ts';
 
 const endpointField = endpointSchema.nullable().optional().openapi({
@@ -167,36 +150,17 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
         },
       }),
       async (c) => {
-        const teamId = c.get('teamId');
         const input = c.req.valid('json');
-        let destination: Destination;
-        if (input.kind === 'receiver') {
-          const pin: TlsPin = input.caCertificate
-            ? { ca: input.caCertificate }
-            : { fingerprint: input.fingerprint! };
-          destination = await createReceiverDestination(
-            db,
-            vault,
-            teamId,
-            { name: input.name, url: input.url, pin },
-            async (credentials) => {
-              await enrolReceiver(input.url, pin, input.enrolmentCode, credentials);
-              await checkReceiver({ url: input.url, pin, ...credentials });
-            },
-          );
-        } else {
-          const fields = { ...input, endpoint: input.endpoint ?? null };
-          await checkDestination(s3LocationOf(fields), fields.bucket, fields.prefix);
-          destination = await createDestination(db, vault, teamId, fields, new Date());
-        }
-        let teamKey;
-        try {
-          teamKey = await createTeamKeyIfMissing(db, vault, teamId);
-        } catch (err) {
-          // Undone, so the same request can simply be sent again rather than meeting name_taken.
-          await deleteDestination(db, teamId, destination.id);
-          throw err;
-        }
+        const { destination, teamKey } = await connectDestination(
+          { db, vault },
+          c.get('teamId'),
+          input.kind === 'receiver'
+            ? {
+                ...input,
+                pin: input.caCertificate ? { ca: input.caCertificate } : { fingerprint: input.fingerprint! },
+              }
+            : { ...input, endpoint: input.endpoint ?? null },
+        );
         // This answer may carry a secret key: no cache along the way may keep a copy.
         c.header('cache-control', 'no-store');
         c.header('location', `/destinations/${destination.id}`);
@@ -239,31 +203,13 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
         },
       }),
       async (c) => {
-        const teamId = c.get('teamId');
-        const { id } = c.req.valid('param');
-        const patch = c.req.valid('json');
-        let checkedAt: Date | undefined;
-        const changed = connectionFields.find((field) => patch[field] !== undefined);
-        if (changed) {
-          const current = await openDestination(db, vault, teamId, id);
-          if (current.kind !== 's3')
-            throw invalid(changed, `a receiver has no ${changed}; only its name can change`);
-          const next: DestinationConnection = {
-            endpoint: patch.endpoint === undefined ? (current.location.endpoint ?? null) : patch.endpoint,
-            region: patch.region ?? current.location.region,
-            bucket: patch.bucket ?? current.bucket,
-            prefix: patch.prefix ?? current.prefix,
-            pathStyle: patch.pathStyle ?? current.location.forcePathStyle,
-            accessKeyId: patch.accessKeyId ?? current.location.accessKeyId,
-            secretAccessKey: patch.secretAccessKey ?? current.location.secretAccessKey,
-          };
-          await checkDestination(s3LocationOf(next), next.bucket, next.prefix);
-          checkedAt = new Date();
-        }
-        return c.json(
-          presentDestination(await updateDestination(db, vault, teamId, id, patch, checkedAt)),
-          200,
+        const saved = await changeDestination(
+          { db, vault },
+          c.get('teamId'),
+          c.req.valid('param').id,
+          c.req.valid('json'),
         );
+        return c.json(presentDestination(saved), 200);
       },
     )
     .openapi(
@@ -297,12 +243,8 @@ export function destinationsRoutes({ db, vault }: { db: Db; vault: Vault }) {
         responses: { 200: jsonResponse(destinationSchema, 'Works'), ...errorResponses(404), ...checkFailed },
       }),
       async (c) => {
-        const teamId = c.get('teamId');
-        const { id } = c.req.valid('param');
-        const access = await openDestination(db, vault, teamId, id);
-        if (access.kind === 'receiver') await checkReceiver(access);
-        else await checkDestination(access.location, access.bucket, access.prefix);
-        return c.json(presentDestination(await recordChecked(db, teamId, id, new Date())), 200);
+        const checked = await recheckDestination({ db, vault }, c.get('teamId'), c.req.valid('param').id);
+        return c.json(presentDestination(checked), 200);
       },
     );
 }

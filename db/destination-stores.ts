@@ -1,4 +1,4 @@
-import { openStore, type StoreOf } from '../storage/snapshot-store-of.ts';
+import { openStore, type StoreOf } from '../storage/destination-store.ts';
 import type { Db } from './database.ts';
 import { openDestination } from './destinations.data.ts';
 import type { Vault } from './vault.ts';

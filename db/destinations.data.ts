@@ -3,7 +3,7 @@ import { s3LocationOf, type DestinationConnection } from '../common/destination-
 import { DomainError, isForeignKeyViolation, isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import type { TlsPin } from '../storage/pinned-client.ts';
-import type { DestinationAccess } from '../storage/snapshot-store-of.ts';
+import type { DestinationAccess } from '../storage/destination-store.ts';
 import type { Db } from './database.ts';
 import { keysetPage, type Page, type PageRequest } from './keyset.ts';
 import type { Destination } from './tables/destination.table.ts';

@@ -16,7 +16,7 @@ import { allowOutbound, parseOutboundAllow } from '../../common/outbound-guard.t
 import { createDb, type Db } from '../../db/database.ts';
 import { migrateToLatest } from '../../db/migrator.ts';
 import type { Vault } from '../../db/vault.ts';
-import type { StoreOf } from '../../storage/snapshot-store-of.ts';
+import type { StoreOf } from '../../storage/destination-store.ts';
 
 /** The real services deploy/test.sh started for this run. */
 function required(name: string): string {
