@@ -3,13 +3,9 @@ import type { Db } from '../db/database.ts';
 import type { Snapshot } from '../db/tables/snapshot.table.ts';
 import { getTeamPublicKey, openTeamSecretKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
-import {
-  headerBytes,
-  openDataKey,
-  parseHeader,
-  sealDataKey,
-  SnapshotFormatError,
-} from '../format/container.ts';
+import { headerBytes, parseHeader } from '../format/container-layout.ts';
+import { openDataKey, sealDataKey } from '../format/data-key.ts';
+import { SnapshotFormatError } from '../format/format-error.ts';
 import type { StoreOf } from '../storage/destination-store.ts';
 
 export const refuse = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import { writeArchive } from '../format/archive-writer.ts';
-import { newDataKey } from '../format/container.ts';
+import { newDataKey } from '../format/data-key.ts';
 import { sealManifest } from '../format/manifest-object.ts';
 import { buildManifest } from '../format/manifest.ts';
 import { keyIdOf } from '../format/team-key.ts';

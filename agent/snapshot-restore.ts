@@ -2,7 +2,9 @@ import { chmod, mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } 
 import { join } from 'node:path';
 import { transferred, type Logger } from '../common/log.ts';
 import { unpackArchive } from '../format/archive-reader.ts';
-import { ContainerOpener, openDataKey, SnapshotFormatError } from '../format/container.ts';
+import { ContainerOpener } from '../format/container-opener.ts';
+import { openDataKey } from '../format/data-key.ts';
+import { SnapshotFormatError } from '../format/format-error.ts';
 import { RefusedEntryError } from '../format/entry-rules.ts';
 import { openManifest } from '../format/manifest-object.ts';
 import { maxManifestBytes, type Manifest } from '../format/manifest.ts';

@@ -4,7 +4,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { unpackArchive } from '../format/archive-reader.ts';
 import { writeArchive } from '../format/archive-writer.ts';
-import { newDataKey } from '../format/container.ts';
+import { newDataKey } from '../format/data-key.ts';
 import { buildManifest, type Manifest } from '../format/manifest.ts';
 import {
   generateTeamKey,

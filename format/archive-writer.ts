@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
-import { ContainerSealer } from './container.ts';
+import { ContainerSealer } from './container-sealer.ts';
 import type { ManifestEntry } from './manifest.ts';
 import { TarParser, type TarHeader } from './tar-parser.ts';
 import { zstd } from './zstd-binding.ts';

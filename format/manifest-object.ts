@@ -1,6 +1,9 @@
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { DecryptStream, EncryptStream, SnapshotFormatError, type KeySource } from './container.ts';
+import { DecryptStream } from './container-opener.ts';
+import { EncryptStream } from './container-sealer.ts';
+import type { KeySource } from './data-key.ts';
+import { SnapshotFormatError } from './format-error.ts';
 import { maxManifestBytes, type Manifest } from './manifest.ts';
 import { parseManifest } from './manifest-schema.ts';
 

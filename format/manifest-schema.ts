@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SnapshotFormatError } from './container.ts';
+import { SnapshotFormatError } from './format-error.ts';
 import type { Manifest } from './manifest.ts';
 
 // What a reader accepts of a manifest, every field bounded: a server's agent made it, and a forged one

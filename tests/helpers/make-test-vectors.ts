@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { fileURLToPath } from 'node:url';
-import { EncryptStream, headerBytes, newDataKey } from '../../format/container.ts';
+import { headerBytes } from '../../format/container-layout.ts';
+import { EncryptStream } from '../../format/container-sealer.ts';
+import { newDataKey } from '../../format/data-key.ts';
 import { fingerprintOf, generateTeamKey, printableSecretKey } from '../../format/team-key.ts';
 
 const dir = fileURLToPath(new URL('../../docs/test-vectors/', import.meta.url));

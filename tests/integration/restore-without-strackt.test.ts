@@ -22,7 +22,7 @@ import { it } from 'node:test';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../common/s3-client.ts';
 import { writeArchive } from '../../format/archive-writer.ts';
-import { newDataKey } from '../../format/container.ts';
+import { newDataKey } from '../../format/data-key.ts';
 import { buildManifest, snapshotObjectKeys } from '../../format/manifest.ts';
 import { sealManifest } from '../../format/manifest-object.ts';
 import { fingerprintOf, generateTeamKey, keyIdOf, printableSecretKey } from '../../format/team-key.ts';

@@ -12,7 +12,7 @@ import { teamAttribute } from '../../common/search-attributes.ts';
 import { Vault } from '../../db/vault.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
-import { openDataKey } from '../../format/container.ts';
+import { openDataKey } from '../../format/data-key.ts';
 import { parsePrintableSecretKey, publicKeyOf } from '../../format/team-key.ts';
 // First of the helpers: it loads the API, whose zod must be extended for OpenAPI before any schema is made.
 import { stackS3 } from '../helpers/control-plane.ts';

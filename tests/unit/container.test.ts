@@ -3,13 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
-import {
-  DecryptStream,
-  EncryptStream,
-  headerBytes,
-  newDataKey,
-  type KeySource,
-} from '../../format/container.ts';
+import { headerBytes } from '../../format/container-layout.ts';
+import { DecryptStream } from '../../format/container-opener.ts';
+import { EncryptStream } from '../../format/container-sealer.ts';
+import { newDataKey, type KeySource } from '../../format/data-key.ts';
 import { generateTeamKey } from '../../format/team-key.ts';
 
 const team = generateTeamKey();

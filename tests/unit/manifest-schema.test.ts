@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { newDataKey, SnapshotFormatError } from '../../format/container.ts';
+import { newDataKey } from '../../format/data-key.ts';
+import { SnapshotFormatError } from '../../format/format-error.ts';
 import { openManifest, sealManifest } from '../../format/manifest-object.ts';
 import { maxManifestEntries, parseManifest } from '../../format/manifest-schema.ts';
 import { buildManifest, maxManifestBytes, type Manifest } from '../../format/manifest.ts';

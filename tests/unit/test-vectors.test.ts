@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { it } from 'node:test';
-import { DecryptStream } from '../../format/container.ts';
+import { DecryptStream } from '../../format/container-opener.ts';
 import { fingerprintOf, parsePrintableSecretKey, publicKeyOf } from '../../format/team-key.ts';
 
 const vector = (name: string) => readFileSync(new URL(`../../docs/test-vectors/${name}`, import.meta.url));
