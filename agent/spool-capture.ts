@@ -20,7 +20,7 @@ export interface SpoolCaptureInput {
   teamPublicKey: string;
 }
 
-/** Every volume of the environment, sorted; each folder made, so that an empty volume is captured too. */
+/** Every volume of the environment, sorted, its folder made: tar is given every name, written to yet or not. */
 async function volumesOf(runtime: Runtime, spec: EnvironmentSpec): Promise<string[]> {
   const volumes = [...new Set(spec.services.flatMap((s) => s.volumes))].sort();
   // volumePath refuses a name that is not a plain one: tar is given these names, as they are.
