@@ -13,12 +13,11 @@ import {
   fetchAndUnpack,
   finishRestore,
   preflightRestore,
-  RestoreError,
   swapBack,
   swapIn,
-  type RestoreRef,
 } from './snapshot-restore.ts';
 import { verifyStoredSnapshot } from './snapshot-verify.ts';
+import { RestoreError, type RestoreRef } from './stored-snapshot.ts';
 import { permanent, type TaskContext } from './task-failure.ts';
 
 interface Deps {

@@ -1,32 +1,19 @@
-import { createHash } from 'node:crypto';
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
-import { writeArchive } from '../format/archive-writer.ts';
-import { newDataKey } from '../format/data-key.ts';
-import { sealManifest } from '../format/manifest-object.ts';
-import { buildManifest } from '../format/manifest.ts';
-import { keyIdOf } from '../format/team-key.ts';
 import { transferred, type Logger } from '../common/log.ts';
+import { runPostHooks } from './backup-hooks.ts';
+import { CaptureJournal } from './capture-journal.ts';
 import { confined } from './confined-path.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
 import { PartUploadError, putFile } from './http-upload.ts';
 import type { RateLimit } from './rate-limit.ts';
-import { SpoolUploader } from './spool-uploader.ts';
-import {
-  SpoolFullError,
-  SpoolWriter,
-  UploadSpool,
-  type CapturedRecord,
-  type UploadedPart,
-} from './upload-spool.ts';
-import { CaptureJournal } from './capture-journal.ts';
 import type { Runtime } from './runtime.ts';
+import { captureIntoSpool, type SpoolCaptureInput } from './spool-capture.ts';
+import { SpoolUploader } from './spool-uploader.ts';
+import { UploadSpool, type CapturedRecord, type UploadedPart } from './upload-spool.ts';
 
-export interface CaptureInput {
-  snapshotId: string;
+export interface CaptureInput extends SpoolCaptureInput {
   environmentId: string;
-  /** The team's public key (not secret): enough to seal a snapshot, never to open one. */
-  teamPublicKey: string;
 }
 
 /** What the snapshot record needs: the capture's own figures (as spooled), and how the upload went. */
@@ -70,19 +57,6 @@ export interface CaptureDeps {
   /** The agent's upload bandwidth cap, if it has one. */
   uploadLimit?: RateLimit;
   log: Logger;
-}
-
-/** Post hooks of every service that has one; all run even if one fails, the first failure is thrown. */
-export async function runPostHooks(runtime: Runtime, spec: EnvironmentSpec): Promise<void> {
-  let first: unknown;
-  for (const service of spec.services) {
-    const hooks = service.backupHooks;
-    if (!hooks?.post) continue;
-    await runtime.runHook(spec, service, hooks.post, hooks.timeoutSeconds).catch((err: unknown) => {
-      first ??= err;
-    });
-  }
-  if (first) throw first;
 }
 
 /**
@@ -143,152 +117,6 @@ async function resumeFromSpool(
   for (const part of missing) uploader.add(part.partNumber, part.size);
   const firstSentAt = kept.length ? Math.min(...kept.map((p) => p.sentAt)) : undefined;
   return { record, resumed: kept.length, firstSentAt };
-}
-
-/**
- * One point in time of every volume of the environment, encrypted into the spool. Pre hooks run
- * first; then, by the environment's strategy, its services are paused (SIGSTOP, `freeze`) or stopped
- * (`stop`) while tar reads, and resumed or started the moment it is done; post hooks run last.
- * Resuming, starting and post hooks always happen, whatever fails, and a journal on disk makes a
- * restarted agent do them if this one dies. Parts go to the uploader as they fill; the capture
- * itself only waits for the network when the disk is short.
- */
-async function captureIntoSpool(
-  runtime: Runtime,
-  serverId: string,
-  spec: EnvironmentSpec,
-  input: CaptureInput,
-  spool: UploadSpool,
-  uploader: SpoolUploader,
-  onCaptured: (bytes: number) => void,
-  log: Logger,
-): Promise<CapturedRecord> {
-  await spool.reset();
-  const publicKey = Buffer.from(input.teamPublicKey, 'hex');
-  const dataKey = newDataKey();
-  const volumes = [...new Set(spec.services.flatMap((s) => s.volumes))].sort();
-  // volumePath refuses a name that is not a plain one: tar is given these names below, as they are.
-  for (const volume of volumes)
-    await mkdir(runtime.volumePath(spec.environmentId, volume), { recursive: true });
-
-  const makeRoom = async () => {
-    while ((await spool.room()) < spool.partSize) {
-      if (uploader.failure) throw uploader.failure;
-      if (!uploader.pending)
-        throw new SpoolFullError(
-          `the disk holding ${spool.dir} is full: no room for the next ${spool.partSize >> 20} MiB of the upload spool`,
-        );
-      await uploader.oneSettled();
-    }
-  };
-  const writer = new SpoolWriter(
-    spool,
-    (partNumber, size) => {
-      uploader.add(partNumber, size);
-      onCaptured(writer.size);
-    },
-    makeRoom,
-  );
-
-  const journal = new CaptureJournal(runtime.capturesRoot());
-  const debt = {
-    environmentId: spec.environmentId,
-    snapshotId: input.snapshotId,
-    restart: false,
-    postHooks: spec.services.some((s) => s.backupHooks?.post),
-  };
-  const strategy = spec.backupStrategy ?? 'freeze';
-  log.info({ strategy, volumes }, 'capturing');
-  let heldAt = 0;
-  let heldMs = 0;
-  let releasing: Promise<void> | undefined;
-  const release = (): Promise<void> =>
-    heldAt
-      ? (releasing ??= (async () => {
-          if (strategy === 'freeze') await runtime.thaw(spec.environmentId);
-          if (strategy === 'stop' && debt.restart) {
-            await runtime.start(spec);
-            await journal.note({ ...debt, restart: false });
-          }
-          heldMs = strategy === 'none' ? 0 : Date.now() - heldAt;
-        })())
-      : Promise.resolve();
-
-  let archive: Awaited<ReturnType<typeof writeArchive>> | undefined;
-  let captureFailure: unknown;
-  await journal.note(debt);
-  try {
-    for (const service of spec.services) {
-      const hooks = service.backupHooks;
-      if (hooks?.pre) await runtime.runHook(spec, service, hooks.pre, hooks.timeoutSeconds);
-    }
-    if (strategy === 'freeze') await runtime.freeze(spec.environmentId);
-    if (strategy === 'stop') {
-      debt.restart = (await runtime.status(spec.environmentId)).some((s) => s.running);
-      await journal.note(debt);
-      await runtime.stop(spec.environmentId);
-    }
-    heldAt = Date.now();
-    archive = await writeArchive({
-      root: runtime.volumesRoot(spec.environmentId),
-      volumes,
-      publicKey,
-      dataKey,
-      sink: writer,
-      onSourceRead: () => void release(),
-    });
-  } catch (err) {
-    captureFailure = err;
-  }
-  await release();
-  const postFailure = await runPostHooks(runtime, spec).then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  await journal.settle(spec.environmentId);
-  // After a failed capture its own error is the one to report, not a post hook's.
-  if (captureFailure || !archive) throw captureFailure;
-  if (postFailure) throw postFailure;
-
-  const manifest = buildManifest(
-    {
-      snapshotId: input.snapshotId,
-      teamId: spec.teamId,
-      environmentId: spec.environmentId,
-      environmentName: spec.name,
-      sourceServerId: serverId,
-      createdAt: new Date(heldAt).toISOString(),
-      keyId: keyIdOf(publicKey).toString('hex'),
-      services: spec.services.map((s) => ({ name: s.name, volumes: s.volumes })),
-    },
-    archive,
-  );
-  const sealed = await sealManifest(manifest, publicKey, dataKey);
-  dataKey.fill(0);
-  const record: CapturedRecord = {
-    partSize: spool.partSize,
-    parts: writer.parts,
-    sizeBytes: writer.size,
-    dataSha256: writer.digest(),
-    manifestSha256: createHash('sha256').update(sealed).digest('hex'),
-    tarBytes: archive.tarBytes,
-    entries: archive.entries.length,
-    frozenMs: heldMs,
-    capturedAt: Date.now(),
-    volumes: manifest.volumes,
-  };
-  await spool.markCaptured(record, sealed);
-  log.info(
-    {
-      volumes: manifest.volumes,
-      entries: record.entries,
-      tarBytes: record.tarBytes,
-      sizeBytes: record.sizeBytes,
-      frozenMs: record.frozenMs,
-    },
-    'captured',
-  );
-  return record;
 }
 
 /**

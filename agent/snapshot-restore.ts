@@ -3,22 +3,14 @@ import { join } from 'node:path';
 import { transferred, type Logger } from '../common/log.ts';
 import { unpackArchive } from '../format/archive-reader.ts';
 import { ContainerOpener } from '../format/container-opener.ts';
-import { openDataKey } from '../format/data-key.ts';
-import { SnapshotFormatError } from '../format/format-error.ts';
-import { RefusedEntryError } from '../format/entry-rules.ts';
-import { openManifest } from '../format/manifest-object.ts';
-import { maxManifestBytes, type Manifest } from '../format/manifest.ts';
+import type { Manifest } from '../format/manifest.ts';
 import type { AgentKey } from './agent-key.ts';
 import { confined } from './confined-path.ts';
 import type { ControlPlaneClient, RestoreAccess } from './control-plane-client.ts';
-import { counted, download, downloadSmall } from './http-download.ts';
+import { counted, download } from './http-download.ts';
 import type { RateLimit } from './rate-limit.ts';
 import type { Runtime } from './runtime.ts';
-
-export interface RestoreRef {
-  operationId: string;
-  environmentId: string;
-}
+import { classify, fetchManifest, openAccess, RestoreError, type RestoreRef } from './stored-snapshot.ts';
 
 export interface RestoreDeps {
   runtime: Runtime;
@@ -28,19 +20,6 @@ export interface RestoreDeps {
   downloadLimit?: RateLimit;
   /** The task's logger (its operation and environment ids bound). */
   log: Logger;
-}
-
-export type RestoreErrorType = 'SnapshotCorrupt' | 'WrongKey' | 'NotEnoughDisk' | 'DiskFull' | 'CannotSwap';
-
-/** A restore that cannot succeed by trying again. */
-export class RestoreError extends Error {
-  override name = 'RestoreError';
-  constructor(
-    readonly type: RestoreErrorType,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface PreflightResult {
@@ -92,56 +71,11 @@ const exists = (path: string) =>
     () => false,
   );
 
-export function classify(err: unknown): never {
-  if (err instanceof SnapshotFormatError) {
-    throw new RestoreError(
-      err.kind === 'wrong_key' ? 'WrongKey' : 'SnapshotCorrupt',
-      `the stored snapshot: ${err.message}`,
-    );
-  }
-  if (err instanceof RefusedEntryError) throw new RestoreError('SnapshotCorrupt', err.message);
-  if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
-    throw new RestoreError('DiskFull', `the disk filled up while unpacking: ${(err as Error).message}`);
-  }
-  throw err;
-}
-
 async function access(
   deps: RestoreDeps,
   operationId: string,
 ): Promise<{ access: RestoreAccess; dataKey: Buffer }> {
   return openAccess(deps.agentKey, await deps.controlPlane.restoreAccess(operationId));
-}
-
-/** The data key sealed to this agent, opened with its own key. */
-export function openAccess(
-  agentKey: AgentKey,
-  access: RestoreAccess,
-): { access: RestoreAccess; dataKey: Buffer } {
-  const dataKey = openDataKey(
-    Buffer.from(access.sealedDataKey, 'hex'),
-    agentKey.publicKey,
-    agentKey.secretKey,
-  );
-  if (!dataKey) {
-    throw new RestoreError(
-      'WrongKey',
-      "the data key was not sealed to this agent's key (was its agent.key replaced?)",
-    );
-  }
-  return { access, dataKey };
-}
-
-export async function fetchManifest(a: RestoreAccess, dataKey: Buffer, ref: RestoreRef): Promise<Manifest> {
-  const sealed = await downloadSmall({ url: a.manifestUrl, pin: a.pin }, maxManifestBytes);
-  const manifest = await openManifest(sealed, { dataKey }, Buffer.from(a.keyId, 'hex')).catch(classify);
-  if (manifest.environmentId !== ref.environmentId || manifest.snapshotId !== a.snapshotId) {
-    throw new RestoreError(
-      'SnapshotCorrupt',
-      `the manifest names snapshot ${manifest.snapshotId} of ${manifest.environmentId}, not ${a.snapshotId} of ${ref.environmentId}`,
-    );
-  }
-  return manifest;
 }
 
 const unpackedBytes = (m: Manifest) => m.entries.reduce((sum, e) => sum + (e.size ?? 0), 0);

@@ -4,7 +4,7 @@ import type { AgentKey } from './agent-key.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
 import type { RateLimit } from './rate-limit.ts';
 import { counted, download } from './http-download.ts';
-import { classify, fetchManifest, openAccess, type RestoreRef } from './snapshot-restore.ts';
+import { classify, fetchManifest, openAccess, type RestoreRef } from './stored-snapshot.ts';
 
 export interface VerifyDeps {
   controlPlane: Pick<ControlPlaneClient, 'verificationAccess'>;

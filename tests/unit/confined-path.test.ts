@@ -14,8 +14,8 @@ import {
   swapBack,
   swapIn,
   type RestoreDeps,
-  type RestoreRef,
 } from '../../agent/snapshot-restore.ts';
+import type { RestoreRef } from '../../agent/stored-snapshot.ts';
 import { TaskFailure } from '../../agent/task-failure.ts';
 import { createLogger } from '../../common/log.ts';
 
