@@ -1,5 +1,5 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
-import type { CaptureResult } from '../agent/snapshot-capture.ts';
+import type { HostTaskResult } from '../common/host-tasks.ts';
 import { DomainError } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
 import {
@@ -92,7 +92,7 @@ export function createBackupActivities({ db, storeOf }: { db: Db; storeOf: Store
     },
 
     /** Completes the upload and checks what the storage holds before the snapshot is listed. */
-    async completeBackup(input: { snapshotId: string; capture: CaptureResult }): Promise<void> {
+    async completeBackup(input: { snapshotId: string; capture: HostTaskResult<'captureSnapshot'> }): Promise<void> {
       const snapshot = await getSnapshotById(db, input.snapshotId);
       const store = await storeOf(snapshot.team_id, snapshot.destination_id);
       const { capture } = input;
