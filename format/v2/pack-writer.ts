@@ -15,7 +15,8 @@ const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
 /**
  * Writes one pack as it fills: the preamble, then each blob as it is added, through `emit` (an
  * upload's part buffer, a file), so a pack is never held twice; finish() adds the sealed index and
- * the trailer and returns the entries for strackt's index. Needs only the team public key.
+ * the trailer and returns the entries for strackt's index. Needs only the team public key. Emitted
+ * bytes are valid only until the next add(): copy them, or write them out before returning.
  */
 export class PackWriter {
   /** Fresh per pack: a pack repacked or deleted takes no other pack's secrecy with it. */
