@@ -55,6 +55,12 @@ def read_pack_index(path, secret, public):
         preamble = f.read(PREAMBLE)
         f.seek(max(0, size - TAIL_READ))
         tail = f.read()
+        if len(tail) >= TRAILER and tail[-8:] == TRAILER_MAGIC:
+            (n,) = struct.unpack(">I", tail[-TRAILER:-8])
+            if len(tail) < n + TRAILER <= size:
+                # An index of more blobs than the first read covers (many small chunks).
+                f.seek(size - n - TRAILER)
+                tail = f.read()
     if preamble[:8] != PACK_MAGIC:
         raise Failure("not_a_pack", f"{path}: not a strackt pack")
     if len(preamble) < PREAMBLE or preamble[8] != 2 or preamble[9] != 1 or any(preamble[10:16]):

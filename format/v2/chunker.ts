@@ -65,38 +65,46 @@ export function cutPoint(data: Uint8Array, start: number, end: number, params = 
 }
 
 /**
- * The chunks of a byte stream, in order. Each yielded chunk is a view into a reused buffer, valid
- * until the next one is asked for: the consumer hashes, compresses and seals it before moving on,
- * and a fresh 1 MiB buffer per chunk would only feed the garbage collector.
+ * Cuts files into chunks, one file at a time, with one buffer for all of them: most files are
+ * small, and 16 MiB of fresh memory per file would cost more than chunking it.
  */
-export async function* chunksOf(
-  source: AsyncIterable<Uint8Array>,
-  params = chunkParams,
-): AsyncGenerator<Buffer> {
+export class Chunker {
   // Less than max bytes wait between cuts, so compacting them to the front always frees max bytes.
-  const buf = Buffer.allocUnsafe(2 * params.max);
-  let start = 0;
-  let end = 0;
-  const cutAll = function* (final: boolean) {
-    while (end - start >= params.max || (final && end > start)) {
-      const n = cutPoint(buf, start, end, params);
-      yield buf.subarray(start, start + n);
-      start += n;
-    }
-  };
-  for await (const input of source) {
-    for (let offset = 0; offset < input.length;) {
-      if (buf.length - end < params.max && start > 0) {
-        buf.copy(buf, 0, start, end);
-        end -= start;
-        start = 0;
-      }
-      const k = Math.min(input.length - offset, buf.length - end);
-      buf.set(input.subarray(offset, offset + k), end);
-      end += k;
-      offset += k;
-      yield* cutAll(false);
-    }
+  private readonly buf: Buffer;
+
+  constructor(readonly params = chunkParams) {
+    this.buf = Buffer.allocUnsafe(2 * params.max);
   }
-  yield* cutAll(true);
+
+  /**
+   * The chunks of one file's bytes, in order. Each is a view into the shared buffer, valid until
+   * the next one is asked for (hash, compress and seal it first); run one file at a time.
+   */
+  async *chunksOf(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+    const { buf, params } = this;
+    let start = 0;
+    let end = 0;
+    const cutAll = function* (final: boolean) {
+      while (end - start >= params.max || (final && end > start)) {
+        const n = cutPoint(buf, start, end, params);
+        yield buf.subarray(start, start + n);
+        start += n;
+      }
+    };
+    for await (const input of source) {
+      for (let offset = 0; offset < input.length;) {
+        if (buf.length - end < params.max && start > 0) {
+          buf.copy(buf, 0, start, end);
+          end -= start;
+          start = 0;
+        }
+        const k = Math.min(input.length - offset, buf.length - end);
+        buf.set(input.subarray(offset, offset + k), end);
+        end += k;
+        offset += k;
+        yield* cutAll(false);
+      }
+    }
+    yield* cutAll(true);
+  }
 }

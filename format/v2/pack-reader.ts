@@ -54,8 +54,9 @@ export function openPackIndex(
 ): PackIndex {
   const dataKey = packDataKey(preamble, key, expectedKeyId);
   const need = tailBytesOf(tail);
-  if (tail.length < need || packLength < preambleBytes + need)
+  if (packLength < preambleBytes + need)
     throw new FormatV2Error('truncated', 'the pack is shorter than its index says');
+  if (tail.length < need) throw new RangeError(`openPackIndex: read the last ${need} bytes of the pack`);
   const sealed = tail.subarray(tail.length - need, tail.length - trailerBytes);
   const index = Buffer.allocUnsafe(sealed.length - indexOverhead);
   const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);

@@ -47,6 +47,8 @@ export class PackWriter {
   add(id: Buffer, plain: Uint8Array): PackEntry {
     if (this.finished) throw new Error('PackWriter.add: the pack is finished');
     const { blob } = this.sealer.seal(this.dataKey, id, plain);
+    // Index offsets are 32-bit; packs stay near packTargetBytes, far below.
+    if (this.size + blob.length > 2 ** 32 - 1) throw new RangeError('PackWriter.add: the pack is full');
     const entry = { id: Buffer.from(id), offset: this.size, length: blob.length, rawLength: plain.length };
     this.entries.push(entry);
     this.size += blob.length;

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { newDataKey } from '../../format/container.ts';
 import { keyIdOf, generateTeamKey, printableSecretKey } from '../../format/team-key.ts';
 import { chunkIdOf, dedupKeyOf } from '../../format/v2/chunk-id.ts';
-import { chunkParams, chunksOf } from '../../format/v2/chunker.ts';
+import { chunkParams, Chunker } from '../../format/v2/chunker.ts';
 import { sealManifestV2, type ManifestV2 } from '../../format/v2/manifest-v2.ts';
 import { newPackId, packObjectKey } from '../../format/v2/pack-layout.ts';
 import { PackWriter } from '../../format/v2/pack-writer.ts';
@@ -87,7 +87,7 @@ describe('strackt-assemble-v2.py', () => {
     );
   });
 
-  it('restores what strackt writes: chunks of several MiB over several packs', async () => {
+  it('restores what strackt writes: chunks of MiB over several packs, and a pack of 1,600 small ones', async () => {
     const team = generateTeamKey();
     const dedupKey = dedupKeyOf(team.secretKey);
     const teamDir = join(work, 'written');
@@ -95,6 +95,8 @@ describe('strackt-assemble-v2.py', () => {
       Buffer.alloc(5_000_000),
     );
     const text = Buffer.from('a line of a log file\n'.repeat(200_000));
+    const small = Array.from({ length: 1600 }, (_, k) => Buffer.from(`small file ${k}\n`));
+    const chunker = new Chunker();
     let writer: PackWriter | undefined;
     const parts: Buffer[] = [];
     const flush = () => {
@@ -107,12 +109,12 @@ describe('strackt-assemble-v2.py', () => {
     };
     const chunked = async (data: Buffer) => {
       const ids: string[] = [];
-      for await (const chunk of chunksOf(Readable.from([data]))) {
+      for await (const chunk of chunker.chunksOf(Readable.from([data]))) {
         writer ??= new PackWriter(team.publicKey, (b) => parts.push(Buffer.from(b)));
         const id = chunkIdOf(dedupKey, chunk);
         writer.add(id, chunk);
         ids.push(id.toString('hex'));
-        if (writer.count === 3) flush();
+        if (writer.bytes >= 3 * 1024 * 1024) flush();
       }
       return ids;
     };
@@ -126,6 +128,14 @@ describe('strackt-assemble-v2.py', () => {
       size: data.length,
       chunks,
     });
+    const files = [
+      entry('vol/big.bin', big, await chunked(big)),
+      entry('vol/log.txt', text, await chunked(text)),
+    ];
+    // A pack of 1,600 blobs: an index larger than the tool's first 64 KiB read of a pack's tail.
+    const smallEntries = [];
+    for (const [k, data] of small.entries())
+      smallEntries.push(entry(`vol/small/${k}`, data, await chunked(data)));
     const manifest: ManifestV2 = {
       format: 'strackt-snapshot',
       formatVersion: 2,
@@ -138,11 +148,14 @@ describe('strackt-assemble-v2.py', () => {
       keyId: keyIdOf(team.publicKey).toString('hex'),
       chunking: chunkParams,
       services: [{ name: 'app', volumes: ['vol'] }],
-      volumes: [{ name: 'vol', entries: 3, bytes: big.length + text.length }],
+      volumes: [
+        { name: 'vol', entries: 1604, bytes: [big, text, ...small].reduce((n, b) => n + b.length, 0) },
+      ],
       entries: [
         { path: 'vol', type: 'directory', mode: 0o700, uid: 0, gid: 0, mtime: 1795000000 },
-        entry('vol/big.bin', big, await chunked(big)),
-        entry('vol/log.txt', text, await chunked(text)),
+        { path: 'vol/small', type: 'directory', mode: 0o700, uid: 0, gid: 0, mtime: 1795000000 },
+        ...files,
+        ...smallEntries,
       ],
     };
     flush();
@@ -156,5 +169,6 @@ describe('strackt-assemble-v2.py', () => {
     const dest = await extract(out);
     assert.deepEqual(readFileSync(join(dest, 'vol/big.bin')), big);
     assert.deepEqual(readFileSync(join(dest, 'vol/log.txt')), text);
+    assert.deepEqual(readFileSync(join(dest, 'vol/small/1599')), small[1599]);
   });
 });

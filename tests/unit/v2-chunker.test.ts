@@ -3,7 +3,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { it } from 'node:test';
 import { chunkIdOf, dedupKeyOf } from '../../format/v2/chunk-id.ts';
-import { chunksOf, cutPoint, gear, type ChunkParams } from '../../format/v2/chunker.ts';
+import { Chunker, cutPoint, gear, type ChunkParams } from '../../format/v2/chunker.ts';
 import { generateTeamKey } from '../../format/team-key.ts';
 
 const small: ChunkParams = { min: 2048, avg: 8192, max: 65536 };
@@ -60,13 +60,14 @@ it('finds the same chunks again after an insertion', () => {
 
 it('streams the same cuts as the whole buffer, whatever the input pieces', async () => {
   const data = noise(300_000, 3);
+  const chunker = new Chunker(small);
   for (const piece of [13, 4096, 65536, 100_003]) {
     const parts: Buffer[] = [];
     for (let at = 0; at < data.length; at += piece) parts.push(data.subarray(at, at + piece));
     const lengths: number[] = [];
     const chunks: Buffer[] = [];
     // Each chunk is valid until the next is asked for: copy what is kept.
-    for await (const c of chunksOf(Readable.from(parts), small)) {
+    for await (const c of chunker.chunksOf(Readable.from(parts))) {
       lengths.push(c.length);
       chunks.push(Buffer.from(c));
     }

@@ -75,6 +75,14 @@ describe('pack', () => {
       secretKey: team.secretKey,
     });
     assert.deepEqual(index.dataKey, dataKey);
+    // Too short a read of the tail is the caller's to extend, not damage.
+    assert.throws(
+      () =>
+        openPackIndex(bytes.subarray(0, preambleBytes), tail.subarray(-20), bytes.length, {
+          secretKey: team.secretKey,
+        }),
+      RangeError,
+    );
     assert.deepEqual(index.entries, entries);
     assert.deepEqual(
       [...readPack(bytes, { secretKey: team.secretKey }, dedupKey)].map((c) => c.plain),
