@@ -1,0 +1,142 @@
+import sodium from 'sodium-native';
+import { zstd } from '../zstd-binding.ts';
+import { chunkIdOf } from './chunk-id.ts';
+import { maxChunkBytes } from './chunker.ts';
+import { FormatV2Error } from './errors.ts';
+
+// A blob is one chunk sealed alone (docs/FORMAT.md, "Blob"): a secretstream header and one TAG_FINAL
+// message of [encoding byte, payload], the chunk id as additional data. Alone, so a restore can fetch
+// it by byte range and check it without its neighbours; the id as additional data, so a blob moved
+// under another id (a swapped pack entry, a forged index row) fails to open.
+
+const HEADERBYTES = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
+const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
+const STATEBYTES = sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES;
+const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+export const blobOverhead = HEADERBYTES + ABYTES + 1;
+
+const encodingRaw = 0;
+const encodingZstd = 1;
+
+/** Compresses and seals chunks with one zstd context and scratch buffer for all of them. */
+export class BlobSealer {
+  private readonly cctx = new (zstd().CCtx)();
+  private readonly state = Buffer.alloc(STATEBYTES);
+  private scratch = Buffer.allocUnsafe(0);
+  private out = Buffer.allocUnsafe(0);
+
+  constructor(private readonly level = 3) {}
+
+  /**
+   * The sealed blob, valid until the next seal() (its buffer is reused: a fresh 1 MiB buffer per
+   * chunk, the kernel handing out and zeroing new pages, held sealing to ~100 MB/s here), and
+   * whether zstd shrank the chunk (else it is stored raw, for the same bytes).
+   */
+  seal(dataKey: Buffer, id: Buffer, plain: Uint8Array): { blob: Buffer; compressed: boolean } {
+    if (plain.length > maxChunkBytes) throw new RangeError('chunk larger than the format allows');
+    if (this.scratch.length < plain.length + 1) this.scratch = Buffer.allocUnsafe(plain.length + 1);
+    let size = 0;
+    try {
+      // A destination no larger than the input: zstd refuses when the output would not fit, which
+      // is exactly when compression does not pay (random or already compressed data).
+      if (plain.length > 0)
+        size = this.cctx.compress(this.scratch.subarray(1, plain.length), plain, this.level);
+    } catch {
+      size = 0;
+    }
+    const compressed = size > 0;
+    let message: Buffer;
+    if (compressed) {
+      this.scratch[0] = encodingZstd;
+      message = this.scratch.subarray(0, 1 + size);
+    } else {
+      this.scratch[0] = encodingRaw;
+      this.scratch.set(plain, 1);
+      message = this.scratch.subarray(0, 1 + plain.length);
+    }
+    if (this.out.length < HEADERBYTES + message.length + ABYTES)
+      this.out = Buffer.allocUnsafe(HEADERBYTES + plain.length + 1 + ABYTES);
+    const blob = this.out.subarray(0, HEADERBYTES + message.length + ABYTES);
+    sodium.crypto_secretstream_xchacha20poly1305_init_push(
+      this.state,
+      blob.subarray(0, HEADERBYTES),
+      dataKey,
+    );
+    sodium.crypto_secretstream_xchacha20poly1305_push(
+      this.state,
+      blob.subarray(HEADERBYTES),
+      message,
+      id,
+      TAG_FINAL,
+    );
+    return { blob, compressed };
+  }
+}
+
+/** Opens blobs and checks each chunk against its id; one zstd context for all of them. */
+export class BlobOpener {
+  private readonly dctx = new (zstd().DCtx)();
+  private readonly state = Buffer.alloc(STATEBYTES);
+  private readonly tag = Buffer.alloc(1);
+
+  /**
+   * @param dedupKey when given, the plaintext's keyed hash must equal the id: a blob authenticates
+   *   against its pack's data key, which any holder of the team public key can make, so only this
+   *   proves the content is the chunk the manifest names.
+   */
+  constructor(private readonly dedupKey?: Buffer) {}
+
+  open(dataKey: Buffer, id: Buffer, blob: Uint8Array): Buffer {
+    if (blob.length < blobOverhead || blob.length > blobOverhead + maxChunkBytes)
+      throw new FormatV2Error('corrupt_framing', `blob ${hex(id)}: ${blob.length} bytes is no blob`);
+    const message = Buffer.allocUnsafe(blob.length - HEADERBYTES - ABYTES);
+    const bytes = Buffer.from(blob.buffer, blob.byteOffset, blob.length);
+    sodium.crypto_secretstream_xchacha20poly1305_init_pull(
+      this.state,
+      bytes.subarray(0, HEADERBYTES),
+      dataKey,
+    );
+    try {
+      sodium.crypto_secretstream_xchacha20poly1305_pull(
+        this.state,
+        message,
+        this.tag,
+        bytes.subarray(HEADERBYTES),
+        id,
+      );
+    } catch {
+      throw new FormatV2Error('blob_altered', `blob ${hex(id)} failed authentication: altered or moved`);
+    }
+    if (this.tag[0] !== TAG_FINAL) throw new FormatV2Error('blob_altered', `blob ${hex(id)} is not final`);
+    const plain = this.decode(id, message);
+    if (this.dedupKey && !chunkIdOf(this.dedupKey, plain).equals(id))
+      throw new FormatV2Error('chunk_mismatch', `blob ${hex(id)} holds other content than its id says`);
+    return plain;
+  }
+
+  private decode(id: Buffer, message: Buffer): Buffer {
+    const payload = message.subarray(1);
+    if (message[0] === encodingRaw) return payload;
+    if (message[0] !== encodingZstd)
+      throw new FormatV2Error('corrupt_framing', `blob ${hex(id)}: unknown encoding ${message[0]}`);
+    let size: number | null;
+    try {
+      size = zstd().getFrameContentSize(payload);
+    } catch {
+      size = null;
+    }
+    if (size === null || size > maxChunkBytes)
+      throw new FormatV2Error('corrupt_framing', `blob ${hex(id)}: no zstd frame of a chunk's size`);
+    const plain = Buffer.allocUnsafe(size);
+    let n: number;
+    try {
+      n = this.dctx.decompress(plain, payload);
+    } catch {
+      n = -1;
+    }
+    if (n !== size) throw new FormatV2Error('corrupt_framing', `blob ${hex(id)}: its zstd frame is corrupt`);
+    return plain;
+  }
+}
+
+const hex = (id: Buffer) => id.toString('hex').slice(0, 16);

@@ -1,0 +1,122 @@
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { z } from 'zod';
+import { DecryptStream, EncryptStream, type KeySource } from '../container.ts';
+import { manifestSchema, maxManifestEntries } from '../manifest-schema.ts';
+import { zstd } from '../zstd-binding.ts';
+import { FormatV2Error } from './errors.ts';
+
+// The version-2 manifest (docs/FORMAT.md, "Manifest, version 2"): v1's, less the data object, each
+// regular file listing its chunk ids in order. Where chunks lie is not in it: packs get repacked, and
+// a snapshot must stay valid through that. It is a v1 container of zstd-compressed JSON (hex ids
+// compress to half), under its own data key.
+
+/**
+ * Some 2 TB of files at the 1 MiB average, and what a restoring agent can hold whole. The sealed
+ * object, and its JSON once decompressed, are bounded before either is read.
+ */
+export const maxChunkRefs = 2_000_000;
+export const maxManifestV2Bytes = 256 * 1024 * 1024;
+const maxManifestV2Json = 512 * 1024 * 1024;
+
+const v1Entry = manifestSchema.shape.entries.element;
+const chunkId = z.string().regex(/^[0-9a-f]{64}$/);
+const entry = v1Entry
+  .omit({ sha256: true })
+  .extend({ chunks: z.array(chunkId).max(maxChunkRefs).optional() });
+const bytes = z
+  .number()
+  .int()
+  .min(1)
+  .max(2 ** 30);
+
+export const manifestV2Schema = manifestSchema
+  .omit({ formatVersion: true, entries: true, data: true })
+  .extend({
+    formatVersion: z.literal(2),
+    chunking: z.strictObject({ min: bytes, avg: bytes, max: bytes }),
+    entries: z.array(entry).max(maxManifestEntries),
+  })
+  .superRefine((m, ctx) => {
+    let refs = 0;
+    m.entries.forEach((e, k) => {
+      const isFile = e.type === 'file';
+      if (isFile !== (e.chunks !== undefined) || isFile !== (e.size !== undefined))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['entries', k],
+          message: 'files, and only files, list chunks and a size',
+        });
+      refs += e.chunks?.length ?? 0;
+    });
+    if (refs > maxChunkRefs)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['entries'],
+        message: `more than ${maxChunkRefs} chunk references`,
+      });
+  });
+
+export type ManifestV2 = z.infer<typeof manifestV2Schema>;
+export type ManifestV2Entry = ManifestV2['entries'][number];
+
+export function parseManifestV2(value: unknown): ManifestV2 {
+  const parsed = manifestV2Schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new FormatV2Error(
+    'malformed_manifest',
+    `the manifest is malformed: ${issue.path.join('.') || 'the document'}: ${issue.message}`,
+  );
+}
+
+export async function sealManifestV2(
+  manifest: ManifestV2,
+  publicKey: Buffer,
+  dataKey: Buffer,
+): Promise<Buffer> {
+  const json = Buffer.from(JSON.stringify(manifest));
+  if (json.length > maxManifestV2Json) throw new RangeError('manifest too large for the format');
+  // zstd's compress bound is the input plus 1/256 of it plus at most 64 bytes.
+  const room = Buffer.allocUnsafe(json.length + (json.length >> 8) + 1024);
+  const compressed = room.subarray(0, zstd().compress(room, json, 3));
+  const enc = new EncryptStream({ publicKey, dataKey, compression: 'zstd' });
+  return buffer(Readable.from([compressed]).pipe(enc));
+}
+
+export async function openManifestV2(
+  sealed: Buffer,
+  key: KeySource,
+  expectedKeyId?: Buffer,
+): Promise<ManifestV2> {
+  if (sealed.length > maxManifestV2Bytes)
+    throw new FormatV2Error('malformed_manifest', `a manifest object of ${sealed.length} bytes is too large`);
+  const decrypt = new DecryptStream(key, expectedKeyId);
+  const plain = await buffer(Readable.from([sealed]).pipe(decrypt));
+  let json = plain;
+  if (decrypt.containerHeader?.compression === 'zstd') {
+    let size: number | null = null;
+    try {
+      size = zstd().getFrameContentSize(plain);
+    } catch {
+      // Reported below, as any frame without a usable size.
+    }
+    if (size === null || size > maxManifestV2Json)
+      throw new FormatV2Error('malformed_manifest', 'the manifest is no zstd frame of a bounded size');
+    json = Buffer.allocUnsafe(size);
+    let n = -1;
+    try {
+      n = zstd().decompress(json, plain);
+    } catch {
+      // Reported below, as any frame that does not give its declared size.
+    }
+    if (n !== size) throw new FormatV2Error('malformed_manifest', 'the manifest zstd frame is corrupt');
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(json.toString('utf8'));
+  } catch {
+    throw new FormatV2Error('malformed_manifest', 'the manifest object does not hold JSON');
+  }
+  return parseManifestV2(document);
+}

@@ -1,0 +1,79 @@
+import sodium from 'sodium-native';
+import { newDataKey } from '../container.ts';
+import { BlobSealer } from './blob.ts';
+import {
+  encodeIndex,
+  encodePreamble,
+  encodeTrailer,
+  indexOverhead,
+  preambleBytes,
+  type PackEntry,
+} from './pack-layout.ts';
+
+const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+
+/**
+ * Writes one pack as it fills: the preamble, then each blob as it is added, through `emit` (an
+ * upload's part buffer, a file), so a pack is never held twice; finish() adds the sealed index and
+ * the trailer and returns the entries for strackt's index. Needs only the team public key. Emitted
+ * bytes are valid only until the next add(): copy them, or write them out before returning.
+ */
+export class PackWriter {
+  /** Fresh per pack: a pack repacked or deleted takes no other pack's secrecy with it. */
+  readonly dataKey = newDataKey();
+  private readonly preamble: Buffer;
+  private readonly entries: PackEntry[] = [];
+  private size = preambleBytes;
+  private finished = false;
+
+  constructor(
+    publicKey: Buffer,
+    private readonly emit: (bytes: Buffer) => void,
+    private readonly sealer = new BlobSealer(),
+  ) {
+    this.preamble = encodePreamble(publicKey, this.dataKey);
+    emit(this.preamble);
+  }
+
+  /** Bytes emitted so far: start another pack once this reaches packTargetBytes. */
+  get bytes(): number {
+    return this.size;
+  }
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  add(id: Buffer, plain: Uint8Array): PackEntry {
+    if (this.finished) throw new Error('PackWriter.add: the pack is finished');
+    const { blob } = this.sealer.seal(this.dataKey, id, plain);
+    // Index offsets are 32-bit; packs stay near packTargetBytes, far below.
+    if (this.size + blob.length > 2 ** 32 - 1) throw new RangeError('PackWriter.add: the pack is full');
+    const entry = { id: Buffer.from(id), offset: this.size, length: blob.length, rawLength: plain.length };
+    this.entries.push(entry);
+    this.size += blob.length;
+    this.emit(blob);
+    return entry;
+  }
+
+  finish(): PackEntry[] {
+    if (this.finished) throw new Error('PackWriter.finish: the pack is finished');
+    this.finished = true;
+    const index = encodeIndex(this.entries);
+    const sealed = Buffer.allocUnsafe(indexOverhead + index.length);
+    const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+    sodium.crypto_secretstream_xchacha20poly1305_init_push(state, sealed.subarray(0, 24), this.dataKey);
+    // The preamble as additional data: its key id and sealed key cannot be swapped for another's.
+    sodium.crypto_secretstream_xchacha20poly1305_push(
+      state,
+      sealed.subarray(24),
+      index,
+      this.preamble,
+      TAG_FINAL,
+    );
+    this.emit(sealed);
+    this.emit(encodeTrailer(sealed.length));
+    this.size += sealed.length + 12;
+    return this.entries;
+  }
+}
