@@ -92,7 +92,10 @@ export function createBackupActivities({ db, storeOf }: { db: Db; storeOf: Store
     },
 
     /** Completes the upload and checks what the storage holds before the snapshot is listed. */
-    async completeBackup(input: { snapshotId: string; capture: HostTaskResult<'captureSnapshot'> }): Promise<void> {
+    async completeBackup(input: {
+      snapshotId: string;
+      capture: HostTaskResult<'captureSnapshot'>;
+    }): Promise<void> {
       const snapshot = await getSnapshotById(db, input.snapshotId);
       const store = await storeOf(snapshot.team_id, snapshot.destination_id);
       const { capture } = input;

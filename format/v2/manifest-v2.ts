@@ -1,7 +1,9 @@
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { z } from 'zod';
-import { DecryptStream, EncryptStream, type KeySource } from '../container.ts';
+import { DecryptStream } from '../container-opener.ts';
+import { EncryptStream } from '../container-sealer.ts';
+import type { KeySource } from '../data-key.ts';
 import { manifestSchema, maxManifestEntries } from '../manifest-schema.ts';
 import { zstd } from '../zstd-binding.ts';
 import { FormatV2Error } from './errors.ts';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import sodium from 'sodium-native';
 import { keyIdOf } from '../team-key.ts';
-import { sealDataKey } from '../container.ts';
+import { sealDataKey } from '../data-key.ts';
 import { blobOverhead } from './blob.ts';
 import { chunkIdBytes } from './chunk-id.ts';
 import { maxChunkBytes } from './chunker.ts';

@@ -1,5 +1,5 @@
 import sodium from 'sodium-native';
-import { openDataKey, type KeySource } from '../container.ts';
+import { openDataKey, type KeySource } from '../data-key.ts';
 import { keyIdOf, publicKeyOf } from '../team-key.ts';
 import { BlobOpener } from './blob.ts';
 import { FormatV2Error } from './errors.ts';

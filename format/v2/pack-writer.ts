@@ -1,5 +1,5 @@
 import sodium from 'sodium-native';
-import { newDataKey } from '../container.ts';
+import { newDataKey } from '../data-key.ts';
 import { BlobSealer } from './blob.ts';
 import {
   encodeIndex,

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sodium from 'sodium-native';
-import { newDataKey } from '../../format/container.ts';
+import { newDataKey } from '../../format/data-key.ts';
 import { snapshotObjectKeys } from '../../format/manifest.ts';
 import { keyIdOf, parsePrintableSecretKey, publicKeyOf } from '../../format/team-key.ts';
 import { zstd } from '../../format/zstd-binding.ts';

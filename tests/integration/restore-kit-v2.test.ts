@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { newDataKey } from '../../format/container.ts';
+import { newDataKey } from '../../format/data-key.ts';
 import { keyIdOf, generateTeamKey, printableSecretKey } from '../../format/team-key.ts';
 import { chunkIdOf, dedupKeyOf } from '../../format/v2/chunk-id.ts';
 import { chunkParams, Chunker } from '../../format/v2/chunker.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { SnapshotFormatError } from '../../format/container.ts';
-import { newDataKey } from '../../format/container.ts';
+import type { SnapshotFormatError } from '../../format/format-error.ts';
+import { newDataKey } from '../../format/data-key.ts';
 import { openManifest } from '../../format/manifest-object.ts';
 import { generateTeamKey } from '../../format/team-key.ts';
 import { chunkParams } from '../../format/v2/chunker.ts';
