@@ -1,3 +1,6 @@
+// First: the routes call .openapi() on schemas of common/, which zod gives only to schemas made after
+// @hono/zod-openapi has extended it, and the app's imports load that before anything else does.
+import { createApp } from './app.ts';
 import { serve } from '@hono/node-server';
 import { exitOnConfigError } from '../common/config.ts';
 import { loadControlPlaneConfig } from '../common/control-plane-config.ts';
@@ -10,7 +13,6 @@ import { createDb } from '../db/database.ts';
 import { destinationStores } from '../db/destination-stores.ts';
 import { migrateToLatest } from '../db/migrator.ts';
 import { Vault } from '../db/vault.ts';
-import { createApp } from './app.ts';
 
 const config = exitOnConfigError('strackt-api', () => loadControlPlaneConfig());
 const log = createLogger('api', { level: config.LOG_LEVEL });
