@@ -4,7 +4,8 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { maxPartNumber, requestedAction } from '../storage/receiver-urls.ts';
 import { isPrune, writerBound, type Credentials } from './receiver-auth.ts';
-import { checkKey, StoreError, type ObjectStore } from './object-store.ts';
+import { checkKey, StoreError } from './object-keys.ts';
+import type { ObjectStore } from './object-store.ts';
 
 type ObjectsEnv = { Bindings: HttpBindings };
 

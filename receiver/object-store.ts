@@ -1,39 +1,15 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { maxPartBytes, maxPartNumber } from '../storage/receiver-urls.ts';
+import { hashFile, receiveInto, syncDirectory, syncFile } from './durable-files.ts';
+import { checkKey, StoreError } from './object-keys.ts';
 
-/** A refusal the HTTP layer turns into its status; nothing stored was touched. */
-export class StoreError extends Error {
-  override name = 'StoreError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-// team/environment/snapshot names and file names: letters, digits, dot, dash and underscore, never
-// starting with a dot, so no segment can be "..", hidden, or reach outside the data directory.
-const segment = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
-const maxKeyLength = 512;
+// A part's file is named by its number and its SHA-256 (its etag).
 const partFile = /^(\d+)\.([0-9a-f]{64})$/;
-
-export function checkKey(key: string): string {
-  const parts = key.split('/');
-  if (key.length > maxKeyLength || !parts.every((p) => segment.test(p)))
-    throw new StoreError(
-      400,
-      'bad_key',
-      `object names are up to ${maxKeyLength} characters of /-separated segments of letters, digits, ".", "-" and "_", not starting with "."`,
-    );
-  return key;
-}
 
 export interface AppendInput {
   /** Where this body starts in the object: the size the partial upload has reached. */
@@ -72,6 +48,10 @@ export interface UploadState {
  * streamed from a spool): each part is written whole or not at all under `uploads/<key>/`, and
  * completing one joins the named parts into `partial/<key>`, checks size and SHA-256, and links it
  * into place like any upload.
+ *
+ * One class of ~300 lines, not a file per kind of upload: both kinds share the paths, the one-writer
+ * rule (`alone`) and the final link into place, and read together they show that no path of either
+ * can overwrite an object.
  */
 export class ObjectStore {
   private readonly writing = new Set<string>();
@@ -366,57 +346,5 @@ export class ObjectStore {
     };
     await walk(base);
     return out.sort((a, b) => a.key.localeCompare(b.key));
-  }
-}
-
-/**
- * Writes a request body into `path` from `offset`. pipe(), not pipeline(): a failed write must leave
- * the request alive to answer it (507). A full disk is said as such.
- */
-async function receiveInto(path: string, offset: number, body: Readable): Promise<void> {
-  const out = createWriteStream(path, { flags: offset === 0 ? 'w' : 'r+', start: offset });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      out.once('error', (err) => {
-        body.unpipe(out);
-        body.resume(); // the rest of the body is read and dropped, so the answer can go out
-        reject(err);
-      });
-      body.once('error', reject);
-      body.once('aborted', () => reject(new StoreError(400, 'aborted', 'the client went away mid-upload')));
-      out.once('finish', resolve);
-      body.pipe(out);
-    });
-  } catch (err) {
-    out.destroy();
-    if (!out.closed) await once(out, 'close');
-    if ((err as NodeJS.ErrnoException).code === 'ENOSPC')
-      throw new StoreError(507, 'disk_full', 'the receiver’s disk is full: nothing stored was changed');
-    throw err;
-  }
-}
-
-async function hashFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+').catch(() => undefined);
-  if (!handle) return;
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { signObjectUrl, type WriterAction } from '../storage/receiver-urls.ts';
-import { StoreError } from './object-store.ts';
+import { StoreError } from './object-keys.ts';
 
 /** What the control plane installed at enrolment: the writer key, and the prune token's hash only. */
 export interface Credentials {

@@ -11,7 +11,8 @@ import { z } from 'zod';
 import type { Logger } from '../common/log.ts';
 import { objectRoutes } from './object-routes.ts';
 import { same, sha256, type Credentials } from './receiver-auth.ts';
-import { ObjectStore, StoreError } from './object-store.ts';
+import { StoreError } from './object-keys.ts';
+import { ObjectStore } from './object-store.ts';
 
 // Enrolment and completion bodies: a completion lists up to 10,000 parts with their ETags.
 const maxJsonBody = 1 << 20;
