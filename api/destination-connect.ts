@@ -3,14 +3,13 @@ import { invalid } from '../common/errors.ts';
 import type { Db } from '../db/database.ts';
 import {
   createDestination,
-  createReceiverDestination,
   deleteDestination,
   openDestination,
   recordChecked,
   updateDestination,
   type DestinationInput,
-  type ReceiverInput,
 } from '../db/destinations.data.ts';
+import { createReceiverDestination, type ReceiverInput } from '../db/receiver-destinations.data.ts';
 import type { Destination } from '../db/tables/destination.table.ts';
 import { createTeamKeyIfMissing } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
