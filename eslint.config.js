@@ -47,6 +47,33 @@ export default tseslint.config(
       ],
     },
   },
+  // Imports only point down. Each folder names what it may not import: the layers above it, and the
+  // programs (agent, receiver) that stand beside the control plane.
+  ...Object.entries({
+    common: ['format', 'storage', 'db', 'activities', 'workflows', 'api', 'agent', 'receiver', 'worker'],
+    format: ['storage', 'db', 'activities', 'workflows', 'api', 'agent', 'receiver', 'worker'],
+    storage: ['db', 'activities', 'workflows', 'api', 'agent', 'receiver', 'worker'],
+    db: ['activities', 'workflows', 'api', 'agent', 'receiver', 'worker'],
+    activities: ['workflows', 'api', 'agent', 'receiver', 'worker'],
+    agent: ['db', 'activities', 'workflows', 'api', 'receiver', 'worker'],
+    receiver: ['db', 'activities', 'workflows', 'api', 'agent', 'worker'],
+    api: ['agent', 'receiver', 'worker'],
+  }).map(([folder, above]) => ({
+    files: [`${folder}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(\\.\\./)+(${above.join('|')})/`,
+              message: `${folder}/ may not import ${above.join(', ')}: imports only point down (docs/ARCHITECTURE.md).`,
+            },
+          ],
+        },
+      ],
+    },
+  })),
   {
     // Kysely's guidance: migrations are typed against Kysely<any> so they never depend on today's schema.
     files: ['db/migrations/**/*.ts'],
