@@ -10,11 +10,14 @@ import { storageUnreachable } from '../storage/probe-errors.ts';
 import type { StoreOf } from '../storage/destination-store.ts';
 import { environmentForServer } from '../db/environments.data.ts';
 import { enrolAgentKey } from '../db/servers.data.ts';
+import { teamDedupKey } from '../db/team-keys.data.ts';
+import type { Vault } from '../db/vault.ts';
 import type { AgentEnv } from './auth.ts';
 import {
   bodyErrors,
   errorResponses,
   errorSchema,
+  holdsSecret,
   idParam,
   jsonBody,
   jsonResponse,
@@ -38,7 +41,7 @@ const accessSchema = z.object({
 });
 
 /** Routes agents call with their agent token. They only ever see their own server's environments and uploads. */
-export function agentRoutes({ db, storeOf }: { db: Db; storeOf: StoreOf }) {
+export function agentRoutes({ db, vault, storeOf }: { db: Db; vault: Vault; storeOf: StoreOf }) {
   /** For an agent: the storage of a snapshot its own server is writing right now, else not found. */
   async function uploadStore(serverId: string, snapshotId: string) {
     const snapshot = await uploadingSnapshotForServer(db, serverId, snapshotId);
@@ -104,6 +107,28 @@ export function agentRoutes({ db, storeOf }: { db: Db; storeOf: StoreOf }) {
             `server ${server.id} enrolled another agent key; to move the agent, rotate its token (POST /servers/${server.id}/agent-token)`,
           );
         return c.json({ serverId: server.id, teamId: server.team_id, serverName: server.name }, 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get',
+        path: '/dedup-key',
+        operationId: 'getDedupKey',
+        tags: ['Agent'],
+        summary: 'The dedup key of this server’s team, which names chunks in format 2 (docs/FORMAT.md)',
+        responses: {
+          200: jsonResponse(
+            z.object({ dedupKey: z.string().openapi({ description: '32 bytes, hex' }) }),
+            'Dedup key (never cached)',
+          ),
+          ...errorResponses(404),
+        },
+      }),
+      async (c) => {
+        // Any agent of the team may have it: it names chunks and opens nothing (docs/SECURITY.md).
+        const key = await teamDedupKey(db, vault, c.get('server').team_id);
+        holdsSecret(c);
+        return c.json({ dedupKey: key.toString('hex') }, 200);
       },
     )
     .openapi(

@@ -3,7 +3,20 @@ import { randomBytes } from 'node:crypto';
 const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
 
 export type IdKind =
-  'team' | 'tok' | 'srv' | 'env' | 'op' | 'sec' | 'dst' | 'snap' | 'sch' | 'whk' | 'whd' | 'task' | 'req';
+  | 'team'
+  | 'tok'
+  | 'srv'
+  | 'env'
+  | 'op'
+  | 'sec'
+  | 'dst'
+  | 'snap'
+  | 'pack'
+  | 'sch'
+  | 'whk'
+  | 'whd'
+  | 'task'
+  | 'req';
 
 /** Prefixed ids say what they name in logs, URLs and the Temporal UI; 80 random bits each. */
 export function newId(kind: IdKind): string {

@@ -7,9 +7,11 @@ import type { DestinationTable } from './tables/destination.table.ts';
 import type { EnvironmentTable } from './tables/environment.table.ts';
 import type { IdempotencyKeyTable } from './tables/idempotency-key.table.ts';
 import type { OperationTable } from './tables/operation.table.ts';
+import type { PackChunkTable, PackTable } from './tables/pack.table.ts';
 import type { RestoreTable } from './tables/restore.table.ts';
 import type { BackupScheduleTable, ScheduleRunTable } from './tables/schedule.table.ts';
 import type { ServerTable } from './tables/server.table.ts';
+import type { ChunkClaimTable, SnapshotChunkTable } from './tables/snapshot-chunk.table.ts';
 import type { SnapshotTable } from './tables/snapshot.table.ts';
 import type { TeamKeyTable } from './tables/team-key.table.ts';
 import type { TeamTable } from './tables/team.table.ts';
@@ -35,6 +37,10 @@ export interface Database {
   webhook_deliveries: WebhookDeliveryTable;
   agent_tasks: AgentTaskTable;
   idempotency_keys: IdempotencyKeyTable;
+  packs: PackTable;
+  pack_chunks: PackChunkTable;
+  snapshot_chunks: SnapshotChunkTable;
+  chunk_claims: ChunkClaimTable;
 }
 
 export type Db = Kysely<Database>;

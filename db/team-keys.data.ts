@@ -6,6 +6,7 @@ import {
   printableSecretKey,
   publicKeyOf,
 } from '../format/team-key.ts';
+import { dedupKeyOf } from '../format/v2/chunk-id.ts';
 import type { Db } from './database.ts';
 import { VaultError, type Vault } from './vault.ts';
 
@@ -91,6 +92,16 @@ export async function openTeamSecretKey(db: Db, vault: Vault, teamId: string): P
     throw new VaultError(`the vault secret of team ${teamId}'s key does not match its public key`);
   }
   return secretKey;
+}
+
+/** The team's dedup key (format 2), for its agents: the secret key it comes from is wiped at once. */
+export async function teamDedupKey(db: Db, vault: Vault, teamId: string): Promise<Buffer> {
+  const secretKey = await openTeamSecretKey(db, vault, teamId);
+  try {
+    return dedupKeyOf(secretKey);
+  } finally {
+    secretKey.fill(0);
+  }
 }
 
 /**

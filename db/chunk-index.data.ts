@@ -1,0 +1,272 @@
+import type { Transaction } from 'kysely';
+import { DomainError, invalid, notFound } from '../common/errors.ts';
+import { newId } from '../common/ids.ts';
+import { chunkIdBytes } from '../format/v2/chunk-id.ts';
+import type { Database, Db } from './database.ts';
+import type { Pack } from './tables/pack.table.ts';
+
+// Format 2's chunk index (docs/ARCHITECTURE.md, "Chunk index (format 2)"). Every write that makes a
+// backup rely on chunks takes its destination's row lock shared; garbage collection takes it
+// exclusive to choose what to delete (chunk-gc.data.ts), so it never decides on a stale view.
+
+// Well under PostgreSQL's 65,535 parameters per statement, with up to 7 columns a row.
+const batchSize = 5000;
+
+export function batches<T>(items: T[], size = batchSize): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** The ids once each, refused unless each is a chunk id's 32 bytes. */
+function distinctIds(ids: Buffer[]): Buffer[] {
+  const seen = new Map<string, Buffer>();
+  for (const id of ids) {
+    if (id.length !== chunkIdBytes) throw invalid('chunks', `a chunk id is ${chunkIdBytes} bytes`);
+    seen.set(id.toString('hex'), id);
+  }
+  return [...seen.values()];
+}
+
+export async function lockDestinationIndex(
+  trx: Transaction<Database>,
+  destinationId: string,
+  mode: 'shared' | 'exclusive',
+): Promise<void> {
+  const row = trx.selectFrom('destinations').select('id').where('id', '=', destinationId);
+  await (mode === 'shared' ? row.forKeyShare() : row.forUpdate()).execute();
+}
+
+async function uploadingSnapshot(trx: Transaction<Database>, snapshotId: string) {
+  const snapshot = await trx
+    .selectFrom('snapshots')
+    .select(['id', 'team_id', 'destination_id', 'environment_id'])
+    .where('id', '=', snapshotId)
+    .where('status', '=', 'uploading')
+    .executeTakeFirst();
+  if (!snapshot) throw notFound('snapshot upload', snapshotId);
+  return snapshot;
+}
+
+async function claim(trx: Transaction<Database>, snapshotId: string, ids: Buffer[]): Promise<void> {
+  for (const batch of batches(ids))
+    await trx
+      .insertInto('chunk_claims')
+      .values(batch.map((chunk_id) => ({ snapshot_id: snapshotId, chunk_id })))
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+}
+
+/**
+ * Of the chunks a backup in flight is about to store, those its destination lacks: the agent uploads
+ * these and references the others, which this claims for the backup in the same transaction so that
+ * garbage collection keeps them. A chunk counts as held only in a stored pack, from a blob not marked
+ * bad, and only if the backup's own environment stored that blob or the control plane verified it:
+ * an agent can seal garbage under a known id, and that must not stop another environment from
+ * uploading the real chunk (docs/SECURITY.md).
+ */
+export async function chunksToUpload(db: Db, snapshotId: string, ids: Buffer[]): Promise<Buffer[]> {
+  const wanted = distinctIds(ids);
+  return db.transaction().execute(async (trx) => {
+    const backup = await uploadingSnapshot(trx, snapshotId);
+    await lockDestinationIndex(trx, backup.destination_id, 'shared');
+    const held = new Set<string>();
+    for (const batch of batches(wanted)) {
+      const rows = await trx
+        .selectFrom('pack_chunks')
+        .innerJoin('packs', 'packs.id', 'pack_chunks.pack_id')
+        .select('pack_chunks.chunk_id')
+        .distinct()
+        .where('packs.destination_id', '=', backup.destination_id)
+        .where('packs.status', '=', 'stored')
+        .where('pack_chunks.bad_at', 'is', null)
+        .where((eb) =>
+          eb.or([
+            eb('packs.environment_id', '=', backup.environment_id),
+            eb('pack_chunks.verified_at', 'is not', null),
+          ]),
+        )
+        .where('pack_chunks.chunk_id', 'in', batch)
+        .execute();
+      await claim(
+        trx,
+        snapshotId,
+        rows.map((r) => r.chunk_id),
+      );
+      for (const r of rows) held.add(r.chunk_id.toString('hex'));
+    }
+    return wanted.filter((id) => !held.has(id.toString('hex')));
+  });
+}
+
+/**
+ * Registers a pack before its PUT URL is presigned: by a backup in flight (its team, destination and
+ * environment are the snapshot's), or by the control plane repacking.
+ */
+export async function startPack(
+  db: Db,
+  p: { objectKey: string } & ({ snapshotId: string } | { teamId: string; destinationId: string }),
+): Promise<Pack> {
+  return db.transaction().execute(async (trx) => {
+    const owner =
+      'snapshotId' in p
+        ? await uploadingSnapshot(trx, p.snapshotId)
+        : { id: null, team_id: p.teamId, destination_id: p.destinationId, environment_id: null };
+    return trx
+      .insertInto('packs')
+      .values({
+        id: newId('pack'),
+        team_id: owner.team_id,
+        destination_id: owner.destination_id,
+        environment_id: owner.environment_id,
+        snapshot_id: owner.id,
+        object_key: p.objectKey,
+        size_bytes: null,
+        status: 'uploading',
+        stored_at: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
+}
+
+export interface PackEntry {
+  chunkId: Buffer;
+  offset: number;
+  length: number;
+  rawLength: number;
+}
+
+/**
+ * Records a pack as stored, with its index, once its upload has been checked. `verified` says the
+ * control plane opened every blob and checked its chunk id (a repack does). The chunks are claimed
+ * for the backup that wrote the pack, which references them only at its end. Again for a pack
+ * already stored: nothing changes (an activity retried).
+ */
+export async function packStored(
+  db: Db,
+  packId: string,
+  p: { sizeBytes: number; entries: PackEntry[]; verified: boolean },
+): Promise<void> {
+  distinctIds(p.entries.map((e) => e.chunkId));
+  await db.transaction().execute(async (trx) => {
+    const found = await trx
+      .selectFrom('packs')
+      .select('destination_id')
+      .where('id', '=', packId)
+      .executeTakeFirst();
+    if (!found) throw notFound('pack', packId);
+    // The destination before the pack's row: garbage collection locks in that order too.
+    await lockDestinationIndex(trx, found.destination_id, 'shared');
+    const pack = await trx
+      .selectFrom('packs')
+      .select(['status', 'snapshot_id'])
+      .where('id', '=', packId)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
+    if (pack.status === 'stored') return;
+    if (pack.status === 'deleting')
+      throw new DomainError('conflict', 'pack_deleting', `pack ${packId} was given up and is being deleted`);
+    const verifiedAt = p.verified ? new Date() : null;
+    for (const batch of batches(p.entries))
+      await trx
+        .insertInto('pack_chunks')
+        .values(
+          batch.map((e) => ({
+            pack_id: packId,
+            chunk_id: e.chunkId,
+            offset: e.offset,
+            length: e.length,
+            raw_length: e.rawLength,
+            verified_at: verifiedAt,
+            bad_at: null,
+          })),
+        )
+        .execute();
+    await trx
+      .updateTable('packs')
+      .set({ status: 'stored', size_bytes: p.sizeBytes, stored_at: new Date() })
+      .where('id', '=', packId)
+      .execute();
+    if (pack.snapshot_id)
+      await claim(
+        trx,
+        pack.snapshot_id,
+        p.entries.map((e) => e.chunkId),
+      );
+  });
+}
+
+/**
+ * The chunks a format-2 snapshot references, reported by its agent at the end of the backup, before
+ * it is marked complete. Each must have been claimed by this backup (found held, or uploaded by it):
+ * a chunk never claimed may be collected at any moment, and the snapshot would reference it missing.
+ */
+export async function recordSnapshotChunks(db: Db, snapshotId: string, ids: Buffer[]): Promise<void> {
+  const referenced = distinctIds(ids);
+  await db.transaction().execute(async (trx) => {
+    const backup = await uploadingSnapshot(trx, snapshotId);
+    await lockDestinationIndex(trx, backup.destination_id, 'shared');
+    let claimed = 0;
+    for (const batch of batches(referenced)) {
+      const { n } = await trx
+        .selectFrom('chunk_claims')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('snapshot_id', '=', snapshotId)
+        .where('chunk_id', 'in', batch)
+        .executeTakeFirstOrThrow();
+      claimed += Number(n);
+    }
+    if (claimed !== referenced.length)
+      throw new DomainError(
+        'invalid',
+        'chunks_not_claimed',
+        `${referenced.length - claimed} of the snapshot's chunks were neither found held nor uploaded by this backup`,
+      );
+    for (const batch of batches(referenced))
+      await trx
+        .insertInto('snapshot_chunks')
+        .values(batch.map((chunk_id) => ({ snapshot_id: snapshotId, chunk_id })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    await trx.deleteFrom('chunk_claims').where('snapshot_id', '=', snapshotId).execute();
+  });
+}
+
+/**
+ * Marks every copy of these chunks on a destination bad (a verification or restore found one missing
+ * or corrupt): they never count as held again, so the next backup needing one uploads it anew. The
+ * snapshots referencing them keep them (what is left of a copy is not garbage collection's to drop).
+ */
+export async function markChunksBad(db: Db, destinationId: string, ids: Buffer[]): Promise<number> {
+  let marked = 0;
+  for (const batch of batches(distinctIds(ids))) {
+    const result = await db
+      .updateTable('pack_chunks')
+      .set({ bad_at: new Date() })
+      .where('bad_at', 'is', null)
+      .where('chunk_id', 'in', batch)
+      .where('pack_id', 'in', (eb) =>
+        eb.selectFrom('packs').select('id').where('destination_id', '=', destinationId),
+      )
+      .executeTakeFirst();
+    marked += Number(result.numUpdatedRows);
+  }
+  return marked;
+}
+
+/** Marks blobs of a pack whose plaintext the control plane found to hash to their ids. */
+export async function markChunksVerified(db: Db, packId: string, ids: Buffer[]): Promise<number> {
+  let marked = 0;
+  for (const batch of batches(distinctIds(ids))) {
+    const result = await db
+      .updateTable('pack_chunks')
+      .set({ verified_at: new Date() })
+      .where('pack_id', '=', packId)
+      .where('bad_at', 'is', null)
+      .where('chunk_id', 'in', batch)
+      .executeTakeFirst();
+    marked += Number(result.numUpdatedRows);
+  }
+  return marked;
+}
