@@ -1,14 +1,15 @@
 // Builds the agent as it runs on customers' servers: one JavaScript file (agent.mjs) beside the
 // worker threads it starts, and the command that runs it (strackt-agent). Run as a script, it makes
-// the development build in .build/agent, which uses the repo's node_modules and the node on PATH;
-// package-agent.mjs makes the self-contained one from the same function.
+// the development build in .build/agent, which takes its native addons from the repo's node_modules
+// and runs on the node on PATH; package-agent.mjs makes the self-contained one from the same function.
 // Not through tsx: compiling TypeScript at start cost ~60 MiB of the agent's memory budget
 // (measured idle: 188 MiB through tsx, 128 MiB built).
 import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
-import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { argv } from 'node:process';
+import { argv, execPath } from 'node:process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,28 +20,52 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
  */
 export const nativeAddons = ['sodium-native', 'zstd-napi'];
 
+/**
+ * Node's built-in modules as CommonJS (process.getBuiltinModule), not ES module imports: to build an
+ * import's namespace Node 26 reads every export, lazy ones included, and node:http's WebSocket
+ * export loads all of undici with http2, zlib and web streams, code the agent never runs (it calls
+ * no fetch: agent/http-request.ts). Measured: `import 'node:http'` alone 62 MiB of RSS, 46 this
+ * way; the idle agent 75 MiB this way, 79 imported.
+ */
+const builtinsAsCommonJs = {
+  name: 'builtins-as-commonjs',
+  setup(build) {
+    build.onResolve({ filter: /^node:/ }, ({ path }) => ({ path, namespace: 'builtin' }));
+    build.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path }) => ({
+      contents: `module.exports = process.getBuiltinModule(${JSON.stringify(path)});`,
+    }));
+  },
+};
+
+/** V8's young generation capped at 2 MiB semi-spaces: why, by the launcher below. */
+const nodeFlags = ['--max-semi-space-size=2'];
+
 /** The Node.js major the agent runs on (the scripts' and the package's, deploy/node-version). */
 const nodeMajor = /^version (\d+)\./m.exec(readFileSync(join(root, 'deploy', 'node-version'), 'utf8'))[1];
 
 /**
- * Builds into `out`. selfContained: every JavaScript dependency goes into the bundle (only the
- * native addons stay outside), and the launcher runs the node in `out`/node instead of the one on
- * PATH. Returns esbuild's metafile: what went into the bundle and what it still imports.
+ * Builds into `out`: every JavaScript dependency goes into the bundle, only the native addons stay
+ * outside, so the agent tests run is the one shipped; a package loaded from node_modules also cost
+ * 3 MiB more idle RSS, mostly V8's optimising compilers warmed by resolving zod's hundred files.
+ * selfContained: the launcher runs the node in `out`/node instead of the one on PATH. `node`: the
+ * Node.js the agent will run on, which makes its code cache. Returns esbuild's metafile: what went
+ * into the bundle and what it still imports.
  */
-export async function buildAgent(out, { selfContained = false } = {}) {
+export async function buildAgent(out, { selfContained = false, node = execPath } = {}) {
   await mkdir(out, { recursive: true });
   const result = await build({
     entryPoints: [join(root, 'worker', 'agent.main.ts')],
     outfile: join(out, 'agent.mjs'),
     absWorkingDir: root,
     bundle: true,
-    ...(selfContained ? { external: nativeAddons } : { packages: 'external' }),
+    external: nativeAddons,
     platform: 'node',
     format: 'esm',
     target: `node${nodeMajor}`,
     sourcemap: true,
     metafile: true,
     logLevel: 'warning',
+    plugins: [builtinsAsCommonJs],
     // CommonJS packages in an ES module bundle (pino) require Node's built-ins: esbuild's shim for
     // require throws unless the bundle has a real one.
     banner: {
@@ -50,6 +75,21 @@ export async function buildAgent(out, { selfContained = false } = {}) {
   // Started by URL relative to the module that starts them, which is now agent.mjs.
   for (const thread of ['tar-reader.js', 'hash-worker.js', 'unpack-writer.js'])
     await copyFile(join(root, 'format', thread), join(out, thread));
+
+  // V8's code cache of the bundle, made at build so the first start has it too: compiling the 1 MiB
+  // bundle at each start took 6 MiB of V8 zone memory that glibc then kept (idle RSS 72 MiB without
+  // the cache, 69 with). Made by starting the bundle once without configuration, so it stops at its
+  // configuration check, on the agent's node with the launcher's flags (another version ignores it);
+  // portable, so it still matches once the package is unpacked elsewhere.
+  const cache = join(out, 'compile-cache');
+  await rm(cache, { recursive: true, force: true });
+  const flushAtExit =
+    'data:text/javascript,import{flushCompileCache}from"node:module";process.on("exit",flushCompileCache)';
+  spawnSync(node, [...nodeFlags, '--import', flushAtExit, join(out, 'agent.mjs')], {
+    env: { NODE_COMPILE_CACHE: cache, NODE_COMPILE_CACHE_PORTABLE: '1' },
+    stdio: 'ignore',
+    timeout: 30_000,
+  });
 
   // The agent's memory budget is 250 MiB whatever the snapshot's size. Three settings keep backups
   // inside it (1 GiB, several in a row; peak RSS measured 236-268 MiB without them, 196-212 with):
@@ -61,11 +101,12 @@ export async function buildAgent(out, { selfContained = false } = {}) {
   // - V8's young generation capped at 2 MiB semi-spaces (the hot path's buffers live outside the
   //   JavaScript heap).
   // readlink -f: the launcher still finds its files when started through a symbolic link.
-  const node = selfContained ? '"$dir/node/bin/node"' : 'node';
+  const runNode = selfContained ? '"$dir/node/bin/node"' : 'node';
   const launcher = `#!/bin/sh
 dir=$(dirname "$(readlink -f "$0")")
 export MALLOC_ARENA_MAX=\${MALLOC_ARENA_MAX:-2} MALLOC_MMAP_THRESHOLD_=\${MALLOC_MMAP_THRESHOLD_:-131072}
-exec ${node} --max-semi-space-size=2 "$dir/agent.mjs" "$@"
+export NODE_COMPILE_CACHE="$dir/compile-cache" NODE_COMPILE_CACHE_PORTABLE=1
+exec ${runNode} ${nodeFlags.join(' ')} "$dir/agent.mjs" "$@"
 `;
   await writeFile(join(out, 'strackt-agent'), launcher);
   await chmod(join(out, 'strackt-agent'), 0o755);

@@ -23,7 +23,13 @@ const outDir = join(root, '.build', 'agent-package');
 const stage = join(outDir, name);
 await rm(stage, { recursive: true, force: true });
 
-const metafile = await buildAgent(stage, { selfContained: true });
+// The Node.js release the scripts run on (deploy/node-version), installed once per machine by
+// deploy/node.sh from the npm registry and checked against its pinned digest there.
+const pinnedNode = execFileSync('bash', [join(root, 'deploy', 'node.sh')], {
+  encoding: 'utf8',
+  stdio: ['ignore', 'pipe', 'inherit'],
+}).trim();
+const metafile = await buildAgent(stage, { selfContained: true, node: join(pinnedNode, 'bin', 'node') });
 const imported = Object.values(metafile.outputs).flatMap((o) => o.imports);
 const unbundled = imported.filter(
   (i) => i.external && !i.path.startsWith('node:') && !builtinModules.includes(i.path),
@@ -32,12 +38,6 @@ const unexpected = unbundled.map((i) => i.path).filter((p) => !nativeAddons.incl
 if (unexpected.length) throw new Error(`the bundle still imports ${unexpected.join(', ')}: bundle it`);
 await copyLicenses(Object.keys(metafile.inputs), join(stage, 'licenses'));
 
-// The Node.js release the scripts run on (deploy/node-version), installed once per machine by
-// deploy/node.sh from the npm registry and checked against its pinned digest there.
-const pinnedNode = execFileSync('bash', [join(root, 'deploy', 'node.sh')], {
-  encoding: 'utf8',
-  stdio: ['ignore', 'pipe', 'inherit'],
-}).trim();
 await mkdir(join(stage, 'node', 'bin'), { recursive: true });
 const node = join(stage, 'node', 'bin', 'node');
 await copyFile(join(pinnedNode, 'bin', 'node'), node);

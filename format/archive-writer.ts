@@ -173,9 +173,14 @@ export async function writeArchive(
   const views = slots.map((sab) => Buffer.from(sab));
   // execArgv: [], or the threads would preload what this process was started with (tsx: 150 ms and
   // 30 MiB each, measured), which plain JavaScript does not need.
+  // A small heap limit for the tar reader, which is also what makes V8 collect it often: each read of
+  // tar's pipe is a fresh 64 KiB buffer outside its heap, and under the default limits ~64 MiB of
+  // dead ones piled up before a collection, in a malloc arena glibc then kept after the backup.
+  // Measured (a thread reading 1 GiB from a pipe): peak RSS 130 MiB and 125 after, 73 and 70 with it.
   const reader = new Worker(new URL('./tar-reader.js', import.meta.url), {
     workerData: { slots, args: tarArgs },
     execArgv: [],
+    resourceLimits: { maxOldGenerationSizeMb: 16 },
   });
   const hasher = new Worker(new URL('./hash-worker.js', import.meta.url), {
     workerData: { slots },
