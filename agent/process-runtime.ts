@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { chown, mkdir, open, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { volumeVariable, type EnvironmentSpec, type ServiceSpec } from '../common/environment-spec.ts';
+import { makeVolume } from './fs-snapshots.ts';
 import { confined } from './confined-path.ts';
 import { probe } from './health-checks.ts';
 import { groupAlive, processStartTime, signalGroup, stopGroup } from './process-groups.ts';
@@ -33,6 +34,11 @@ export class ProcessRuntime implements Runtime {
 
   volumesRoot(environmentId: string): string {
     return confined(this.dataRoot, 'volumes', environmentId);
+  }
+
+  fsSnapshotsRoot(environmentId: string): string {
+    // Environment ids start with `env_`: no environment's volumes can be named `.snapshots`.
+    return confined(this.dataRoot, 'volumes', '.snapshots', environmentId);
   }
 
   volumePath(environmentId: string, volume: string): string {
@@ -160,7 +166,7 @@ export class ProcessRuntime implements Runtime {
     const env = this.serviceEnv(spec, service, user?.home);
     for (const volume of service.volumes) {
       const path = this.volumePath(spec.environmentId, volume);
-      await mkdir(path, { recursive: true });
+      await makeVolume(path);
       if (user) await chown(path, user.uid, user.gid);
     }
     const cwd = this.workingDir(spec, service);
