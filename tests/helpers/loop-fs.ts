@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,6 +28,8 @@ export interface LoopFs {
  */
 export async function makeLoopFs(kind: LoopFsKind, sizeGiB = 2): Promise<LoopFs> {
   const dir = await mkdtemp(join(tmpdir(), `strackt-${kind}-`));
+  // mkdtemp's 0700 would keep services running as other users (PostgreSQL) out of their volumes.
+  await chmod(dir, 0o755);
   const image = join(dir, 'image');
   const mountPoint = join(dir, 'mnt');
   await run('truncate', ['-s', `${sizeGiB}G`, image]);
