@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
@@ -74,13 +74,15 @@ describe('file-system snapshots: the services held only while they are taken', (
     }
   }
 
-  const cases: [LoopFsKind, SnapshotMethod][] = [
+  // Btrfs volumes that are plain folders (made before the agent, or restored) are copied by reflink.
+  const cases: [LoopFsKind, SnapshotMethod, 'plain folders'?][] = [
     ['btrfs', 'btrfs-subvolume'],
+    ['btrfs', 'reflink', 'plain folders'],
     ['xfs', 'reflink'],
     ['ext4', 'read'],
   ];
-  for (const [kind, method] of cases) {
-    it(`${kind}: volumes taken by ${method}; the bank and its ledger restore as one point in time`, async () => {
+  for (const [kind, method, plain] of cases) {
+    it(`${kind}${plain ? `, ${plain}` : ''}: volumes taken by ${method}; the bank and its ledger restore as one point in time`, async () => {
       await onFileSystem(kind, async (fs, server) => {
         const [pgPort, ledgerPort] = (await freePorts(2)) as [number, number];
         const env = await cp.request<{ id: string }>('POST', '/environments', token, {
@@ -88,13 +90,12 @@ describe('file-system snapshots: the services held only while they are taken', (
           serverId: server.id,
           services: [postgresService(pgPort), ledgerService(ledgerPort)],
         });
+        const volumes = ['ledger', 'pgdata'].map((v) => join(server.root, 'volumes', env.body.id, v));
+        if (plain) for (const volume of volumes) await mkdir(volume, { recursive: true });
         const deploy = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/deploy`, token);
         assert.equal((await cp.finished(token, deploy.body.id)).status, 'succeeded');
-        if (kind === 'btrfs')
-          assert.deepEqual(await subvolumes(fs.mountPoint), [
-            `agent/volumes/${env.body.id}/ledger`,
-            `agent/volumes/${env.body.id}/pgdata`,
-          ]);
+        const made = volumes.map((v) => relative(fs.mountPoint, v));
+        if (kind === 'btrfs') assert.deepEqual(await subvolumes(fs.mountPoint), plain ? [] : made);
         await openBank(pgPort);
 
         const transfers = startTransfers(pgPort, ledgerPort);
