@@ -128,7 +128,7 @@ describe('file-system snapshots: the services held only while they are taken', (
           'the snapshots are removed',
         );
         if (kind === 'btrfs')
-          assert.equal((await subvolumes(fs.mountPoint)).length, 2, 'no snapshot subvolume left');
+          assert.deepEqual(await subvolumes(fs.mountPoint), plain ? [] : made, 'no snapshot subvolume left');
 
         await restoreAndAuditBank(s3, bucket, secretKey, snap.objects, committed);
       });
