@@ -9,6 +9,8 @@ export interface CaptureDebt {
   restart: boolean;
   /** Post hooks must run. */
   postHooks: boolean;
+  /** Volumes whose file-system snapshots may exist (noted before they are made): to be removed. */
+  snapshots?: string[];
 }
 
 export class CaptureJournal {

@@ -10,15 +10,15 @@ export interface HoldContext {
 
 /** An environment held still: what the capture reads, and how it lets go. */
 export interface Held {
-  /** The folder holding one folder per volume: the live volumes, or a file-system snapshot of them. */
-  readonly volumesRoot: string;
+  /** The folder holding the volume's folder that the capture reads: the live volumes, or a file-system snapshot. */
+  rootOf(volume: string): string;
   /** Epoch ms from which the data stood still: the snapshot's point in time. */
   readonly since: number;
   /**
    * Ends the hold once the volumes are read, or the capture failed; the same promise however often
    * it is called. Resolves with how long the services themselves were held (ms), the figure each
-   * snapshot records. A file-system snapshot strategy lets its services go before it returns the
-   * Held (its volumesRoot is the snapshot), and deletes the snapshot here.
+   * snapshot records. With file-system snapshots (snapshot-hold.ts) the services were let go before
+   * the Held was returned, and this deletes the snapshots.
    */
   release(): Promise<number>;
 }
@@ -29,7 +29,11 @@ export type HoldStill = (ctx: HoldContext) => Promise<Held>;
 function heldUntil(volumesRoot: string, letGo: () => Promise<void>): Held {
   const since = Date.now();
   let released: Promise<number> | undefined;
-  return { volumesRoot, since, release: () => (released ??= letGo().then(() => Date.now() - since)) };
+  return {
+    rootOf: () => volumesRoot,
+    since,
+    release: () => (released ??= letGo().then(() => Date.now() - since)),
+  };
 }
 
 /** SIGSTOP on every process group while tar reads, SIGCONT the moment it is done. */
@@ -53,12 +57,12 @@ const stop: HoldStill = async ({ runtime, spec, oweRestart }) => {
 /** Hooks only: the services were never held, so nothing is recorded as held. */
 const none: HoldStill = ({ runtime, spec }) =>
   Promise.resolve({
-    volumesRoot: runtime.volumesRoot(spec.environmentId),
+    rootOf: () => runtime.volumesRoot(spec.environmentId),
     since: Date.now(),
     release: () => Promise.resolve(0),
   });
 
-/** One way of holding still per backupStrategy; a file-system snapshot strategy joins them here. */
+/** One way of holding still per backupStrategy; snapshot-hold.ts shortens any of them to the snapshots' making. */
 export const holdStill: Record<BackupStrategy, HoldStill> = { freeze, stop, none };
 
 /** The environment's backupStrategy; `freeze` for a spec that names none. */

@@ -3,6 +3,7 @@ import { chown, mkdir, open, readdir, readFile, rm, writeFile, rename } from 'no
 import { setTimeout as sleep } from 'node:timers/promises';
 import { volumeVariable, type EnvironmentSpec, type ServiceSpec } from '../common/environment-spec.ts';
 import { confined } from './confined-path.ts';
+import { makeVolume } from './fs-snapshots.ts';
 import { probe } from './health-checks.ts';
 import { groupAlive, processStartTime, signalGroup, stopGroup } from './process-groups.ts';
 import { RuntimeError, type HealthProgress, type Runtime, type ServiceState } from './runtime.ts';
@@ -33,6 +34,11 @@ export class ProcessRuntime implements Runtime {
 
   volumesRoot(environmentId: string): string {
     return confined(this.dataRoot, 'volumes', environmentId);
+  }
+
+  fsSnapshotsRoot(environmentId: string): string {
+    // Environment ids start with `env_`: no environment's volumes can be named `.snapshots`.
+    return confined(this.dataRoot, 'volumes', '.snapshots', environmentId);
   }
 
   volumePath(environmentId: string, volume: string): string {
@@ -160,7 +166,7 @@ export class ProcessRuntime implements Runtime {
     const env = this.serviceEnv(spec, service, user?.home);
     for (const volume of service.volumes) {
       const path = this.volumePath(spec.environmentId, volume);
-      await mkdir(path, { recursive: true });
+      await makeVolume(path);
       if (user) await chown(path, user.uid, user.gid);
     }
     const cwd = this.workingDir(spec, service);

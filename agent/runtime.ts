@@ -30,6 +30,11 @@ export interface Runtime {
   /** The folder holding one folder per volume of the environment. */
   volumesRoot(environmentId: string): string;
   volumePath(environmentId: string, volume: string): string;
+  /**
+   * Where a capture makes the file-system snapshots of the environment's volumes: beside them, on
+   * their file system, as Btrfs snapshots and reflinks must be.
+   */
+  fsSnapshotsRoot(environmentId: string): string;
   /** Where restores of the environment stage their data: on the volumes' filesystem, for renames. */
   restoresRoot(environmentId: string): string;
   /** Where a backup notes what it must undo (thaw, start, post hooks) should the agent die mid-way. */

@@ -5,6 +5,7 @@ import { runPostHooks } from './backup-hooks.ts';
 import { CaptureJournal } from './capture-journal.ts';
 import { confined } from './confined-path.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
+import { removeSnapshots } from './fs-snapshots.ts';
 import { PartUploadError, putFile } from './http-upload.ts';
 import type { RateLimit } from './rate-limit.ts';
 import type { Runtime } from './runtime.ts';
@@ -60,8 +61,9 @@ export interface CaptureDeps {
 }
 
 /**
- * A restarted agent first pays what a backup it was running when it died still owed: services
- * stopped for the capture are started, post hooks run. (Paused ones are resumed by thawAll.)
+ * A restarted agent first pays what a backup it was running when it died still owed: its file-system
+ * snapshots are removed, services stopped for the capture are started, post hooks run. (Paused ones
+ * are resumed by thawAll.)
  */
 export async function settleInterruptedCaptures(
   runtime: Runtime,
@@ -71,6 +73,8 @@ export async function settleInterruptedCaptures(
   const journal = new CaptureJournal(runtime.capturesRoot());
   for (const debt of await journal.outstanding()) {
     try {
+      // First, and without the control plane: snapshots hold disk space the services may need.
+      await removeSnapshots(runtime.fsSnapshotsRoot(debt.environmentId), debt.snapshots ?? []);
       const spec = await controlPlane.environmentSpec(debt.environmentId);
       if (debt.restart) await runtime.start(spec);
       if (debt.postHooks) await runPostHooks(runtime, spec);

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import type { Logger } from '../common/log.ts';
 import { writeArchive } from '../format/archive-writer.ts';
@@ -8,9 +7,11 @@ import { sealManifest } from '../format/manifest-object.ts';
 import { buildManifest } from '../format/manifest.ts';
 import { keyIdOf } from '../format/team-key.ts';
 import { runPostHooks, runPreHooks } from './backup-hooks.ts';
-import { CaptureJournal } from './capture-journal.ts';
-import { holdStill, strategyOf, type Held } from './hold-still.ts';
+import { CaptureJournal, type CaptureDebt } from './capture-journal.ts';
+import { makeVolume, planSnapshots, removeSnapshots } from './fs-snapshots.ts';
+import { holdStill, strategyOf } from './hold-still.ts';
 import type { Runtime } from './runtime.ts';
+import { holdWithSnapshots, type SnapshotHeld } from './snapshot-hold.ts';
 import type { SpoolUploader } from './spool-uploader.ts';
 import { SpoolFullError, SpoolWriter, type CapturedRecord, type UploadSpool } from './upload-spool.ts';
 
@@ -24,8 +25,7 @@ export interface SpoolCaptureInput {
 async function volumesOf(runtime: Runtime, spec: EnvironmentSpec): Promise<string[]> {
   const volumes = [...new Set(spec.services.flatMap((s) => s.volumes))].sort();
   // volumePath refuses a name that is not a plain one: tar is given these names, as they are.
-  for (const volume of volumes)
-    await mkdir(runtime.volumePath(spec.environmentId, volume), { recursive: true });
+  for (const volume of volumes) await makeVolume(runtime.volumePath(spec.environmentId, volume));
   return volumes;
 }
 
@@ -60,7 +60,7 @@ type ArchiveResult = Awaited<ReturnType<typeof writeArchive>>;
 interface Captured {
   archive: ArchiveResult;
   writer: SpoolWriter;
-  held: Held;
+  held: SnapshotHeld;
   heldMs: number;
 }
 
@@ -97,6 +97,7 @@ async function markCaptured(
     tarBytes: archive.tarBytes,
     entries: archive.entries.length,
     frozenMs: heldMs,
+    methods: held.methods,
     capturedAt: Date.now(),
     volumes: manifest.volumes,
   };
@@ -106,8 +107,9 @@ async function markCaptured(
 
 /**
  * One point in time of every volume of the environment, encrypted into the spool: pre hooks, the
- * environment held still by its strategy (hold-still.ts) while tar reads, released the moment tar is
- * done, post hooks. The release and the post hooks always happen, whatever fails, and a journal on
+ * environment held still by its strategy (hold-still.ts) and its volumes snapshotted inside that hold
+ * where their file systems can (snapshot-hold.ts), released as soon as the snapshots exist or else
+ * the moment tar is done, post hooks. The release and the post hooks always happen, whatever fails, and a journal on
  * disk makes a restarted agent do them if this one dies. Parts go to the uploader as they fill.
  */
 export async function captureIntoSpool(
@@ -125,28 +127,37 @@ export async function captureIntoSpool(
   const volumes = await volumesOf(runtime, spec);
   const writer = spoolWriter(spool, uploader, onCaptured);
   const journal = new CaptureJournal(runtime.capturesRoot());
-  const debt = {
+  const tree = runtime.fsSnapshotsRoot(spec.environmentId);
+  // What an earlier capture could not remove goes first: its snapshots would stand in the way.
+  await removeSnapshots(tree, volumes);
+  const plan = await planSnapshots((v) => runtime.volumePath(spec.environmentId, v), tree, volumes);
+  let debt: CaptureDebt = {
     environmentId: spec.environmentId,
     snapshotId: input.snapshotId,
     restart: false,
     postHooks: spec.services.some((s) => s.backupHooks?.post),
+    snapshots: plan.filter((p) => p.method !== 'read').map((p) => p.volume),
   };
   const strategy = strategyOf(spec);
-  log.info({ strategy, volumes }, 'capturing');
+  log.info({ strategy, plan }, 'capturing');
 
-  let held: Held | undefined;
+  let held: SnapshotHeld | undefined;
   let archive: ArchiveResult | undefined;
   let captureFailure: unknown;
   await journal.note(debt);
   try {
     await runPreHooks(runtime, spec);
-    held = await holdStill[strategy]({
-      runtime,
-      spec,
-      oweRestart: (restart) => journal.note({ ...debt, restart }),
-    });
+    const oweRestart = (restart: boolean) => journal.note((debt = { ...debt, restart }));
+    const holding = await holdWithSnapshots(
+      holdStill[strategy],
+      { runtime, spec, oweRestart },
+      plan,
+      tree,
+      log,
+    );
+    held = holding;
     archive = await writeArchive({
-      root: held.volumesRoot,
+      root: (volume) => holding.rootOf(volume),
       volumes,
       publicKey: keys.publicKey,
       dataKey: keys.dataKey,
@@ -167,7 +178,7 @@ export async function captureIntoSpool(
   if (postFailure) throw postFailure;
 
   const record = await markCaptured(serverId, spec, input, spool, keys, { archive, writer, held, heldMs });
-  const { entries, tarBytes, sizeBytes, frozenMs } = record;
-  log.info({ volumes: record.volumes, entries, tarBytes, sizeBytes, frozenMs }, 'captured');
+  const { entries, tarBytes, sizeBytes, frozenMs, methods } = record;
+  log.info({ volumes: record.volumes, entries, tarBytes, sizeBytes, frozenMs, methods }, 'captured');
   return record;
 }

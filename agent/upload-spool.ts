@@ -15,6 +15,7 @@ import {
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { VolumeTotal } from '../format/manifest.ts';
+import type { SnapshotMethod } from '../common/host-tasks.ts';
 
 export interface UploadedPart {
   partNumber: number;
@@ -36,6 +37,8 @@ export interface CapturedRecord {
   tarBytes: number;
   entries: number;
   frozenMs: number;
+  /** How each volume was taken; absent from a record an older agent spooled. */
+  methods?: Record<string, SnapshotMethod>;
   capturedAt: number;
   /** The manifest's per-volume totals; absent from a record an older agent spooled. */
   volumes?: VolumeTotal[];

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { snapshotMethods } from '../common/host-tasks.ts';
 import type { Snapshot } from '../db/tables/snapshot.table.ts';
 
 export const snapshotSchema = z
@@ -12,7 +13,18 @@ export const snapshotSchema = z
     sizeBytes: z.number().openapi({ description: 'The stored object: compressed and encrypted' }),
     entries: z.number(),
     keyFingerprint: z.string(),
-    frozenMs: z.number().openapi({ description: 'How long the services were paused' }),
+    frozenMs: z.number().openapi({
+      description:
+        'How long the services were held still (paused, or stopped): with file-system snapshots, only while they were taken',
+    }),
+    volumeMethods: z
+      .record(z.string(), z.enum(snapshotMethods))
+      .nullable()
+      .openapi({
+        description:
+          'How each volume was taken at the point in time: a file-system snapshot made inside the hold (`btrfs-subvolume`, `reflink`), after which the services went on at once, or `read` while they were held. Null for snapshots of agents before file-system snapshots',
+        example: { pgdata: 'btrfs-subvolume', uploads: 'read' },
+      }),
     captureMs: z.number(),
     objects: z.object({ data: z.string(), manifest: z.string() }),
     pinned: z.boolean().openapi({ description: 'Never pruned by a retention rule' }),
@@ -41,6 +53,7 @@ export function presentSnapshot(s: Snapshot): z.infer<typeof snapshotSchema> {
     entries: s.entries ?? 0,
     keyFingerprint: s.key_id.match(/.{4}/g)!.join('-'),
     frozenMs: s.frozen_ms ?? 0,
+    volumeMethods: s.volume_methods,
     captureMs: s.capture_ms ?? 0,
     objects: { data: s.data_key, manifest: s.manifest_key },
     pinned: s.pinned,

@@ -18,6 +18,13 @@ const environmentRef = z.strictObject({ environmentId: id('env') });
 const restoreRef = z.strictObject({ operationId: id('op'), environmentId: id('env') });
 const nothing = z.union([z.undefined(), z.null()]).transform((): void => undefined);
 
+/**
+ * How a volume was taken at the snapshot's point in time: a file-system snapshot made inside the
+ * hold (which lets the services go at once), or `read` while the services were held, as before.
+ */
+export const snapshotMethods = ['btrfs-subvolume', 'reflink', 'read'] as const;
+export type SnapshotMethod = (typeof snapshotMethods)[number];
+
 export const hostTasks = {
   captureSnapshot: {
     input: z.strictObject({
@@ -49,6 +56,8 @@ export const hostTasks = {
         .array(z.object({ name: nameSchema, entries: count, bytes: count }))
         .max(32)
         .optional(),
+      // Optional for the same reason: agents before file-system snapshots held for the whole read.
+      methods: z.record(nameSchema, z.enum(snapshotMethods)).optional(),
     }),
   },
   startEnvironment: { input: environmentRef, result: nothing },

@@ -4,7 +4,7 @@ import type { VolumeTotal } from '../format/manifest.ts';
 import type { Db } from './database.ts';
 import { jsonb } from './jsonb.ts';
 import { keysetPage, type Page, type PageRequest } from './keyset.ts';
-import type { Snapshot } from './tables/snapshot.table.ts';
+import type { Snapshot, VolumeMethods } from './tables/snapshot.table.ts';
 
 export interface NewSnapshot {
   teamId: string;
@@ -110,6 +110,8 @@ export interface CompletedSnapshot {
   captureMs: number;
   /** Absent from agents that predate it, and from a capture such an agent spooled before an upgrade. */
   volumes?: VolumeTotal[];
+  /** Absent likewise, from agents before file-system snapshots. */
+  methods?: VolumeMethods;
 }
 
 export async function markComplete(db: Db, id: string, c: CompletedSnapshot): Promise<void> {
@@ -125,6 +127,7 @@ export async function markComplete(db: Db, id: string, c: CompletedSnapshot): Pr
       frozen_ms: c.frozenMs,
       capture_ms: c.captureMs,
       volumes: jsonb(c.volumes ?? null),
+      volume_methods: jsonb(c.methods ?? null),
       completed_at: new Date(),
     })
     .where('id', '=', id)

@@ -10,7 +10,7 @@ ensure_npm_deps
 ensure_tools temporal-server
 # The restore kit's tests run its Python and C tools, as a customer would, against these; the
 # receiver makes its self-signed certificate with openssl.
-ensure_debian_packages python3-nacl libsodium-dev zstd awscli openssl iproute2
+ensure_debian_packages python3-nacl libsodium-dev zstd awscli openssl iproute2 btrfs-progs xfsprogs lvm2 thin-provisioning-tools
 cd "$ROOT"
 
 # `npm test -- FILE...` runs just those test files, without the lint (a developer's loop).

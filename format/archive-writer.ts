@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
@@ -86,8 +87,8 @@ const slotBytes = 1024 * 1024;
 const slotCount = 8;
 
 export interface WriteArchiveOptions {
-  /** The folder holding the volume folders. */
-  root: string;
+  /** The folder holding the volume folders; or, per volume, the folder holding that one (a snapshot's, the live one's). */
+  root: string | ((volume: string) => string);
   volumes: string[];
   publicKey: Buffer;
   dataKey: Buffer;
@@ -112,17 +113,19 @@ export interface WriteArchiveOptions {
 export async function writeArchive(
   options: WriteArchiveOptions,
 ): Promise<{ entries: ManifestEntry[]; tarBytes: number }> {
+  const rootOf = typeof options.root === 'string' ? () => options.root as string : options.root;
+  // Each name follows its own -C, so no `--` can end the options: a name must not look like one.
+  const optionLike = options.volumes.find((v) => v.startsWith('-'));
+  if (optionLike !== undefined) throw new ArchiveError(`refused volume name ${JSON.stringify(optionLike)}`);
   const tarArgs = [
     '--format=pax',
     '--pax-option=delete=atime,delete=ctime',
     '--numeric-owner',
     '--sort=name',
-    '-C',
-    options.root,
     '-cf',
     '-',
-    '--',
-    ...options.volumes,
+    // Absolute: a relative -C would be taken from the previous one.
+    ...options.volumes.flatMap((volume) => ['-C', resolve(rootOf(volume)), volume]),
   ];
   const observer = new TarObserver();
   const sink = options.sink;

@@ -1,5 +1,6 @@
 import { CancellationScope, proxyActivities } from '@temporalio/workflow';
 import type { BackupActivities } from '../activities/backup.activities.ts';
+import type { HostTaskResult } from '../common/host-tasks.ts';
 import type { BackupInput, BackupResult } from '../common/workflow-contracts.ts';
 import { agentActivities } from './agent-activities.ts';
 import { failureMessage, OperationTracker } from './operation-tracker.ts';
@@ -8,6 +9,15 @@ const control = proxyActivities<BackupActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumInterval: '1 minute', maximumAttempts: 10 },
 });
+
+/** How the point in time was taken and how long the services were held; and what a resumed upload found. */
+function captureNote(c: HostTaskResult<'captureSnapshot'>): string {
+  const methods = Object.entries(c.methods ?? {}).map(([volume, method]) => `${volume} ${method}`);
+  const taken = `held ${c.frozenMs} ms${methods.length ? `; ${methods.join(', ')}` : ''}`;
+  return c.partsResumed
+    ? `${taken}; resumed: ${c.partsResumed} of ${c.parts.length} parts were already stored`
+    : taken;
+}
 
 // Workflow names live in histories and schedules: never rename this function.
 export async function backupEnvironment(input: BackupInput): Promise<BackupResult> {
@@ -32,10 +42,7 @@ export async function backupEnvironment(input: BackupInput): Promise<BackupResul
         'capture and upload',
         () => agent.captureSnapshot({ snapshotId, environmentId: input.environmentId, teamPublicKey }),
         (c) => c.sizeBytes,
-        (c) =>
-          c.partsResumed
-            ? `resumed: ${c.partsResumed} of ${c.parts.length} parts were already stored`
-            : undefined,
+        (c) => captureNote(c),
       );
       await tracker.step('verify and record', () => control.completeBackup({ snapshotId, capture }));
       return { snapshotId };

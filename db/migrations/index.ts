@@ -15,6 +15,7 @@ import * as operationTransfer from './2026-12-04T0910-operation-transfer.ts';
 import * as idempotencyKeys from './2026-12-04T2200-idempotency-keys.ts';
 import * as snapshotVolumes from './2026-12-04T2210-snapshot-volumes-and-list-order.ts';
 import * as chunkIndex from './2026-12-05T0200-chunk-index.ts';
+import * as snapshotVolumeMethods from './2026-12-05T0210-snapshot-volume-methods.ts';
 
 // Listed explicitly (not read from the folder) so the set of migrations is part of the build.
 export const migrations: Record<string, Migration> = {
@@ -34,4 +35,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-04T2200-idempotency-keys': idempotencyKeys,
   '2026-12-04T2210-snapshot-volumes-and-list-order': snapshotVolumes,
   '2026-12-05T0200-chunk-index': chunkIndex,
+  '2026-12-05T0210-snapshot-volume-methods': snapshotVolumeMethods,
 };

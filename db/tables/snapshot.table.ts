@@ -1,5 +1,9 @@
 import type { ColumnType, Generated, RawBuilder, Selectable } from 'kysely';
+import type { SnapshotMethod } from '../../common/host-tasks.ts';
 import type { VolumeTotal } from '../../format/manifest.ts';
+
+/** Per volume name, how the agent took it at the snapshot's point in time. */
+export type VolumeMethods = Record<string, SnapshotMethod>;
 
 // bigint columns come back from postgres.js as strings; they are numbers here after conversion.
 type BigCount = ColumnType<string | null, number | null, number | null>;
@@ -35,5 +39,7 @@ export interface SnapshotTable {
   deleted_at: Date | null;
   /** The manifest's per-volume totals, as the agent reported them; null if it reported none (older agents). */
   volumes: ColumnType<VolumeTotal[] | null, never, RawBuilder<VolumeTotal[] | null>>;
+  /** How each volume was taken (a file-system snapshot, or read under the hold); null from older agents. */
+  volume_methods: ColumnType<VolumeMethods | null, never, RawBuilder<VolumeMethods | null>>;
 }
 export type Snapshot = Selectable<SnapshotTable>;

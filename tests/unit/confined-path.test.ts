@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CaptureJournal } from '../../agent/capture-journal.ts';
 import { confined } from '../../agent/confined-path.ts';
+import { removeSnapshots } from '../../agent/fs-snapshots.ts';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import {
   discardRestore,
@@ -106,11 +107,14 @@ describe('host steps given ids that are not ids', () => {
       await assert.rejects(runtime.thaw(environmentId), refused);
       assert.throws(() => runtime.volumesRoot(environmentId), refused);
       assert.throws(() => runtime.restoresRoot(environmentId), refused);
+      assert.throws(() => runtime.fsSnapshotsRoot(environmentId), refused);
     }
     // The journal's file is `<id>.json`: only ids with a slash could lead anywhere else.
     for (const environmentId of ['../../../elsewhere/sentinel', 'a/b'])
       await assert.rejects(new CaptureJournal(runtime.capturesRoot()).settle(environmentId), refused);
     assert.throws(() => runtime.volumePath(env, '../../../elsewhere'), refused);
+    // A journal's snapshot names are volume names: removing them never reaches out of the snapshots' folder.
+    await assert.rejects(removeSnapshots(runtime.fsSnapshotsRoot(env), ['../../../elsewhere']), refused);
     assert.deepEqual(await tree(), was);
   });
 
