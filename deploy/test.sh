@@ -9,8 +9,8 @@ ensure_npm_deps
 # The Temporal server too: the TLS test runs one with certificates (start-dev cannot).
 ensure_tools temporal-server
 # The restore kit's tests run its Python and C tools, as a customer would, against these; the
-# receiver makes its self-signed certificate with openssl.
-ensure_debian_packages python3-nacl libsodium-dev zstd awscli openssl iproute2
+# receiver makes its self-signed certificate with openssl; the backups page is tested in Debian's chromium.
+ensure_debian_packages python3-nacl libsodium-dev zstd awscli openssl iproute2 chromium
 cd "$ROOT"
 
 # `npm test -- FILE...` runs just those test files, without the lint (a developer's loop).
