@@ -69,8 +69,13 @@ describe('the backups page in a browser, on the real stack', () => {
     await page.getByLabel('Team token').fill('stt_notatoken');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').filter({ hasText: 'not valid' }).waitFor();
-    await page.getByLabel('Team token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    // By keyboard alone: the heading has the focus, the next Tab is the token field, Enter signs in.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'token');
+    await page.keyboard.type(token);
+    await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Environments' }).waitFor();
     assert.ok(!page.url().includes(token));
   });
@@ -102,6 +107,11 @@ describe('the backups page in a browser, on the real stack', () => {
     await page.getByRole('link', { name: /^Back to web-/ }).click();
     await page.getByRole('heading', { name: 'Snapshots' }).waitFor();
     await screenshot(page, 'environment');
+    // On a phone: one column, and nothing wider than the screen but the snapshots table, which scrolls.
+    await page.setViewportSize({ width: 390, height: 844 });
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
+    await screenshot(page, 'environment-phone');
+    await page.setViewportSize({ width: 1100, height: 800 });
     await page
       .getByRole('link', { name: /^Restore/ })
       .first()
