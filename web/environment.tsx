@@ -2,7 +2,8 @@ import { useState } from 'hono/jsx/dom';
 import { api, ApiError } from './api.ts';
 import { bytes, duration, when } from './format.ts';
 import { Overview } from './overview.tsx';
-import { Link, navigate } from './router.tsx';
+import { navigate } from './router.tsx';
+import { SnapshotActions } from './snapshot-actions.tsx';
 import { teamNames } from './team.ts';
 import type { BackupsOverview, Destination, Environment, Operation, Page, Snapshot } from './types.ts';
 import { Pending, Title, useLoad } from './ui.tsx';
@@ -65,7 +66,8 @@ function BackUpNow({ envId, destinations }: { envId: string; destinations: Desti
 
 /** One environment: its backups at a glance, a backup now, and its snapshots to restore from. */
 export function EnvironmentView({ id }: { id: string }) {
-  const { data, error } = useLoad(() => loadEnvironment(id), [id]);
+  const { data, error, reload } = useLoad(() => loadEnvironment(id), [id]);
+  const [actionError, setActionError] = useState<string>();
   if (!data)
     return (
       <>
@@ -85,6 +87,11 @@ export function EnvironmentView({ id }: { id: string }) {
       </section>
       <section aria-labelledby="snapshots">
         <h2 id="snapshots">Snapshots</h2>
+        {actionError && (
+          <p role="alert" class="error">
+            {actionError}
+          </p>
+        )}
         {snapshots.length === 0 ? (
           <p>No snapshots yet.</p>
         ) : (
@@ -115,9 +122,7 @@ export function EnvironmentView({ id }: { id: string }) {
                     <td>{verification(s)}</td>
                     <td>{s.pinned ? 'pinned' : 'no'}</td>
                     <td>
-                      <Link href={`/app/environments/${env.id}/restore?snapshot=${s.id}`}>
-                        Restore<span class="visually-hidden"> the snapshot of {when(s.createdAt)}</span>
-                      </Link>
+                      <SnapshotActions envId={env.id} snapshot={s} changed={reload} failed={setActionError} />
                     </td>
                   </tr>
                 ))}

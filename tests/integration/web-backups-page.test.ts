@@ -140,6 +140,25 @@ describe('the backups page in a browser, on the real stack', () => {
     assert.equal(env.body.serverId, b.id);
   });
 
+  it('pins a snapshot (then not offered for deletion), verifies it live, unpins and deletes it', async () => {
+    await page.getByRole('link', { name: /^Back to web-/ }).click();
+    const row = page.getByRole('row').filter({ has: page.getByRole('button', { name: /^Verify/ }) });
+    await row.getByRole('button', { name: /^Pin/ }).click();
+    await row.getByRole('button', { name: /^Unpin/ }).waitFor();
+    assert.match(await row.innerText(), /pinned/);
+    assert.equal(await row.getByRole('button', { name: /^Delete/ }).isDisabled(), true);
+    await screenshot(page, 'snapshots-pinned');
+    await row.getByRole('button', { name: /^Verify/ }).click();
+    await page.getByRole('heading', { name: /^Verify of web-/ }).waitFor();
+    await page.locator('.status strong', { hasText: 'succeeded' }).waitFor({ timeout: 120_000 });
+    await page.getByRole('link', { name: /^Back to web-/ }).click();
+    assert.match(await row.innerText(), /(?<!not )verified /);
+    await row.getByRole('button', { name: /^Unpin/ }).click();
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row.getByRole('button', { name: /^Delete/ }).click();
+    await page.getByText('No snapshots yet.').waitFor();
+  });
+
   it('sent the token only as the Authorization header of its own origin', () => {
     assert.ok(requests.length > 0);
     for (const r of requests) {
