@@ -34,6 +34,7 @@ describe('the backups page in a browser, on the real stack', () => {
   let browser: Browser;
   let page: Page;
   const requests: { url: string; authorization?: string }[] = [];
+  const pageErrors: string[] = [];
 
   before(async () => {
     cp = await startControlPlane();
@@ -50,6 +51,11 @@ describe('the backups page in a browser, on the real stack', () => {
     browser = await chromium.launch({ executablePath: chromiumPath, headless: true });
     page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
     page.on('request', (r) => requests.push({ url: r.url(), authorization: r.headers().authorization }));
+    // Script errors, and anything the Content-Security-Policy blocked (reported on the console).
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
+    });
   });
 
   after(async () => {
@@ -159,12 +165,13 @@ describe('the backups page in a browser, on the real stack', () => {
     await page.getByText('No snapshots yet.').waitFor();
   });
 
-  it('sent the token only as the Authorization header of its own origin', () => {
+  it('sent the token only as the Authorization header of its own origin, with no script error', () => {
     assert.ok(requests.length > 0);
     for (const r of requests) {
       assert.ok(!r.url.includes(token), `the token in a URL: ${r.url}`);
       assert.ok(r.url.startsWith(cp.apiUrl), `a request to another origin: ${r.url}`);
     }
     assert.ok(requests.some((r) => r.authorization === `Bearer ${token}`));
+    assert.deepEqual(pageErrors, [], 'no script error and nothing blocked by the CSP');
   });
 });
