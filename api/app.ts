@@ -24,6 +24,7 @@ import { environmentSchedulesRoutes } from './environment-schedules.routes.ts';
 import { serversRoutes } from './servers.routes.ts';
 import { snapshotsRoutes } from './snapshots.routes.ts';
 import { teamRoutes } from './team.routes.ts';
+import { webAppRoutes } from './web-app.ts';
 import { webhooksRoutes } from './webhooks.routes.ts';
 
 export interface AppDeps {
@@ -62,9 +63,10 @@ export function createApp(deps: AppDeps) {
   );
 
   app.get('/healthz', (c) => c.json({ ok: true }));
-  // Before the token checks below: the documents (/agent/openapi.json too) and the page need none.
+  // Before the token checks below: the documents (/agent/openapi.json too) and the pages need none.
   app.route('/', openApiRoutes(app.openAPIRegistry));
   app.route('/', docsPageRoutes());
+  app.route('/', webAppRoutes());
 
   for (const prefix of [
     '/team',

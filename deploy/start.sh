@@ -68,6 +68,7 @@ cat <<EOT
 
   strackt is running.
     API           http://127.0.0.1:$API_PORT   (OpenAPI: http://127.0.0.1:$API_PORT/openapi.json)
+    Backups page  http://127.0.0.1:$API_PORT/app   (sign in with the admin token below)
     Temporal UI   http://127.0.0.1:$TEMPORAL_UI_PORT   (namespace strackt)
     Temporal      127.0.0.1:$TEMPORAL_PORT   e.g. $TEMPORAL_BIN workflow list --address 127.0.0.1:$TEMPORAL_PORT -n strackt
     Object store  http://127.0.0.1:$S3_PORT   (credentials in $DATA/s3.env)

@@ -9,8 +9,9 @@ ensure_npm_deps
 # The Temporal server too: the TLS test runs one with certificates (start-dev cannot).
 ensure_tools temporal-server
 # The restore kit's tests run its Python and C tools, as a customer would, against these; the
-# receiver makes its self-signed certificate with openssl.
-ensure_debian_packages python3-nacl libsodium-dev zstd awscli openssl iproute2 btrfs-progs xfsprogs lvm2 thin-provisioning-tools
+# receiver makes its self-signed certificate with openssl; the backups page is tested in Debian's chromium;
+# file-system snapshots are tested on Btrfs and XFS made on loop devices.
+ensure_debian_packages python3-nacl libsodium-dev zstd awscli openssl iproute2 chromium btrfs-progs xfsprogs
 cd "$ROOT"
 
 # `npm test -- FILE...` runs just those test files, without the lint (a developer's loop).

@@ -81,7 +81,7 @@ export async function servedDocuments(): Promise<{ public: OpenApiDocument; agen
 }
 
 // Served by the app but not API operations, so in no document.
-const undocumented = [/^\/healthz$/, /^\/(agent\/)?openapi\.json$/, /^\/docs(\/[^/]+)?$/];
+const undocumented = [/^\/healthz$/, /^\/(agent\/)?openapi\.json$/, /^\/docs(\/[^/]+)?$/, /^\/app(\/.*)?$/];
 
 /**
  * The document route a path is an instance of, for a method: the one with the fewest parameters,

@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createServer } from '../../db/servers.data.ts';
+import { createTeam } from '../../db/teams.data.ts';
+import { startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
+import { repoRoot, stack } from '../helpers/stack.ts';
+
+// Debian's chromium (deploy/test.sh installs it), driven headless by playwright-core.
+const chromiumPath = '/usr/bin/chromium';
+
+// Each view is saved as a screenshot: into the run's folder, and into docs/screenshots when asked
+// (STRACKT_UPDATE_SCREENSHOTS=1), so a plain test run leaves the checkout as it was.
+const screenshotDirs = [
+  join(stack.runDir, 'screenshots'),
+  ...(process.env.STRACKT_UPDATE_SCREENSHOTS === '1' ? [join(repoRoot, 'docs', 'screenshots')] : []),
+];
+async function screenshot(page: Page, name: string) {
+  for (const dir of screenshotDirs) {
+    await mkdir(dir, { recursive: true });
+    await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true, animations: 'disabled' });
+  }
+}
+
+describe('the backups page in a browser, on the real stack', () => {
+  let cp: ControlPlane;
+  let token: string;
+  let a: AgentServer;
+  let b: AgentServer;
+  let envId: string;
+  let browser: Browser;
+  let page: Page;
+  const requests: { url: string; authorization?: string }[] = [];
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    cp = await startControlPlane();
+    const team = await createTeam(cp.db, 'web');
+    token = team.token;
+    // 8 MiB/s: the backup's 96 MiB take ~12 s to upload, long enough to watch.
+    a = await cp.addServer(token, team.team.id, 'web-a', { env: { STRACKT_UPLOAD_MIB_PER_SECOND: '8' } });
+    b = await cp.addServer(token, team.team.id, 'web-b');
+    // A server whose agent never connected: the restore offers it, refused with the reason.
+    await createServer(cp.db, team.team.id, 'web-c');
+    envId = await cp.deployWebEnvironment(token, a.id);
+    await writeFile(join(a.root, 'volumes', envId, 'webdata', 'media.bin'), randomBytes(96 * 1024 * 1024));
+    await cp.addDestination(token);
+    browser = await chromium.launch({ executablePath: chromiumPath, headless: true });
+    page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    page.on('request', (r) => requests.push({ url: r.url(), authorization: r.headers().authorization }));
+    // Script errors, and anything the Content-Security-Policy blocked (reported on the console).
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const server of [a, b]) {
+      await server?.agent.kill();
+      if (server) await cp?.stopServices(server.root);
+    }
+    await cp?.stop();
+  });
+
+  it('signs in with the team token, which no URL carries, under a strict CSP', async () => {
+    const res = await page.goto(`${cp.apiUrl}/app`);
+    assert.match(res!.headers()['content-security-policy']!, /script-src 'self'/);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await screenshot(page, 'sign-in');
+    await page.getByLabel('Team token').fill('stt_notatoken');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'not valid' }).waitFor();
+    // By keyboard alone: the heading has the focus, the next Tab is the token field, Enter signs in.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'token');
+    await page.keyboard.type(token);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Environments' }).waitFor();
+    assert.ok(!page.url().includes(token));
+  });
+
+  it('shows the environment with its backups at a glance', async () => {
+    const card = page.getByRole('listitem').filter({ has: page.getByRole('link', { name: /^web-/ }) });
+    await card.getByText('Last successful backup').waitFor();
+    assert.match(await card.innerText(), /none yet/);
+    await screenshot(page, 'environments');
+    await card.getByRole('link', { name: /^web-/ }).click();
+    await page.getByRole('heading', { name: 'Backups at a glance' }).waitFor();
+  });
+
+  it('takes a backup and watches its bytes grow to success', async () => {
+    await page.getByRole('button', { name: 'Back up now' }).click();
+    await page.waitForURL(/\/app\/operations\/op_/);
+    await page.getByRole('heading', { name: /^Backup of web-/ }).waitFor();
+    // The live figures while the upload runs: bytes, and a rate once they move.
+    const live = page.locator('.transfer p', { hasText: /MiB.* at .*\/s/ });
+    await live.waitFor({ timeout: 60_000 });
+    assert.match(await page.locator('.status strong').innerText(), /running/);
+    await screenshot(page, 'backup-running');
+    await page.locator('.status strong', { hasText: 'succeeded' }).waitFor({ timeout: 120_000 });
+    assert.match(await page.locator('.steps').innerText(), /capture and upload: succeeded/);
+    await screenshot(page, 'backup-done');
+  });
+
+  it('restores onto a second server, refusing an offline one, and watches the steps until healthy', async () => {
+    await page.getByRole('link', { name: /^Back to web-/ }).click();
+    await page.getByRole('heading', { name: 'Snapshots' }).waitFor();
+    await screenshot(page, 'environment');
+    // On a phone: one column, and nothing wider than the screen but the snapshots table, which scrolls.
+    await page.setViewportSize({ width: 390, height: 844 });
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
+    await screenshot(page, 'environment-phone');
+    await page.setViewportSize({ width: 1100, height: 800 });
+    await page
+      .getByRole('link', { name: /^Restore/ })
+      .first()
+      .click();
+    await page.getByRole('heading', { name: /^Restore web-/ }).waitFor();
+    const offline = page.getByLabel('web-c');
+    assert.equal(await offline.isDisabled(), true);
+    assert.match(await page.locator('.choice', { has: offline }).innerText(), /never connected/);
+    await page.getByLabel('web-b').check();
+    await screenshot(page, 'restore-choose');
+    await page.getByRole('button', { name: 'Review the restore' }).click();
+    const plan = await page.getByRole('region', { name: 'What will happen' }).innerText();
+    assert.match(plan, /stopped on web-a/);
+    assert.match(plan, /start on web-b/);
+    await screenshot(page, 'restore-confirm');
+    await page.getByRole('button', { name: 'Restore now' }).click();
+    await page.waitForURL(/\/app\/operations\/op_/);
+    await page.getByRole('heading', { name: /^Restore of web-/ }).waitFor();
+    await page.locator('.status strong', { hasText: 'succeeded' }).waitFor({ timeout: 120_000 });
+    const steps = await page.locator('.steps').innerText();
+    for (const step of ['fetch, verify and unpack', 'stop services', 'health check'])
+      assert.match(steps, new RegExp(`${step}: succeeded`));
+    await page.getByText('Downtime:').waitFor();
+    await screenshot(page, 'restore-done');
+    const env = await cp.request<{ serverId: string }>('GET', `/environments/${envId}`, token);
+    assert.equal(env.body.serverId, b.id);
+  });
+
+  it('pins a snapshot (then not offered for deletion), verifies it live, unpins and deletes it', async () => {
+    await page.getByRole('link', { name: /^Back to web-/ }).click();
+    const row = page.getByRole('row').filter({ has: page.getByRole('button', { name: /^Verify/ }) });
+    await row.getByRole('button', { name: /^Pin/ }).click();
+    await row.getByRole('button', { name: /^Unpin/ }).waitFor();
+    assert.match(await row.innerText(), /pinned/);
+    assert.equal(await row.getByRole('button', { name: /^Delete/ }).isDisabled(), true);
+    await screenshot(page, 'snapshots-pinned');
+    await row.getByRole('button', { name: /^Verify/ }).click();
+    await page.getByRole('heading', { name: /^Verify of web-/ }).waitFor();
+    await page.locator('.status strong', { hasText: 'succeeded' }).waitFor({ timeout: 120_000 });
+    await page.getByRole('link', { name: /^Back to web-/ }).click();
+    assert.match(await row.innerText(), /(?<!not )verified /);
+    await row.getByRole('button', { name: /^Unpin/ }).click();
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row.getByRole('button', { name: /^Delete/ }).click();
+    await page.getByText('No snapshots yet.').waitFor();
+  });
+
+  it('sent the token only as the Authorization header of its own origin, with no script error', () => {
+    assert.ok(requests.length > 0);
+    for (const r of requests) {
+      assert.ok(!r.url.includes(token), `the token in a URL: ${r.url}`);
+      assert.ok(r.url.startsWith(cp.apiUrl), `a request to another origin: ${r.url}`);
+    }
+    assert.ok(requests.some((r) => r.authorization === `Bearer ${token}`));
+    assert.deepEqual(pageErrors, [], 'no script error and nothing blocked by the CSP');
+  });
+});

@@ -1,0 +1,77 @@
+// The API's answers as the page reads them: the fields it shows, named as the OpenAPI document names them.
+
+/** A page of a list: its items under the list's name, and the path of the next page. */
+export type Page<K extends string, T> = Record<K, T[]> & { next: string | null };
+
+export interface Environment {
+  id: string;
+  name: string;
+  serverId: string;
+}
+
+export interface Server {
+  id: string;
+  name: string;
+  connected: boolean;
+  lastSeenAt: string | null;
+}
+
+export interface Destination {
+  id: string;
+  name: string;
+}
+
+export interface Snapshot {
+  id: string;
+  createdAt: string;
+  sizeBytes: number;
+  captureMs: number;
+  frozenMs: number;
+  pinned: boolean;
+  destinationId: string;
+  lastVerified: { at: string; result: 'ok' | 'failed' | 'missing'; error: string | null } | null;
+}
+
+export interface BackupsOverview {
+  lastSuccessfulBackup: { snapshotId: string; at: string; sizeBytes: number } | null;
+  lastVerified: { at: string; result: string; error: string | null } | null;
+  nextRuns: { scheduleId: string; at: string; local: string }[];
+  missedRuns: {
+    count: number;
+    latest: { scheduleId: string; nominalAt: string; status: string; reason: string | null }[];
+  };
+  storage: { destinationId: string; snapshots: number; bytes: number }[];
+  schedules: { scheduleId: string; enabled: boolean; retentionInWords: string }[];
+}
+
+export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+
+export interface Operation {
+  id: string;
+  kind: 'deploy' | 'stop' | 'backup' | 'restore' | 'verify';
+  status: 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  environmentId: string;
+  serverId: string;
+  workflowId: string;
+  steps: {
+    name: string;
+    status: StepStatus;
+    startedAt?: string;
+    endedAt?: string;
+    bytes?: number;
+    bytesPerSecond?: number;
+    note?: string;
+    error?: string;
+  }[];
+  transfer: {
+    stepName: string;
+    bytes: number;
+    totalBytes: number | null;
+    bytesPerSecond: number | null;
+    etaSeconds: number | null;
+  } | null;
+  error: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+  restore?: { snapshotId: string; targetServerId: string; downtimeMs: number | null };
+}
