@@ -127,6 +127,7 @@ async function backupOnce(
     token,
     { destinationId: to },
   );
+  if (started.status !== 202) throw new Error(`backup refused: ${JSON.stringify(started.body)}`);
   const op = await cp.finished(token, started.body.id, 3_600_000);
   if (op.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(op)}`);
   const { handle, info } = await closedRun(started.body.workflowId);
@@ -294,6 +295,7 @@ if (mode === 'backup') {
       token,
       { snapshotId, targetServerId: server.server.id },
     );
+    if (started.status !== 202) throw new Error(`restore refused: ${JSON.stringify(started.body)}`);
     const op = await cp.finished(token, started.body.id, 3_600_000);
     if (op.status !== 'succeeded') throw new Error(`restore failed: ${JSON.stringify(op)}`);
     rss = Math.max(rss, peakRssMiB(agent));
