@@ -139,7 +139,7 @@ export async function captureIntoSpool(
     snapshots: plan.filter((p) => p.method !== 'read').map((p) => p.volume),
   };
   const strategy = strategyOf(spec);
-  log.info({ strategy, plan }, 'capturing');
+  log.info({ strategy, volumes, plan }, 'capturing');
 
   let held: SnapshotHeld | undefined;
   let archive: ArchiveResult | undefined;
