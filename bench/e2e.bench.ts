@@ -303,10 +303,14 @@ if (mode === 'backup') {
     whole.push((info.closeTime!.getTime() - info.startTime.getTime()) / 1000);
     fetchUnpack.push(seconds(op.steps.find((s) => s.name === 'fetch, verify and unpack')!));
     // This run's line: the agent's output holds every run's.
-    const inAgent = [...agent.output().matchAll(/"msg":"unpacked into staging".*?"seconds":([\d.]+)/g)].at(
-      -1,
-    );
-    if (inAgent) agentUnpack.push(Number(inAgent[1]));
+    const inAgent = agent
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg?: string; seconds?: number })
+      .findLast((l) => l.msg === 'unpacked into staging');
+    if (inAgent?.seconds === undefined) throw new Error('the agent logged no "unpacked into staging" line');
+    agentUnpack.push(inAgent.seconds);
     for (const step of op.steps) steps.set(step.name, [...(steps.get(step.name) ?? []), seconds(step)]);
     const detail = await cp.request<{ restore: { downtimeMs: number } }>(
       'GET',
