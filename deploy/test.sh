@@ -21,6 +21,8 @@ if [ $# -eq 0 ]; then
   npx eslint --max-warnings 0 .
   npx prettier --check --log-level warn .
   npx tsc --noEmit
+  # The page has its own project: DOM types for the browser's code only.
+  npx tsc --noEmit -p web
 fi
 
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/strackt-test.XXXXXX")

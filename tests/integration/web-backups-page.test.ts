@@ -79,7 +79,7 @@ describe('the backups page in a browser, on the real stack', () => {
     await page.reload();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await page.keyboard.press('Tab');
-    assert.equal(await page.evaluate(() => document.activeElement?.id), 'token');
+    assert.equal(await page.evaluate('document.activeElement?.id'), 'token');
     await page.keyboard.type(token);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Environments' }).waitFor();
@@ -115,7 +115,7 @@ describe('the backups page in a browser, on the real stack', () => {
     await screenshot(page, 'environment');
     // On a phone: one column, and nothing wider than the screen but the snapshots table, which scrolls.
     await page.setViewportSize({ width: 390, height: 844 });
-    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
+    assert.equal(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), true);
     await screenshot(page, 'environment-phone');
     await page.setViewportSize({ width: 1100, height: 800 });
     await page
