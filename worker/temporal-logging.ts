@@ -8,7 +8,7 @@ import {
 import type { LogLevel } from '../common/config.ts';
 import type { Logger } from '../common/log.ts';
 
-const pinoLevel = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
+const levelOf = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
 
 /** What Temporal's core (Rust) is asked to forward: nothing below LOG_LEVEL ever crosses into Node. */
 const coreLevel: Record<LogLevel, SdkLevel> = {
@@ -21,12 +21,12 @@ const coreLevel: Record<LogLevel, SdkLevel> = {
   silent: 'ERROR',
 };
 
-/** The SDK's Logger interface over a pino logger; the SDK's metadata (sdkComponent, workflowId...) become fields. */
+/** The SDK's Logger interface over ours; the SDK's metadata (sdkComponent, workflowId...) become fields. */
 function sdkLogger(log: Logger): SdkLogger {
   const at =
     (level: SdkLevel) =>
     (message: string, meta?: LogMetadata): void =>
-      log[pinoLevel[level]](meta ?? {}, message);
+      log[levelOf[level]](meta ?? {}, message);
   return {
     log: (level, message, meta) => at(level)(message, meta),
     trace: at('TRACE'),
