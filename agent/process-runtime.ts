@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { chown, mkdir, open, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { volumeVariable, type EnvironmentSpec, type ServiceSpec } from '../common/environment-spec.ts';
+import type { EnvironmentSpec, ServiceSpec } from '../common/environment-spec.ts';
+import { volumeVariable } from '../common/names.ts';
 import { confined } from './confined-path.ts';
 import { makeVolume } from './fs-snapshots.ts';
 import { probe } from './health-checks.ts';

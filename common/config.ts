@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from './zod-mini.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -11,7 +11,7 @@ export class ConfigError extends Error {
  */
 const configHelp = z.registry<{ help: string }>();
 
-export function withHelp<T extends z.ZodType>(schema: T, help: string): T {
+export function withHelp<T extends z.core.$ZodType>(schema: T, help: string): T {
   configHelp.add(schema, { help });
   return schema;
 }
@@ -20,10 +20,10 @@ export function withHelp<T extends z.ZodType>(schema: T, help: string): T {
  * Parses the variables a program needs, once, at start. Every key may instead be given as
  * KEY_FILE (a path whose contents are the value) so secrets can come from mounted files.
  */
-export function loadConfig<S extends z.ZodRawShape>(
+export function loadConfig<S extends z.core.$ZodShape>(
   shape: S,
   env: NodeJS.ProcessEnv = process.env,
-): z.infer<z.ZodObject<S>> {
+): z.infer<z.ZodMiniObject<S>> {
   const raw: Record<string, string | undefined> = {};
   for (const key of Object.keys(shape)) {
     const file = env[`${key}_FILE`];
@@ -61,11 +61,12 @@ export function exitOnConfigError<T>(program: string, load: () => T): T {
   }
 }
 
-export const port = z.coerce.number().int().min(0).max(65535);
+export const port = z.coerce.number().check(z.int(), z.minimum(0), z.maximum(65535));
 export const url = z.url();
-export const positiveSeconds = z.coerce.number().positive();
-/** LOG_LEVEL, in every program's configuration: pino's levels, from the most to the least said. */
-export const logLevel = z
-  .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
-  .default('info');
+export const positiveSeconds = z.coerce.number().check(z.positive());
+/** LOG_LEVEL, in every program's configuration: the levels, from the most to the least said. */
+export const logLevel = z._default(
+  z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+  'info',
+);
 export type LogLevel = z.infer<typeof logLevel>;

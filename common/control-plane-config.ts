@@ -10,7 +10,7 @@ export const controlPlaneConfig = {
   ...temporalConfig,
   STRACKT_CONTROL_TASK_QUEUE: z.string().min(1).default(defaultControlTaskQueue),
   // An agent silent this long is offline; the API holds its long polls for a third of it (25 s).
-  AGENT_STALE_AFTER_SECONDS: positiveSeconds.default(75),
+  AGENT_STALE_AFTER_SECONDS: z._default(positiveSeconds, 75),
   API_HOST: z.string().default('127.0.0.1'),
   // Private addresses a team's webhooks, buckets and receivers may use (common/outbound-guard.ts).
   STRACKT_OUTBOUND_ALLOW: z
@@ -24,7 +24,7 @@ export const controlPlaneConfig = {
         return z.NEVER;
       }
     }),
-  API_PORT: port.default(8080),
+  API_PORT: z._default(port, 8080),
   LOG_LEVEL: logLevel,
   VAULT_MASTER_KEY: withHelp(
     z

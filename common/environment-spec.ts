@@ -1,12 +1,7 @@
 import { z } from 'zod';
+import { namePattern, nameRule } from './names.ts';
 
-// Names end up in paths, env var names and workflow ids: keep them DNS-label shaped.
-export const nameSchema = z
-  .string()
-  .regex(
-    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
-    'must be 1-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen',
-  );
+export const nameSchema = z.string().regex(namePattern, nameRule);
 
 const portSchema = z.number().int().min(1).max(65535);
 
@@ -84,8 +79,3 @@ export const environmentSpecSchema = z.object({
   backupStrategy: backupStrategySchema,
 });
 export type EnvironmentSpec = z.infer<typeof environmentSpecSchema>;
-
-/** Services find their volumes through these variables, e.g. STRACKT_VOLUME_PGDATA. */
-export function volumeVariable(volume: string): string {
-  return `STRACKT_VOLUME_${volume.toUpperCase().replace(/-/g, '_')}`;
-}

@@ -1,6 +1,6 @@
-import { z } from 'zod';
-import { nameSchema } from './environment-spec.ts';
+import * as z from './zod-mini.ts';
 import { idPattern, type IdKind } from './ids.ts';
+import { namePattern, nameRule } from './names.ts';
 
 /**
  * The steps that run on a connected server, as the workflows, the control plane and the agent all
@@ -9,14 +9,18 @@ import { idPattern, type IdKind } from './ids.ts';
  * before touching a file, and the API refuses a result that is not of its step's shape before it
  * reaches a workflow.
  */
-const id = (kind: IdKind) => z.string().regex(idPattern(kind), `must be a ${kind}_ id`);
-const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const id = (kind: IdKind) => z.string().check(z.regex(idPattern(kind), `must be a ${kind}_ id`));
+const count = z.int().check(z.nonnegative(), z.maximum(Number.MAX_SAFE_INTEGER));
 const epochMs = count;
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 in hex');
+const nameSchema = z.string().check(z.regex(namePattern, nameRule));
+const sha256 = z.string().check(z.regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 in hex'));
 
 const environmentRef = z.strictObject({ environmentId: id('env') });
 const restoreRef = z.strictObject({ operationId: id('op'), environmentId: id('env') });
-const nothing = z.union([z.undefined(), z.null()]).transform((): void => undefined);
+const nothing = z.pipe(
+  z.union([z.undefined(), z.null()]),
+  z.transform((): void => undefined),
+);
 
 /**
  * How a volume was taken at the snapshot's point in time: a file-system snapshot made inside the
@@ -30,7 +34,7 @@ export const hostTasks = {
     input: z.strictObject({
       snapshotId: id('snap'),
       environmentId: id('env'),
-      teamPublicKey: z.string().regex(/^[0-9a-f]{64}$/, 'must be an X25519 public key in hex'),
+      teamPublicKey: z.string().check(z.regex(/^[0-9a-f]{64}$/, 'must be an X25519 public key in hex')),
     }),
     result: z.object({
       sizeBytes: count,
@@ -42,22 +46,21 @@ export const hostTasks = {
       parts: z
         .array(
           z.object({
-            partNumber: z.number().int().min(1).max(10_000),
-            etag: z.string().min(1).max(200),
+            partNumber: z.int().check(z.minimum(1), z.maximum(10_000)),
+            etag: z.string().check(z.minLength(1), z.maxLength(200)),
             size: count,
           }),
         )
-        .max(10_000),
+        .check(z.maxLength(10_000)),
       captureMs: count,
       firstByteAt: epochMs,
       partsResumed: count,
       // Optional: an agent older than this field, or a capture one spooled before an upgrade, sends none.
-      volumes: z
-        .array(z.object({ name: nameSchema, entries: count, bytes: count }))
-        .max(32)
-        .optional(),
+      volumes: z.optional(
+        z.array(z.object({ name: nameSchema, entries: count, bytes: count })).check(z.maxLength(32)),
+      ),
       // Optional for the same reason: agents before file-system snapshots held for the whole read.
-      methods: z.record(nameSchema, z.enum(snapshotMethods)).optional(),
+      methods: z.optional(z.record(nameSchema, z.enum(snapshotMethods))),
     }),
   },
   startEnvironment: { input: environmentRef, result: nothing },
@@ -111,16 +114,19 @@ export function isHostTaskName(name: string): name is HostTaskName {
 // What a step's heartbeat details say of the bytes it moved, for the steps that move data. Parsed, not
 // trusted: details come from the agent, and anything not of this shape is simply not shown.
 const transferDetails = {
-  captureSnapshot: z
-    .object({ bytesUploaded: count, bytesExpected: count.nullable() })
-    .transform((d) => ({ bytes: d.bytesUploaded, totalBytes: d.bytesExpected })),
-  fetchAndUnpack: z
-    .object({ bytesFetched: count, bytesExpected: count })
-    .transform((d) => ({ bytes: d.bytesFetched, totalBytes: d.bytesExpected })),
-  verifySnapshotOnHost: z
-    .object({ bytesFetched: count })
-    .transform((d) => ({ bytes: d.bytesFetched, totalBytes: null })),
-} satisfies Partial<Record<HostTaskName, z.ZodType>>;
+  captureSnapshot: z.pipe(
+    z.object({ bytesUploaded: count, bytesExpected: z.nullable(count) }),
+    z.transform((d) => ({ bytes: d.bytesUploaded, totalBytes: d.bytesExpected })),
+  ),
+  fetchAndUnpack: z.pipe(
+    z.object({ bytesFetched: count, bytesExpected: count }),
+    z.transform((d) => ({ bytes: d.bytesFetched, totalBytes: d.bytesExpected })),
+  ),
+  verifySnapshotOnHost: z.pipe(
+    z.object({ bytesFetched: count }),
+    z.transform((d) => ({ bytes: d.bytesFetched, totalBytes: null })),
+  ),
+} satisfies Partial<Record<HostTaskName, z.ZodMiniType>>;
 
 /** Bytes done (and the total, when known) that a heartbeat of `step` reports; undefined for other steps. */
 export function transferOf(

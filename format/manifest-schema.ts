@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../common/zod-mini.ts';
 import { SnapshotFormatError } from './format-error.ts';
 import type { Manifest } from './manifest.ts';
 
@@ -9,37 +9,26 @@ import type { Manifest } from './manifest.ts';
 /** Beyond what maxManifestBytes can hold anyway; more is refused, not attempted. */
 export const maxManifestEntries = 1_000_000;
 
-const bytes = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const id = z.string().regex(/^[a-z]+_[A-Za-z0-9_-]{1,60}$/);
-const name = z.string().min(1).max(255);
-const path = z
-  .string()
-  .min(1)
-  .max(4096)
-  .refine((p) => !p.includes('\0'), 'has a NUL');
-const owner = z
-  .number()
-  .int()
-  .min(0)
-  .max(2 ** 32 - 1);
+const bytes = z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER));
+const id = z.string().check(z.regex(/^[a-z]+_[A-Za-z0-9_-]{1,60}$/));
+const name = z.string().check(z.minLength(1), z.maxLength(255));
+const path = z.string().check(
+  z.minLength(1),
+  z.maxLength(4096),
+  z.refine((p) => !p.includes('\0'), 'has a NUL'),
+);
+const owner = z.int().check(z.minimum(0), z.maximum(2 ** 32 - 1));
 
 const entry = z.strictObject({
   path,
   type: z.enum(['file', 'directory', 'symlink', 'hardlink']),
-  mode: z.number().int().min(0).max(0o7777),
+  mode: z.int().check(z.minimum(0), z.maximum(0o7777)),
   uid: owner,
   gid: owner,
-  mtime: z
-    .number()
-    .finite()
-    .min(-(2 ** 40))
-    .max(2 ** 40),
-  size: bytes.optional(),
-  sha256: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/)
-    .optional(),
-  target: path.optional(),
+  mtime: z.number().check(z.minimum(-(2 ** 40)), z.maximum(2 ** 40)),
+  size: z.optional(bytes),
+  sha256: z.optional(z.string().check(z.regex(/^[0-9a-f]{64}$/))),
+  target: z.optional(path),
 });
 
 export const manifestSchema = z.strictObject({
@@ -51,12 +40,16 @@ export const manifestSchema = z.strictObject({
   environmentName: name,
   sourceServerId: id,
   createdAt: z.iso.datetime({ offset: true }),
-  keyId: z.string().regex(/^[0-9a-f]{2,128}$/),
-  services: z.array(z.strictObject({ name, volumes: z.array(name).max(1000) })).max(1000),
+  keyId: z.string().check(z.regex(/^[0-9a-f]{2,128}$/)),
+  services: z
+    .array(z.strictObject({ name, volumes: z.array(name).check(z.maxLength(1000)) }))
+    .check(z.maxLength(1000)),
   volumes: z
-    .array(z.strictObject({ name, entries: z.number().int().min(0).max(maxManifestEntries), bytes }))
-    .max(1000),
-  entries: z.array(entry).max(maxManifestEntries),
+    .array(
+      z.strictObject({ name, entries: z.int().check(z.minimum(0), z.maximum(maxManifestEntries)), bytes }),
+    )
+    .check(z.maxLength(1000)),
+  entries: z.array(entry).check(z.maxLength(maxManifestEntries)),
   data: z.strictObject({ object: name, tarBytes: bytes }),
 });
 

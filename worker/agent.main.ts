@@ -1,5 +1,4 @@
 import { isAbsolute } from 'node:path';
-import { z } from 'zod';
 import { loadOrCreateAgentKey } from '../agent/agent-key.ts';
 import { ControlPlaneClient } from '../agent/control-plane-client.ts';
 import { createHostSteps } from '../agent/host-steps.ts';
@@ -9,19 +8,22 @@ import { settleInterruptedCaptures } from '../agent/snapshot-capture.ts';
 import { TaskRunner } from '../agent/task-runner.ts';
 import { exitOnConfigError, loadConfig, logLevel } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
+import * as z from '../common/zod-mini.ts';
 
 const config = exitOnConfigError('strackt-agent', () =>
   loadConfig({
     STRACKT_API_URL: z.url(),
-    STRACKT_AGENT_TOKEN: z.string().regex(/^sta_[A-Za-z0-9_-]+$/, 'must be an agent token (sta_...)'),
-    STRACKT_DATA_ROOT: z
+    STRACKT_AGENT_TOKEN: z
       .string()
-      .refine(isAbsolute, 'must be an absolute path')
-      .default('/var/lib/strackt-agent'),
+      .check(z.regex(/^sta_[A-Za-z0-9_-]+$/, 'must be an agent token (sta_...)')),
+    STRACKT_DATA_ROOT: z._default(
+      z.string().check(z.refine(isAbsolute, 'must be an absolute path')),
+      '/var/lib/strackt-agent',
+    ),
     /** A cap on the agent's upload bandwidth, in MiB/s; unset: as fast as the link goes. */
-    STRACKT_UPLOAD_MIB_PER_SECOND: z.coerce.number().positive().optional(),
+    STRACKT_UPLOAD_MIB_PER_SECOND: z.optional(z.coerce.number().check(z.positive())),
     /** The same for downloads (restores, verifications). */
-    STRACKT_DOWNLOAD_MIB_PER_SECOND: z.coerce.number().positive().optional(),
+    STRACKT_DOWNLOAD_MIB_PER_SECOND: z.optional(z.coerce.number().check(z.positive())),
     LOG_LEVEL: logLevel,
   }),
 );

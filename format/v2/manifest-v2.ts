@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { z } from 'zod';
+import * as z from '../../common/zod-mini.ts';
 import { DecryptStream } from '../container-opener.ts';
 import { EncryptStream } from '../container-sealer.ts';
 import type { KeySource } from '../data-key.ts';
@@ -21,43 +21,40 @@ export const maxChunkRefs = 2_000_000;
 export const maxManifestV2Bytes = 256 * 1024 * 1024;
 const maxManifestV2Json = 512 * 1024 * 1024;
 
-const v1Entry = manifestSchema.shape.entries.element;
-const chunkId = z.string().regex(/^[0-9a-f]{64}$/);
-const entry = v1Entry
-  .omit({ sha256: true })
-  .extend({ chunks: z.array(chunkId).max(maxChunkRefs).optional() });
-const bytes = z
-  .number()
-  .int()
-  .min(1)
-  .max(2 ** 30);
+const v1Entry = manifestSchema.shape.entries.def.element;
+const chunkId = z.string().check(z.regex(/^[0-9a-f]{64}$/));
+const entry = z.extend(z.omit(v1Entry, { sha256: true }), {
+  chunks: z.optional(z.array(chunkId).check(z.maxLength(maxChunkRefs))),
+});
+const bytes = z.int().check(z.minimum(1), z.maximum(2 ** 30));
 
-export const manifestV2Schema = manifestSchema
-  .omit({ formatVersion: true, entries: true, data: true })
-  .extend({
+export const manifestV2Schema = z
+  .extend(z.omit(manifestSchema, { formatVersion: true, entries: true, data: true }), {
     formatVersion: z.literal(2),
     chunking: z.strictObject({ min: bytes, avg: bytes, max: bytes }),
-    entries: z.array(entry).max(maxManifestEntries),
+    entries: z.array(entry).check(z.maxLength(maxManifestEntries)),
   })
-  .superRefine((m, ctx) => {
-    let refs = 0;
-    m.entries.forEach((e, k) => {
-      const isFile = e.type === 'file';
-      if (isFile !== (e.chunks !== undefined) || isFile !== (e.size !== undefined))
+  .check(
+    z.superRefine((m, ctx) => {
+      let refs = 0;
+      m.entries.forEach((e, k) => {
+        const isFile = e.type === 'file';
+        if (isFile !== (e.chunks !== undefined) || isFile !== (e.size !== undefined))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['entries', k],
+            message: 'files, and only files, list chunks and a size',
+          });
+        refs += e.chunks?.length ?? 0;
+      });
+      if (refs > maxChunkRefs)
         ctx.addIssue({
           code: 'custom',
-          path: ['entries', k],
-          message: 'files, and only files, list chunks and a size',
+          path: ['entries'],
+          message: `more than ${maxChunkRefs} chunk references`,
         });
-      refs += e.chunks?.length ?? 0;
-    });
-    if (refs > maxChunkRefs)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['entries'],
-        message: `more than ${maxChunkRefs} chunk references`,
-      });
-  });
+    }),
+  );
 
 export type ManifestV2 = z.infer<typeof manifestV2Schema>;
 export type ManifestV2Entry = ManifestV2['entries'][number];

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nameSchema, servicesSchema, volumeVariable } from '../../common/environment-spec.ts';
+import { nameSchema, servicesSchema } from '../../common/environment-spec.ts';
+import { volumeVariable } from '../../common/names.ts';
 
 describe('environment spec', () => {
   it('accepts a minimal service and fills defaults', () => {
