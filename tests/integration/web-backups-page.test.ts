@@ -1,29 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
+import { chromiumPath, screenshot } from '../helpers/browser.ts';
 import { startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
-import { repoRoot, stack } from '../helpers/stack.ts';
-
-// Debian's chromium (deploy/test.sh installs it), driven headless by playwright-core.
-const chromiumPath = '/usr/bin/chromium';
-
-// Each view is saved as a screenshot: into the run's folder, and into docs/screenshots when asked
-// (STRACKT_UPDATE_SCREENSHOTS=1), so a plain test run leaves the checkout as it was.
-const screenshotDirs = [
-  join(stack.runDir, 'screenshots'),
-  ...(process.env.STRACKT_UPDATE_SCREENSHOTS === '1' ? [join(repoRoot, 'docs', 'screenshots')] : []),
-];
-async function screenshot(page: Page, name: string) {
-  for (const dir of screenshotDirs) {
-    await mkdir(dir, { recursive: true });
-    await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true, animations: 'disabled' });
-  }
-}
 
 describe('the backups page in a browser, on the real stack', () => {
   let cp: ControlPlane;

@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createServer } from '../../db/servers.data.ts';
+import { createTeam } from '../../db/teams.data.ts';
+import { generateTeamKey, printableSecretKey } from '../../format/team-key.ts';
+import { chromiumPath, fitsPhone, screenshot } from '../helpers/browser.ts';
+import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
+import { httpService } from '../helpers/services.ts';
+import { freePort, stack, uniqueName } from '../helpers/stack.ts';
+
+describe('the backups page: destinations, the team key and the schedule editor, in a browser', () => {
+  let cp: ControlPlane;
+  let token: string;
+  let envId: string;
+  let bucket: string;
+  let browser: Browser;
+  let page: Page;
+  let secretKey = '';
+  // Every request the page makes, whole: address, headers and body.
+  const requests: { url: string; headers: string; body: string }[] = [];
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    cp = await startControlPlane();
+    const team = await createTeam(cp.db, 'web-team');
+    token = team.token;
+    // No agent: saving a schedule and adding a destination need none.
+    const { server } = await createServer(cp.db, team.team.id, 'web-s');
+    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
+      name: uniqueName('web'),
+      serverId: server.id,
+      services: [httpService(await freePort())],
+    });
+    envId = env.body.id;
+    bucket = uniqueName('backups');
+    await stackS3().send(new CreateBucketCommand({ Bucket: bucket }));
+    browser = await chromium.launch({ executablePath: chromiumPath, headless: true });
+    // The viewer is in New York: the schedule's runs are shown in its zone and in this one.
+    const context = await browser.newContext({
+      viewport: { width: 1100, height: 800 },
+      timezoneId: 'America/New_York',
+      acceptDownloads: true,
+    });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: cp.apiUrl });
+    page = await context.newPage();
+    page.on('request', (r) =>
+      requests.push({ url: r.url(), headers: JSON.stringify(r.headers()), body: r.postData() ?? '' }),
+    );
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
+    });
+    await page.goto(`${cp.apiUrl}/app`);
+    await page.getByLabel('Team token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Environments' }).waitFor();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await cp?.stop();
+  });
+
+  const fillBucket = async (secret: string) => {
+    await page.getByLabel('Name', { exact: true }).fill('office-bucket');
+    await page.getByLabel('Endpoint', { exact: true }).fill(stack.s3.endpoint);
+    await page.getByLabel('Bucket', { exact: true }).fill(bucket);
+    await page.getByLabel('Prefix', { exact: true }).fill('strackt');
+    await page.getByLabel('Access key id', { exact: true }).fill(stack.s3.accessKeyId);
+    await page.getByLabel('Secret access key', { exact: true }).fill(secret);
+    await page.getByRole('button', { name: 'Check and add' }).click();
+  };
+
+  it('adds a bucket: a refused secret is shown at its field, then the check passes and the key is shown once', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Destinations' }).click();
+    await page.getByRole('heading', { name: 'Destinations', level: 1 }).waitFor();
+    assert.match(await page.locator('#team-key ~ p').first().innerText(), /No key yet/);
+
+    await fillBucket('not-the-secret');
+    const secretField = page.getByLabel('Secret access key', { exact: true });
+    await page.locator('#secretAccessKey-check', { hasText: 'refused the credentials' }).waitFor();
+    assert.equal(await secretField.getAttribute('aria-invalid'), 'true');
+    assert.match(await page.locator('#endpoint-check').innerText(), /✓ reached/);
+    assert.equal(await page.locator('#bucket-check').count(), 0, 'the bucket was not reached: no verdict');
+    await screenshot(page, 'destination-check-failed');
+
+    await secretField.fill(stack.s3.secretAccessKey);
+    await page.getByRole('button', { name: 'Check and add' }).click();
+    const panel = page.getByRole('region', { name: 'Your team key: save it now' });
+    await panel.waitFor();
+    await page.getByRole('status').filter({ hasText: 'Added office-bucket' }).waitFor();
+    assert.equal(await secretField.inputValue(), '', 'the form is emptied, the secret with it');
+    secretKey = (await panel.locator('.secret').innerText()).trim();
+    assert.match(secretKey, /^STK1-[A-Z2-7-]+$/);
+    assert.equal(await page.evaluate('document.activeElement?.id'), 'key-once', 'the key takes the focus');
+    await screenshot(page, 'team-key-once');
+
+    await panel.getByRole('button', { name: 'Copy' }).click();
+    await panel.getByText('Copied to the clipboard.').waitFor();
+    assert.equal(await page.evaluate<string>('navigator.clipboard.readText()'), secretKey);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      panel.getByRole('link', { name: 'Download' }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), 'strackt-team-key.txt');
+    assert.match(await readFile((await download.path())!, 'utf8'), new RegExp(secretKey));
+
+    const listed = await cp.request<{ destinations: { name: string; lastCheckedAt: string | null }[] }>(
+      'GET',
+      '/destinations',
+      token,
+    );
+    assert.deepEqual(
+      listed.body.destinations.map((d) => [d.name, d.lastCheckedAt !== null]),
+      [['office-bucket', true]],
+    );
+  });
+
+  it('does not show the key on a second visit: only its fingerprint', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Environments' }).click();
+    await page.getByRole('heading', { name: 'Environments' }).waitFor();
+    await page.getByRole('navigation').getByRole('link', { name: 'Destinations' }).click();
+    await page.getByRole('heading', { name: 'Check that you still hold the key' }).waitFor();
+    const text = await page.locator('main').innerText();
+    assert.ok(!text.includes(secretKey), 'the secret key is not on the page');
+    assert.ok(!text.includes('STK1-') || !/STK1-[A-Z2-7]{4}/.test(text));
+    const team = await cp.request<{ key: { fingerprint: string } }>('GET', '/team', token);
+    assert.equal(await page.locator('.fingerprint').innerText(), team.body.key.fingerprint);
+  });
+
+  it('checks the key in the page: the right one matches, another and a typo do not', async () => {
+    const field = page.getByLabel('Secret key (STK1-…)');
+    const answer = page.locator('#key-check-answer');
+    await field.fill(secretKey);
+    await page.getByRole('button', { name: 'Check the key' }).click();
+    await answer.filter({ hasText: 'This is the team’s key' }).waitFor();
+    await screenshot(page, 'team-key-check');
+
+    await field.fill(printableSecretKey(generateTeamKey().secretKey));
+    await page.getByRole('button', { name: 'Check the key' }).click();
+    await answer.filter({ hasText: 'This is not the team’s key' }).waitFor();
+
+    // One character changed: the checksum catches it before any fingerprint is compared.
+    const typo = secretKey.replace(
+      /(STK1-.)(.)/,
+      (_, head: string, c: string) => head + (c === 'A' ? 'B' : 'A'),
+    );
+    await field.fill(typo);
+    await page.getByRole('button', { name: 'Check the key' }).click();
+    await answer.filter({ hasText: 'typo' }).waitFor();
+  });
+
+  it('previews a schedule as it is typed (AND/OR, then a clock change), and saves it', async () => {
+    await page.goto(`${cp.apiUrl}/app/environments/${envId}`);
+    await page.getByRole('link', { name: 'Add a schedule' }).click();
+    await page.getByRole('heading', { name: /^Schedule backups of web-/ }).waitFor();
+    // The preset's preview is there before anything is typed, in the viewer's zone too.
+    await page.getByRole('table').waitFor();
+    assert.match(await page.getByRole('table').innerText(), /Your time \(America\/New_York\)/);
+
+    await page.getByLabel('A cron expression').check();
+    await page.getByLabel('Time zone').selectOption('Europe/Berlin');
+    await page.getByLabel('Runs to preview').selectOption('50');
+    const cron = page.getByRole('textbox', { name: 'Cron expression' });
+    await cron.pressSequentially('30 2 1 * 1');
+    const warnings = page.locator('.warnings');
+    await warnings.filter({ hasText: 'names both a day of the month and a day of the week' }).waitFor();
+
+    // Sundays at 02:30 in Berlin: the last Sunday of March has no 02:30, which 50 weekly runs reach.
+    await cron.fill('');
+    await cron.pressSequentially('30 2 * * 0');
+    await warnings.filter({ hasText: '02:30 will not run' }).waitFor();
+    assert.match(
+      await warnings.innerText(),
+      /^Clocks in Europe\/Berlin go forward 1 hour on \d{4}-03-\d\d at 02:00/m,
+    );
+    assert.doesNotMatch(await warnings.innerText(), /day of the month/);
+    await page.getByLabel('Daily', { exact: true }).fill('7');
+    await page.getByLabel('Last snapshots', { exact: true }).fill('3');
+    await page.getByRole('table').locator('tbody tr').nth(49).waitFor();
+    await page.getByText('Preview up to date.').waitFor();
+    await screenshot(page, 'schedule-editor');
+
+    // A bad expression is shown at its field, and saving it is refused there too.
+    await cron.fill('61 2 * * 0');
+    await page.locator('#cron-error').waitFor();
+    assert.equal(await cron.getAttribute('aria-invalid'), 'true');
+    await cron.fill('30 2 * * 0');
+    await warnings.filter({ hasText: '02:30 will not run' }).waitFor();
+    assert.equal(await cron.getAttribute('aria-invalid'), null);
+
+    await page.getByText('Preview up to date.').waitFor();
+    assert.equal(await fitsPhone(page), true, 'the editor fits a phone');
+    await screenshot(page, 'schedule-editor-phone');
+    await page.setViewportSize({ width: 1100, height: 800 });
+
+    await page.getByRole('button', { name: 'Save the schedule' }).click();
+    await page.getByRole('heading', { name: 'Schedules' }).waitFor();
+    const saved = await cp.request<{
+      schedules: { cron: string; timezone: string; retention: unknown; temporalScheduleId: string }[];
+    }>('GET', `/environments/${envId}/schedules`, token);
+    assert.equal(saved.body.schedules.length, 1);
+    const [schedule] = saved.body.schedules;
+    assert.equal(schedule!.cron, '30 2 * * 0');
+    assert.equal(schedule!.timezone, 'Europe/Berlin');
+    assert.deepEqual(schedule!.retention, { last: 3, daily: 7 });
+    assert.match(await page.locator('.schedule-list').innerText(), /30 2 \* \* 0 in Europe\/Berlin/);
+  });
+
+  it('sent the key nowhere: no request carried it in its address, headers or body', () => {
+    assert.ok(secretKey.length > 0 && requests.length > 0);
+    const compact = secretKey.slice('STK1-'.length).replaceAll('-', '');
+    for (const r of requests)
+      for (const part of [r.url, r.headers, r.body]) {
+        assert.ok(!part.includes(secretKey), `the key in a request to ${r.url}`);
+        assert.ok(
+          !part.replaceAll('-', '').includes(compact),
+          `the key's characters in a request to ${r.url}`,
+        );
+      }
+    assert.ok(
+      requests.some((r) => r.url.includes('/app/assets/chunk-')),
+      'libsodium came as a chunk of this origin',
+    );
+    assert.deepEqual(pageErrors, [], 'no script error and nothing blocked by the CSP');
+  });
+});
