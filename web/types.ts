@@ -74,6 +74,8 @@ export interface Operation {
   createdAt: string;
   finishedAt: string | null;
   restore?: { snapshotId: string; targetServerId: string; downtimeMs: number | null };
+  /** The workflow's page in the Temporal UI, when the API knows the UI's address. */
+  temporalUiUrl?: string;
 }
 
 export type Preset =
@@ -139,4 +141,32 @@ export interface Team {
   id: string;
   name: string;
   key: { fingerprint: string; publicKey: string; createdAt: string } | null;
+}
+
+export const webhookEvents = [
+  'backup.succeeded',
+  'backup.failed',
+  'backup.missed',
+  'restore.finished',
+  'restore.failed',
+  'snapshot.verification_failed',
+] as const;
+export type WebhookEvent = (typeof webhookEvents)[number];
+
+export interface Webhook {
+  id: string;
+  url: string;
+  events: WebhookEvent[];
+  createdAt: string;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  event: WebhookEvent;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: string;
+  finishedAt: string | null;
 }

@@ -3,16 +3,19 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { generateTeamKey, printableSecretKey } from '../../format/team-key.ts';
 import { chromiumPath, fitsPhone, screenshot } from '../helpers/browser.ts';
-import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
-import { httpService } from '../helpers/services.ts';
-import { freePort, stack, uniqueName } from '../helpers/stack.ts';
+import { stackS3, startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
+import { stack, uniqueName, waitFor } from '../helpers/stack.ts';
+import { startWebhookReceiver } from '../helpers/webhook-receiver.ts';
 
-describe('the backups page: destinations, the team key and the schedule editor, in a browser', () => {
+describe('the backups page: destinations, the team key, schedules, webhooks and operations, in a browser', () => {
+  // Not reached by the test: the page only links to it.
+  const temporalUiUrl = 'http://127.0.0.1:8233';
   let cp: ControlPlane;
+  let server: AgentServer;
+  let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
   let token: string;
   let envId: string;
   let bucket: string;
@@ -24,17 +27,13 @@ describe('the backups page: destinations, the team key and the schedule editor, 
   const pageErrors: string[] = [];
 
   before(async () => {
-    cp = await startControlPlane();
+    cp = await startControlPlane({ temporalUiUrl });
     const team = await createTeam(cp.db, 'web-team');
     token = team.token;
-    // No agent: saving a schedule and adding a destination need none.
-    const { server } = await createServer(cp.db, team.team.id, 'web-s');
-    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
-      name: uniqueName('web'),
-      serverId: server.id,
-      services: [httpService(await freePort())],
-    });
-    envId = env.body.id;
+    server = await cp.addServer(token, team.team.id, 'web-s');
+    // Its deploy is the first operation of the team, listed with its link to the Temporal UI.
+    envId = await cp.deployWebEnvironment(token, server.id);
+    receiver = await startWebhookReceiver();
     bucket = uniqueName('backups');
     await stackS3().send(new CreateBucketCommand({ Bucket: bucket }));
     browser = await chromium.launch({ executablePath: chromiumPath, headless: true });
@@ -61,6 +60,9 @@ describe('the backups page: destinations, the team key and the schedule editor, 
 
   after(async () => {
     await browser?.close();
+    await receiver?.close();
+    await server?.agent.kill();
+    if (server) await cp?.stopServices(server.root);
     await cp?.stop();
   });
 
@@ -208,6 +210,73 @@ describe('the backups page: destinations, the team key and the schedule editor, 
     assert.equal(schedule!.timezone, 'Europe/Berlin');
     assert.deepEqual(schedule!.retention, { last: 3, daily: 7 });
     assert.match(await page.locator('.schedule-list').innerText(), /30 2 \* \* 0 in Europe\/Berlin/);
+  });
+
+  it('adds a webhook (its secret shown once) and shows its delivery log after a backup', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+    await page.getByLabel('URL').fill(receiver.url);
+    await page.getByLabel('backup.succeeded').check();
+    await page.getByRole('button', { name: 'Add the webhook' }).click();
+    const shown = page.getByRole('status').filter({ hasText: 'Signing secret, shown this once' });
+    await shown.waitFor();
+    receiver.secret.value = (await shown.locator('.secret').innerText()).trim();
+    assert.match(receiver.secret.value, /^whsec_/);
+    await shown.getByRole('button', { name: 'I have saved it' }).click();
+    await page.getByRole('heading', { name: receiver.url }).waitFor();
+
+    const { destinations } = (
+      await cp.request<{ destinations: { id: string }[] }>('GET', '/destinations', token)
+    ).body;
+    await cp.backUp(token, envId, destinations[0]!.id);
+    await waitFor('the delivery', async () => receiver.received.some((r) => r.event === 'backup.succeeded'));
+    assert.equal(receiver.received[0]!.valid, true, 'signed with the secret the page showed');
+
+    await page.getByRole('link', { name: /^Delivery log/ }).click();
+    await page.getByRole('heading', { name: 'Delivery log' }).waitFor();
+    const row = page.getByRole('row').filter({ hasText: 'backup.succeeded' });
+    // The log's row is written when the delivery ends: refreshed until it says so.
+    await waitFor('the delivered row', async () => {
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      return /delivered\s+1\s+HTTP 200/.test(await row.innerText().catch(() => ''));
+    });
+    await screenshot(page, 'webhook-deliveries');
+  });
+
+  it('lists the team’s operations, each linked to its live view and its workflow in the Temporal UI', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Operations' }).click();
+    await page.getByRole('heading', { name: 'Operations', level: 1 }).waitFor();
+    const rows = page.locator('tbody tr');
+    await rows.nth(1).waitFor();
+    const { operations } = (
+      await cp.request<{ operations: { id: string; kind: string; workflowId: string }[] }>(
+        'GET',
+        '/operations',
+        token,
+      )
+    ).body;
+    assert.deepEqual(
+      operations.map((o) => o.kind),
+      ['backup', 'deploy'],
+    );
+    for (const [i, op] of operations.entries()) {
+      const link = rows.nth(i).getByRole('link', { name: /^Temporal UI/ });
+      assert.equal(
+        await link.getAttribute('href'),
+        `${temporalUiUrl}/namespaces/${stack.namespace}/workflows/${encodeURIComponent(op.workflowId)}`,
+      );
+      assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
+    }
+    await screenshot(page, 'operations');
+    await page.getByLabel('Kind').selectOption('deploy');
+    await rows.filter({ hasText: 'backup' }).waitFor({ state: 'detached' });
+    assert.equal(await rows.count(), 1);
+    assert.match(await rows.first().innerText(), /deploy\s+web-\w+\s+succeeded/);
+    await rows.first().getByRole('link').first().click();
+    await page.getByRole('heading', { name: /^Deploy of web-/ }).waitFor();
+    assert.ok(await page.getByRole('link', { name: /^Temporal UI/ }).isVisible());
+    assert.equal(await fitsPhone(page), true, 'the operation view fits a phone');
+    await page.setViewportSize({ width: 1100, height: 800 });
   });
 
   it('sent the key nowhere: no request carried it in its address, headers or body', () => {
