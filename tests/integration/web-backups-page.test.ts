@@ -113,6 +113,10 @@ describe('the backups page in a browser, on the real stack', () => {
     await page.getByLabel('web-b').check();
     await screenshot(page, 'restore-choose');
     await page.getByRole('button', { name: 'Review the restore' }).click();
+    // The team's first restore: nothing measured yet to expect a downtime from.
+    await page
+      .locator('.expected-downtime', { hasText: 'no restore of this team has been measured yet' })
+      .waitFor();
     const plan = await page.getByRole('region', { name: 'What will happen' }).innerText();
     assert.match(plan, /stopped on web-a/);
     assert.match(plan, /start on web-b/);
@@ -128,6 +132,47 @@ describe('the backups page in a browser, on the real stack', () => {
     await screenshot(page, 'restore-done');
     const env = await cp.request<{ serverId: string }>('GET', `/environments/${envId}`, token);
     assert.equal(env.body.serverId, b.id);
+  });
+
+  it('expects, on the next restore’s confirm, the downtime the last one measured', async () => {
+    const { operations } = (
+      await cp.request<{ operations: { id: string }[] }>(
+        'GET',
+        `/operations?kind=restore&environmentId=${envId}`,
+        token,
+      )
+    ).body;
+    const measured = await cp.request<{ restore: { downtimeMs: number } }>(
+      'GET',
+      `/operations/${operations[0]!.id}`,
+      token,
+    );
+    await page.getByRole('link', { name: /^Back to web-/ }).click();
+    await page
+      .getByRole('link', { name: /^Restore/ })
+      .first()
+      .click();
+    await page.getByLabel('web-a').check();
+    await page.getByRole('button', { name: 'Review the restore' }).click();
+    const expected = page.locator('.expected-downtime', { hasText: 'measured on the last restore' });
+    await expected.waitFor();
+    const text = await expected.innerText();
+    assert.match(text, /\(measured on the last restore of this environment\)/);
+    const [, figure, unit] = /Expected downtime: about (\d+) (ms|s)\b/.exec(text) ?? [];
+    assert.ok(figure, `a downtime in ms or s: ${text}`);
+    const shownMs = Number(figure) * (unit === 's' ? 1000 : 1);
+    assert.ok(
+      Math.abs(shownMs - measured.body.restore.downtimeMs) <= 500,
+      `${text} vs ${measured.body.restore.downtimeMs} ms`,
+    );
+    // The snapshot's bytes at the rate the last restore read its own: the wait before the stop.
+    assert.match(
+      text,
+      /after about \d+ (ms|s) of fetching and unpacking \(at the [\d.]+ (B|KiB|MiB|GiB)\/s past restores read\)/,
+    );
+    await screenshot(page, 'restore-confirm-expected');
+    await page.getByRole('button', { name: 'Back' }).click();
+    await page.getByRole('button', { name: 'Review the restore' }).waitFor();
   });
 
   it('pins a snapshot (then not offered for deletion), verifies it live, unpins and deletes it', async () => {

@@ -131,6 +131,10 @@ describe('the backups page: destinations, the team key, schedules, webhooks and 
     assert.ok(!text.includes('STK1-') || !/STK1-[A-Z2-7]{4}/.test(text));
     const team = await cp.request<{ key: { fingerprint: string } }>('GET', '/team', token);
     assert.equal(await page.locator('.fingerprint').innerText(), team.body.key.fingerprint);
+    await screenshot(page, 'destinations');
+    assert.equal(await fitsPhone(page), true, 'the destinations page fits a phone');
+    await screenshot(page, 'destinations-phone');
+    await page.setViewportSize({ width: 1100, height: 800 });
   });
 
   it('checks the key in the page: the right one matches, another and a typo do not', async () => {
@@ -241,6 +245,8 @@ describe('the backups page: destinations, the team key, schedules, webhooks and 
       return /delivered\s+1\s+HTTP 200/.test(await row.innerText().catch(() => ''));
     });
     await screenshot(page, 'webhook-deliveries');
+    assert.equal(await fitsPhone(page), true, 'the delivery log fits a phone');
+    await page.setViewportSize({ width: 1100, height: 800 });
   });
 
   it('lists the team’s operations, each linked to its live view and its workflow in the Temporal UI', async () => {
