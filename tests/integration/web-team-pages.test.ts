@@ -140,8 +140,9 @@ describe('the backups page: destinations, the team key, schedules, webhooks and 
   it('checks the key in the page: the right one matches, another and a typo do not', async () => {
     const field = page.getByLabel('Secret key (STK1-…)');
     const answer = page.locator('#key-check-answer');
+    // By keyboard: typed into the field, Enter checks it.
     await field.fill(secretKey);
-    await page.getByRole('button', { name: 'Check the key' }).click();
+    await field.press('Enter');
     await answer.filter({ hasText: 'This is the team’s key' }).waitFor();
     await screenshot(page, 'team-key-check');
 
@@ -163,6 +164,11 @@ describe('the backups page: destinations, the team key, schedules, webhooks and 
     await page.goto(`${cp.apiUrl}/app/environments/${envId}`);
     await page.getByRole('link', { name: 'Add a schedule' }).click();
     await page.getByRole('heading', { name: /^Schedule backups of web-/ }).waitFor();
+    assert.equal(
+      await page.evaluate('document.activeElement?.tagName'),
+      'H1',
+      'the new view’s heading has the focus',
+    );
     // The preset's preview is there before anything is typed, in the viewer's zone too.
     await page.getByRole('table').waitFor();
     assert.match(await page.getByRole('table').innerText(), /Your time \(America\/New_York\)/);
