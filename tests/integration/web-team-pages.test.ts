@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -7,6 +8,7 @@ import { createTeam } from '../../db/teams.data.ts';
 import { generateTeamKey, printableSecretKey } from '../../format/team-key.ts';
 import { chromiumPath, fitsPhone, screenshot } from '../helpers/browser.ts';
 import { stackS3, startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
+import { startReceiver } from '../helpers/receiver.ts';
 import { stack, uniqueName, waitFor } from '../helpers/stack.ts';
 import { startWebhookReceiver } from '../helpers/webhook-receiver.ts';
 
@@ -160,6 +162,39 @@ describe('the backups page: destinations, the team key, schedules, webhooks and 
     await answer.filter({ hasText: 'typo' }).waitFor();
   });
 
+  it('adds a receiver: a wrong pin and a wrong code are shown at their fields, and no second key is shown', async () => {
+    const dataDir = join(stack.runDir, uniqueName('receiver'));
+    const running = await startReceiver(dataDir);
+    try {
+      await page.getByLabel('A receiver you run').check();
+      await page.getByLabel('Name', { exact: true }).fill('home-receiver');
+      await page.getByLabel('Receiver URL').fill(running.url);
+      const pin = page.getByLabel('Certificate fingerprint');
+      const code = page.getByLabel('Enrolment code');
+      await pin.fill(`00:${running.fingerprint.slice(3)}`);
+      await code.fill(running.enrolmentCode!);
+      await page.getByRole('button', { name: 'Check and add' }).click();
+      await page.locator('#fingerprint-check', { hasText: '✗' }).waitFor();
+      assert.equal(await pin.getAttribute('aria-invalid'), 'true');
+      assert.match(await page.locator('#url-check').innerText(), /✓ reached/);
+
+      await pin.fill(running.fingerprint);
+      await code.fill('A'.repeat(24));
+      await page.getByRole('button', { name: 'Check and add' }).click();
+      await page.locator('#enrolmentCode-check', { hasText: '✗' }).waitFor();
+      assert.match(await page.locator('#fingerprint-check').innerText(), /✓ certificate matches/);
+      assert.equal(await code.getAttribute('aria-invalid'), 'true');
+
+      await code.fill(running.enrolmentCode!);
+      await page.getByRole('button', { name: 'Check and add' }).click();
+      await page.getByRole('status').filter({ hasText: 'Added home-receiver' }).waitFor();
+      await page.getByRole('heading', { name: 'home-receiver' }).waitFor();
+      assert.equal(await page.locator('.key-once').count(), 0, 'the team had its key: none is shown');
+    } finally {
+      await running.program.kill();
+    }
+  });
+
   it('previews a schedule as it is typed (AND/OR, then a clock change), and saves it', async () => {
     await page.goto(`${cp.apiUrl}/app/environments/${envId}`);
     await page.getByRole('link', { name: 'Add a schedule' }).click();
@@ -212,7 +247,7 @@ describe('the backups page: destinations, the team key, schedules, webhooks and 
     await page.getByRole('button', { name: 'Save the schedule' }).click();
     await page.getByRole('heading', { name: 'Schedules' }).waitFor();
     const saved = await cp.request<{
-      schedules: { cron: string; timezone: string; retention: unknown; temporalScheduleId: string }[];
+      schedules: { id: string; cron: string; timezone: string; retention: unknown }[];
     }>('GET', `/environments/${envId}/schedules`, token);
     assert.equal(saved.body.schedules.length, 1);
     const [schedule] = saved.body.schedules;
@@ -220,6 +255,22 @@ describe('the backups page: destinations, the team key, schedules, webhooks and 
     assert.equal(schedule!.timezone, 'Europe/Berlin');
     assert.deepEqual(schedule!.retention, { last: 3, daily: 7 });
     assert.match(await page.locator('.schedule-list').innerText(), /30 2 \* \* 0 in Europe\/Berlin/);
+
+    // Changed: the editor opens with what was saved, and saving replaces it.
+    await page.getByRole('link', { name: /^Change/ }).click();
+    await page.getByRole('heading', { name: /^Change the schedule of web-/ }).waitFor();
+    assert.equal(await cron.inputValue(), '30 2 * * 0');
+    assert.equal(await page.getByLabel('Time zone').inputValue(), 'Europe/Berlin');
+    await page.getByLabel('Daily', { exact: true }).fill('14');
+    await page.getByText('Preview up to date.').waitFor();
+    await page.getByRole('button', { name: 'Save the schedule' }).click();
+    await page.getByRole('heading', { name: 'Schedules' }).waitFor();
+    const changed = await cp.request<{ retention: unknown; cron: string }>(
+      'GET',
+      `/schedules/${schedule!.id}`,
+      token,
+    );
+    assert.deepEqual([changed.body.cron, changed.body.retention], ['30 2 * * 0', { last: 3, daily: 14 }]);
   });
 
   it('adds a webhook (its secret shown once) and shows its delivery log after a backup', async () => {
@@ -236,9 +287,10 @@ describe('the backups page: destinations, the team key, schedules, webhooks and 
     await page.getByRole('heading', { name: receiver.url }).waitFor();
 
     const { destinations } = (
-      await cp.request<{ destinations: { id: string }[] }>('GET', '/destinations', token)
+      await cp.request<{ destinations: { id: string; name: string }[] }>('GET', '/destinations', token)
     ).body;
-    await cp.backUp(token, envId, destinations[0]!.id);
+    // To the bucket: the receiver added above was stopped when its test ended.
+    await cp.backUp(token, envId, destinations.find((d) => d.name === 'office-bucket')!.id);
     await waitFor('the delivery', async () => receiver.received.some((r) => r.event === 'backup.succeeded'));
     assert.equal(receiver.received[0]!.valid, true, 'signed with the secret the page showed');
 
