@@ -4,6 +4,7 @@ import { when } from './format.ts';
 import { Link } from './router.tsx';
 import { webhookEvents, type Page, type Webhook } from './types.ts';
 import { FieldError, Pending, Title, useLoad } from './ui.tsx';
+import { WebhookEvents } from './webhook-events.tsx';
 
 /** Adds a webhook; its signing secret is in the answer only, shown here that once. */
 function AddWebhook({ added }: { added: (secret: string) => void }) {
@@ -109,6 +110,7 @@ export function WebhooksView() {
               <h2 class="url">{w.url}</h2>
               <p>Sent: {w.events.join(', ')}</p>
               <p class="muted">added {when(w.createdAt)}</p>
+              <WebhookEvents webhook={w} changed={reload} />
               <div class="row-actions">
                 <Link href={`/app/webhooks/${w.id}`}>
                   Delivery log<span class="visually-hidden"> of {w.url}</span>

@@ -285,6 +285,7 @@ describe('the backups page: destinations, the team key, schedules, webhooks and 
     assert.match(receiver.secret.value, /^whsec_/);
     await shown.getByRole('button', { name: 'I have saved it' }).click();
     await page.getByRole('heading', { name: receiver.url }).waitFor();
+    await screenshot(page, 'webhooks');
 
     const { destinations } = (
       await cp.request<{ destinations: { id: string; name: string }[] }>('GET', '/destinations', token)
@@ -303,6 +304,24 @@ describe('the backups page: destinations, the team key, schedules, webhooks and 
       return /delivered\s+1\s+HTTP 200/.test(await row.innerText().catch(() => ''));
     });
     await screenshot(page, 'webhook-deliveries');
+    await page.getByRole('link', { name: 'Back to the webhooks' }).click();
+    // Its events changed in place: failures only from now on.
+    await page.getByText(/^Change events/).click();
+    for (const event of [
+      'backup.succeeded',
+      'backup.missed',
+      'restore.finished',
+      'restore.failed',
+      'snapshot.verification_failed',
+    ])
+      await page
+        .getByRole('group', { name: /^Events sent to/ })
+        .getByLabel(event)
+        .uncheck();
+    await page.getByRole('button', { name: 'Save the events' }).click();
+    await page.getByText('Sent: backup.failed', { exact: true }).waitFor();
+    const hooks = await cp.request<{ webhooks: { events: string[] }[] }>('GET', '/webhooks', token);
+    assert.deepEqual(hooks.body.webhooks[0]!.events, ['backup.failed']);
     assert.equal(await fitsPhone(page), true, 'the delivery log fits a phone');
     await page.setViewportSize({ width: 1100, height: 800 });
   });
