@@ -40,6 +40,8 @@ export interface AppDeps {
   taskSignals: TaskSignals;
   /** The API's root logger: each request logs through a child bound to its id. */
   log: Logger;
+  /** The Temporal Web UI's base address, to link each operation to its workflow there (optional). */
+  temporalUiUrl?: string | undefined;
 }
 
 // Environment specs are the largest bodies we take; 1 MiB is far above any real one.

@@ -35,6 +35,7 @@ try {
     agentStaleAfterMs: config.AGENT_STALE_AFTER_SECONDS * 1000,
     taskSignals,
     log,
+    temporalUiUrl: config.STRACKT_TEMPORAL_UI_URL,
   });
   const server = serve({ fetch: app.fetch, hostname: config.API_HOST, port: config.API_PORT }, (info) =>
     log.info({ url: `http://${info.address}:${info.port}` }, 'listening'),

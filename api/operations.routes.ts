@@ -51,6 +51,14 @@ export const operationSchema = z
     error: z.string().nullable(),
     createdAt: z.string(),
     finishedAt: z.string().nullable(),
+    temporalUiUrl: z
+      .string()
+      .optional()
+      .openapi({
+        description:
+          'The workflow’s page in the Temporal Web UI; given by GET /operations and GET /operations/{id} when ' +
+          'the API knows the UI’s address (STRACKT_TEMPORAL_UI_URL)',
+      }),
     restore: z
       .object({
         snapshotId: z.string(),
@@ -83,14 +91,27 @@ const tokenCheckEvery = 4;
 /** Each stream holds a connection and polls the database: a token may hold this many at once. */
 export const maxStreamsPerToken = 10;
 
-export function operationsRoutes({ db, temporal }: { db: Db; temporal: Client }) {
+export function operationsRoutes({
+  db,
+  temporal,
+  temporalUiUrl,
+}: {
+  db: Db;
+  temporal: Client;
+  temporalUiUrl?: string | undefined;
+}) {
   // Open event streams per token in this process.
   const streamsOf = new Map<string, number>();
+  // The UI's page for a workflow id redirects to its latest run (temporalio/ui's workflows/[workflow] route).
+  const workflowPage = (workflowId: string) =>
+    `${temporalUiUrl}/namespaces/${encodeURIComponent(temporal.options.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+  const linked = <T extends { workflowId: string }>(op: T) =>
+    temporalUiUrl ? { ...op, temporalUiUrl: workflowPage(op.workflowId) } : op;
   async function detailed(teamId: string, id: string) {
     const op = await getOperation(db, teamId, id);
     const restore = op.kind === 'restore' ? await getRestore(db, op.id) : undefined;
     return {
-      ...presentOperation(op),
+      ...linked(presentOperation(op)),
       ...(restore && {
         restore: {
           snapshotId: restore.snapshot_id,
@@ -124,7 +145,10 @@ export function operationsRoutes({ db, temporal }: { db: Db; temporal: Client })
           { ...filter, ...(since && { since: new Date(since) }) },
           pageRequest({ limit, cursor }),
         );
-        return c.json(pageBody(c, 'operations', page, limit, presentOperation), 200);
+        return c.json(
+          pageBody(c, 'operations', page, limit, (op) => linked(presentOperation(op))),
+          200,
+        );
       },
     )
     .openapi(

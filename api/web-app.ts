@@ -6,10 +6,12 @@ import { Hono } from 'hono';
 const webDir = fileURLToPath(new URL('../web/', import.meta.url));
 
 // Everything the page runs comes from this origin, as files: no inline script or style, no frames,
-// no other hosts. The token the page holds can then only go back to this API.
+// no other hosts. The token the page holds can then only go back to this API. 'wasm-unsafe-eval' lets
+// the key check compile libsodium's WebAssembly (bundled here, from this origin); it allows no eval()
+// of JavaScript, which script-src still refuses.
 const contentSecurityPolicy = [
   "default-src 'none'",
-  "script-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self'",
   "connect-src 'self'",
   "img-src 'self'",
@@ -42,15 +44,20 @@ const page = `<!doctype html>
 `;
 
 /**
- * The page's script, bundled by esbuild from web/ the first time it is asked for, then kept: bundled
+ * The page's scripts, bundled by esbuild from web/ the first time they are asked for, then kept: bundled
  * in the API process rather than by a build step, so a checkout and its page never disagree and
- * `npm start` needs nothing more (esbuild is already a dependency; the bundle takes ~100 ms).
+ * `npm start` needs nothing more (esbuild is already a dependency; the bundle takes ~100 ms). Split:
+ * app.js is the page, and what only one view needs (libsodium for the key check, ~0.9 MB) is a chunk
+ * that view imports when it opens.
  */
-let bundled: Promise<string> | undefined;
-function bundle(): Promise<string> {
+let bundled: Promise<Map<string, string>> | undefined;
+function bundle(): Promise<Map<string, string>> {
   bundled ??= build({
-    entryPoints: [`${webDir}main.tsx`],
+    entryPoints: { app: `${webDir}main.tsx` },
     bundle: true,
+    splitting: true,
+    outdir: '/assets',
+    chunkNames: 'chunk-[hash]',
     write: false,
     format: 'esm',
     target: 'es2022',
@@ -58,7 +65,7 @@ function bundle(): Promise<string> {
     jsx: 'automatic',
     jsxImportSource: 'hono/jsx/dom',
     logLevel: 'silent',
-  }).then((r) => r.outputFiles[0]!.text);
+  }).then((r) => new Map(r.outputFiles.map((f) => [f.path.slice('/assets/'.length), f.text])));
   // A failed bundle is tried again at the next request rather than kept.
   bundled.catch(() => (bundled = undefined));
   return bundled;
@@ -71,9 +78,11 @@ function bundle(): Promise<string> {
 export function webAppRoutes() {
   return (
     new Hono()
-      .get('/app/assets/app.js', async (c) =>
-        c.body(await bundle(), 200, { ...pageHeaders, 'content-type': 'text/javascript; charset=utf-8' }),
-      )
+      .get('/app/assets/:name{[a-zA-Z0-9_-]+\\.js}', async (c) => {
+        const script = (await bundle()).get(c.req.param('name'));
+        if (script === undefined) return c.notFound();
+        return c.body(script, 200, { ...pageHeaders, 'content-type': 'text/javascript; charset=utf-8' });
+      })
       .get('/app/assets/app.css', async (c) =>
         c.body(await readFile(`${webDir}app.css`), 200, {
           ...pageHeaders,

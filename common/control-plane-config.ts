@@ -25,6 +25,12 @@ export const controlPlaneConfig = {
       }
     }),
   API_PORT: z._default(port, 8080),
+  // The Temporal Web UI's address as people open it (http://127.0.0.1:8233 under `npm start`): the
+  // backups page links each operation to its workflow's page there. Unset, the page shows the workflow id.
+  STRACKT_TEMPORAL_UI_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .transform((text) => text.replace(/\/+$/, ''))
+    .optional(),
   LOG_LEVEL: logLevel,
   VAULT_MASTER_KEY: withHelp(
     z

@@ -52,6 +52,8 @@ export DATABASE_URL=${DATABASE_URL:-$PG_BASE_URL/strackt}
 # Teams' addresses on private networks are refused, but for the local bucket stand-in (add your own).
 export STRACKT_OUTBOUND_ALLOW=${STRACKT_OUTBOUND_ALLOW:-127.0.0.1:$S3_PORT}
 export TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT TEMPORAL_NAMESPACE=strackt API_PORT STRACKT_DATA_DIR=$DATA
+# The backups page links each operation to its workflow in the Temporal UI.
+export STRACKT_TEMPORAL_UI_URL=${STRACKT_TEMPORAL_UI_URL:-http://127.0.0.1:$TEMPORAL_UI_PORT}
 node --import tsx "$ROOT/db/migrate.main.ts"
 node --import tsx "$ROOT/db/bootstrap.main.ts"
 

@@ -5,17 +5,27 @@ import { Overview } from './overview.tsx';
 import { navigate } from './router.tsx';
 import { SnapshotActions } from './snapshot-actions.tsx';
 import { teamNames } from './team.ts';
-import type { BackupsOverview, Destination, Environment, Operation, Page, Snapshot } from './types.ts';
+import { Schedules } from './schedules.tsx';
+import type {
+  BackupsOverview,
+  Destination,
+  Environment,
+  Operation,
+  Page,
+  Schedule,
+  Snapshot,
+} from './types.ts';
 import { Pending, Title, useLoad } from './ui.tsx';
 
 async function loadEnvironment(id: string) {
-  const [env, overview, { snapshots }, names] = await Promise.all([
+  const [env, overview, { snapshots }, { schedules }, names] = await Promise.all([
     api<Environment>('GET', `/environments/${id}`),
     api<BackupsOverview>('GET', `/environments/${id}/backups`),
     api<Page<'snapshots', Snapshot>>('GET', `/environments/${id}/snapshots?limit=50`),
+    api<Page<'schedules', Schedule>>('GET', `/environments/${id}/schedules?limit=50`),
     teamNames(),
   ]);
-  return { env, overview, snapshots, ...names };
+  return { env, overview, snapshots, schedules, ...names };
 }
 
 function verification(s: Snapshot): string {
@@ -75,7 +85,7 @@ export function EnvironmentView({ id }: { id: string }) {
         <Pending error={error} />
       </>
     );
-  const { env, overview, snapshots, servers, destinations } = data;
+  const { env, overview, snapshots, schedules, servers, destinations } = data;
   return (
     <>
       <Title>{env.name}</Title>
@@ -85,6 +95,7 @@ export function EnvironmentView({ id }: { id: string }) {
         <Overview overview={overview} destinations={destinations} />
         <BackUpNow envId={env.id} destinations={[...destinations.values()]} />
       </section>
+      <Schedules envId={env.id} schedules={schedules} destinations={destinations} />
       <section aria-labelledby="snapshots">
         <h2 id="snapshots">Snapshots</h2>
         {actionError && (

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'hono/jsx/dom';
 import { api, ApiError, operationEvents } from './api.ts';
 import { bytes, duration, rate, when } from './format.ts';
+import { TemporalLink } from './operations.tsx';
 import { Link } from './router.tsx';
 import type { Environment, Operation } from './types.ts';
 import { Pending, Title } from './ui.tsx';
@@ -114,7 +115,14 @@ export function OperationView({ id }: { id: string }) {
           {cancelError}
         </p>
       )}
-      <p class="muted">Temporal workflow: {op.workflowId}</p>
+      <p class="muted">
+        Temporal workflow {op.workflowId}
+        {op.temporalUiUrl && (
+          <>
+            : <TemporalLink op={op} />
+          </>
+        )}
+      </p>
     </>
   );
 }

@@ -1,9 +1,10 @@
 import { useState } from 'hono/jsx/dom';
-import { api, ApiError } from './api.ts';
+import { api } from './api.ts';
 import { bytes, relative, when } from './format.ts';
-import { Link, navigate } from './router.tsx';
+import { RestoreConfirm } from './restore-confirm.tsx';
+import { Link } from './router.tsx';
 import { teamNames } from './team.ts';
-import type { Environment, Operation, Page, Server, Snapshot } from './types.ts';
+import type { Environment, Page, Server, Snapshot } from './types.ts';
 import { Pending, Title, useLoad } from './ui.tsx';
 
 async function loadRestore(envId: string) {
@@ -27,8 +28,6 @@ const refusal = (s: Server) =>
 export function RestoreView({ envId, snapshotId }: { envId: string; snapshotId: string | null }) {
   const { data, error } = useLoad(() => loadRestore(envId), [envId]);
   const [choice, setChoice] = useState<{ snapshotId: string; serverId: string }>();
-  const [failure, setFailure] = useState<string>();
-  const [busy, setBusy] = useState(false);
   if (!data)
     return (
       <>
@@ -43,61 +42,13 @@ export function RestoreView({ envId, snapshotId }: { envId: string; snapshotId: 
 
   if (snapshot && target)
     return (
-      <>
-        <Title>{`Restore ${env.name}: confirm`}</Title>
-        <section aria-labelledby="what-happens" class="card">
-          <h2 id="what-happens">What will happen</h2>
-          <ol>
-            <li>
-              The snapshot of <time dateTime={snapshot.createdAt}>{when(snapshot.createdAt)}</time> (
-              {bytes(snapshot.sizeBytes)}) is fetched, verified and unpacked on <strong>{target.name}</strong>{' '}
-              while the services still run.
-            </li>
-            <li>
-              The services of {env.name} are stopped on <strong>{current?.name ?? env.serverId}</strong>.
-            </li>
-            <li>
-              The data is swapped in and the services start on <strong>{target.name}</strong>, until their
-              health checks pass.
-            </li>
-          </ol>
-          <p>
-            <strong>Expected downtime:</strong> from the stop until healthy: a few seconds plus the services’
-            start, whatever the snapshot’s size. If anything fails, or you cancel, the previous data and
-            services are put back.
-          </p>
-        </section>
-        {failure && (
-          <p role="alert" class="error">
-            {failure}
-          </p>
-        )}
-        <div class="actions">
-          <button
-            type="button"
-            disabled={busy}
-            onClick={async () => {
-              setBusy(true);
-              setFailure(undefined);
-              try {
-                const op = await api<Operation>('POST', `/environments/${env.id}/restores`, {
-                  snapshotId: snapshot.id,
-                  targetServerId: target.id,
-                });
-                navigate(`/app/operations/${op.id}`);
-              } catch (err) {
-                setFailure(err instanceof ApiError ? err.message : String(err));
-                setBusy(false);
-              }
-            }}
-          >
-            Restore now
-          </button>
-          <button type="button" class="secondary" onClick={() => setChoice(undefined)}>
-            Back
-          </button>
-        </div>
-      </>
+      <RestoreConfirm
+        env={env}
+        snapshot={snapshot}
+        target={target}
+        current={current?.name ?? env.serverId}
+        onBack={() => setChoice(undefined)}
+      />
     );
 
   const preferred = snapshotId ?? snapshots.find((s) => s.lastVerified?.result !== 'failed')?.id;

@@ -74,4 +74,99 @@ export interface Operation {
   createdAt: string;
   finishedAt: string | null;
   restore?: { snapshotId: string; targetServerId: string; downtimeMs: number | null };
+  /** The workflow's page in the Temporal UI, when the API knows the UI's address. */
+  temporalUiUrl?: string;
+}
+
+export type Preset =
+  'every15Minutes' | 'every30Minutes' | 'hourly' | 'every6Hours' | 'every12Hours' | 'daily' | 'weekly';
+
+export type RetentionRule = Partial<
+  Record<'last' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly', number>
+>;
+
+/** What POST /environments/{id}/schedules (and its preview) takes. */
+export interface ScheduleBody {
+  preset?: Preset;
+  minute?: number;
+  at?: string;
+  day?: string;
+  cron?: string;
+  timezone: string;
+  destinationId: string;
+  overlap: 'skip' | 'bufferOne';
+  retention?: RetentionRule;
+  verify: boolean;
+}
+
+export interface Schedule extends Omit<ScheduleBody, 'retention'> {
+  id: string;
+  environmentId: string;
+  cron: string;
+  enabled: boolean;
+  retention: RetentionRule | null;
+  retentionInWords: string;
+}
+
+export interface SchedulePreview {
+  cron: string;
+  timezone: string;
+  runs: { at: string; local: string }[];
+  warnings: string[];
+  overlapInWords: string;
+}
+
+export interface NewTeamKey {
+  publicKey: string;
+  fingerprint: string;
+  secretKey: string;
+  notice: string;
+}
+
+export interface DestinationDetail extends Destination {
+  kind: 's3' | 'receiver';
+  endpoint: string | null;
+  bucket: string | null;
+  prefix: string;
+  receiver: { url: string; fingerprint: string | null; customCa: boolean } | null;
+  lastCheckedAt: string | null;
+}
+
+export interface CreatedDestination {
+  destination: DestinationDetail;
+  teamKey: NewTeamKey | null;
+}
+
+export interface Team {
+  id: string;
+  name: string;
+  key: { fingerprint: string; publicKey: string; createdAt: string } | null;
+}
+
+export const webhookEvents = [
+  'backup.succeeded',
+  'backup.failed',
+  'backup.missed',
+  'restore.finished',
+  'restore.failed',
+  'snapshot.verification_failed',
+] as const;
+export type WebhookEvent = (typeof webhookEvents)[number];
+
+export interface Webhook {
+  id: string;
+  url: string;
+  events: WebhookEvent[];
+  createdAt: string;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  event: WebhookEvent;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: string;
+  finishedAt: string | null;
 }

@@ -50,3 +50,12 @@ export function Pending({ error }: { error?: Error | undefined }) {
     <p aria-live="polite">Loading…</p>
   );
 }
+
+/** The API's word on one field, next to it; the field points here with aria-describedby. */
+export function FieldError({ id, error }: { id: string; error?: Error | undefined }) {
+  return error ? (
+    <p id={id} class="error field-error">
+      {error.message}
+    </p>
+  ) : null;
+}

@@ -235,6 +235,7 @@ export function apiCalls(db: Db, apiUrl: string, request: ApiRequest) {
 export async function startControlPlane({
   temporalAddress = stack.temporalAddress,
   apiHost = '127.0.0.1',
+  temporalUiUrl = undefined as string | undefined,
 } = {}) {
   const testDb = await createTestDatabase();
   const temporal = await connectTestClient(temporalAddress);
@@ -253,6 +254,7 @@ export async function startControlPlane({
       agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
       taskSignals,
       log: createLogger('api', { level: 'warn' }),
+      temporalUiUrl,
     }),
   );
   const api = await serveApp(app, apiHost);

@@ -1,29 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
+import { chromiumPath, screenshot } from '../helpers/browser.ts';
 import { startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
-import { repoRoot, stack } from '../helpers/stack.ts';
-
-// Debian's chromium (deploy/test.sh installs it), driven headless by playwright-core.
-const chromiumPath = '/usr/bin/chromium';
-
-// Each view is saved as a screenshot: into the run's folder, and into docs/screenshots when asked
-// (STRACKT_UPDATE_SCREENSHOTS=1), so a plain test run leaves the checkout as it was.
-const screenshotDirs = [
-  join(stack.runDir, 'screenshots'),
-  ...(process.env.STRACKT_UPDATE_SCREENSHOTS === '1' ? [join(repoRoot, 'docs', 'screenshots')] : []),
-];
-async function screenshot(page: Page, name: string) {
-  for (const dir of screenshotDirs) {
-    await mkdir(dir, { recursive: true });
-    await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true, animations: 'disabled' });
-  }
-}
 
 describe('the backups page in a browser, on the real stack', () => {
   let cp: ControlPlane;
@@ -129,6 +113,10 @@ describe('the backups page in a browser, on the real stack', () => {
     await page.getByLabel('web-b').check();
     await screenshot(page, 'restore-choose');
     await page.getByRole('button', { name: 'Review the restore' }).click();
+    // The team's first restore: nothing measured yet to expect a downtime from.
+    await page
+      .locator('.expected-downtime', { hasText: 'no restore of this team has been measured yet' })
+      .waitFor();
     const plan = await page.getByRole('region', { name: 'What will happen' }).innerText();
     assert.match(plan, /stopped on web-a/);
     assert.match(plan, /start on web-b/);
@@ -144,6 +132,47 @@ describe('the backups page in a browser, on the real stack', () => {
     await screenshot(page, 'restore-done');
     const env = await cp.request<{ serverId: string }>('GET', `/environments/${envId}`, token);
     assert.equal(env.body.serverId, b.id);
+  });
+
+  it('expects, on the next restore’s confirm, the downtime the last one measured', async () => {
+    const { operations } = (
+      await cp.request<{ operations: { id: string }[] }>(
+        'GET',
+        `/operations?kind=restore&environmentId=${envId}`,
+        token,
+      )
+    ).body;
+    const measured = await cp.request<{ restore: { downtimeMs: number } }>(
+      'GET',
+      `/operations/${operations[0]!.id}`,
+      token,
+    );
+    await page.getByRole('link', { name: /^Back to web-/ }).click();
+    await page
+      .getByRole('link', { name: /^Restore/ })
+      .first()
+      .click();
+    await page.getByLabel('web-a').check();
+    await page.getByRole('button', { name: 'Review the restore' }).click();
+    const expected = page.locator('.expected-downtime', { hasText: 'measured on the last restore' });
+    await expected.waitFor();
+    const text = await expected.innerText();
+    assert.match(text, /\(measured on the last restore of this environment\)/);
+    const [, figure, unit] = /Expected downtime: about (\d+) (ms|s)\b/.exec(text) ?? [];
+    assert.ok(figure, `a downtime in ms or s: ${text}`);
+    const shownMs = Number(figure) * (unit === 's' ? 1000 : 1);
+    assert.ok(
+      Math.abs(shownMs - measured.body.restore.downtimeMs) <= 500,
+      `${text} vs ${measured.body.restore.downtimeMs} ms`,
+    );
+    // The snapshot's bytes at the rate the last restore read its own: the wait before the stop.
+    assert.match(
+      text,
+      /after about \d+ (ms|s) of fetching and unpacking \(at the [\d.]+ (B|KiB|MiB|GiB)\/s past restores read\)/,
+    );
+    await screenshot(page, 'restore-confirm-expected');
+    await page.getByRole('button', { name: 'Back' }).click();
+    await page.getByRole('button', { name: 'Review the restore' }).waitFor();
   });
 
   it('pins a snapshot (then not offered for deletion), verifies it live, unpins and deletes it', async () => {

@@ -69,6 +69,23 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig(shape, { KEY: 'abcd', P: 'x' }), /^ConfigError: P is invalid: [^.]*$/);
   });
 
+  it('takes the Temporal UI address without its trailing slash, and refuses anything but http(s)', () => {
+    const base = {
+      DATABASE_URL: 'postgres://u@h:5432/db',
+      VAULT_MASTER_KEY: Buffer.alloc(32).toString('base64'),
+    };
+    assert.equal(loadConfig(controlPlaneConfig, base).STRACKT_TEMPORAL_UI_URL, undefined);
+    const config = loadConfig(controlPlaneConfig, {
+      ...base,
+      STRACKT_TEMPORAL_UI_URL: 'https://tui.example.com/',
+    });
+    assert.equal(config.STRACKT_TEMPORAL_UI_URL, 'https://tui.example.com');
+    assert.throws(
+      () => loadConfig(controlPlaneConfig, { ...base, STRACKT_TEMPORAL_UI_URL: 'javascript:alert(1)' }),
+      /STRACKT_TEMPORAL_UI_URL is invalid: must be an http:\/\/ or https:\/\/ URL/,
+    );
+  });
+
   it('treats an empty variable as unset', () => {
     assert.throws(() => loadConfig({ P: port }, { P: '' }), /P is required but not set/);
   });
