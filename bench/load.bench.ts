@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { startControlPlanePrograms } from '../tests/helpers/control-plane-programs.ts';
+import { apiHandlerTimes } from './load/api-log.ts';
 import { pollApi, type PolledRoute } from './load/api-poller.ts';
 import { accountRuns, backupsEnded, benchApplicationName, pgConnections } from './load/db-figures.ts';
 import { createFleet, scheduleFleet } from './load/fleet.ts';
@@ -60,6 +61,7 @@ const api = processSampler(cp.programs.api.child.pid!);
 const connections: number[] = [];
 await sleep(windowStart.getTime() - Date.now());
 const before = await temporalState(cp.temporal, windowStart);
+const apiLogFrom = cp.programs.api.output().length;
 const stopPolling = new AbortController();
 const polled = pollApi(cp.apiUrl, teams, {
   pages: Number(values.pages),
@@ -82,6 +84,7 @@ stopPolling.abort();
 clearInterval(sampler);
 await sampling;
 const poll = await polled;
+const handlerTimes = apiHandlerTimes(cp.programs.api.output().slice(apiLogFrom));
 
 // Runs due near the end are still going: let them finish (bounded) before they are counted.
 const drainUntil = Date.now() + 3 * minuteMs;
@@ -123,6 +126,13 @@ for (const route of Object.keys(poll.latencies) as PolledRoute[]) {
   const xs = poll.latencies[route];
   row(`API ${route}, p50`, ms(percentile(xs, 50)), `(${xs.length} requests, ${poll.failures[route]} failed)`);
   row(`API ${route}, p99`, ms(percentile(xs, 99)), '< 100 ms');
+  const inApi = handlerTimes[route];
+  if (inApi)
+    row(
+      `  in the API's handler, p50 / p99`,
+      `${ms(percentile(inApi, 50))} / ${ms(percentile(inApi, 99))}`,
+      '(its access log)',
+    );
 }
 row('runs due in the window', String(runs.expected));
 row('  succeeded / still running', `${runs.succeeded} / ${runs.running}`);
