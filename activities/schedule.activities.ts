@@ -190,12 +190,20 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
       const now = Math.floor(Date.now() / 1000);
       const until = now - graceSeconds;
       let count = 0;
-      for (const schedule of await enabledSchedules(db)) {
-        const checked = Math.floor((schedule.checked_until ?? schedule.created_at).getTime() / 1000);
-        const from = Math.max(checked, now - lookBackSeconds);
-        if (from >= until) continue;
+      const due = (await enabledSchedules(db))
+        .map((schedule) => {
+          const checked = Math.floor((schedule.checked_until ?? schedule.created_at).getTime() / 1000);
+          return { schedule, from: Math.max(checked, now - lookBackSeconds) };
+        })
+        .filter(({ from }) => from < until);
+      const recordedOf = await runTimesAfter(
+        db,
+        due.map(({ schedule, from }) => ({ scheduleId: schedule.id, at: new Date(from * 1000) })),
+      );
+      const checked: { scheduleId: string; at: Date }[] = [];
+      for (const { schedule, from } of due) {
         const cron = compileCron(schedule.cron);
-        const recorded = await runTimesAfter(db, schedule.id, new Date(from * 1000));
+        const recorded = recordedOf.get(schedule.id)!;
         let checkedUntil = until;
         for (
           let t = nextRun(cron, schedule.timezone, from);
@@ -220,8 +228,9 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
           await missed(schedule, at, 'missed', reason);
           count++;
         }
-        await setCheckedUntil(db, schedule.id, new Date(checkedUntil * 1000));
+        checked.push({ scheduleId: schedule.id, at: new Date(checkedUntil * 1000) });
       }
+      await setCheckedUntil(db, checked);
       return { missed: count };
     },
   };

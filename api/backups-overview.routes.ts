@@ -3,8 +3,9 @@ import { retentionInWords } from '../common/retention.ts';
 import { localTime } from '../common/schedule-preview.ts';
 import { getEnvironment } from '../db/environments.data.ts';
 import { listSchedules, missedRuns } from '../db/schedules.data.ts';
-import { listSnapshots } from '../db/snapshots.data.ts';
-import { temporalScheduleId, type ScheduleSyncDeps } from './schedule-sync.ts';
+import { snapshotsAtAGlance } from '../db/snapshots.data.ts';
+import { scheduleNextRuns } from './schedule-next-runs.ts';
+import type { ScheduleSyncDeps } from './schedule-sync.ts';
 import { errorResponses, idParam, jsonResponse, newRouter } from './router.ts';
 
 const overviewSchema = z
@@ -41,6 +42,7 @@ const overviewSchema = z
 /** What a user needs to trust an environment's backups, on one page. */
 export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
   const { db, temporal } = deps;
+  const nextRunsOf = scheduleNextRuns(temporal);
   return newRouter().openapi(
     createRoute({
       method: 'get',
@@ -55,27 +57,19 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
     async (c) => {
       const teamId = c.get('teamId');
       const env = await getEnvironment(db, teamId, c.req.valid('param').id);
-      const [snapshots, schedules] = await Promise.all([
-        listSnapshots(db, teamId, env.id),
+      const [snapshots, schedules, missed] = await Promise.all([
+        snapshotsAtAGlance(db, teamId, env.id),
         listSchedules(db, teamId, env.id),
+        missedRuns(db, env.id, 5),
       ]);
-      const last = snapshots[0];
-      const storage = new Map<string, { snapshots: number; bytes: number }>();
-      for (const s of snapshots) {
-        const used = storage.get(s.destination_id) ?? { snapshots: 0, bytes: 0 };
-        used.snapshots++;
-        used.bytes += Number(s.size_bytes ?? 0);
-        storage.set(s.destination_id, used);
-      }
-      // Temporal's own next runs, every enabled schedule's, merged.
+      const { last, lastVerified: verified } = snapshots;
+      // Temporal's own next runs, every enabled schedule's, merged (each kept until its first passes).
       const nextRuns = (
         await Promise.all(
           schedules
             .filter((s) => s.enabled)
             .map(async (s) =>
-              (
-                await temporal.schedule.getHandle(temporalScheduleId(s.id)).describe()
-              ).info.nextActionTimes.map((d) => ({
+              (await nextRunsOf(s)).map((d) => ({
                 scheduleId: s.id,
                 at: d.toISOString(),
                 local: localTime(d.getTime() / 1000, s.timezone),
@@ -86,10 +80,6 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
         .flat()
         .sort((a, b) => a.at.localeCompare(b.at))
         .slice(0, 5);
-      const missed = await missedRuns(db, env.id, 5);
-      const verified = snapshots
-        .filter((s) => s.verified_at)
-        .sort((a, b) => b.verified_at!.getTime() - a.verified_at!.getTime())[0];
       return c.json(
         {
           lastSuccessfulBackup: last
@@ -108,9 +98,7 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
                 error: verified.verification_error,
               }
             : null,
-          failedVerification: snapshots
-            .filter((s) => s.verification === 'failed' || s.verification === 'missing')
-            .map((s) => s.id),
+          failedVerification: snapshots.failedVerification,
           nextRuns,
           missedRuns: {
             count: missed.count,
@@ -121,7 +109,7 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
               reason: r.error,
             })),
           },
-          storage: [...storage].map(([destinationId, used]) => ({ destinationId, ...used })),
+          storage: snapshots.storage,
           schedules: schedules.map((s) => ({
             scheduleId: s.id,
             enabled: s.enabled,

@@ -210,7 +210,16 @@ export async function openDestination(
   teamId: string,
   id: string,
 ): Promise<DestinationAccess> {
-  const destination = await getDestination(db, teamId, id);
+  return openDestinationRow(db, vault, await getDestination(db, teamId, id));
+}
+
+/** As openDestination, for a row already read. */
+export async function openDestinationRow(
+  db: Db,
+  vault: Vault,
+  destination: Destination,
+): Promise<DestinationAccess> {
+  const teamId = destination.team_id;
   const receiver = destination.kind === 'receiver';
   const secret = await vault.open(db, teamId, destination.secret_id, receiver ? writerKeyKind : secretKind);
   if (receiver) {

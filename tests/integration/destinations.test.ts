@@ -480,6 +480,19 @@ describe('destinations', () => {
     assert.deepEqual(await keysIn(bucket), ['keep.txt']);
   });
 
+  it('keeps an opened store while its destination is unchanged, and opens it anew once patched', async () => {
+    const storeOf = destinationStores(testDb.db, vault);
+    const id = first.destination.id;
+    const kept = await storeOf(a.teamId, id);
+    assert.equal(await storeOf(a.teamId, id), kept, 'the same store (and its client, its sockets) again');
+    await assert.rejects(storeOf((await createTeam(testDb.db, 'other')).team.id, id), /not found/);
+    const patched = await call('PATCH', `/destinations/${id}`, a.token, { prefix: 'moved' });
+    assert.equal(patched.status, 200, patched.text);
+    const reopened = await storeOf(a.teamId, id);
+    assert.notEqual(reopened, kept);
+    assert.equal(reopened.prefix, patched.body.prefix);
+  });
+
   it('deletes a destination and its sealed secret, leaving the bucket alone', async () => {
     const made = await call<Created>('POST', '/destinations', a.token, { name: 'gone', ...good });
     assert.equal(made.status, 201, made.text);
