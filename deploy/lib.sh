@@ -32,6 +32,9 @@ ensure_node() {
 ensure_npm_deps() {
   cd "$ROOT"
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    # A checkout sharing another's packages (a linked node_modules, as in a second worktree) must not
+    # reinstall them: npm ci empties the folder first, under every checkout that uses it.
+    [ -L node_modules ] && die "node_modules is a link to $(readlink -f node_modules) and does not match package-lock.json: install there"
     say "installing npm dependencies (npm ci)..."
     npm ci --no-audit --no-fund --loglevel=error >&2
   fi
