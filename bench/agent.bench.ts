@@ -190,7 +190,7 @@ const now = await measure(fileURLToPath(new URL('..', import.meta.url)));
 /** Nearest rank: p99 of 100 is the second highest. */
 const percentile = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]!;
-const mib = (x: number) => `${x.toFixed(0)} MiB`;
+const mib = (x: number) => `${x.toFixed(1)} MiB`;
 const time = (x: number) => `${x.toFixed(1)} ms`;
 const oldName = values['old-commit']!;
 /** A figure of this agent beside the old design's, or a dash when the old one was not measured. */

@@ -38,26 +38,30 @@ const builtinsAsCommonJs = {
 };
 
 /**
- * sodium-native's prebuilt binary for this platform, loaded straight from its folder: the package's
- * own entry finds it through require-addon, which loads eleven more modules to resolve one path and
- * made Node's path functions hot enough to start V8's optimising compiler while the agent starts
- * (idle RSS 64.3 MiB that way, 63.6 this way). The package's entry remains the fallback, for a platform
- * whose binary is elsewhere (musl).
+ * libsodium (sodium-native) for the agent: loaded at its first use, as zstd is (format/zstd-binding.ts),
+ * so an agent with nothing to seal or open does not hold it (3.5 MiB of idle RSS); its own key pair is
+ * made with Node's crypto (format/team-key.ts). Loaded, then, straight from its prebuilt binary: the
+ * package's entry finds it through require-addon, which loads eleven more modules to resolve one path;
+ * the entry remains the fallback, for a platform whose binary is elsewhere (musl).
  */
-const sodiumBinaryDirect = {
-  name: 'sodium-binary-direct',
+const sodiumAtFirstUse = {
+  name: 'sodium-at-first-use',
   setup(build) {
     build.onResolve({ filter: /^sodium-native$/ }, ({ path }) => ({ path, namespace: 'addon' }));
     build.onLoad({ filter: /.*/, namespace: 'addon' }, () => ({
-      contents: `const load = process.getBuiltinModule('node:module').createRequire(import.meta.url);
-let binding;
-try {
-  binding = load(\`sodium-native/prebuilds/\${process.platform}-\${process.arch}/sodium-native.node\`);
-} catch (err) {
-  if (err.code !== 'MODULE_NOT_FOUND') throw err;
-  binding = load('sodium-native');
+      contents: `let binding;
+function sodium() {
+  if (binding) return binding;
+  const load = process.getBuiltinModule('node:module').createRequire(import.meta.url);
+  try {
+    binding = load(\`sodium-native/prebuilds/\${process.platform}-\${process.arch}/sodium-native.node\`);
+  } catch (err) {
+    if (err.code !== 'MODULE_NOT_FOUND') throw err;
+    binding = load('sodium-native');
+  }
+  return binding;
 }
-export default binding;`,
+export default new Proxy({}, { get: (_, name) => sodium()[name] });`,
     }));
   },
 };
@@ -90,7 +94,7 @@ export async function buildAgent(out, { selfContained = false, node = execPath }
     sourcemap: true,
     metafile: true,
     logLevel: 'warning',
-    plugins: [builtinsAsCommonJs, sodiumBinaryDirect],
+    plugins: [builtinsAsCommonJs, sodiumAtFirstUse],
   });
   // Started by URL relative to the module that starts them, which is now agent.mjs.
   for (const thread of ['tar-reader.js', 'hash-worker.js', 'unpack-writer.js'])

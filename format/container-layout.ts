@@ -1,4 +1,3 @@
-import sodium from 'sodium-native';
 import { sealDataKey } from './data-key.ts';
 import { SnapshotFormatError } from './format-error.ts';
 import { keyIdOf } from './team-key.ts';
@@ -11,9 +10,7 @@ const cipherSecretstream = 1;
 export const headerBytes = 136;
 export const maxChunkSize = 16 * 1024 * 1024;
 export const defaultChunkSize = 1024 * 1024;
-export const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
-export const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
-export const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+export { ABYTES, TAG_FINAL, TAG_MESSAGE } from './secretstream.ts';
 
 export type Compression = 'none' | 'zstd';
 

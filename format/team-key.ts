@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import sodium from 'sodium-native';
 
 export interface TeamKeyPair {
@@ -14,17 +14,28 @@ export class TeamKeyError extends Error {
   override name = 'TeamKeyError';
 }
 
+// The key pairs are libsodium's crypto_box ones (X25519: 32 random bytes, the public key their
+// scalar multiple of the base point), made with Node's crypto: the same bytes (the reference test
+// checks them against libsodium), and an agent makes its own key at start without loading libsodium,
+// which it needs only once it seals or opens a snapshot.
+const x25519Pkcs8Prefix = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
 export function generateTeamKey(): TeamKeyPair {
-  const publicKey = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES);
-  const secretKey = Buffer.alloc(sodium.crypto_box_SECRETKEYBYTES);
-  sodium.crypto_box_keypair(publicKey, secretKey);
-  return { publicKey, secretKey };
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  return {
+    publicKey: Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'),
+    secretKey: Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url'),
+  };
 }
 
 export function publicKeyOf(secretKey: Buffer): Buffer {
-  const publicKey = Buffer.alloc(sodium.crypto_box_PUBLICKEYBYTES);
-  sodium.crypto_scalarmult_base(publicKey, secretKey);
-  return publicKey;
+  if (secretKey.length !== 32) throw new TeamKeyError('an X25519 secret key is 32 bytes');
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([x25519Pkcs8Prefix, secretKey]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  return Buffer.from(createPublicKey(privateKey).export({ format: 'jwk' }).x!, 'base64url');
 }
 
 /** 16 bytes naming a team key in every snapshot header, so a restore can say "wrong key" up front. */

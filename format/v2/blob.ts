@@ -1,4 +1,5 @@
 import sodium from 'sodium-native';
+import { ABYTES, HEADERBYTES, STATEBYTES, TAG_FINAL } from '../secretstream.ts';
 import { zstd } from '../zstd-binding.ts';
 import { chunkIdOf } from './chunk-id.ts';
 import { maxChunkBytes } from './chunker.ts';
@@ -9,10 +10,6 @@ import { FormatV2Error } from './errors.ts';
 // it by byte range and check it without its neighbours; the id as additional data, so a blob moved
 // under another id (a swapped pack entry, a forged index row) fails to open.
 
-const HEADERBYTES = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
-const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
-const STATEBYTES = sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES;
-const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
 export const blobOverhead = HEADERBYTES + ABYTES + 1;
 
 const encodingRaw = 0;

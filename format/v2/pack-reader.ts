@@ -1,5 +1,6 @@
 import sodium from 'sodium-native';
 import { openDataKey, type KeySource } from '../data-key.ts';
+import { TAG_FINAL } from '../secretstream.ts';
 import { keyIdOf, publicKeyOf } from '../team-key.ts';
 import { BlobOpener } from './blob.ts';
 import { FormatV2Error } from './errors.ts';
@@ -16,8 +17,6 @@ import {
 // Reading a pack needs two ranged reads, its first preambleBytes and its tail (tailBytesOf says how
 // much of it; 64 KiB covers some 1,400 blobs), never the blobs in between: that is how an index is
 // rebuilt from the bucket alone. A blob is then one more ranged read, opened with BlobOpener.
-
-const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
 
 export interface PackIndex {
   dataKey: Buffer;

@@ -1,5 +1,6 @@
 import sodium from 'sodium-native';
 import { newDataKey } from '../data-key.ts';
+import { TAG_FINAL } from '../secretstream.ts';
 import { BlobSealer } from './blob.ts';
 import {
   encodeIndex,
@@ -9,8 +10,6 @@ import {
   preambleBytes,
   type PackEntry,
 } from './pack-layout.ts';
-
-const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
 
 /**
  * Writes one pack as it fills: the preamble, then each blob as it is added, through `emit` (an

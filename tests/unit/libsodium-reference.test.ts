@@ -4,11 +4,13 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { before, describe, it } from 'node:test';
 import _sodium from 'libsodium-wrappers';
+import nativeSodium from 'sodium-native';
 import { headerBytes, newHeader } from '../../format/container-layout.ts';
 import { DecryptStream } from '../../format/container-opener.ts';
 import { EncryptStream } from '../../format/container-sealer.ts';
 import { newDataKey } from '../../format/data-key.ts';
-import { generateTeamKey } from '../../format/team-key.ts';
+import * as secretstream from '../../format/secretstream.ts';
+import { generateTeamKey, publicKeyOf } from '../../format/team-key.ts';
 
 // Snapshots are sealed with sodium-native (libsodium's C library) for speed; the design names
 // libsodium-wrappers (libsodium compiled to WebAssembly) as the reference. Both directions are checked
@@ -113,4 +115,40 @@ describe('the container against the reference libsodium (libsodium-wrappers)', (
     sealed.writeUInt8(sealed.readUInt8(second + 10) ^ 1, second + 10);
     assert.throws(() => openWithWrappers(sealed));
   });
+});
+
+describe('team and agent key pairs against the reference libsodium', () => {
+  it('are crypto_box key pairs: the public key is crypto_scalarmult_base of the secret one', () => {
+    for (let i = 0; i < 50; i++) {
+      const pair = generateTeamKey();
+      assert.deepEqual(Buffer.from(sodium.crypto_scalarmult_base(pair.secretKey)), pair.publicKey);
+    }
+  });
+
+  it('derive the public key of any 32 bytes as libsodium does, and of libsodium’s own pairs', () => {
+    for (let i = 0; i < 50; i++) {
+      const secretKey = randomBytes(32);
+      assert.deepEqual(publicKeyOf(secretKey), Buffer.from(sodium.crypto_scalarmult_base(secretKey)));
+      const theirs = sodium.crypto_box_keypair();
+      assert.deepEqual(publicKeyOf(Buffer.from(theirs.privateKey)), Buffer.from(theirs.publicKey));
+    }
+  });
+
+  it('seal to one another: libsodium opens what is sealed to a pair made here', () => {
+    const pair = generateTeamKey();
+    const sealed = sodium.crypto_box_seal(Buffer.from('data key'), pair.publicKey);
+    const opened = sodium.crypto_box_seal_open(sealed, pair.publicKey, pair.secretKey);
+    assert.equal(Buffer.from(opened).toString(), 'data key');
+  });
+});
+
+it('has the secretstream sizes and tags the format writes as literals', () => {
+  const theirs = {
+    HEADERBYTES: sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES,
+    ABYTES: sodium.crypto_secretstream_xchacha20poly1305_ABYTES,
+    STATEBYTES: nativeSodium.crypto_secretstream_xchacha20poly1305_STATEBYTES,
+    TAG_MESSAGE: sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE,
+    TAG_FINAL: sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL,
+  };
+  assert.deepEqual({ ...secretstream }, theirs);
 });
