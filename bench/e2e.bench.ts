@@ -127,7 +127,11 @@ async function backupOnce(
     token,
     { destinationId: to },
   );
-  if (started.status !== 202) throw new Error(`backup refused: ${JSON.stringify(started.body)}`);
+  if (started.status !== 202)
+    throw new Error(
+      `backup refused: ${JSON.stringify(started.body)}\nthe agent's last output:\n${agent.output().slice(-4000)}` +
+        (agent.child.exitCode !== null ? `\nthe agent exited with ${agent.child.exitCode}` : ''),
+    );
   const op = await cp.finished(token, started.body.id, 3_600_000);
   if (op.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(op)}`);
   const { handle, info } = await closedRun(started.body.workflowId);

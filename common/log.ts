@@ -1,5 +1,5 @@
-import { writeSync } from 'node:fs';
 import type { LogLevel } from './config.ts';
+import { stdoutLines } from './log-stdout.ts';
 
 /**
  * A program's logger: one JSON line per event, `component` naming the program, the level by
@@ -37,7 +37,7 @@ const rank = (level: LogLevel) => (level === 'silent' ? Infinity : levels.indexO
 
 export function createLogger(
   component: string,
-  { level = 'info', destination = stdout }: { level?: LogLevel; destination?: LogDestination } = {},
+  { level = 'info', destination = stdoutLines() }: { level?: LogLevel; destination?: LogDestination } = {},
 ): Logger {
   return logger(rank(level), destination, { component });
 }
@@ -76,25 +76,6 @@ function line(event: Record<string, unknown>): string {
     return value;
   });
 }
-
-/**
- * stdout written synchronously, as pino does by default: a line logged just before the process exits
- * is not lost. fd 1 may be non-blocking (a pipe once Node's own stream has touched it): wait and retry.
- * A closed stdout (EPIPE) drops the line: losing a log line must not fail the work being logged.
- */
-const stdout: LogDestination = {
-  write(text) {
-    let buffer = Buffer.from(text);
-    while (buffer.length > 0) {
-      try {
-        buffer = buffer.subarray(writeSync(1, buffer));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-      }
-    }
-  },
-};
 
 /** Bytes moved since `startedAt` (epoch ms) as a log line gives them: with the time taken and the rate. */
 export function transferred(bytes: number, startedAt: number) {
