@@ -1,0 +1,46 @@
+import type { Client } from '@temporalio/client';
+
+/** One activity of a workflow run, as its history tells it. */
+export interface ActivityRun {
+  type: string;
+  /** The attempt that ran last: Temporal records one started event per activity, that of the last attempt. */
+  attempt: number | undefined;
+  completed: boolean;
+  /** The worker that ran the last attempt (`pid@host`), and why the attempt before it failed, if one did. */
+  identity?: string;
+  lastFailure?: string;
+}
+
+/** Every activity a workflow scheduled, in order, with the attempt that ran last and whether it completed. */
+export async function activityRuns(temporal: Client, workflowId: string): Promise<ActivityRun[]> {
+  const events = (await temporal.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const runs = new Map<string, ActivityRun>();
+  for (const e of events) {
+    const id = String(e.eventId);
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled)
+      runs.set(id, { type: scheduled.activityType?.name ?? '?', attempt: undefined, completed: false });
+    const started = e.activityTaskStartedEventAttributes;
+    if (started)
+      Object.assign(runs.get(String(started.scheduledEventId))!, {
+        attempt: started.attempt ?? undefined,
+        identity: started.identity ?? undefined,
+        lastFailure: started.lastFailure?.message ?? undefined,
+      });
+    const completed = e.activityTaskCompletedEventAttributes;
+    if (completed) runs.get(String(completed.scheduledEventId))!.completed = true;
+  }
+  return [...runs.values()];
+}
+
+/**
+ * The process ids of the workers that took a workflow's workflow tasks, in order: the SDK's worker
+ * identity is `pid@host`.
+ */
+export async function workflowTaskWorkers(temporal: Client, workflowId: string): Promise<number[]> {
+  const events = (await temporal.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  return events
+    .map((e) => e.workflowTaskStartedEventAttributes?.identity)
+    .filter((identity): identity is string => !!identity)
+    .map((identity) => Number(identity.split('@')[0]));
+}
