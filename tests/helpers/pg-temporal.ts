@@ -139,12 +139,7 @@ clusterMetadata:
 dcRedirectionPolicy: { policy: noop }
 dynamicConfigClient: { filepath: ${JSON.stringify(join(options.dir, 'dynamicconfig.yaml'))}, pollInterval: 10s }
 `;
-  const dynamicConfig = {
-    // As the dev server: search attributes registered a moment ago are seen at once, not after the
-    // servers' one-minute cache, so the tests can start workflows with them right after registering.
-    'system.forceSearchAttributesCacheRefreshOnRead': true,
-    ...options.dynamicConfig,
-  };
+  const dynamicConfig = options.dynamicConfig ?? {};
   await mkdir(join(options.dir, 'config'), { recursive: true });
   await writeFile(join(options.dir, 'config', 'postgres.yaml'), config);
   await writeFile(
@@ -202,6 +197,30 @@ dynamicConfigClient: { filepath: ${JSON.stringify(join(options.dir, 'dynamicconf
           'strackt',
           ...searchAttributes.flatMap(([name, type]) => ['--name', name, '--type', type]),
         );
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    // The frontend learns of new attributes when it next refreshes the namespace (every 2 s): until
+    // then a start naming them is refused. Ready is when one is taken, as strackt's would be.
+    await waitFor(
+      'a workflow start with strackt’s search attributes to be taken',
+      async () => {
+        const id = `readiness-probe-${randomBytes(4).toString('hex')}`;
+        await cli(
+          'workflow',
+          'start',
+          '--namespace',
+          'strackt',
+          '--type',
+          'readinessProbe',
+          '--task-queue',
+          'readiness-probe',
+          '--workflow-id',
+          id,
+          ...searchAttributes.flatMap(([name]) => ['--search-attribute', `${name}="readiness-probe"`]),
+        );
+        await cli('workflow', 'terminate', '--namespace', 'strackt', '--workflow-id', id);
         return true;
       },
       { timeoutMs: 30_000, intervalMs: 500 },
