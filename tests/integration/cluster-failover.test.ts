@@ -106,6 +106,7 @@ describe('a cluster of API processes and workers on Temporal with PostgreSQL', (
   before(async () => {
     temporal = await startPgTemporal({
       ...pgTemporalOptionsFromEnv(join(stack.runDir, uniqueName('temporal-pg'))),
+      // The suite's Temporal has the same (deploy/lib.sh start_test_stack), for its agent-liveness test.
       dynamicConfig: { 'matching.longPollExpirationInterval': '10s' },
     });
     cp = await startControlPlanePrograms({ temporalAddress: temporal.address });
