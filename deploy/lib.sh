@@ -172,6 +172,8 @@ stop_all() {
 start_temporal_postgres() {
   local dir=$1
   shift
+  # The benchmarks' ensure_tools builds neither the server nor its schema tool.
+  [ -x "${TEMPORAL_SQL_TOOL_BIN:-}" ] && [ -x "${TEMPORAL_SERVER_BIN:-}" ] || ensure_tools temporal-server
   mkdir -p "$dir"
   run_bg temporal env STRACKT_TEST_PG_BASE_URL="$PG_BASE_URL" STRACKT_TEST_TEMPORAL_BIN="$TEMPORAL_BIN" \
     STRACKT_TEST_TEMPORAL_SERVER_BIN="$TEMPORAL_SERVER_BIN" STRACKT_TEST_TEMPORAL_SQL_TOOL_BIN="$TEMPORAL_SQL_TOOL_BIN" \
