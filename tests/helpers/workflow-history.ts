@@ -44,3 +44,23 @@ export async function workflowTaskWorkers(temporal: Client, workflowId: string):
     .filter((identity): identity is string => !!identity)
     .map((identity) => Number(identity.split('@')[0]));
 }
+
+/**
+ * Milliseconds from the completion of the workflow's activity of `type` to the next workflow task's
+ * start: how long the workflow waited for a worker to move on (longer when its worker died holding it).
+ */
+export async function pickUpAfter(temporal: Client, workflowId: string, type: string): Promise<number> {
+  const events = (await temporal.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const scheduled = new Set(
+    events
+      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type)
+      .map((e) => String(e.eventId)),
+  );
+  const done = events.findIndex((e) =>
+    scheduled.has(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)),
+  );
+  const next = events.slice(done).find((e) => e.workflowTaskStartedEventAttributes);
+  const ms = (e: (typeof events)[number] | undefined) =>
+    Number(e?.eventTime?.seconds ?? NaN) * 1000 + Math.round((e?.eventTime?.nanos ?? 0) / 1e6);
+  return ms(next) - ms(events[done]);
+}

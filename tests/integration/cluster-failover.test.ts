@@ -13,7 +13,7 @@ import { pgTemporalOptionsFromEnv, startPgTemporal, type PgTemporal } from '../h
 import type { ProgramRun } from '../helpers/processes.ts';
 import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
 import { volumeHashes } from '../helpers/volume-files.ts';
-import { activityRuns, workflowTaskWorkers } from '../helpers/workflow-history.ts';
+import { activityRuns, pickUpAfter, workflowTaskWorkers } from '../helpers/workflow-history.ts';
 
 /**
  * Issue 22: the control plane as a cluster. Temporal is the server binary on PostgreSQL, and strackt
@@ -191,6 +191,8 @@ describe('a cluster of API processes and workers on Temporal with PostgreSQL', (
     assert.ok(activities.includes('captureSnapshot'), `${activities}`);
     assert.deepEqual(hostStepsOnce({ snapshotId }), ['captureSnapshot']);
     t.diagnostic(`activities: ${activities.join(', ')}; workflow tasks by ${taskWorkers.join(', ')}`);
+    const waited = await pickUpAfter(cp.temporal, workflowId, 'captureSnapshot');
+    t.diagnostic(`the other worker went on ${waited} ms after the capture`);
   });
 
   it('finishes a restore whose other API process and workflow worker are killed mid-download, once', async (t) => {
@@ -229,6 +231,8 @@ describe('a cluster of API processes and workers on Temporal with PostgreSQL', (
     const steps = hostStepsOnce({ operationId });
     assert.ok(steps.includes('fetchAndUnpack') && steps.includes('swapIn'), `${steps}`);
     t.diagnostic(`host steps: ${steps.join(', ')}; activities: ${activities.length}`);
+    const waited = await pickUpAfter(cp.temporal, workflowId, 'fetchAndUnpack');
+    t.diagnostic(`the other worker went on ${waited} ms after the download`);
 
     // The rows agree: every operation ended as it did, no task is left waiting, one snapshot.
     const operations = await cp.db
