@@ -80,13 +80,18 @@ export async function startPgTemporal(options: PgTemporalOptions): Promise<PgTem
   const dropDatabases = () =>
     Promise.allSettled(Object.values(databases).map((db) => sqlTool(db, 'drop-database', '--force')));
 
-  for (const [db, schema] of [
-    [databases.history, 'temporal'],
-    [databases.visibility, 'visibility'],
-  ] as const) {
-    await sqlTool(db, 'create-database');
-    await sqlTool(db, 'setup-schema', '-v', '0.0');
-    await sqlTool(db, 'update-schema', '--schema-name', `postgresql/v12/${schema}`);
+  try {
+    for (const [db, schema] of [
+      [databases.history, 'temporal'],
+      [databases.visibility, 'visibility'],
+    ] as const) {
+      await sqlTool(db, 'create-database');
+      await sqlTool(db, 'setup-schema', '-v', '0.0');
+      await sqlTool(db, 'update-schema', '--schema-name', `postgresql/v12/${schema}`);
+    }
+  } catch (err) {
+    await dropDatabases();
+    throw err;
   }
 
   const [grpc, http, historyGrpc, matchingGrpc, workerGrpc] = (await freePorts(5)) as [
