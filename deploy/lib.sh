@@ -45,7 +45,7 @@ ensure_tools() {
   local paths
   paths=$(bash "$ROOT/deploy/tools.sh" "$@") || die "building the Temporal CLI, the Temporal server or versitygw failed (see above)"
   eval "$paths"
-  export TEMPORAL_BIN TEMPORAL_SERVER_BIN VERSITYGW_BIN
+  export TEMPORAL_BIN TEMPORAL_SERVER_BIN TEMPORAL_SQL_TOOL_BIN VERSITYGW_BIN
 }
 
 # ensure_debian_packages PKG...: installs the Debian packages that are missing (apt-get update once first).
@@ -169,23 +169,59 @@ stop_all() {
   STARTED_PIDS=()
 }
 
-# start_test_stack RUN_DIR: Temporal (in memory) and versitygw on free ports with fresh credentials,
-# PostgreSQL, and the STRACKT_TEST_* variables that tests and benchmarks read. stop_all stops them.
+# start_temporal_postgres DIR KEY=JSON...: the Temporal server binary on PostgreSQL ($PG_BASE_URL, two
+# fresh databases), as tests/helpers/pg-temporal.ts starts it; sets TEMPORAL_PG_ADDRESS. Its process
+# drops the databases when stop_all stops it.
+start_temporal_postgres() {
+  local dir=$1
+  shift
+  # The benchmarks' ensure_tools builds neither the server nor its schema tool.
+  [ -x "${TEMPORAL_SQL_TOOL_BIN:-}" ] && [ -x "${TEMPORAL_SERVER_BIN:-}" ] || ensure_tools temporal-server
+  mkdir -p "$dir"
+  run_bg temporal env STRACKT_TEST_PG_BASE_URL="$PG_BASE_URL" STRACKT_TEST_TEMPORAL_BIN="$TEMPORAL_BIN" \
+    STRACKT_TEST_TEMPORAL_SERVER_BIN="$TEMPORAL_SERVER_BIN" STRACKT_TEST_TEMPORAL_SQL_TOOL_BIN="$TEMPORAL_SQL_TOOL_BIN" \
+    node --import tsx "$ROOT/tests/helpers/pg-temporal.main.ts" "$dir" "$@"
+  local deadline=$((SECONDS + 180))
+  until [ -s "$dir/address" ]; do
+    kill -0 "$LAST_PID" 2>/dev/null || die "Temporal on PostgreSQL exited during start-up (its log: $LOG_DIR/temporal.log)"
+    [ $SECONDS -lt "$deadline" ] || die "Temporal on PostgreSQL did not serve namespace strackt within 180 s (its log: $LOG_DIR/temporal.log)"
+    sleep 0.5
+  done
+  TEMPORAL_PG_ADDRESS=$(cat "$dir/address")
+}
+
+# start_test_stack RUN_DIR: Temporal and versitygw on free ports with fresh credentials, PostgreSQL,
+# and the STRACKT_TEST_* variables that tests and benchmarks read. stop_all stops them. Temporal is
+# the dev server in memory, or with STRACKT_TEST_TEMPORAL=postgres the server binary on PostgreSQL
+# (`npm run test:cluster`), as production runs it.
 start_test_stack() {
-  local run_dir=$1 temporal_port s3_port s3_access_key s3_secret_key
+  local run_dir=$1 temporal_address temporal_port s3_port s3_access_key s3_secret_key
   { read -r temporal_port && read -r s3_port; } < <(free_ports 2)
   s3_access_key=test$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
   s3_secret_key=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-  say "starting Temporal (in memory, 127.0.0.1:$temporal_port) and versitygw (127.0.0.1:$s3_port)..."
-  # A 10 s long poll lets the agent-liveness test see a killed agent go stale in seconds, not minutes.
-  start_temporal "$temporal_port" none "" --dynamic-config-value 'matching.longPollExpirationInterval="10s"'
-  start_versitygw "$s3_port" "$run_dir/objects" "$s3_access_key" "$s3_secret_key"
   ensure_postgres "$run_dir"
-  export STRACKT_TEST_TEMPORAL_ADDRESS=127.0.0.1:$temporal_port
+  # A 10 s long poll lets the agent-liveness test see a killed agent go stale in seconds, not minutes.
+  case "${STRACKT_TEST_TEMPORAL:-dev}" in
+    dev)
+      temporal_address=127.0.0.1:$temporal_port
+      say "starting Temporal (dev server in memory, $temporal_address) and versitygw (127.0.0.1:$s3_port)..."
+      start_temporal "$temporal_port" none "" --dynamic-config-value 'matching.longPollExpirationInterval="10s"'
+      ;;
+    postgres)
+      say "starting Temporal (server on PostgreSQL at $PG_BASE_URL) and versitygw (127.0.0.1:$s3_port)..."
+      start_temporal_postgres "$run_dir/temporal" 'matching.longPollExpirationInterval="10s"'
+      temporal_address=$TEMPORAL_PG_ADDRESS
+      say "Temporal on PostgreSQL at $temporal_address"
+      ;;
+    *) die "STRACKT_TEST_TEMPORAL is dev or postgres, not $STRACKT_TEST_TEMPORAL" ;;
+  esac
+  start_versitygw "$s3_port" "$run_dir/objects" "$s3_access_key" "$s3_secret_key"
+  export STRACKT_TEST_TEMPORAL_ADDRESS=$temporal_address
   export STRACKT_TEST_PG_BASE_URL=$PG_BASE_URL
   export STRACKT_TEST_S3_ENDPOINT=http://127.0.0.1:$s3_port STRACKT_TEST_S3_ACCESS_KEY=$s3_access_key STRACKT_TEST_S3_SECRET_KEY=$s3_secret_key
   export STRACKT_TEST_AGENT_STALE_AFTER_SECONDS=20
   export STRACKT_TEST_TEMPORAL_BIN=$TEMPORAL_BIN STRACKT_TEST_TEMPORAL_SERVER_BIN=$TEMPORAL_SERVER_BIN
+  export STRACKT_TEST_TEMPORAL_SQL_TOOL_BIN=$TEMPORAL_SQL_TOOL_BIN
   export STRACKT_TEST_VERSITYGW_BIN=$VERSITYGW_BIN STRACKT_TEST_RUN_DIR=$run_dir
 }
 

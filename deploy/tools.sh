@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Go-based services once per machine into a cache outside the checkout, keyed by
 # tool and version, so every clone (CI clones afresh) reuses them. Prints nothing on a hit.
-# `tools.sh temporal-server` also builds the Temporal server, which only the tests need.
+# `tools.sh temporal-server` also builds the Temporal server and its schema tool, which only the tests need.
 set -euo pipefail
 
 TEMPORAL_CLI_VERSION=1.5.1
@@ -37,14 +37,17 @@ build temporal "$TEMPORAL_CLI_VERSION" github.com/temporalio/cli/cmd/temporal \
 t=$!
 build versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw &
 v=$!
-s=""
 if [ "${1:-}" = temporal-server ]; then
-  build temporal-server "$TEMPORAL_SERVER_VERSION" go.temporal.io/server/cmd/server &
+  # One after the other: the schema tool shares most of its packages with the server, so it then
+  # compiles from Go's build cache in seconds instead of competing for the same two cores.
+  { build temporal-server "$TEMPORAL_SERVER_VERSION" go.temporal.io/server/cmd/server &&
+    build temporal-sql-tool "$TEMPORAL_SERVER_VERSION" go.temporal.io/server/cmd/tools/sql; } &
   s=$!
 fi
-wait $t; wait $v; [ -z "$s" ] || wait $s
+wait $t; wait $v; [ -z "${s:-}" ] || wait $s
 
 # Other scripts source this file's output for the paths.
 echo "TEMPORAL_BIN=$TOOLS_CACHE/temporal-$TEMPORAL_CLI_VERSION/temporal"
 echo "TEMPORAL_SERVER_BIN=$TOOLS_CACHE/temporal-server-$TEMPORAL_SERVER_VERSION/temporal-server"
+echo "TEMPORAL_SQL_TOOL_BIN=$TOOLS_CACHE/temporal-sql-tool-$TEMPORAL_SERVER_VERSION/temporal-sql-tool"
 echo "VERSITYGW_BIN=$TOOLS_CACHE/versitygw-$VERSITYGW_VERSION/versitygw"

@@ -16,17 +16,18 @@ import {
  * The control plane as it is deployed: the API (api/main.ts) and the workflow worker
  * (worker/control-plane.main.ts) as processes of their own on the real services, so a test can kill
  * either with SIGKILL and start it again. The API keeps its port across restarts, as agents know it
- * by its URL.
+ * by its URL. `temporalAddress` lets a test bring its own Temporal server; `runApi` and `runWorker`
+ * start more replicas of either on the same database and task queue.
  */
-export async function startControlPlanePrograms() {
+export async function startControlPlanePrograms({ temporalAddress = stack.temporalAddress } = {}) {
   const testDb = await createTestDatabase();
-  const temporal = await connectTestClient();
+  const temporal = await connectTestClient(temporalAddress);
   const controlTaskQueue = uniqueName('control');
   const port = await freePort();
   const apiUrl = `http://127.0.0.1:${port}`;
   const config = {
     DATABASE_URL: testDb.url,
-    TEMPORAL_ADDRESS: stack.temporalAddress,
+    TEMPORAL_ADDRESS: temporalAddress,
     TEMPORAL_NAMESPACE: stack.namespace,
     STRACKT_CONTROL_TASK_QUEUE: controlTaskQueue,
     AGENT_STALE_AFTER_SECONDS: String(stack.agentStaleAfterSeconds),
@@ -35,13 +36,14 @@ export async function startControlPlanePrograms() {
     STRACKT_OUTBOUND_ALLOW: stackOutboundAllow,
   };
 
-  async function startApi(): Promise<ProgramRun> {
-    const run = runProgram('api/main.ts', config);
+  /** An API process on `apiPort`; resolves once it answers. */
+  async function startApi(apiPort = port): Promise<ProgramRun> {
+    const run = runProgram('api/main.ts', { ...config, API_PORT: String(apiPort) });
     await waitFor(
       'the API to answer',
       async () => {
         if (run.child.exitCode !== null) throw new Error(`the API exited: ${run.output()}`);
-        return (await fetch(`${apiUrl}/healthz`).catch(() => undefined))?.ok;
+        return (await fetch(`http://127.0.0.1:${apiPort}/healthz`).catch(() => undefined))?.ok;
       },
       { timeoutMs: 60_000, intervalMs: 100 },
     );
@@ -95,6 +97,10 @@ export async function startControlPlanePrograms() {
     async startWorker(env: Record<string, string> = {}): Promise<void> {
       programs.worker = await startWorker(env);
     },
+    /** One more API process, on `apiPort`, beside the first; the caller stops it. */
+    runApi: (apiPort: number) => startApi(apiPort),
+    /** One more worker on the same task queue; the caller stops it. */
+    runWorker: (env: Record<string, string> = {}) => startWorker(env),
     async stop() {
       await Promise.all([programs.api.kill(), programs.worker.kill()]);
       await temporal.connection.close();

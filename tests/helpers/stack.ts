@@ -8,7 +8,6 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { createControlPlaneActivities } from '../../activities/control-plane.activities.ts';
@@ -17,6 +16,10 @@ import { createDb, type Db } from '../../db/database.ts';
 import { migrateToLatest } from '../../db/migrator.ts';
 import type { Vault } from '../../db/vault.ts';
 import type { StoreOf } from '../../storage/destination-store.ts';
+
+// Beside the services: programs that run before the stack is up (pg-temporal.main.ts) use them too.
+export { freePort, freePorts } from './free-ports.ts';
+export { waitFor } from './wait-for.ts';
 
 /** The real services deploy/test.sh started for this run. */
 function required(name: string): string {
@@ -79,27 +82,6 @@ export async function connectTestClient(address = stack.temporalAddress): Promis
   return new Client({ connection, namespace: stack.namespace });
 }
 
-/** Distinct free loopback ports: all are held open until all are chosen, so none is handed out twice. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolve, reject) => {
-          const server = createServer().listen(0, '127.0.0.1', () => resolve(server));
-          server.once('error', reject);
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-export async function freePort(): Promise<number> {
-  return (await freePorts(1))[0]!;
-}
-
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 let runtimeInstalled = false;
 
@@ -145,24 +127,4 @@ export async function startControlWorker(
       await temporal.connection.close();
     },
   };
-}
-
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | false>,
-  { timeoutMs = 30_000, intervalMs = 250 } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
