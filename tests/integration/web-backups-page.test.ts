@@ -93,6 +93,25 @@ describe('the backups page in a browser, on the real stack', () => {
     await screenshot(page, 'backup-done');
   });
 
+  it('cancels a backup from its live view: it ends cancelled and leaves no snapshot', async () => {
+    await page.getByRole('link', { name: /^Back to web-/ }).click();
+    await page.getByRole('button', { name: 'Back up now' }).click();
+    await page.waitForURL(/\/app\/operations\/op_/);
+    // Uploading (at 8 MiB/s, some seconds to go): the button names what it cancels.
+    await page.locator('.transfer p', { hasText: /MiB.* at .*\/s/ }).waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Cancel backup' }).click();
+    await page.locator('.status strong', { hasText: 'cancelled' }).waitFor({ timeout: 60_000 });
+    assert.equal(
+      await page.getByRole('button', { name: 'Cancel backup' }).count(),
+      0,
+      'nothing left to cancel',
+    );
+    const { snapshots } = (
+      await cp.request<{ snapshots: unknown[] }>('GET', `/environments/${envId}/snapshots`, token)
+    ).body;
+    assert.equal(snapshots.length, 1, 'only the first backup’s snapshot');
+  });
+
   it('restores onto a second server, refusing an offline one, and watches the steps until healthy', async () => {
     await page.getByRole('link', { name: /^Back to web-/ }).click();
     await page.getByRole('heading', { name: 'Snapshots' }).waitFor();
