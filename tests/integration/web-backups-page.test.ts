@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
-import { chromiumPath, screenshot } from '../helpers/browser.ts';
+import { chromiumPath, lowContrast, screenshot } from '../helpers/browser.ts';
 import { startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
 
 describe('the backups page in a browser, on the real stack', () => {
@@ -91,6 +91,7 @@ describe('the backups page in a browser, on the real stack', () => {
     await page.locator('.status strong', { hasText: 'succeeded' }).waitFor({ timeout: 120_000 });
     assert.match(await page.locator('.steps').innerText(), /capture and upload: succeeded/);
     await screenshot(page, 'backup-done');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
   });
 
   it('cancels a backup from its live view: it ends cancelled and leaves no snapshot', async () => {
@@ -116,6 +117,7 @@ describe('the backups page in a browser, on the real stack', () => {
     await page.getByRole('link', { name: /^Back to web-/ }).click();
     await page.getByRole('heading', { name: 'Snapshots' }).waitFor();
     await screenshot(page, 'environment');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     // On a phone: one column, and nothing wider than the screen but the snapshots table, which scrolls.
     await page.setViewportSize({ width: 390, height: 844 });
     assert.equal(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), true);
@@ -131,6 +133,7 @@ describe('the backups page in a browser, on the real stack', () => {
     assert.match(await page.locator('.choice', { has: offline }).innerText(), /never connected/);
     await page.getByLabel('web-b').check();
     await screenshot(page, 'restore-choose');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     await page.getByRole('button', { name: 'Review the restore' }).click();
     // The team's first restore: nothing measured yet to expect a downtime from.
     await page
@@ -140,6 +143,7 @@ describe('the backups page in a browser, on the real stack', () => {
     assert.match(plan, /stopped on web-a/);
     assert.match(plan, /start on web-b/);
     await screenshot(page, 'restore-confirm');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     await page.getByRole('button', { name: 'Restore now' }).click();
     await page.waitForURL(/\/app\/operations\/op_/);
     await page.getByRole('heading', { name: /^Restore of web-/ }).waitFor();
@@ -202,6 +206,7 @@ describe('the backups page in a browser, on the real stack', () => {
     assert.match(await row.innerText(), /pinned/);
     assert.equal(await row.getByRole('button', { name: /^Delete/ }).isDisabled(), true);
     await screenshot(page, 'snapshots-pinned');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     await row.getByRole('button', { name: /^Verify/ }).click();
     await page.getByRole('heading', { name: /^Verify of web-/ }).waitFor();
     await page.locator('.status strong', { hasText: 'succeeded' }).waitFor({ timeout: 120_000 });

@@ -6,7 +6,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createTeam } from '../../db/teams.data.ts';
 import { generateTeamKey, printableSecretKey } from '../../format/team-key.ts';
-import { chromiumPath, fitsPhone, screenshot } from '../helpers/browser.ts';
+import { chromiumPath, lowContrast, fitsPhone, screenshot } from '../helpers/browser.ts';
 import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { stack, uniqueName } from '../helpers/stack.ts';
@@ -78,6 +78,7 @@ describe('the backups page: destinations and the team key, in a browser', () => 
     assert.equal(await page.getByLabel('Access key id', { exact: true }).getAttribute('aria-invalid'), null);
     assert.equal(await page.locator('#bucket-check').count(), 0, 'the bucket was not reached: no verdict');
     await screenshot(page, 'destination-check-failed');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
 
     await secretField.fill(stack.s3.secretAccessKey);
     await page.getByRole('button', { name: 'Check and add' }).click();
@@ -90,6 +91,7 @@ describe('the backups page: destinations and the team key, in a browser', () => 
     const fingerprint = (await panel.locator('code').innerText()).trim();
     assert.equal(await page.evaluate('document.activeElement?.id'), 'key-once', 'the key takes the focus');
     await screenshot(page, 'team-key-once');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
 
     await panel.getByRole('button', { name: 'Copy' }).click();
     await panel.getByText('Copied to the clipboard.').waitFor();
@@ -153,6 +155,7 @@ describe('the backups page: destinations and the team key, in a browser', () => 
     await field.press('Enter');
     await answer.filter({ hasText: 'This is the team’s key' }).waitFor();
     await screenshot(page, 'team-key-check');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
 
     await field.fill(printableSecretKey(generateTeamKey().secretKey));
     await page.getByRole('button', { name: 'Check the key' }).click();

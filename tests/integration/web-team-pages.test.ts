@@ -4,7 +4,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { beginRun } from '../../db/schedules.data.ts';
 import { createSnapshot, getSnapshotById, markComplete } from '../../db/snapshots.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
-import { chromiumPath, fitsPhone, screenshot } from '../helpers/browser.ts';
+import { chromiumPath, lowContrast, fitsPhone, screenshot } from '../helpers/browser.ts';
 import { startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
 import { stack, waitFor } from '../helpers/stack.ts';
 import { startWebhookReceiver } from '../helpers/webhook-receiver.ts';
@@ -93,6 +93,7 @@ describe('the backups page: schedules, webhooks, environments at a glance and op
     await page.getByRole('table').locator('tbody tr').nth(49).waitFor();
     await page.getByText('Preview up to date.').waitFor();
     await screenshot(page, 'schedule-editor');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
 
     // A bad expression is shown at its field, and saving it is refused there too.
     await cron.fill('61 2 * * 0');
@@ -184,6 +185,7 @@ describe('the backups page: schedules, webhooks, environments at a glance and op
       return /delivered\s+1\s+HTTP 200/.test(await row.innerText().catch(() => ''));
     });
     await screenshot(page, 'webhook-deliveries');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     await page.getByRole('link', { name: 'Back to the webhooks' }).click();
     // Its events changed in place: failures only from now on.
     await page.getByText(/^Change events/).click();
@@ -236,6 +238,7 @@ describe('the backups page: schedules, webhooks, environments at a glance and op
       /Retention\nkeeps the last 3 and one a day for 14 days that have backups, and every pinned snapshot/,
     );
     await screenshot(page, 'environments-at-a-glance');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
   });
 
   it('lists the team’s operations, each linked to its live view and its workflow in the Temporal UI', async () => {
@@ -263,6 +266,7 @@ describe('the backups page: schedules, webhooks, environments at a glance and op
       assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
     }
     await screenshot(page, 'operations');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     await page.getByLabel('Kind').selectOption('deploy');
     // The other list goes at once (not shown as if it were this one); the narrowed one comes after.
     await rows.filter({ hasText: 'backup' }).waitFor({ state: 'detached' });
