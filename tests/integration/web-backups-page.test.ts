@@ -26,7 +26,8 @@ describe('the backups page in a browser, on the real stack', () => {
     token = team.token;
     // 8 MiB/s: the backup's 96 MiB take ~12 s to upload, long enough to watch.
     a = await cp.addServer(token, team.team.id, 'web-a', { env: { STRACKT_UPLOAD_MIB_PER_SECOND: '8' } });
-    b = await cp.addServer(token, team.team.id, 'web-b');
+    // 12 MiB/s down: a restore onto it fetches for some seconds, long enough to cancel it.
+    b = await cp.addServer(token, team.team.id, 'web-b', { env: { STRACKT_DOWNLOAD_MIB_PER_SECOND: '12' } });
     // A server whose agent never connected: the restore offers it, refused with the reason.
     await createServer(cp.db, team.team.id, 'web-c');
     envId = await cp.deployWebEnvironment(token, a.id);
@@ -111,6 +112,24 @@ describe('the backups page in a browser, on the real stack', () => {
       await cp.request<{ snapshots: unknown[] }>('GET', `/environments/${envId}/snapshots`, token)
     ).body;
     assert.equal(snapshots.length, 1, 'only the first backup’s snapshot');
+  });
+
+  it('cancels a restore while it fetches: the environment stays on the server it ran on', async () => {
+    await page.getByRole('link', { name: /^Back to web-/ }).click();
+    await page
+      .getByRole('link', { name: /^Restore/ })
+      .first()
+      .click();
+    await page.getByLabel('web-b').check();
+    await page.getByRole('button', { name: 'Review the restore' }).click();
+    await page.getByRole('button', { name: 'Restore now' }).click();
+    await page.waitForURL(/\/app\/operations\/op_/);
+    await page.getByRole('heading', { name: /^Restore of web-/ }).waitFor();
+    await page.locator('.transfer p', { hasText: /MiB.* at .*\/s/ }).waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Cancel restore' }).click();
+    await page.locator('.status strong', { hasText: 'cancelled' }).waitFor({ timeout: 60_000 });
+    const env = await cp.request<{ serverId: string }>('GET', `/environments/${envId}`, token);
+    assert.equal(env.body.serverId, a.id);
   });
 
   it('restores onto a second server, refusing an offline one, and watches the steps until healthy', async () => {
