@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
-import { chromiumPath, lowContrast, screenshot } from '../helpers/browser.ts';
+import { chromiumPath, fitsPhone, lowContrast, screenshot } from '../helpers/browser.ts';
 import { startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
 
 describe('the backups page in a browser, on the real stack', () => {
@@ -19,9 +19,11 @@ describe('the backups page in a browser, on the real stack', () => {
   let page: Page;
   const requests: { url: string; authorization?: string }[] = [];
   const pageErrors: string[] = [];
+  // The API's log lines while the page is used.
+  const apiLog: string[] = [];
 
   before(async () => {
-    cp = await startControlPlane();
+    cp = await startControlPlane({ apiLog: { write: (line) => apiLog.push(line) } });
     const team = await createTeam(cp.db, 'web');
     token = team.token;
     // 8 MiB/s: the backup's 96 MiB take ~12 s to upload, long enough to watch.
@@ -162,6 +164,8 @@ describe('the backups page in a browser, on the real stack', () => {
     assert.match(plan, /stopped on web-a/);
     assert.match(plan, /start on web-b/);
     await screenshot(page, 'restore-confirm');
+    assert.equal(await fitsPhone(page), true, 'the confirm fits a phone');
+    await page.setViewportSize({ width: 1100, height: 800 });
     assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     await page.getByRole('button', { name: 'Restore now' }).click();
     await page.waitForURL(/\/app\/operations\/op_/);
@@ -224,6 +228,20 @@ describe('the backups page in a browser, on the real stack', () => {
     await row.getByRole('button', { name: /^Unpin/ }).waitFor();
     assert.match(await row.innerText(), /pinned/);
     assert.equal(await row.getByRole('button', { name: /^Delete/ }).isDisabled(), true);
+    // Each snapshot's time, size, duration, held-still time, verification state and pin.
+    assert.deepEqual(await page.getByRole('columnheader').allInnerTexts(), [
+      'Taken',
+      'Size',
+      'Duration',
+      'Held still',
+      'Verification',
+      'Pinned',
+      'Actions',
+    ]);
+    assert.match(
+      await row.innerText(),
+      /^\w{3} \d+, \d{4}, .+\t[\d.]+ MiB\t[\d.]+ (ms|s|min \d+ s)\t[\d.]+ (ms|s)\tnot verified\tpinned\t/,
+    );
     await screenshot(page, 'snapshots-pinned');
     assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     await row.getByRole('button', { name: /^Verify/ }).click();
@@ -237,13 +255,20 @@ describe('the backups page in a browser, on the real stack', () => {
     await page.getByText('No snapshots yet.').waitFor();
   });
 
-  it('sent the token only as the Authorization header of its own origin, with no script error', () => {
+  it('sent the token only as the Authorization header of its own origin, and the API logged it nowhere', () => {
     assert.ok(requests.length > 0);
     for (const r of requests) {
       assert.ok(!r.url.includes(token), `the token in a URL: ${r.url}`);
       assert.ok(r.url.startsWith(cp.apiUrl), `a request to another origin: ${r.url}`);
     }
     assert.ok(requests.some((r) => r.authorization === `Bearer ${token}`));
+    // The page's own requests were logged (one access line each), none with the token, prefix or not.
+    assert.ok(
+      apiLog.some((line) => line.includes('"path":"/environments/')),
+      'the access lines are there',
+    );
+    for (const line of apiLog)
+      assert.ok(!line.includes(token.slice('stt_'.length)), `the token in a log line: ${line}`);
     assert.deepEqual(pageErrors, [], 'no script error and nothing blocked by the CSP');
   });
 });
