@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { createOperation, recordProgress } from '../../db/operations.data.ts';
 import { beginRun } from '../../db/schedules.data.ts';
 import { createSnapshot, getSnapshotById, markComplete } from '../../db/snapshots.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
@@ -280,7 +281,7 @@ describe('the backups page: schedules, webhooks, environments at a glance and op
     await page.setViewportSize({ width: 1100, height: 800 });
   });
 
-  it('shows 50 snapshots, the next ones when asked, and keeps them shown when one changes', async () => {
+  it('shows 50 snapshots and 50 operations, the next ones when asked, and keeps them shown when one changes', async () => {
     const { snapshots } = (
       await cp.request<{ snapshots: { id: string }[] }>('GET', `/environments/${envId}/snapshots`, token)
     ).body;
@@ -327,6 +328,27 @@ describe('the backups page: schedules, webhooks, environments at a glance and op
       .getByRole('button', { name: /^Unpin/ })
       .waitFor();
     assert.equal(await rows.count(), 51);
+
+    // The team's operations likewise: 50 more, finished, beside the deploy and the backup.
+    for (let i = 0; i < 50; i++) {
+      const op = await createOperation(cp.db, {
+        teamId: real.team_id,
+        environmentId: envId,
+        serverId: server.id,
+        kind: 'verify',
+        workflowId: `seeded-verify-${i}`,
+      });
+      await recordProgress(cp.db, op.id, { status: 'succeeded', steps: [] });
+    }
+    await page.getByRole('navigation').getByRole('link', { name: 'Operations' }).click();
+    const ops = page.locator('tbody tr');
+    await ops.nth(49).waitFor();
+    assert.equal(await ops.count(), 50);
+    await page.getByRole('button', { name: 'Show more operations' }).click();
+    await ops.nth(51).waitFor();
+    assert.equal(await ops.count(), 52);
+    assert.match(await ops.nth(51).innerText(), /deploy/, 'the oldest, last');
+    assert.equal(await page.getByRole('button', { name: 'Show more operations' }).count(), 0);
   });
 
   it('deletes a destination: refused with the reason while it holds snapshots, gone once unused', async () => {
