@@ -105,7 +105,8 @@ export function OperationsView() {
           </table>
         </div>
       )}
-      <MoreButton paged={paged} what="operations" />
+      {/* Keyed by the filter: another list has not been asked for more yet. */}
+      <MoreButton key={query.toString()} paged={paged} what="operations" />
     </>
   );
 }

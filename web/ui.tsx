@@ -140,18 +140,42 @@ export function usePaged<T>(key: string, first: string): Paged<T> {
   };
 }
 
-/** The button under a paged list that loads its next page, or nothing on the last one. */
+/**
+ * The button under a paged list that loads its next page. It is not disabled while loading (a disabled
+ * button drops the keyboard's focus); after the last page, the line saying so takes the focus instead.
+ */
 export function MoreButton({ paged, what }: { paged: Paged<unknown>; what: string }) {
+  const asked = useRef(false);
+  const allShown = useRef<HTMLParagraphElement>(null);
+  const last = !paged.more && !paged.loadingMore;
+  useEffect(() => {
+    if (asked.current && last) allShown.current?.focus();
+  }, [last]);
   if (paged.items && paged.error)
     return (
       <p role="alert" class="error">
         {paged.error.message}
       </p>
     );
-  if (!paged.more) return null;
+  if (!paged.more)
+    return asked.current ? (
+      <p tabIndex={-1} ref={allShown} class="muted">
+        All {paged.items?.length} {what} shown.
+      </p>
+    ) : null;
+  const more = paged.more;
   return (
     <p>
-      <button type="button" class="secondary" disabled={paged.loadingMore} onClick={paged.more}>
+      <button
+        type="button"
+        class="secondary"
+        aria-disabled={paged.loadingMore ? 'true' : undefined}
+        onClick={() => {
+          if (paged.loadingMore) return;
+          asked.current = true;
+          more();
+        }}
+      >
         {paged.loadingMore ? `Loading more ${what}…` : `Show more ${what}`}
       </button>
     </p>

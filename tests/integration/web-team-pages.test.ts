@@ -321,6 +321,8 @@ describe('the backups page: schedules, webhooks, environments at a glance and op
     await rows.nth(50).waitFor();
     assert.equal(await rows.count(), 51);
     assert.equal(await more.count(), 0, 'the last page: nothing more to show');
+    const focused = 'document.activeElement?.textContent';
+    assert.equal(await page.evaluate(focused), 'All 51 snapshots shown.', 'the keyboard goes on from there');
     // The oldest, the real backup, pinned: the list is loaded again as far as it was shown.
     await rows.nth(50).getByRole('button', { name: /^Pin/ }).click();
     await rows
@@ -349,6 +351,7 @@ describe('the backups page: schedules, webhooks, environments at a glance and op
     assert.equal(await ops.count(), 52);
     assert.match(await ops.nth(51).innerText(), /deploy/, 'the oldest, last');
     assert.equal(await page.getByRole('button', { name: 'Show more operations' }).count(), 0);
+    assert.equal(await page.evaluate(focused), 'All 52 operations shown.');
   });
 
   it('deletes a destination: refused with the reason while it holds snapshots, gone once unused', async () => {
