@@ -19,7 +19,10 @@ export const errorSchema = z
     error: z.object({
       code: z.string(),
       message: z.string(),
-      field: z.string().optional(),
+      field: z.string().optional().openapi({
+        description:
+          'The request field at fault (a path such as services.0.name), or for a failed destination check the field to change, when one is the fix',
+      }),
       requestId: z.string(),
     }),
   })

@@ -18,7 +18,7 @@ export class DomainError extends Error {
     readonly kind: DomainErrorKind,
     readonly code: string,
     message: string,
-    /** The request field at fault, for validation errors. */
+    /** The request field at fault: for validation errors, and for a failed check the field to change. */
     readonly field?: string,
   ) {
     super(message);

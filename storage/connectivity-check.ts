@@ -75,6 +75,7 @@ export async function checkDestination(location: S3Location, bucket: string, pre
         'readback_mismatch',
         `the probe object written to bucket "${bucket}" at ${context.host} read back different ` +
           `(${written.length} bytes written, ${read.bytes.length} read): the endpoint does not return what it stores`,
+        'endpoint',
       );
     }
   } finally {

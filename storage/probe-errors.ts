@@ -32,6 +32,12 @@ const credentialCodes = new Set([
   'Unauthorized',
   'XAdminUserNotFound',
 ]);
+// Which of the two a provider's code blames: an unknown key id, or a signature the secret did not make.
+const credentialField: Record<string, string> = {
+  InvalidAccessKeyId: 'accessKeyId',
+  XAdminUserNotFound: 'accessKeyId',
+  SignatureDoesNotMatch: 'secretAccessKey',
+};
 const deniedCodes = new Set(['AccessDenied', 'AllAccessDisabled']);
 const regionCodes = new Set(['PermanentRedirect', 'AuthorizationHeaderMalformed', 'IncorrectRegion']);
 
@@ -113,12 +119,17 @@ const permissionOf: Record<ProbeStep, { verb: string; action: string }> = {
   delete: { verb: 'delete objects', action: 's3:DeleteObject' },
 };
 
-const fail = (code: string, message: string) => new DomainError('invalid', code, message);
+const fail = (code: string, message: string, field?: string) =>
+  new DomainError('invalid', code, message, field);
 
 /**
  * Turns whatever the S3 client threw at one step of the check into a 422 the team can act on. Only
  * the error's code, name and HTTP status are read, never its message or its other fields: a provider's
  * SignatureDoesNotMatch, for one, carries the whole string-to-sign.
+ *
+ * The answer names the destination's field to change when one is the fix (the page shows it there).
+ * A denied step names none: the fix is a permission on the provider's side. Refused credentials name
+ * the key id or the secret only when the provider's code tells which.
  */
 export function classifyProbeError(err: unknown, step: ProbeStep, ctx: ProbeContext): DomainError {
   if (err instanceof DomainError) return err;
@@ -138,41 +149,52 @@ export function classifyProbeError(err: unknown, step: ProbeStep, ctx: ProbeCont
       return fail(
         'tls_failure',
         `TLS with the storage endpoint ${ctx.host} failed (${code}): ${reason}${hint}`,
+        'endpoint',
       );
     }
     if (code && code in unreachableReasons)
       return fail(
         'endpoint_unreachable',
         `cannot reach the storage endpoint ${ctx.host}: ${unreachableReasons[code]} (${code})`,
+        'endpoint',
       );
     if (name === 'TimeoutError')
       return fail(
         'endpoint_unreachable',
         `cannot reach the storage endpoint ${ctx.host}: the connection or a request timed out`,
+        'endpoint',
       );
     if (name === 'AbortError')
       return fail(
         'endpoint_unreachable',
         `cannot reach the storage endpoint ${ctx.host}: the check did not finish within ${ctx.timeoutMs / 1000} s`,
+        'endpoint',
       );
     if (code && /^E[A-Z0-9_]+$/.test(code))
-      return fail('endpoint_unreachable', `cannot reach the storage endpoint ${ctx.host}: ${shown(code)}`);
+      return fail(
+        'endpoint_unreachable',
+        `cannot reach the storage endpoint ${ctx.host}: ${shown(code)}`,
+        'endpoint',
+      );
   }
 
   if ((name && credentialCodes.has(name)) || status === 401)
     return fail(
       'bad_credentials',
       `the storage at ${ctx.host} refused the credentials (${shown(name)}): check the access key id and the secret access key`,
+      name ? credentialField[name] : undefined,
     );
   if (name === 'NoSuchBucket' || (step === 'write' && status === 404))
     return fail(
       'no_such_bucket',
       `bucket "${ctx.bucket}" does not exist at ${ctx.host}: create it first, or check the bucket name, region and endpoint`,
+      'bucket',
     );
   if ((name && regionCodes.has(name)) || status === 301)
     return fail(
       'wrong_region',
       `bucket "${ctx.bucket}" is not served in region "${ctx.region}" at ${ctx.host} (${shown(name)}): set the bucket's region`,
+      'region',
     );
   // A bare 403 before anything has worked is how gateways refuse a signature; after a write went through
   // the credentials are fine, and a 403 is about the permission for that one step.
@@ -194,6 +216,7 @@ export function classifyProbeError(err: unknown, step: ProbeStep, ctx: ProbeCont
     return fail(
       'readback_mismatch',
       `the probe object was written to ${where} at ${ctx.host} but reading it back found nothing: the endpoint does not keep what it accepts`,
+      'endpoint',
     );
   return fail(
     'check_failed',

@@ -8,12 +8,15 @@ import { ReceiverStore, type ReceiverAccess } from './receiver-store.ts';
 
 const timeoutMs = 10_000;
 
-const fail = (code: string, message: string) => new DomainError('invalid', code, message);
+// A failure names the destination's field to change when one is the fix (the page shows it there).
+const fail = (code: string, message: string, field?: string) =>
+  new DomainError('invalid', code, message, field);
 
 /** What went wrong talking to a receiver, said so the customer can fix it: a 422 naming the cause. */
 function classify(err: unknown, url: string, step: string): DomainError {
   if (err instanceof DomainError) return err;
-  if (err instanceof CertificateMismatchError) return fail('certificate_mismatch', err.message);
+  if (err instanceof CertificateMismatchError)
+    return fail('certificate_mismatch', err.message, 'fingerprint');
   if (err instanceof ReceiverError)
     return fail(
       err.status === 401 ? 'bad_credentials' : 'check_failed',
@@ -24,6 +27,7 @@ function classify(err: unknown, url: string, step: string): DomainError {
     return fail(
       'endpoint_unreachable',
       unreachable.message.replace('the storage', `the receiver at ${new URL(url).host}`),
+      'url',
     );
   return fail(
     'check_failed',
@@ -58,7 +62,11 @@ export async function enrolReceiver(
   }
   if (answer.status === 204) return;
   if (answer.status === 401)
-    throw fail('bad_enrolment_code', 'enrolmentCode: the receiver did not accept this enrolment code');
+    throw fail(
+      'bad_enrolment_code',
+      'enrolmentCode: the receiver did not accept this enrolment code',
+      'enrolmentCode',
+    );
   if (answer.status === 409)
     throw fail(
       'already_enrolled',
@@ -100,6 +108,7 @@ export async function checkReceiver(access: ReceiverAccess): Promise<void> {
     throw fail(
       'readback_mismatch',
       `the receiver at ${new URL(access.url).host} did not return what it stored`,
+      'url',
     );
   // The prune token must also list: retention checks what is stored by listing.
   await step('list objects with the prune token', () => store.list('strackt-probe/'));

@@ -46,6 +46,51 @@ function CheckAgain({ destination, checked }: { destination: DestinationDetail; 
   );
 }
 
+/**
+ * Deletes a destination once the reader confirms. The API refuses while a schedule sends backups there
+ * or snapshots are kept there, and says which: that answer is shown beside the button.
+ */
+function DeleteDestination({
+  destination,
+  deleted,
+}: {
+  destination: DestinationDetail;
+  deleted: () => void;
+}) {
+  const [refusal, setRefusal] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  return (
+    <>
+      <button
+        type="button"
+        class="link danger"
+        disabled={busy}
+        onClick={async () => {
+          if (!confirm(`Delete the destination ${destination.name}? strackt forgets its credentials.`))
+            return;
+          setBusy(true);
+          setRefusal(undefined);
+          try {
+            await api('DELETE', `/destinations/${destination.id}`);
+            deleted();
+          } catch (err) {
+            setRefusal(err instanceof ApiError ? err.message : String(err));
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        Delete<span class="visually-hidden"> {destination.name}</span>
+      </button>
+      {refusal && (
+        <p role="alert" class="error">
+          {refusal}
+        </p>
+      )}
+    </>
+  );
+}
+
 /** The team's destinations, adding one (checked first), and the team key: shown once, then checkable. */
 export function DestinationsView() {
   const { data, error, reload } = useLoad(loadDestinations, []);
@@ -79,7 +124,10 @@ export function DestinationsView() {
                   'never checked'
                 )}
               </p>
-              <CheckAgain destination={d} checked={reload} />
+              <div class="row-actions">
+                <CheckAgain destination={d} checked={reload} />
+                <DeleteDestination destination={d} deleted={reload} />
+              </div>
             </li>
           ))}
         </ul>

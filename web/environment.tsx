@@ -15,17 +15,16 @@ import type {
   Schedule,
   Snapshot,
 } from './types.ts';
-import { Pending, Title, useLoad } from './ui.tsx';
+import { MoreButton, Pending, Title, useLoad, usePaged } from './ui.tsx';
 
 async function loadEnvironment(id: string) {
-  const [env, overview, { snapshots }, { schedules }, names] = await Promise.all([
+  const [env, overview, { schedules }, names] = await Promise.all([
     api<Environment>('GET', `/environments/${id}`),
     api<BackupsOverview>('GET', `/environments/${id}/backups`),
-    api<Page<'snapshots', Snapshot>>('GET', `/environments/${id}/snapshots?limit=50`),
     api<Page<'schedules', Schedule>>('GET', `/environments/${id}/schedules?limit=50`),
     teamNames(),
   ]);
-  return { env, overview, snapshots, schedules, ...names };
+  return { env, overview, schedules, ...names };
 }
 
 function verification(s: Snapshot): string {
@@ -76,8 +75,15 @@ function BackUpNow({ envId, destinations }: { envId: string; destinations: Desti
 
 /** One environment: its backups at a glance, a backup now, and its snapshots to restore from. */
 export function EnvironmentView({ id }: { id: string }) {
-  const { data, error, reload } = useLoad(() => loadEnvironment(id), [id]);
+  const { data, error, reload: reloadEnvironment } = useLoad(() => loadEnvironment(id), [id]);
+  const paged = usePaged<Snapshot>('snapshots', `/environments/${encodeURIComponent(id)}/snapshots`);
   const [actionError, setActionError] = useState<string>();
+  // A snapshot pinned or deleted changes the overview's figures too.
+  const reload = () => {
+    reloadEnvironment();
+    paged.reload();
+  };
+  const snapshots = paged.items;
   if (!data)
     return (
       <>
@@ -85,7 +91,7 @@ export function EnvironmentView({ id }: { id: string }) {
         <Pending error={error} />
       </>
     );
-  const { env, overview, snapshots, schedules, servers, destinations } = data;
+  const { env, overview, schedules, servers, destinations } = data;
   return (
     <>
       <Title>{env.name}</Title>
@@ -95,7 +101,12 @@ export function EnvironmentView({ id }: { id: string }) {
         <Overview overview={overview} destinations={destinations} />
         <BackUpNow envId={env.id} destinations={[...destinations.values()]} />
       </section>
-      <Schedules envId={env.id} schedules={schedules} destinations={destinations} />
+      <Schedules
+        envId={env.id}
+        schedules={schedules}
+        destinations={destinations}
+        changed={reloadEnvironment}
+      />
       <section aria-labelledby="snapshots">
         <h2 id="snapshots">Snapshots</h2>
         {actionError && (
@@ -103,7 +114,9 @@ export function EnvironmentView({ id }: { id: string }) {
             {actionError}
           </p>
         )}
-        {snapshots.length === 0 ? (
+        {!snapshots ? (
+          <Pending error={paged.error} />
+        ) : snapshots.length === 0 ? (
           <p>No snapshots yet.</p>
         ) : (
           <div class="scroll" tabIndex={0} role="region" aria-labelledby="snapshots">
@@ -141,6 +154,7 @@ export function EnvironmentView({ id }: { id: string }) {
             </table>
           </div>
         )}
+        <MoreButton paged={paged} what="snapshots" />
       </section>
     </>
   );

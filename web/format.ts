@@ -37,3 +37,9 @@ export function relative(iso: string): string {
     if (Math.abs(seconds) >= size) return words.format(Math.round(seconds / size), unit);
   return words.format(Math.round(seconds), 'second');
 }
+
+/** "2026-12-06 02:30, UTC+01:00": the wall clock of an ISO time with its offset, as the API gives a schedule's zone. */
+export function wallClock(iso: string): string {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d(?:\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.exec(iso);
+  return m ? `${m[1]} ${m[2]}, UTC${m[3] === 'Z' ? '' : m[3]}` : iso;
+}

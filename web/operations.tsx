@@ -3,18 +3,14 @@ import { api } from './api.ts';
 import { duration, when } from './format.ts';
 import { Link } from './router.tsx';
 import type { Environment, Operation, Page } from './types.ts';
-import { Pending, Title, useLoad } from './ui.tsx';
+import { MoreButton, Pending, Title, useLoad, usePaged } from './ui.tsx';
 
 const kinds = ['backup', 'restore', 'verify', 'deploy', 'stop'] as const;
 const statuses = ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
-async function loadOperations(kind: string, status: string) {
-  const query = new URLSearchParams({ limit: '50', ...(kind && { kind }), ...(status && { status }) });
-  const [{ operations }, { environments }] = await Promise.all([
-    api<Page<'operations', Operation>>('GET', `/operations?${query}`),
-    api<Page<'environments', Environment>>('GET', '/environments?limit=200'),
-  ]);
-  return { operations, envNames: new Map(environments.map((e) => [e.id, e.name])) };
+async function loadEnvironmentNames() {
+  const { environments } = await api<Page<'environments', Environment>>('GET', '/environments?limit=200');
+  return new Map(environments.map((e) => [e.id, e.name]));
 }
 
 /** A link to the operation's workflow in the Temporal UI, or its id where the API knows no UI. */
@@ -31,10 +27,14 @@ export function TemporalLink({ op }: { op: Operation }) {
 /** The team's operations, newest first, narrowed by kind and status; each links to its live view and its workflow. */
 export function OperationsView() {
   const [filter, setFilter] = useState({ kind: '', status: '' });
-  const { data, error } = useLoad(
-    () => loadOperations(filter.kind, filter.status),
-    [filter.kind, filter.status],
-  );
+  const query = new URLSearchParams({
+    ...(filter.kind && { kind: filter.kind }),
+    ...(filter.status && { status: filter.status }),
+  });
+  const paged = usePaged<Operation>('operations', `/operations?${query}`);
+  const names = useLoad(loadEnvironmentNames, []);
+  const operations = paged.items;
+  const error = paged.error ?? names.error;
   return (
     <>
       <Title>Operations</Title>
@@ -62,9 +62,9 @@ export function OperationsView() {
           ))}
         </select>
       </form>
-      {!data ? (
+      {!operations || !names.data ? (
         <Pending error={error} />
-      ) : data.operations.length === 0 ? (
+      ) : operations.length === 0 ? (
         <p>No operations{filter.kind || filter.status ? ' of that kind or status' : ' yet'}.</p>
       ) : (
         <div class="scroll" tabIndex={0} role="region" aria-labelledby="ops-caption">
@@ -83,7 +83,7 @@ export function OperationsView() {
               </tr>
             </thead>
             <tbody>
-              {data.operations.map((op) => (
+              {operations.map((op) => (
                 <tr>
                   <th scope="row">
                     <Link href={`/app/operations/${op.id}`}>
@@ -91,7 +91,7 @@ export function OperationsView() {
                     </Link>
                   </th>
                   <td>{op.kind}</td>
-                  <td>{data.envNames.get(op.environmentId) ?? op.environmentId}</td>
+                  <td>{names.data?.get(op.environmentId) ?? op.environmentId}</td>
                   <td data-status={op.status}>{op.status}</td>
                   <td>
                     {op.finishedAt ? duration(Date.parse(op.finishedAt) - Date.parse(op.createdAt)) : '–'}
@@ -105,6 +105,8 @@ export function OperationsView() {
           </table>
         </div>
       )}
+      {/* Keyed by the filter: another list has not been asked for more yet. */}
+      <MoreButton key={query.toString()} paged={paged} what="operations" />
     </>
   );
 }

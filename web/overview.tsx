@@ -1,4 +1,4 @@
-import { bytes, relative, when } from './format.ts';
+import { bytes, relative, wallClock, when } from './format.ts';
 import type { BackupsOverview, Destination } from './types.ts';
 
 /** An environment's backups at a glance, as GET /environments/{id}/backups tells them. */
@@ -30,7 +30,7 @@ export function Overview({
           <ul class="plain">
             {overview.nextRuns.slice(0, 3).map((run) => (
               <li>
-                <time dateTime={run.at}>{when(run.at)}</time> (schedule’s zone: {run.local})
+                <time dateTime={run.at}>{when(run.at)}</time> (schedule’s zone: {wallClock(run.local)})
               </li>
             ))}
           </ul>

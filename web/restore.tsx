@@ -4,16 +4,12 @@ import { bytes, relative, when } from './format.ts';
 import { RestoreConfirm } from './restore-confirm.tsx';
 import { Link } from './router.tsx';
 import { teamNames } from './team.ts';
-import type { Environment, Page, Server, Snapshot } from './types.ts';
-import { Pending, Title, useLoad } from './ui.tsx';
+import type { Environment, Server, Snapshot } from './types.ts';
+import { MoreButton, Pending, Title, useLoad, usePaged } from './ui.tsx';
 
 async function loadRestore(envId: string) {
-  const [env, { snapshots }, names] = await Promise.all([
-    api<Environment>('GET', `/environments/${envId}`),
-    api<Page<'snapshots', Snapshot>>('GET', `/environments/${envId}/snapshots?limit=50`),
-    teamNames(),
-  ]);
-  return { env, snapshots, ...names };
+  const [env, names] = await Promise.all([api<Environment>('GET', `/environments/${envId}`), teamNames()]);
+  return { env, ...names };
 }
 
 /** Why a server cannot take a restore now, or nothing when it can. */
@@ -27,15 +23,17 @@ const refusal = (s: Server) =>
 /** Restore: pick a snapshot, pick a connected server, read what will happen, then start it. */
 export function RestoreView({ envId, snapshotId }: { envId: string; snapshotId: string | null }) {
   const { data, error } = useLoad(() => loadRestore(envId), [envId]);
+  const paged = usePaged<Snapshot>('snapshots', `/environments/${encodeURIComponent(envId)}/snapshots`);
+  const snapshots = paged.items;
   const [choice, setChoice] = useState<{ snapshotId: string; serverId: string }>();
-  if (!data)
+  if (!data || !snapshots)
     return (
       <>
         <Title>Restore</Title>
-        <Pending error={error} />
+        <Pending error={error ?? paged.error} />
       </>
     );
-  const { env, snapshots, servers } = data;
+  const { env, servers } = data;
   const current = servers.get(env.serverId);
   const snapshot = snapshots.find((s) => s.id === choice?.snapshotId);
   const target = choice && servers.get(choice.serverId);
@@ -86,6 +84,7 @@ export function RestoreView({ envId, snapshotId }: { envId: string; snapshotId: 
                 </label>
               </div>
             ))}
+            <MoreButton paged={paged} what="snapshots" />
           </fieldset>
           <fieldset>
             <legend>Onto server</legend>

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { createApp } from '../../api/app.ts';
-import { createLogger } from '../../common/log.ts';
+import { createLogger, type LogDestination } from '../../common/log.ts';
 import { createS3Client } from '../../common/s3-client.ts';
 import { createTaskSignals } from '../../db/agent-task-signals.ts';
 import type { Db } from '../../db/database.ts';
@@ -230,12 +230,13 @@ export function apiCalls(db: Db, apiUrl: string, request: ApiRequest) {
  * The whole control plane on the real services: database, Temporal client, workflow worker, HTTP API.
  * `temporalAddress` lets a test bring its own Temporal server, to stop and restart it; `apiHost` is
  * the address the API listens on (loopback unless agents in a network namespace must reach it), and
- * `apiUrl` where agents reach it.
+ * `apiUrl` where agents reach it. `apiLog` receives the API's log lines, every level.
  */
 export async function startControlPlane({
   temporalAddress = stack.temporalAddress,
   apiHost = '127.0.0.1',
   temporalUiUrl = undefined as string | undefined,
+  apiLog = undefined as LogDestination | undefined,
 } = {}) {
   const testDb = await createTestDatabase();
   const temporal = await connectTestClient(temporalAddress);
@@ -253,7 +254,10 @@ export async function startControlPlane({
       controlTaskQueue,
       agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
       taskSignals,
-      log: createLogger('api', { level: 'warn' }),
+      // Every line, down to debug, when a test reads the log; else warnings and errors on stdout.
+      log: apiLog
+        ? createLogger('api', { level: 'debug', destination: apiLog })
+        : createLogger('api', { level: 'warn' }),
       temporalUiUrl,
     }),
   );

@@ -143,12 +143,20 @@ describe('destinations', () => {
     return (listed.Contents ?? []).map((o) => o.Key!).sort();
   }
 
-  /** A failed check: the right status and code, a message naming what it should, and no secret in it. */
-  function assertRefused(res: { status: number; body: unknown; text: string }, code: string, mentions = '') {
+  /**
+   * A failed check: the right status and code, the destination's field it names as the fix (if any),
+   * a message naming what it should, and no secret in it.
+   */
+  function assertRefused(
+    res: { status: number; body: unknown; text: string },
+    code: string,
+    mentions = '',
+    field?: string,
+  ) {
     assert.equal(res.status, 422, res.text);
     const error = errorOf(res);
     assert.equal(error.code, code, res.text);
-    assert.equal(error.field, undefined);
+    assert.equal(error.field, field, res.text);
     assert.ok(error.message.includes(mentions), `"${error.message}" names ${mentions}`);
     assert.ok(!res.text.includes(secret), 'the secret key stays out of the answer');
   }
@@ -278,7 +286,7 @@ describe('destinations', () => {
       ...good,
       secretAccessKey: wrong,
     });
-    assertRefused(res, 'bad_credentials', '127.0.0.1');
+    assertRefused(res, 'bad_credentials', '127.0.0.1', 'secretAccessKey');
     assert.ok(!res.text.includes(wrong));
     const list = await call<{ destinations: Destination[] }>('GET', '/destinations', a.token);
     assert.deepEqual(
@@ -293,7 +301,7 @@ describe('destinations', () => {
       ...good,
       bucket: 'no-such-bucket-here',
     });
-    assertRefused(res, 'no_such_bucket', '"no-such-bucket-here"');
+    assertRefused(res, 'no_such_bucket', '"no-such-bucket-here"', 'bucket');
   });
 
   it('refuses an endpoint nothing listens on with endpoint_unreachable, naming host:port', async () => {
@@ -304,7 +312,7 @@ describe('destinations', () => {
       ...good,
       endpoint: `http://127.0.0.1:${port}`,
     });
-    assertRefused(res, 'endpoint_unreachable', `127.0.0.1:${port}`);
+    assertRefused(res, 'endpoint_unreachable', `127.0.0.1:${port}`, 'endpoint');
     assert.match(errorOf(res).message, /ECONNREFUSED/);
     assert.ok(Date.now() - started < 10_000, 'no retries with backoff');
   });
@@ -320,7 +328,7 @@ describe('destinations', () => {
         ...good,
         endpoint: server.url,
       });
-      assertRefused(res, 'endpoint_unreachable', new URL(server.url).host);
+      assertRefused(res, 'endpoint_unreachable', new URL(server.url).host, 'endpoint');
       assert.ok(Date.now() - started < 11_000, `answered after ${Date.now() - started} ms`);
     } finally {
       await server.close();
@@ -358,7 +366,7 @@ describe('destinations', () => {
         ...good,
         endpoint: server.url,
       });
-      assertRefused(res, 'tls_failure', `127.0.0.1:${port}`);
+      assertRefused(res, 'tls_failure', `127.0.0.1:${port}`, 'endpoint');
       assert.match(errorOf(res).message, /self-signed/);
     } finally {
       await server.close();
@@ -369,17 +377,23 @@ describe('destinations', () => {
       ...good,
       endpoint: stack.s3.endpoint.replace('http://', 'https://'),
     });
-    assertRefused(plain, 'tls_failure', new URL(stack.s3.endpoint).host);
+    assertRefused(plain, 'tls_failure', new URL(stack.s3.endpoint).host, 'endpoint');
   });
 
   it('names the step a provider denies with access_denied, and a bad read-back with readback_mismatch', async () => {
     const cases = [
+      // A denied step names no field: the fix is a permission at the provider, not in the form.
       { behaviour: { deny: 'PUT' as const }, code: 'access_denied', says: /write objects.*s3:PutObject/ },
       { behaviour: { deny: 'GET' as const }, code: 'access_denied', says: /read objects.*s3:GetObject/ },
       { behaviour: { deny: 'DELETE' as const }, code: 'access_denied', says: /delete objects.*left behind/ },
-      { behaviour: { corrupt: true }, code: 'readback_mismatch', says: /64 bytes written, 18 read/ },
+      {
+        behaviour: { corrupt: true },
+        code: 'readback_mismatch',
+        says: /64 bytes written, 18 read/,
+        field: 'endpoint',
+      },
     ];
-    for (const { behaviour, code, says } of cases) {
+    for (const { behaviour, code, says, field } of cases as { field?: string }[] & typeof cases) {
       const server = await listen(createHttpServer(fakeS3(behaviour)), 'http');
       try {
         const res = await call('POST', '/destinations', a.token, {
@@ -387,7 +401,7 @@ describe('destinations', () => {
           ...good,
           endpoint: server.url,
         });
-        assertRefused(res, code, `"${bucket}"`);
+        assertRefused(res, code, `"${bucket}"`, field);
         assert.match(errorOf(res).message, says);
       } finally {
         await server.close();
@@ -457,7 +471,7 @@ describe('destinations', () => {
       name: 'renamed',
       secretAccessKey: 'not-the-secret',
     });
-    assertRefused(refused, 'bad_credentials');
+    assertRefused(refused, 'bad_credentials', '', 'secretAccessKey');
     assert.deepEqual((await call('GET', `/destinations/${id}`, a.token)).body, before);
     assert.equal((await call('POST', `/destinations/${id}/check`, a.token)).status, 200, 'still works');
     assert.equal((await openBucket(id)).location.secretAccessKey, secret);

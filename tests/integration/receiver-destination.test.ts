@@ -107,14 +107,17 @@ describe('backups to a receiver the customer runs', () => {
       const wrongPin = await addReceiver('x1', fresh, { fingerprint: `00:${fresh.fingerprint.slice(3)}` });
       assert.equal(wrongPin.status, 422);
       assert.equal(wrongPin.body.error.code, 'certificate_mismatch');
+      assert.equal(wrongPin.body.error.field, 'fingerprint', 'the field to change is named');
       const wrongCode = await addReceiver('x2', fresh, {
         enrolmentCode: randomBytes(18).toString('base64url'),
       });
       assert.equal(wrongCode.status, 422);
       assert.equal(wrongCode.body.error.code, 'bad_enrolment_code');
+      assert.equal(wrongCode.body.error.field, 'enrolmentCode');
       const again = await addReceiver('x3', receiver);
       assert.equal(again.status, 422, 'the first receiver is enrolled already');
       assert.equal(again.body.error.code, 'already_enrolled');
+      assert.equal(again.body.error.field, undefined, 'no field: the fix is on the receiver');
       const noPin = await addReceiver('x4', fresh, { fingerprint: undefined });
       assert.equal(noPin.status, 422);
       assert.match(noPin.body.error.message, /^fingerprint: /);
@@ -277,6 +280,7 @@ describe('backups to a receiver the customer runs', () => {
     const check = await cp.request<ApiError>('POST', `/destinations/${destinationId}/check`, token);
     assert.equal(check.status, 422);
     assert.equal(check.body.error.code, 'certificate_mismatch');
+    assert.equal(check.body.error.field, 'fingerprint');
   });
 
   it('fails a backup cleanly when the receiver’s disk is full, earlier snapshots intact', async (t) => {

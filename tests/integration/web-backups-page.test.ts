@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
-import { chromiumPath, screenshot } from '../helpers/browser.ts';
+import { chromiumPath, fitsPhone, lowContrast, screenshot } from '../helpers/browser.ts';
 import { startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
 
 describe('the backups page in a browser, on the real stack', () => {
@@ -19,14 +19,17 @@ describe('the backups page in a browser, on the real stack', () => {
   let page: Page;
   const requests: { url: string; authorization?: string }[] = [];
   const pageErrors: string[] = [];
+  // The API's log lines while the page is used.
+  const apiLog: string[] = [];
 
   before(async () => {
-    cp = await startControlPlane();
+    cp = await startControlPlane({ apiLog: { write: (line) => apiLog.push(line) } });
     const team = await createTeam(cp.db, 'web');
     token = team.token;
     // 8 MiB/s: the backup's 96 MiB take ~12 s to upload, long enough to watch.
     a = await cp.addServer(token, team.team.id, 'web-a', { env: { STRACKT_UPLOAD_MIB_PER_SECOND: '8' } });
-    b = await cp.addServer(token, team.team.id, 'web-b');
+    // 12 MiB/s down: a restore onto it fetches for some seconds, long enough to cancel it.
+    b = await cp.addServer(token, team.team.id, 'web-b', { env: { STRACKT_DOWNLOAD_MIB_PER_SECOND: '12' } });
     // A server whose agent never connected: the restore offers it, refused with the reason.
     await createServer(cp.db, team.team.id, 'web-c');
     envId = await cp.deployWebEnvironment(token, a.id);
@@ -91,12 +94,51 @@ describe('the backups page in a browser, on the real stack', () => {
     await page.locator('.status strong', { hasText: 'succeeded' }).waitFor({ timeout: 120_000 });
     assert.match(await page.locator('.steps').innerText(), /capture and upload: succeeded/);
     await screenshot(page, 'backup-done');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
+  });
+
+  it('cancels a backup from its live view: it ends cancelled and leaves no snapshot', async () => {
+    await page.getByRole('link', { name: /^Back to web-/ }).click();
+    await page.getByRole('button', { name: 'Back up now' }).click();
+    await page.waitForURL(/\/app\/operations\/op_/);
+    // Uploading (at 8 MiB/s, some seconds to go): the button names what it cancels.
+    await page.locator('.transfer p', { hasText: /MiB.* at .*\/s/ }).waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Cancel backup' }).click();
+    await page.locator('.status strong', { hasText: 'cancelled' }).waitFor({ timeout: 60_000 });
+    assert.equal(
+      await page.getByRole('button', { name: 'Cancel backup' }).count(),
+      0,
+      'nothing left to cancel',
+    );
+    const { snapshots } = (
+      await cp.request<{ snapshots: unknown[] }>('GET', `/environments/${envId}/snapshots`, token)
+    ).body;
+    assert.equal(snapshots.length, 1, 'only the first backup’s snapshot');
+  });
+
+  it('cancels a restore while it fetches: the environment stays on the server it ran on', async () => {
+    await page.getByRole('link', { name: /^Back to web-/ }).click();
+    await page
+      .getByRole('link', { name: /^Restore/ })
+      .first()
+      .click();
+    await page.getByLabel('web-b').check();
+    await page.getByRole('button', { name: 'Review the restore' }).click();
+    await page.getByRole('button', { name: 'Restore now' }).click();
+    await page.waitForURL(/\/app\/operations\/op_/);
+    await page.getByRole('heading', { name: /^Restore of web-/ }).waitFor();
+    await page.locator('.transfer p', { hasText: /MiB.* at .*\/s/ }).waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Cancel restore' }).click();
+    await page.locator('.status strong', { hasText: 'cancelled' }).waitFor({ timeout: 60_000 });
+    const env = await cp.request<{ serverId: string }>('GET', `/environments/${envId}`, token);
+    assert.equal(env.body.serverId, a.id);
   });
 
   it('restores onto a second server, refusing an offline one, and watches the steps until healthy', async () => {
     await page.getByRole('link', { name: /^Back to web-/ }).click();
     await page.getByRole('heading', { name: 'Snapshots' }).waitFor();
     await screenshot(page, 'environment');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     // On a phone: one column, and nothing wider than the screen but the snapshots table, which scrolls.
     await page.setViewportSize({ width: 390, height: 844 });
     assert.equal(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), true);
@@ -112,6 +154,7 @@ describe('the backups page in a browser, on the real stack', () => {
     assert.match(await page.locator('.choice', { has: offline }).innerText(), /never connected/);
     await page.getByLabel('web-b').check();
     await screenshot(page, 'restore-choose');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     await page.getByRole('button', { name: 'Review the restore' }).click();
     // The team's first restore: nothing measured yet to expect a downtime from.
     await page
@@ -121,6 +164,9 @@ describe('the backups page in a browser, on the real stack', () => {
     assert.match(plan, /stopped on web-a/);
     assert.match(plan, /start on web-b/);
     await screenshot(page, 'restore-confirm');
+    assert.equal(await fitsPhone(page), true, 'the confirm fits a phone');
+    await page.setViewportSize({ width: 1100, height: 800 });
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     await page.getByRole('button', { name: 'Restore now' }).click();
     await page.waitForURL(/\/app\/operations\/op_/);
     await page.getByRole('heading', { name: /^Restore of web-/ }).waitFor();
@@ -182,7 +228,22 @@ describe('the backups page in a browser, on the real stack', () => {
     await row.getByRole('button', { name: /^Unpin/ }).waitFor();
     assert.match(await row.innerText(), /pinned/);
     assert.equal(await row.getByRole('button', { name: /^Delete/ }).isDisabled(), true);
+    // Each snapshot's time, size, duration, held-still time, verification state and pin.
+    assert.deepEqual(await page.getByRole('columnheader').allInnerTexts(), [
+      'Taken',
+      'Size',
+      'Duration',
+      'Held still',
+      'Verification',
+      'Pinned',
+      'Actions',
+    ]);
+    assert.match(
+      await row.innerText(),
+      /^\w{3} \d+, \d{4}, .+\t[\d.]+ MiB\t[\d.]+ (ms|s|min \d+ s)\t[\d.]+ (ms|s)\tnot verified\tpinned\t/,
+    );
     await screenshot(page, 'snapshots-pinned');
+    assert.deepEqual(await lowContrast(page), [], 'every text at WCAG AA contrast');
     await row.getByRole('button', { name: /^Verify/ }).click();
     await page.getByRole('heading', { name: /^Verify of web-/ }).waitFor();
     await page.locator('.status strong', { hasText: 'succeeded' }).waitFor({ timeout: 120_000 });
@@ -194,13 +255,20 @@ describe('the backups page in a browser, on the real stack', () => {
     await page.getByText('No snapshots yet.').waitFor();
   });
 
-  it('sent the token only as the Authorization header of its own origin, with no script error', () => {
+  it('sent the token only as the Authorization header of its own origin, and the API logged it nowhere', () => {
     assert.ok(requests.length > 0);
     for (const r of requests) {
       assert.ok(!r.url.includes(token), `the token in a URL: ${r.url}`);
       assert.ok(r.url.startsWith(cp.apiUrl), `a request to another origin: ${r.url}`);
     }
     assert.ok(requests.some((r) => r.authorization === `Bearer ${token}`));
+    // The page's own requests were logged (one access line each), none with the token, prefix or not.
+    assert.ok(
+      apiLog.some((line) => line.includes('"path":"/environments/')),
+      'the access lines are there',
+    );
+    for (const line of apiLog)
+      assert.ok(!line.includes(token.slice('stt_'.length)), `the token in a log line: ${line}`);
     assert.deepEqual(pageErrors, [], 'no script error and nothing blocked by the CSP');
   });
 });

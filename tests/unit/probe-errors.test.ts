@@ -36,11 +36,12 @@ function socketError(code: string) {
   return Object.assign(new Error(`connect ${code} 10.0.0.1:443 ${secret}`), { code, $metadata: {} });
 }
 
-function classified(err: unknown, step: ProbeStep = 'write'): DomainError {
+/** What the check answers; `field` is the destination's field it names as the fix, if any. */
+function classified(err: unknown, step: ProbeStep = 'write', field?: string): DomainError {
   const out = classifyProbeError(err, step, ctx);
   assert.ok(out instanceof DomainError);
   assert.equal(out.kind, 'invalid', 'a failed check is a 422');
-  assert.equal(out.field, undefined);
+  assert.equal(out.field, field, `the field named for ${out.code}`);
   assert.ok(!out.message.includes(secret), `no secret in: ${out.message}`);
   assert.ok(!out.message.includes('AWS4-HMAC'), 'nothing of the request signature either');
   return out;
@@ -48,8 +49,14 @@ function classified(err: unknown, step: ProbeStep = 'write'): DomainError {
 
 describe('classifying a failed destination check', () => {
   it('tells refused credentials apart from a denied action, naming the step and the permission', () => {
-    for (const name of ['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'XAdminUserNotFound']) {
-      const out = classified(serviceError(name, name === 'XAdminUserNotFound' ? 404 : 403));
+    // The provider's code tells which of the two is wrong: the key id, or the secret that signed.
+    const blamed: Record<string, string> = {
+      InvalidAccessKeyId: 'accessKeyId',
+      SignatureDoesNotMatch: 'secretAccessKey',
+      XAdminUserNotFound: 'accessKeyId',
+    };
+    for (const [name, field] of Object.entries(blamed)) {
+      const out = classified(serviceError(name, name === 'XAdminUserNotFound' ? 404 : 403), 'write', field);
       assert.equal(out.code, 'bad_credentials', name);
       assert.match(out.message, new RegExp(`${ctx.host}.*${name}`));
     }
@@ -72,34 +79,34 @@ describe('classifying a failed destination check', () => {
   });
 
   it('names a missing bucket, a wrong region and an object that does not read back', () => {
-    const missing = classified(serviceError('NoSuchBucket', 404));
+    const missing = classified(serviceError('NoSuchBucket', 404), 'write', 'bucket');
     assert.equal(missing.code, 'no_such_bucket');
     assert.match(
       missing.message,
       /bucket "acme-backups" does not exist at fsn1\.your-objectstorage\.com:443/,
     );
-    assert.equal(classified(serviceError('NotFound', 404), 'write').code, 'no_such_bucket');
-    assert.equal(classified(serviceError('NoSuchKey', 404), 'read').code, 'readback_mismatch');
-    const region = classified(serviceError('PermanentRedirect', 301));
+    assert.equal(classified(serviceError('NotFound', 404), 'write', 'bucket').code, 'no_such_bucket');
+    assert.equal(classified(serviceError('NoSuchKey', 404), 'read', 'endpoint').code, 'readback_mismatch');
+    const region = classified(serviceError('PermanentRedirect', 301), 'write', 'region');
     assert.equal(region.code, 'wrong_region');
     assert.match(region.message, /region "fsn1"/);
   });
 
   it('names host:port for every way an endpoint cannot be reached', () => {
     for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET']) {
-      const out = classified(socketError(code));
+      const out = classified(socketError(code), 'write', 'endpoint');
       assert.equal(out.code, 'endpoint_unreachable', code);
       assert.match(out.message, new RegExp(`${ctx.host}.*\\(${code}\\)$`));
     }
     // Happy eyeballs: each address family failed, and the code is on the inner errors.
     const both = new AggregateError([socketError('ECONNREFUSED'), socketError('ECONNREFUSED')]);
-    assert.equal(classified(both).code, 'endpoint_unreachable');
+    assert.equal(classified(both, 'write', 'endpoint').code, 'endpoint_unreachable');
     const fetchStyle = Object.assign(new TypeError('fetch failed'), { cause: socketError('ENOTFOUND') });
-    assert.equal(classified(fetchStyle).code, 'endpoint_unreachable');
+    assert.equal(classified(fetchStyle, 'write', 'endpoint').code, 'endpoint_unreachable');
     const timeout = Object.assign(new Error('socket hang'), { name: 'TimeoutError', $metadata: {} });
-    assert.match(classified(timeout).message, /timed out/);
+    assert.match(classified(timeout, 'write', 'endpoint').message, /timed out/);
     const aborted = Object.assign(new Error('aborted'), { name: 'AbortError', $metadata: {} });
-    assert.match(classified(aborted).message, /did not finish within 10 s/);
+    assert.match(classified(aborted, 'write', 'endpoint').message, /did not finish within 10 s/);
   });
 
   it('names what is wrong with TLS', () => {
@@ -113,7 +120,7 @@ describe('classifying a failed destination check', () => {
       ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: /handshake failed/,
     };
     for (const [code, reason] of Object.entries(reasons)) {
-      const out = classified(socketError(code));
+      const out = classified(socketError(code), 'write', 'endpoint');
       assert.equal(out.code, 'tls_failure', code);
       assert.match(out.message, new RegExp(`${ctx.host} failed \\(${code}\\)`));
       assert.match(out.message, reason);
