@@ -79,10 +79,9 @@ describe('the agent package, as a newcomer installs it on a second server', () =
     assert.equal(version.trim(), `v${packagedVersion}`);
     const mapped = (await readFile(`/proc/${pid}/maps`, 'utf8')).split('\n').map((l) => l.split(/\s+/)[5]);
     const addons = [...new Set(mapped.filter((f) => f?.endsWith('.node')))];
-    // sodium-native from the start (the agent's key); zstd-napi only once a backup or restore needs it.
-    assert.equal(addons.length, 1, `only sodium-native is loaded while idle: ${addons.join(', ')}`);
-    assert.ok(addons[0]!.startsWith(`${pkg}/node_modules/sodium-native/`), addons[0]);
-    const zstd = execFileSync(
+    // libsodium and zstd are loaded once a backup or restore needs them, each as the agent loads it.
+    assert.deepEqual(addons, [], 'no native addon is loaded while idle');
+    const loaded = execFileSync(
       node,
       [
         '--input-type=module',
@@ -90,13 +89,18 @@ describe('the agent package, as a newcomer installs it on a second server', () =
         `import { createRequire } from 'node:module';
          const require = createRequire(${JSON.stringify(join(pkg, 'agent.mjs'))});
          new (require('zstd-napi/binding').DCtx)();
-         console.log(require.resolve('zstd-napi/binding'));`,
+         const sodium = require.resolve(\`sodium-native/prebuilds/\${process.platform}-\${process.arch}/sodium-native.node\`);
+         require(sodium).crypto_box_keypair(Buffer.alloc(32), Buffer.alloc(32));
+         console.log(require.resolve('zstd-napi/binding'));
+         console.log(sodium);`,
       ],
       { env: { PATH }, encoding: 'utf8' },
     );
+    const [zstd, sodium] = loaded.trim().split('\n');
+    assert.ok(zstd!.startsWith(`${pkg}/node_modules/zstd-napi/`), `zstd-napi from the package: ${zstd}`);
     assert.ok(
-      zstd.trim().startsWith(`${pkg}/node_modules/zstd-napi/`),
-      `zstd-napi from the package: ${zstd}`,
+      sodium!.startsWith(`${pkg}/node_modules/sodium-native/`),
+      `sodium-native from the package: ${sodium}`,
     );
 
     await cp.deployWebEnvironment(token, server.id);
