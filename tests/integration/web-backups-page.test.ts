@@ -8,6 +8,7 @@ import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { chromiumPath, fitsPhone, lowContrast, screenshot } from '../helpers/browser.ts';
 import { startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
+import { collectPageErrors } from '../helpers/web-page.ts';
 
 describe('the backups page in a browser, on the real stack', () => {
   let cp: ControlPlane;
@@ -38,11 +39,7 @@ describe('the backups page in a browser, on the real stack', () => {
     browser = await chromium.launch({ executablePath: chromiumPath, headless: true });
     page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
     page.on('request', (r) => requests.push({ url: r.url(), authorization: r.headers().authorization }));
-    // Script errors, and anything the Content-Security-Policy blocked (reported on the console).
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
-    });
+    collectPageErrors(page, pageErrors);
   });
 
   after(async () => {

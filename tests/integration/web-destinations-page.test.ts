@@ -10,6 +10,7 @@ import { chromiumPath, lowContrast, fitsPhone, screenshot } from '../helpers/bro
 import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { stack, uniqueName } from '../helpers/stack.ts';
+import { collectPageErrors, signIn } from '../helpers/web-page.ts';
 
 describe('the backups page: destinations and the team key, in a browser', () => {
   let cp: ControlPlane;
@@ -38,14 +39,8 @@ describe('the backups page: destinations and the team key, in a browser', () => 
     page.on('request', (r) =>
       requests.push({ url: r.url(), headers: JSON.stringify(r.headers()), body: r.postData() ?? '' }),
     );
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
-    });
-    await page.goto(`${cp.apiUrl}/app`);
-    await page.getByLabel('Team token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Environments' }).waitFor();
+    collectPageErrors(page, pageErrors);
+    await signIn(page, cp.apiUrl, token);
   });
 
   after(async () => {

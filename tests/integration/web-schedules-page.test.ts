@@ -5,6 +5,7 @@ import { beginRun } from '../../db/schedules.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { chromiumPath, lowContrast, fitsPhone, screenshot } from '../helpers/browser.ts';
 import { startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
+import { collectPageErrors, signIn } from '../helpers/web-page.ts';
 
 describe('the backups page: schedules and the environments at a glance, in a browser', () => {
   let cp: ControlPlane;
@@ -31,14 +32,8 @@ describe('the backups page: schedules and the environments at a glance, in a bro
       timezoneId: 'America/New_York',
     });
     page = await context.newPage();
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
-    });
-    await page.goto(`${cp.apiUrl}/app`);
-    await page.getByLabel('Team token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Environments' }).waitFor();
+    collectPageErrors(page, pageErrors);
+    await signIn(page, cp.apiUrl, token);
   });
 
   after(async () => {

@@ -8,6 +8,7 @@ import { chromiumPath, lowContrast, fitsPhone, screenshot } from '../helpers/bro
 import { startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
 import { stack, waitFor } from '../helpers/stack.ts';
 import { startWebhookReceiver } from '../helpers/webhook-receiver.ts';
+import { collectPageErrors, signIn } from '../helpers/web-page.ts';
 
 // Destinations and the team key, and schedules, have files of their own (web-destinations-page.test.ts,
 // web-schedules-page.test.ts).
@@ -36,14 +37,8 @@ describe('the backups page: webhooks, operations, long lists and deleting a dest
     ({ destinationId, bucket: destinationName } = await cp.addDestination(token));
     browser = await chromium.launch({ executablePath: chromiumPath, headless: true });
     page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
-    });
-    await page.goto(`${cp.apiUrl}/app`);
-    await page.getByLabel('Team token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Environments' }).waitFor();
+    collectPageErrors(page, pageErrors);
+    await signIn(page, cp.apiUrl, token);
   });
 
   after(async () => {
