@@ -6,12 +6,8 @@ import { newDataKey } from '../format/data-key.ts';
 import { sealManifest } from '../format/manifest-object.ts';
 import { buildManifest } from '../format/manifest.ts';
 import { keyIdOf } from '../format/team-key.ts';
-import { runPostHooks, runPreHooks } from './backup-hooks.ts';
-import { CaptureJournal, type CaptureDebt } from './capture-journal.ts';
-import { makeVolume, planSnapshots, removeSnapshots } from './fs-snapshots.ts';
-import { holdStill, strategyOf } from './hold-still.ts';
+import { readHeld, type HeldRead } from './held-read.ts';
 import type { Runtime } from './runtime.ts';
-import { holdWithSnapshots, type SnapshotHeld } from './snapshot-hold.ts';
 import type { SpoolUploader } from './spool-uploader.ts';
 import { SpoolFullError, SpoolWriter, type CapturedRecord, type UploadSpool } from './upload-spool.ts';
 
@@ -19,14 +15,6 @@ export interface SpoolCaptureInput {
   snapshotId: string;
   /** The team's public key (not secret): enough to seal a snapshot, never to open one. */
   teamPublicKey: string;
-}
-
-/** Every volume of the environment, sorted, its folder made: tar is given every name, written to yet or not. */
-async function volumesOf(runtime: Runtime, spec: EnvironmentSpec): Promise<string[]> {
-  const volumes = [...new Set(spec.services.flatMap((s) => s.volumes))].sort();
-  // volumePath refuses a name that is not a plain one: tar is given these names, as they are.
-  for (const volume of volumes) await makeVolume(runtime.volumePath(spec.environmentId, volume));
-  return volumes;
 }
 
 /**
@@ -55,14 +43,7 @@ function spoolWriter(spool: UploadSpool, uploader: SpoolUploader, onCaptured: (b
   return writer;
 }
 
-type ArchiveResult = Awaited<ReturnType<typeof writeArchive>>;
-
-interface Captured {
-  archive: ArchiveResult;
-  writer: SpoolWriter;
-  held: SnapshotHeld;
-  heldMs: number;
-}
+type Captured = HeldRead<Awaited<ReturnType<typeof writeArchive>>>;
 
 /** The manifest sealed beside the data, and the capture's figures: the spool now holds a whole capture. */
 async function markCaptured(
@@ -71,7 +52,8 @@ async function markCaptured(
   input: SpoolCaptureInput,
   spool: UploadSpool,
   keys: { publicKey: Buffer; dataKey: Buffer },
-  { archive, writer, held, heldMs }: Captured,
+  writer: SpoolWriter,
+  { result: archive, since, heldMs, methods }: Captured,
 ): Promise<CapturedRecord> {
   const manifest = buildManifest(
     {
@@ -80,7 +62,7 @@ async function markCaptured(
       environmentId: spec.environmentId,
       environmentName: spec.name,
       sourceServerId: serverId,
-      createdAt: new Date(held.since).toISOString(),
+      createdAt: new Date(since).toISOString(),
       keyId: keyIdOf(keys.publicKey).toString('hex'),
       services: spec.services.map((s) => ({ name: s.name, volumes: s.volumes })),
     },
@@ -97,7 +79,7 @@ async function markCaptured(
     tarBytes: archive.tarBytes,
     entries: archive.entries.length,
     frozenMs: heldMs,
-    methods: held.methods,
+    methods,
     capturedAt: Date.now(),
     volumes: manifest.volumes,
   };
@@ -106,11 +88,8 @@ async function markCaptured(
 }
 
 /**
- * One point in time of every volume of the environment, encrypted into the spool: pre hooks, the
- * environment held still by its strategy (hold-still.ts) and its volumes snapshotted inside that hold
- * where their file systems can (snapshot-hold.ts), released as soon as the snapshots exist or else
- * the moment tar is done, post hooks. The release and the post hooks always happen, whatever fails, and a journal on
- * disk makes a restarted agent do them if this one dies. Parts go to the uploader as they fill.
+ * One point in time of every volume of the environment (readHeld), encrypted into the spool; parts
+ * go to the uploader as they fill.
  */
 export async function captureIntoSpool(
   runtime: Runtime,
@@ -124,60 +103,18 @@ export async function captureIntoSpool(
 ): Promise<CapturedRecord> {
   await spool.reset();
   const keys = { publicKey: Buffer.from(input.teamPublicKey, 'hex'), dataKey: newDataKey() };
-  const volumes = await volumesOf(runtime, spec);
   const writer = spoolWriter(spool, uploader, onCaptured);
-  const journal = new CaptureJournal(runtime.capturesRoot());
-  const tree = runtime.fsSnapshotsRoot(spec.environmentId);
-  // What an earlier capture could not remove goes first: its snapshots would stand in the way.
-  await removeSnapshots(tree, volumes);
-  const plan = await planSnapshots((v) => runtime.volumePath(spec.environmentId, v), tree, volumes);
-  let debt: CaptureDebt = {
-    environmentId: spec.environmentId,
-    snapshotId: input.snapshotId,
-    restart: false,
-    postHooks: spec.services.some((s) => s.backupHooks?.post),
-    snapshots: plan.filter((p) => p.method !== 'read').map((p) => p.volume),
-  };
-  const strategy = strategyOf(spec);
-  log.info({ strategy, volumes, plan }, 'capturing');
-
-  let held: SnapshotHeld | undefined;
-  let archive: ArchiveResult | undefined;
-  let captureFailure: unknown;
-  await journal.note(debt);
-  try {
-    await runPreHooks(runtime, spec);
-    const oweRestart = (restart: boolean) => journal.note((debt = { ...debt, restart }));
-    const holding = await holdWithSnapshots(
-      holdStill[strategy],
-      { runtime, spec, oweRestart },
-      plan,
-      tree,
-      log,
-    );
-    held = holding;
-    archive = await writeArchive({
-      root: (volume) => holding.rootOf(volume),
+  const captured = await readHeld(runtime, spec, input.snapshotId, log, ({ volumes, rootOf, release }) =>
+    writeArchive({
+      root: rootOf,
       volumes,
       publicKey: keys.publicKey,
       dataKey: keys.dataKey,
       sink: writer,
-      onSourceRead: () => void held?.release(),
-    });
-  } catch (err) {
-    captureFailure = err;
-  }
-  const heldMs = (await held?.release()) ?? 0;
-  const postFailure = await runPostHooks(runtime, spec).then(
-    () => undefined,
-    (err: unknown) => err,
+      onSourceRead: release,
+    }),
   );
-  await journal.settle(spec.environmentId);
-  // After a failed capture its own error is the one to report, not a post hook's.
-  if (captureFailure || !archive || !held) throw captureFailure;
-  if (postFailure) throw postFailure;
-
-  const record = await markCaptured(serverId, spec, input, spool, keys, { archive, writer, held, heldMs });
+  const record = await markCaptured(serverId, spec, input, spool, keys, writer, captured);
   const { entries, tarBytes, sizeBytes, frozenMs, methods } = record;
   log.info({ volumes: record.volumes, entries, tarBytes, sizeBytes, frozenMs, methods }, 'captured');
   return record;
