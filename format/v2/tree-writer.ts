@@ -1,0 +1,288 @@
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chunkIdOf } from './chunk-id.ts';
+import { Chunker } from './chunker.ts';
+import type { ManifestV2Entry } from './manifest-v2.ts';
+import type { PackEntry } from './pack-layout.ts';
+import { packTargetBytes } from './pack-layout.ts';
+import { PackWriter } from './pack-writer.ts';
+
+// The version-2 capture of a tree of volumes (docs/FORMAT.md, "Version 2"): walked in the order GNU
+// tar's --sort=name gives version 1, each regular file cut into chunks, each chunk the destination
+// lacks compressed, sealed and packed. A file whose size, times and inode match the previous
+// capture's is not read at all: its chunks are the ones that capture listed, once the destination
+// confirms it still holds them (garbage collection or a verification may have dropped one since).
+
+/** What the writer is told of the destination, and where it hands the packs it fills. */
+export interface ChunkStore {
+  /** Of these chunk ids (hex), those the destination lacks; the others now count for this backup. */
+  needed(ids: string[]): Promise<Set<string>>;
+  /** Takes a finished pack; resolves when the writer may go on (the store bounds what it holds). */
+  storePack(pack: FinishedPack): Promise<void>;
+}
+
+export interface FinishedPack {
+  /** The pack object's bytes, in order. */
+  bytes: Buffer[];
+  sizeBytes: number;
+  entries: PackEntry[];
+}
+
+/** What the next capture compares a file with to skip reading it (restic's rule). */
+export interface CachedFile {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+  chunks: string[];
+}
+
+export interface TreeWriterInput {
+  /** Where a volume's files are read (the live folder, or its file-system snapshot). */
+  root: (volume: string) => string;
+  volumes: string[];
+  dedupKey: Buffer;
+  publicKey: Buffer;
+  store: ChunkStore;
+  /** The previous capture's files, by manifest path. */
+  previous?: ReadonlyMap<string, CachedFile>;
+  /** Called once nothing more will be read from the sources: the hold may end. */
+  onSourceRead?: () => void;
+  onProgress?: (bytesRead: number) => void;
+}
+
+export interface TreeWritten {
+  entries: ManifestV2Entry[];
+  volumes: { name: string; entries: number; bytes: number }[];
+  /** Every chunk the entries reference, once each. */
+  chunkIds: string[];
+  /** This capture's files, for the next one. */
+  files: Map<string, CachedFile>;
+  figures: {
+    filesRead: number;
+    filesUnchanged: number;
+    bytesRead: number;
+    chunksStored: number;
+    bytesStored: number;
+    packs: number;
+    /** Sockets, pipes and devices: tar's version 1 leaves them out too. */
+    skipped: number;
+  };
+}
+
+/** Ids asked about at once: one request to the control plane per batch. */
+const askBatch = 1000;
+/** Chunks held in memory while the destination is asked whether it has them. */
+const pendingBytesMax = 32 * 1024 * 1024;
+const readBytes = 1024 * 1024;
+
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+interface Pending {
+  id: string;
+  plain: Buffer;
+}
+
+/** Fills packs with the chunks the destination lacks, asking about them in batches. */
+class ChunkPacker {
+  /** Chunks known held or packed by this capture: never asked about or packed twice. */
+  readonly known = new Set<string>();
+  private pending: Pending[] = [];
+  private readonly pendingIds = new Set<string>();
+  private pendingBytes = 0;
+  private pack: { writer: PackWriter; bytes: Buffer[] } | undefined;
+  readonly figures = { chunksStored: 0, bytesStored: 0, packs: 0 };
+
+  constructor(
+    private readonly store: ChunkStore,
+    private readonly publicKey: Buffer,
+  ) {}
+
+  /** Takes a chunk (copied: the view is the chunker's) unless already known or pending. */
+  async add(id: string, plain: Buffer): Promise<void> {
+    if (this.known.has(id) || this.pendingIds.has(id)) return;
+    this.pending.push({ id, plain: Buffer.from(plain) });
+    this.pendingIds.add(id);
+    this.pendingBytes += plain.length;
+    if (this.pending.length >= askBatch || this.pendingBytes >= pendingBytesMax) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    this.pendingIds.clear();
+    this.pendingBytes = 0;
+    if (!batch.length) return;
+    const needed = await this.store.needed(batch.map((p) => p.id));
+    for (const { id, plain } of batch) {
+      this.known.add(id);
+      if (needed.has(id)) await this.packChunk(id, plain);
+    }
+  }
+
+  private async packChunk(id: string, plain: Buffer): Promise<void> {
+    if (!this.pack) {
+      const bytes: Buffer[] = [];
+      // The writer's bytes are valid until its next add: copied as they come.
+      this.pack = { bytes, writer: new PackWriter(this.publicKey, (b) => bytes.push(Buffer.from(b))) };
+    }
+    this.pack.writer.add(Buffer.from(id, 'hex'), plain);
+    this.figures.chunksStored++;
+    this.figures.bytesStored += plain.length;
+    if (this.pack.writer.bytes >= packTargetBytes) await this.finishPack();
+  }
+
+  async finishPack(): Promise<void> {
+    const pack = this.pack;
+    if (!pack) return;
+    this.pack = undefined;
+    const entries = pack.writer.finish();
+    this.figures.packs++;
+    await this.store.storePack({ bytes: pack.bytes, sizeBytes: pack.writer.bytes, entries });
+  }
+}
+
+async function* fileBytes(path: string, buf: Buffer): AsyncGenerator<Uint8Array> {
+  const file = await open(path, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await file.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return;
+      // The chunker copies what it is given before the next read overwrites it.
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+const unchanged = (
+  c: CachedFile | undefined,
+  s: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint },
+) =>
+  c !== undefined &&
+  c.size === Number(s.size) &&
+  c.mtimeNs === String(s.mtimeNs) &&
+  c.ctimeNs === String(s.ctimeNs) &&
+  c.ino === String(s.ino);
+
+/**
+ * Walks the volumes and writes the chunks the destination lacks into packs through `store`; the
+ * manifest is then the caller's to seal (it knows the snapshot's ids and times). Files unchanged
+ * since `previous` are confirmed in batches, and those with a chunk the destination no longer holds
+ * are read after all, before the sources are let go.
+ */
+export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
+  const packer = new ChunkPacker(input.store, input.publicKey);
+  const chunker = new Chunker();
+  const readBuf = Buffer.allocUnsafe(readBytes);
+  const entries: ManifestV2Entry[] = [];
+  const files = new Map<string, CachedFile>();
+  const volumes: TreeWritten['volumes'] = [];
+  const figures = { filesRead: 0, filesUnchanged: 0, bytesRead: 0, skipped: 0 };
+  /** Hard links: the first path of each inode with more than one name. */
+  const linked = new Map<string, string>();
+  /** Unchanged files whose chunks are still to be confirmed held. */
+  let toConfirm: { entry: ManifestV2Entry; source: string; cached: CachedFile }[] = [];
+  let toConfirmChunks = 0;
+
+  const readFile = async (entry: ManifestV2Entry, source: string): Promise<string[]> => {
+    const chunks: string[] = [];
+    let size = 0;
+    for await (const chunk of chunker.chunksOf(fileBytes(source, readBuf))) {
+      const id = chunkIdOf(input.dedupKey, chunk).toString('hex');
+      chunks.push(id);
+      size += chunk.length;
+      figures.bytesRead += chunk.length;
+      await packer.add(id, chunk);
+      input.onProgress?.(figures.bytesRead);
+    }
+    figures.filesRead++;
+    // What was read is what the snapshot holds, should the file have changed size under a weak hold.
+    entry.size = size;
+    entry.chunks = chunks;
+    return chunks;
+  };
+
+  const confirm = async () => {
+    const batch = toConfirm;
+    toConfirm = [];
+    toConfirmChunks = 0;
+    const ids = [...new Set(batch.flatMap((f) => f.cached.chunks))].filter((id) => !packer.known.has(id));
+    const needed = ids.length ? await input.store.needed(ids) : new Set<string>();
+    for (const id of ids) if (!needed.has(id)) packer.known.add(id);
+    for (const f of batch) {
+      if (f.cached.chunks.some((id) => needed.has(id))) {
+        const chunks = await readFile(f.entry, f.source);
+        files.set(f.entry.path, { ...f.cached, size: f.entry.size!, chunks });
+      } else figures.filesUnchanged++;
+    }
+  };
+
+  const visit = async (path: string, source: string, volume: { entries: number; bytes: number }) => {
+    const s = await lstat(source, { bigint: true });
+    const base = {
+      path,
+      mode: Number(s.mode & 0o7777n),
+      uid: Number(s.uid),
+      gid: Number(s.gid),
+      mtime: Number(s.mtimeNs) / 1e9,
+    };
+    volume.entries++;
+    if (s.isDirectory()) {
+      entries.push({ ...base, type: 'directory' });
+      const names = (await readdir(source)).sort(byteOrder);
+      for (const name of names) await visit(`${path}/${name}`, join(source, name), volume);
+    } else if (s.isSymbolicLink()) {
+      entries.push({ ...base, type: 'symlink', target: await readlink(source) });
+    } else if (s.isFile()) {
+      const inode = `${s.dev}:${s.ino}`;
+      const first = s.nlink > 1n ? linked.get(inode) : undefined;
+      if (first !== undefined) {
+        entries.push({ ...base, type: 'hardlink', target: first });
+        return;
+      }
+      if (s.nlink > 1n) linked.set(inode, path);
+      const entry: ManifestV2Entry = { ...base, type: 'file', size: Number(s.size), chunks: [] };
+      entries.push(entry);
+      const cached = input.previous?.get(path);
+      const stamp = {
+        size: Number(s.size),
+        mtimeNs: String(s.mtimeNs),
+        ctimeNs: String(s.ctimeNs),
+        ino: String(s.ino),
+      };
+      if (cached && unchanged(cached, s)) {
+        entry.chunks = cached.chunks;
+        files.set(path, { ...stamp, chunks: cached.chunks });
+        toConfirm.push({ entry, source, cached });
+        toConfirmChunks += cached.chunks.length;
+        if (toConfirmChunks >= askBatch) await confirm();
+      } else {
+        const chunks = await readFile(entry, source);
+        files.set(path, { ...stamp, size: entry.size!, chunks });
+      }
+    } else {
+      volume.entries--;
+      figures.skipped++;
+    }
+  };
+
+  for (const name of [...input.volumes].sort(byteOrder)) {
+    const volume = { name, entries: 0, bytes: 0 };
+    await visit(name, input.root(name), volume);
+    volumes.push(volume);
+  }
+  await confirm();
+  // Sizes as read: a file re-read after its confirmation may have another size than at its visit.
+  for (const volume of volumes)
+    volume.bytes = entries
+      .filter((e) => e.path === volume.name || e.path.startsWith(`${volume.name}/`))
+      .reduce((n, e) => n + (e.size ?? 0), 0);
+  await packer.flush();
+  input.onSourceRead?.();
+  await packer.finishPack();
+
+  const chunkIds = [...new Set(entries.flatMap((e) => e.chunks ?? []))];
+  return { entries, volumes, chunkIds, files, figures: { ...figures, ...packer.figures } };
+}

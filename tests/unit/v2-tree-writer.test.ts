@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { createCipheriv } from 'node:crypto';
+import { appendFile, link, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { generateTeamKey } from '../../format/team-key.ts';
+import { dedupKeyOf } from '../../format/v2/chunk-id.ts';
+import type { ManifestV2Entry } from '../../format/v2/manifest-v2.ts';
+import { readPack } from '../../format/v2/pack-reader.ts';
+import { writeTree, type ChunkStore, type TreeWriterInput } from '../../format/v2/tree-writer.ts';
+
+const team = generateTeamKey();
+const dedupKey = dedupKeyOf(team.secretKey);
+const noise = (n: number, seed: number) =>
+  createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
+
+/** A destination in memory: the packs it was given, opened with the team key as a restore would. */
+class MemoryStore implements ChunkStore {
+  readonly chunks = new Map<string, Buffer>();
+  readonly asked: string[][] = [];
+  packs = 0;
+
+  async needed(ids: string[]): Promise<Set<string>> {
+    this.asked.push(ids);
+    return new Set(ids.filter((id) => !this.chunks.has(id)));
+  }
+
+  async storePack(pack: { bytes: Buffer[]; sizeBytes: number }): Promise<void> {
+    const bytes = Buffer.concat(pack.bytes);
+    assert.equal(bytes.length, pack.sizeBytes);
+    for (const { entry, plain } of readPack(bytes, { secretKey: team.secretKey }, dedupKey))
+      this.chunks.set(entry.id.toString('hex'), Buffer.from(plain));
+    this.packs++;
+  }
+
+  /** A file's bytes as a restore assembles them. */
+  contentOf(entry: ManifestV2Entry): Buffer {
+    return Buffer.concat(
+      entry.chunks!.map((id) => this.chunks.get(id) ?? assert.fail(`chunk ${id} missing`)),
+    );
+  }
+}
+
+let dir: string;
+const root = (volume: string) => join(dir, volume);
+const write = (store: ChunkStore, extra: Partial<TreeWriterInput> = {}) =>
+  writeTree({ root, volumes: ['pgdata', 'files'], dedupKey, publicKey: team.publicKey, store, ...extra });
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'strackt-tree-'));
+  await mkdir(join(dir, 'pgdata/base/1'), { recursive: true });
+  await mkdir(join(dir, 'files'), { recursive: true });
+  await writeFile(join(dir, 'pgdata/PG_VERSION'), '17\n');
+  await writeFile(join(dir, 'pgdata/base/1/big'), noise(5 * 1024 * 1024, 1));
+  await writeFile(join(dir, 'pgdata/base/1/empty'), '');
+  // The same 3 MiB twice: its chunks are stored once.
+  await writeFile(join(dir, 'files/a'), noise(3 * 1024 * 1024, 2));
+  await writeFile(join(dir, 'files/b'), noise(3 * 1024 * 1024, 2));
+  await writeFile(join(dir, 'files/Z-upper'), 'sorted by bytes: before lowercase');
+  await symlink('a', join(dir, 'files/link'));
+  await link(join(dir, 'files/a'), join(dir, 'files/hard'));
+});
+
+after(() => rm(dir, { recursive: true, force: true }));
+
+describe('writeTree', () => {
+  it('lists every entry in tar --sort=name order, and every file is its chunks', async () => {
+    const store = new MemoryStore();
+    const out = await write(store);
+    assert.deepEqual(
+      out.entries.map((e) => `${e.type} ${e.path}`),
+      [
+        'directory files',
+        'file files/Z-upper',
+        'file files/a',
+        'file files/b',
+        'hardlink files/hard',
+        'symlink files/link',
+        'directory pgdata',
+        'file pgdata/PG_VERSION',
+        'directory pgdata/base',
+        'directory pgdata/base/1',
+        'file pgdata/base/1/big',
+        'file pgdata/base/1/empty',
+      ],
+    );
+    for (const e of out.entries.filter((x) => x.type === 'file'))
+      assert.deepEqual(store.contentOf(e), await readFile(join(dir, e.path)), e.path);
+    assert.equal(out.entries.find((e) => e.path === 'files/hard')?.target, 'files/a');
+    assert.equal(out.entries.find((e) => e.path === 'files/link')?.target, 'a');
+    assert.deepEqual(out.entries.find((e) => e.path === 'pgdata/base/1/empty')?.chunks, []);
+    // a and b share their chunks: 3 MiB stored once, beside 5 MiB and the two small files.
+    const unique = 3 * 1024 * 1024 + 5 * 1024 * 1024 + 3 + 33;
+    assert.equal(out.figures.bytesStored, unique);
+    assert.equal(out.figures.bytesRead, unique + 3 * 1024 * 1024);
+    assert.equal(new Set(out.chunkIds).size, out.chunkIds.length);
+    assert.deepEqual(new Set(out.chunkIds), new Set(store.chunks.keys()));
+    assert.deepEqual(
+      out.volumes.map((v) => [v.name, v.entries, v.bytes]),
+      [
+        ['files', 6, 6 * 1024 * 1024 + 33],
+        ['pgdata', 6, 5 * 1024 * 1024 + 3],
+      ],
+    );
+  });
+
+  it('reads no unchanged file again, and stores only what changed', async () => {
+    const store = new MemoryStore();
+    const first = await write(store);
+    const again = await write(store, { previous: first.files });
+    assert.equal(again.figures.filesRead, 0);
+    assert.equal(again.figures.filesUnchanged, 6);
+    assert.equal(again.figures.chunksStored, 0);
+    assert.deepEqual(again.entries, first.entries);
+
+    await appendFile(join(dir, 'pgdata/base/1/big'), noise(64 * 1024, 3));
+    const changed = await write(store, { previous: again.files });
+    assert.equal(changed.figures.filesRead, 1);
+    // The append changes the file's last chunk only: the first ones are found stored.
+    assert.ok(changed.figures.bytesStored < 2 * 1024 * 1024, `${changed.figures.bytesStored} bytes stored`);
+    const big = changed.entries.find((e) => e.path === 'pgdata/base/1/big')!;
+    assert.deepEqual(store.contentOf(big), await readFile(join(dir, 'pgdata/base/1/big')));
+  });
+
+  it('stores nothing for the same files of another environment on the destination', async () => {
+    const store = new MemoryStore();
+    await write(store);
+    const other = await write(store);
+    assert.equal(other.figures.chunksStored, 0);
+    assert.equal(store.packs > 0, true);
+  });
+
+  it('reads an unchanged file again when the destination lost one of its chunks', async () => {
+    const store = new MemoryStore();
+    const first = await write(store);
+    const big = first.entries.find((e) => e.path === 'pgdata/base/1/big')!;
+    store.chunks.delete(big.chunks![1]!);
+    const again = await write(store, { previous: first.files });
+    assert.equal(again.figures.filesRead, 1);
+    assert.equal(again.figures.chunksStored, 1);
+    assert.deepEqual(store.contentOf(big), await readFile(join(dir, 'pgdata/base/1/big')));
+  });
+
+  it('lets the sources go once read, before the last pack is stored', async () => {
+    const events: string[] = [];
+    const store = new MemoryStore();
+    const storePack = store.storePack.bind(store);
+    store.storePack = async (p) => {
+      events.push('pack');
+      await storePack(p);
+    };
+    await write(store, { onSourceRead: () => events.push('read') });
+    assert.equal(events.at(-1), 'pack');
+    assert.ok(events.includes('read'));
+  });
+});
