@@ -8,6 +8,7 @@ export type FormatV2ErrorKind =
   | 'header_altered'
   | 'blob_altered'
   | 'chunk_mismatch'
+  | 'chunk_missing'
   | 'corrupt_framing'
   | 'truncated'
   | 'malformed_manifest';

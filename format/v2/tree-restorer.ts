@@ -1,0 +1,208 @@
+import { constants } from 'node:fs';
+import {
+  chmod,
+  chown,
+  link,
+  lutimes,
+  lchown,
+  mkdir,
+  open,
+  symlink,
+  utimes,
+  type FileHandle,
+} from 'node:fs/promises';
+import { join } from 'node:path';
+import { EntryRules } from '../entry-rules.ts';
+import { BlobOpener } from './blob.ts';
+import { FormatV2Error } from './errors.ts';
+import type { ManifestV2 } from './manifest-v2.ts';
+
+// Unpacking a version-2 snapshot into a staging folder (docs/FORMAT.md, "Version 2"): the entries are
+// checked by version 1's rules first (nothing is written for a manifest that names a way out of the
+// folder), every file is made empty, then the packs are read once each, by byte ranges holding the
+// blobs needed, several at a time, and every chunk is checked and written where each file wants it.
+// A chunk shared by many files, or many times in one, is fetched once.
+
+/** Where a chunk lies, as the control plane's index says (checked again when its blob is opened). */
+export interface ChunkLocation {
+  packId: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+}
+
+/** What the restorer reads through: the destination's packs, and each pack's data key. */
+export interface PackSource {
+  locate(chunkIds: string[]): Promise<Map<string, ChunkLocation>>;
+  dataKey(packId: string): Promise<Buffer>;
+  /** Bytes [start, end) of the pack object. */
+  read(packId: string, start: number, end: number): Promise<Buffer>;
+}
+
+export interface TreeRestoreInput {
+  manifest: ManifestV2;
+  staging: string;
+  source: PackSource;
+  asRoot: boolean;
+  dedupKey: Buffer;
+  /** Packs read at once. */
+  concurrency?: number;
+  onProgress?: (p: { bytesFetched: number; bytesWritten: number }) => void;
+}
+
+/** Neighbouring blobs are fetched in one request unless this many unneeded bytes lie between them. */
+const gapBytes = 256 * 1024;
+/** One request's bytes at most: what a read holds in memory. */
+const rangeBytes = 16 * 1024 * 1024;
+
+interface Target {
+  file: number;
+  at: number;
+}
+
+interface Wanted {
+  id: string;
+  location: ChunkLocation;
+  targets: Target[];
+}
+
+function ranges(blobs: Wanted[]): Wanted[][] {
+  const sorted = [...blobs].sort((a, b) => a.location.offset - b.location.offset);
+  const out: Wanted[][] = [];
+  let current: Wanted[] = [];
+  for (const blob of sorted) {
+    const first = current[0]?.location;
+    const last = current.at(-1)?.location;
+    if (
+      first &&
+      last &&
+      (blob.location.offset - (last.offset + last.length) > gapBytes ||
+        blob.location.offset + blob.location.length - first.offset > rangeBytes)
+    ) {
+      out.push(current);
+      current = [];
+    }
+    current.push(blob);
+  }
+  if (current.length) out.push(current);
+  return out;
+}
+
+export async function restoreTree(input: TreeRestoreInput): Promise<{ files: number; bytes: number }> {
+  const { manifest, staging, source } = input;
+  const rules = new EntryRules(new Set(manifest.volumes.map((v) => v.name)));
+  const paths = manifest.entries.map((e) =>
+    rules.check({
+      path: e.path,
+      type: e.type,
+      typeflag: '',
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      size: e.size ?? 0,
+      mtime: e.mtime,
+      linkTarget: e.target ?? '',
+      offset: 0,
+    }),
+  );
+  rules.checkLinks();
+
+  const fileEntries = manifest.entries.flatMap((e, k) => (e.type === 'file' ? [k] : []));
+  const locations = await source.locate([
+    ...new Set(fileEntries.flatMap((k) => manifest.entries[k]!.chunks!)),
+  ]);
+  const wanted = new Map<string, Wanted>();
+  for (const [file, k] of fileEntries.entries()) {
+    const entry = manifest.entries[k]!;
+    let at = 0;
+    for (const id of entry.chunks!) {
+      const location = locations.get(id);
+      if (!location) throw new FormatV2Error('chunk_missing', `chunk ${id} of ${entry.path} is in no pack`);
+      let w = wanted.get(id);
+      if (!w) wanted.set(id, (w = { id, location, targets: [] }));
+      w.targets.push({ file, at });
+      at += location.rawLength;
+    }
+    if (at !== entry.size)
+      throw new FormatV2Error(
+        'corrupt_framing',
+        `the chunks of ${entry.path} make ${at} bytes, not ${entry.size}`,
+      );
+  }
+
+  // The tree, files empty: in manifest order, so every parent exists before its children.
+  const handles: FileHandle[] = [];
+  const made: { at: string; k: number }[] = [];
+  const createFlags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  try {
+    for (const [k, e] of manifest.entries.entries()) {
+      const at = join(staging, paths[k]!);
+      if (e.type === 'directory') await mkdir(at, { mode: 0o700 });
+      else if (e.type === 'file') handles.push(await open(at, createFlags, 0o600));
+      else if (e.type === 'symlink') {
+        await symlink(e.target!, at);
+        if (input.asRoot) await lchown(at, e.uid, e.gid);
+        await lutimes(at, e.mtime, e.mtime);
+        continue;
+      } else continue;
+      made.push({ at, k });
+    }
+
+    const byPack = new Map<string, Wanted[]>();
+    for (const w of wanted.values()) {
+      const list = byPack.get(w.location.packId) ?? [];
+      list.push(w);
+      byPack.set(w.location.packId, list);
+    }
+    let bytesFetched = 0;
+    let bytesWritten = 0;
+    const queue = [...byPack.entries()];
+    const worker = async () => {
+      const opener = new BlobOpener(input.dedupKey);
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const [packId, blobs] = next;
+        const dataKey = await source.dataKey(packId);
+        for (const range of ranges(blobs)) {
+          const start = range[0]!.location.offset;
+          const last = range.at(-1)!.location;
+          const bytes = await source.read(packId, start, last.offset + last.length);
+          if (bytes.length !== last.offset + last.length - start)
+            throw new FormatV2Error('truncated', `pack ${packId} is shorter than its index says`);
+          bytesFetched += bytes.length;
+          for (const w of range) {
+            const blob = bytes.subarray(
+              w.location.offset - start,
+              w.location.offset - start + w.location.length,
+            );
+            const plain = opener.open(dataKey, Buffer.from(w.id, 'hex'), blob);
+            if (plain.length !== w.location.rawLength)
+              throw new FormatV2Error('corrupt_framing', `chunk ${w.id} has another size than indexed`);
+            for (const t of w.targets) {
+              await handles[t.file]!.write(plain, 0, plain.length, t.at);
+              bytesWritten += plain.length;
+            }
+          }
+          input.onProgress?.({ bytesFetched, bytesWritten });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(input.concurrency ?? 4, byPack.size) }, worker));
+  } finally {
+    await Promise.all(handles.map((h) => h.close()));
+  }
+
+  // Hard links once their targets are whole; then owners, modes and times, the deepest first, so a
+  // directory's time is not changed again by what is made inside it.
+  for (const [k, e] of manifest.entries.entries())
+    if (e.type === 'hardlink') await link(join(staging, e.target!), join(staging, paths[k]!));
+  for (const { at, k } of made.reverse()) {
+    const e = manifest.entries[k]!;
+    if (input.asRoot) await chown(at, e.uid, e.gid);
+    await chmod(at, e.mode);
+    await utimes(at, e.mtime, e.mtime);
+  }
+  return {
+    files: fileEntries.length,
+    bytes: fileEntries.reduce((n, k) => n + manifest.entries[k]!.size!, 0),
+  };
+}

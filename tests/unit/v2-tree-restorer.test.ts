@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { createCipheriv } from 'node:crypto';
+import {
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { RefusedEntryError } from '../../format/entry-rules.ts';
+import { generateTeamKey } from '../../format/team-key.ts';
+import { dedupKeyOf } from '../../format/v2/chunk-id.ts';
+import { FormatV2Error } from '../../format/v2/errors.ts';
+import type { ManifestV2 } from '../../format/v2/manifest-v2.ts';
+import { packDataKey } from '../../format/v2/pack-reader.ts';
+import { restoreTree, type ChunkLocation, type PackSource } from '../../format/v2/tree-restorer.ts';
+import { writeTree, type ChunkStore, type FinishedPack } from '../../format/v2/tree-writer.ts';
+
+const team = generateTeamKey();
+const dedupKey = dedupKeyOf(team.secretKey);
+const noise = (n: number, seed: number) =>
+  createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
+
+/** A destination in memory, read back by byte ranges as a restore reads a bucket. */
+class MemoryPacks implements ChunkStore, PackSource {
+  readonly packs = new Map<string, Buffer>();
+  readonly index = new Map<string, ChunkLocation>();
+  readonly reads: { packId: string; start: number; end: number }[] = [];
+
+  async needed(ids: string[]) {
+    return new Set(ids.filter((id) => !this.index.has(id)));
+  }
+
+  async storePack(pack: FinishedPack) {
+    const packId = `p${this.packs.size}`;
+    this.packs.set(packId, Buffer.concat(pack.bytes));
+    for (const e of pack.entries)
+      this.index.set(e.id.toString('hex'), {
+        packId,
+        offset: e.offset,
+        length: e.length,
+        rawLength: e.rawLength,
+      });
+  }
+
+  async locate(ids: string[]) {
+    return new Map(ids.flatMap((id) => (this.index.has(id) ? [[id, this.index.get(id)!] as const] : [])));
+  }
+
+  async dataKey(packId: string) {
+    return packDataKey(this.packs.get(packId)!.subarray(0, 112), { secretKey: team.secretKey });
+  }
+
+  async read(packId: string, start: number, end: number) {
+    this.reads.push({ packId, start, end });
+    return Buffer.from(this.packs.get(packId)!.subarray(start, end));
+  }
+}
+
+let dir: string;
+const source = () => join(dir, 'source');
+let n = 0;
+const staging = async () => {
+  const at = join(dir, `staging-${n++}`);
+  await mkdir(at);
+  return at;
+};
+
+async function snapshot(store: MemoryPacks): Promise<ManifestV2> {
+  const out = await writeTree({
+    root: (v) => join(source(), v),
+    volumes: ['data', 'logs'],
+    dedupKey,
+    publicKey: team.publicKey,
+    store,
+  });
+  return {
+    format: 'strackt-snapshot',
+    formatVersion: 2,
+    snapshotId: 'snap_1',
+    teamId: 'team_1',
+    environmentId: 'env_1',
+    environmentName: 'shop',
+    sourceServerId: 'srv_1',
+    createdAt: new Date().toISOString(),
+    keyId: '00',
+    services: [{ name: 'db', volumes: ['data', 'logs'] }],
+    volumes: out.volumes,
+    chunking: { min: 524288, avg: 1048576, max: 8388608 },
+    entries: out.entries,
+  };
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'strackt-restore-v2-'));
+  await mkdir(join(source(), 'data/sub'), { recursive: true });
+  await mkdir(join(source(), 'logs'), { recursive: true });
+  await writeFile(join(source(), 'data/big'), noise(6 * 1024 * 1024, 1), { mode: 0o640 });
+  await writeFile(join(source(), 'data/copy'), noise(6 * 1024 * 1024, 1));
+  await writeFile(join(source(), 'data/sub/small'), 'small\n');
+  await writeFile(join(source(), 'data/empty'), '');
+  await writeFile(join(source(), 'logs/app.log'), 'line\n'.repeat(100_000));
+  await symlink('sub/small', join(source(), 'data/link'));
+  await link(join(source(), 'data/sub/small'), join(source(), 'data/hard'));
+  await utimes(join(source(), 'data/sub'), 1_700_000_000, 1_700_000_000);
+});
+
+after(() => rm(dir, { recursive: true, force: true }));
+
+describe('restoreTree', () => {
+  it('puts back every entry, bytes, modes and times, fetching each shared chunk once', async () => {
+    const store = new MemoryPacks();
+    const manifest = await snapshot(store);
+    const at = await staging();
+    const result = await restoreTree({ manifest, staging: at, source: store, asRoot: true, dedupKey });
+    for (const e of manifest.entries) {
+      const restored = await lstat(join(at, e.path));
+      const original = await lstat(join(source(), e.path));
+      assert.equal(restored.mode, original.mode, e.path);
+      if (e.type !== 'symlink')
+        assert.equal(Math.round(restored.mtimeMs), Math.round(original.mtimeMs), e.path);
+      if (e.type === 'file')
+        assert.deepEqual(await readFile(join(at, e.path)), await readFile(join(source(), e.path)), e.path);
+    }
+    assert.equal(await readlink(join(at, 'data/link')), 'sub/small');
+    assert.equal(manifest.entries.find((e) => e.path === 'data/sub/small')?.type, 'hardlink');
+    assert.equal((await lstat(join(at, 'data/hard'))).ino, (await lstat(join(at, 'data/sub/small'))).ino);
+    assert.equal(result.files, 5);
+    // big and copy are the same 6 MiB: read once.
+    const fetched = store.reads.reduce((sum, r) => sum + r.end - r.start, 0);
+    assert.ok(fetched < 7.5 * 1024 * 1024, `${fetched} bytes fetched`);
+  });
+
+  it('refuses a manifest naming a way out of the staging folder before writing anything', async () => {
+    const store = new MemoryPacks();
+    const manifest = await snapshot(store);
+    manifest.entries.push({ ...manifest.entries.find((e) => e.type === 'file')!, path: 'data/../../escape' });
+    const at = await staging();
+    await assert.rejects(
+      restoreTree({ manifest, staging: at, source: store, asRoot: true, dedupKey }),
+      RefusedEntryError,
+    );
+    assert.deepEqual(await readdir(at), []);
+  });
+
+  it('refuses a chunk the destination does not hold, and a pack whose blob was altered', async () => {
+    const store = new MemoryPacks();
+    const manifest = await snapshot(store);
+    // data/hard sorts first: it is the file, data/sub/small the hard link to it.
+    const small = manifest.entries.find((e) => e.path === 'data/hard')!;
+    store.index.delete(small.chunks![0]!);
+    await assert.rejects(
+      restoreTree({ manifest, staging: await staging(), source: store, asRoot: true, dedupKey }),
+      (err) => err instanceof FormatV2Error && err.kind === 'chunk_missing',
+    );
+
+    const intact = new MemoryPacks();
+    const again = await snapshot(intact);
+    const big = again.entries.find((e) => e.path === 'data/big')!;
+    const where = intact.index.get(big.chunks![0]!)!;
+    intact.packs.get(where.packId)![where.offset + 100]! ^= 1;
+    await assert.rejects(
+      restoreTree({ manifest: again, staging: await staging(), source: intact, asRoot: true, dedupKey }),
+      (err) => err instanceof FormatV2Error && err.kind === 'blob_altered',
+    );
+  });
+});
