@@ -130,6 +130,16 @@ export async function startPack(
   });
 }
 
+/** A pack a backup in flight registered, else undefined: an agent reports only on its own backup's packs. */
+export function packOfSnapshot(db: Db, snapshotId: string, packId: string): Promise<Pack | undefined> {
+  return db
+    .selectFrom('packs')
+    .selectAll()
+    .where('id', '=', packId)
+    .where('snapshot_id', '=', snapshotId)
+    .executeTakeFirst();
+}
+
 export interface PackEntry {
   chunkId: Buffer;
   offset: number;
