@@ -1,7 +1,13 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { invalid, notFound } from '../common/errors.ts';
-import { chunkIdsPerAsk, maxPackBlobs } from '../common/pack-upload-limits.ts';
-import { chunksToUpload, packOfSnapshot, packStored, startPack } from '../db/chunk-index.data.ts';
+import { DomainError, invalid, notFound } from '../common/errors.ts';
+import { chunkIdsPerAsk, maxPackBlobs, maxPacksInFlight } from '../common/pack-upload-limits.ts';
+import {
+  chunksToUpload,
+  packOfSnapshot,
+  packStored,
+  startPack,
+  unrecordedPackCount,
+} from '../db/chunk-index.data.ts';
 import type { Db } from '../db/database.ts';
 import { uploadingSnapshotForServer } from '../db/snapshots.data.ts';
 import { openTeamSecretKey } from '../db/team-keys.data.ts';
@@ -90,11 +96,18 @@ export function agentPacksRoutes({ db, vault, storeOf }: { db: Db; vault: Vault;
             z.object({ packId: z.string(), url: z.string(), pin: pinSchema }),
             'Pack registered',
           ),
-          ...errorResponses(404, 422),
+          ...errorResponses(404, 422, 429),
         },
       }),
       async (c) => {
         const snapshot = await ownUpload(c.get('server').id, c.req.valid('param').id);
+        // Counted, not locked: two racing calls may pass together, which the bound allows for.
+        if ((await unrecordedPackCount(db, snapshot.id)) >= maxPacksInFlight)
+          throw new DomainError(
+            'too_many',
+            'too_many_packs',
+            `this backup has ${maxPacksInFlight} packs not reported stored: report them before starting more`,
+          );
         const store = await storeOf(snapshot.team_id, snapshot.destination_id);
         // Minted here, never by the agent: it can then only write a new object, not overwrite a pack.
         const objectKey = packObjectKey(store.prefix, snapshot.team_id, newPackId());

@@ -9,3 +9,9 @@ export const chunkIdsPerAsk = 10_000;
  * API's 1 MiB body limit: a writer closes a pack at this count even before it reaches its target size.
  */
 export const maxPackBlobs = 5_000;
+
+/**
+ * Packs of one backup registered but not yet reported stored. A writer has one or two in flight; the
+ * bound keeps an agent from filling the index with rows of packs it never uploads.
+ */
+export const maxPacksInFlight = 32;

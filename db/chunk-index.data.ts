@@ -140,6 +140,17 @@ export function packOfSnapshot(db: Db, snapshotId: string, packId: string): Prom
     .executeTakeFirst();
 }
 
+/** The packs a backup registered and has not had recorded: in flight, or refused and left for collection. */
+export async function unrecordedPackCount(db: Db, snapshotId: string): Promise<number> {
+  const { n } = await db
+    .selectFrom('packs')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('snapshot_id', '=', snapshotId)
+    .where('status', '=', 'uploading')
+    .executeTakeFirstOrThrow();
+  return Number(n);
+}
+
 export interface PackEntry {
   chunkId: Buffer;
   offset: number;

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 // First: it loads the API, whose zod must be extended for OpenAPI before any schema is made.
 import { startControlPlane, type ApiError, type ControlPlane } from '../helpers/control-plane.ts';
 import { ControlPlaneClient, ControlPlaneError } from '../../agent/control-plane-client.ts';
+import { maxPacksInFlight } from '../../common/pack-upload-limits.ts';
 import { putFile } from '../../agent/http-upload.ts';
 import type { StorageUrl } from '../../agent/storage-url.ts';
 import { createEnvironment } from '../../db/environments.data.ts';
@@ -331,6 +332,26 @@ describe('format-2 uploads: chunks needed, packs, stored reports', () => {
     // The true report is then taken.
     await client.packStored(snapshotId, packId, pack);
     assert.equal((await indexOf(snapshotId)).chunks.length, 3);
+  });
+
+  it('bounds the packs a backup has registered and not reported stored (429), and frees one per report', async () => {
+    const snapshotId = await backup(destinations.bucket);
+    const start = () =>
+      call<{ packId: string; url: string }>(a.token, 'POST', `/agent/snapshots/${snapshotId}/packs`);
+    const first = await client.startPack(snapshotId);
+    for (let k = 1; k < maxPacksInFlight; k++) assert.equal((await start()).status, 200);
+    const over = (await start()) as unknown as { status: number; body: ApiError };
+    assert.equal(over.status, 429, JSON.stringify(over.body));
+    assert.equal(over.body.error.code, 'too_many_packs');
+    assert.equal(
+      (await indexOf(snapshotId)).packs.length,
+      maxPacksInFlight,
+      'the refused call registered none',
+    );
+    const pack = await sealPack([randomBytes(100)]);
+    await upload(first.url, pack);
+    await client.packStored(snapshotId, first.packId, pack);
+    assert.equal((await start()).status, 200);
   });
 
   it('checks what it is asked: chunk ids, their count, and the pack report’s shape, naming the field', async () => {
