@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
+import { chunkIdsPerAsk } from '../common/pack-upload-limits.ts';
+import type { PackEntry } from '../format/v2/pack-layout.ts';
 import type { TlsPin } from '../storage/pinned-client.ts';
 import { httpRequest } from './http-request.ts';
 import type { StorageUrl } from './storage-url.ts';
@@ -152,6 +154,53 @@ export class ControlPlaneClient {
 
   manifestUrl(snapshotId: string): Promise<StorageUrl> {
     return this.patiently('POST', `/agent/snapshots/${encodeURIComponent(snapshotId)}/manifest-url`);
+  }
+
+  /**
+   * Of these chunks of a format-2 snapshot this server is taking, the ones to upload (hex); the API
+   * keeps the others for this backup. Asked in batches the API takes.
+   */
+  async chunksNeeded(snapshotId: string, ids: Buffer[]): Promise<Set<string>> {
+    const needed = new Set<string>();
+    for (let at = 0; at < ids.length; at += chunkIdsPerAsk) {
+      const answer = await this.patiently<{ needed: string[] }>(
+        'POST',
+        `/agent/snapshots/${encodeURIComponent(snapshotId)}/chunks/needed`,
+        { ids: ids.slice(at, at + chunkIdsPerAsk).map((id) => id.toString('hex')) },
+      );
+      for (const id of answer.needed) needed.add(id);
+    }
+    return needed;
+  }
+
+  /** A new pack of a snapshot this server is taking: its id, and the URL to PUT the whole pack to. */
+  async startPack(snapshotId: string): Promise<{ packId: string; url: StorageUrl }> {
+    const { packId, url, pin } = await this.patiently<{ packId: string; url: string; pin?: TlsPin }>(
+      'POST',
+      `/agent/snapshots/${encodeURIComponent(snapshotId)}/packs`,
+    );
+    return { packId, url: { url, ...(pin && { pin }) } };
+  }
+
+  /** Reports a pack uploaded, with its index as the pack writer answered it; the API checks both. */
+  async packStored(
+    snapshotId: string,
+    packId: string,
+    pack: { sizeBytes: number; entries: PackEntry[] },
+  ): Promise<void> {
+    await this.patiently(
+      'POST',
+      `/agent/snapshots/${encodeURIComponent(snapshotId)}/packs/${encodeURIComponent(packId)}/stored`,
+      {
+        sizeBytes: pack.sizeBytes,
+        entries: pack.entries.map((e) => ({
+          chunkId: e.id.toString('hex'),
+          offset: e.offset,
+          length: e.length,
+          rawLength: e.rawLength,
+        })),
+      },
+    );
   }
 
   restoreAccess(operationId: string): Promise<RestoreAccess> {

@@ -25,7 +25,7 @@ import {
 } from './router.ts';
 
 // How an agent trusts a receiver's certificate; absent for a bucket.
-const pinSchema = z
+export const pinSchema = z
   .union([z.object({ fingerprint: z.string() }), z.object({ ca: z.string() })])
   .optional()
   .openapi({ description: 'Set when the storage is a receiver: the agent talks to no other certificate' });

@@ -7,6 +7,7 @@ import type { Db } from '../db/database.ts';
 import type { Vault } from '../db/vault.ts';
 import type { StoreOf } from '../storage/destination-store.ts';
 import { agentRoutes } from './agent.routes.ts';
+import { agentPacksRoutes } from './agent-packs.routes.ts';
 import { agentTasksRoutes } from './agent-tasks.routes.ts';
 import { backupsOverviewRoutes } from './backups-overview.routes.ts';
 import { requireAgent, requireTeam } from './auth.ts';
@@ -97,5 +98,6 @@ export function createApp(deps: AppDeps) {
   app.route('/snapshots', snapshotsRoutes(deps));
   app.route('/agent/tasks', agentTasksRoutes(deps));
   app.route('/agent', agentRoutes(deps));
+  app.route('/agent', agentPacksRoutes(deps));
   return app;
 }

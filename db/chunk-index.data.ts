@@ -130,6 +130,27 @@ export async function startPack(
   });
 }
 
+/** A pack a backup in flight registered, else undefined: an agent reports only on its own backup's packs. */
+export function packOfSnapshot(db: Db, snapshotId: string, packId: string): Promise<Pack | undefined> {
+  return db
+    .selectFrom('packs')
+    .selectAll()
+    .where('id', '=', packId)
+    .where('snapshot_id', '=', snapshotId)
+    .executeTakeFirst();
+}
+
+/** The packs a backup registered and has not had recorded: in flight, or refused and left for collection. */
+export async function unrecordedPackCount(db: Db, snapshotId: string): Promise<number> {
+  const { n } = await db
+    .selectFrom('packs')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('snapshot_id', '=', snapshotId)
+    .where('status', '=', 'uploading')
+    .executeTakeFirstOrThrow();
+  return Number(n);
+}
+
 export interface PackEntry {
   chunkId: Buffer;
   offset: number;

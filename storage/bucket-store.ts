@@ -85,10 +85,14 @@ export class BucketStore implements SnapshotStore {
     }
   }
 
-  async readStart(key: string, bytes: number): Promise<Buffer | undefined> {
+  readStart(key: string, bytes: number): Promise<Buffer | undefined> {
+    return this.readRange(key, 0, bytes);
+  }
+
+  async readRange(key: string, start: number, bytes: number): Promise<Buffer | undefined> {
     try {
       const res = await this.s3.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${bytes - 1}` }),
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${start + bytes - 1}` }),
       );
       return Buffer.from(await res.Body!.transformToByteArray());
     } catch (err) {

@@ -42,6 +42,8 @@ export interface SnapshotStore {
   size(key: string): Promise<number | undefined>;
   /** The object's first `bytes` bytes, or undefined when there is no such object. */
   readStart(key: string, bytes: number): Promise<Buffer | undefined>;
+  /** `bytes` bytes of the object from `start` (fewer past its end), or undefined when there is no such object. */
+  readRange(key: string, start: number, bytes: number): Promise<Buffer | undefined>;
   /** Deletes an object; one already gone is not an error. */
   remove(key: string): Promise<void>;
   /** Drops unfinished uploads under `prefix` that none of `owned` names and that are older than `olderThanMs`. */

@@ -1,0 +1,17 @@
+// Bounds of the agents' format-2 upload calls (api/agent-packs.routes.ts), shared with the agent,
+// which must stay within them. Plain numbers: the agent loads this while idle, when no native addon may.
+
+/** Chunk ids asked about in one call: 10,000 are some 660 KB of JSON, under the API's 1 MiB body limit. */
+export const chunkIdsPerAsk = 10_000;
+
+/**
+ * Blobs in one pack. Its "stored" report lists each (up to some 140 bytes of JSON), and must fit the
+ * API's 1 MiB body limit: a writer closes a pack at this count even before it reaches its target size.
+ */
+export const maxPackBlobs = 5_000;
+
+/**
+ * Packs of one backup registered but not yet reported stored. A writer has one or two in flight; the
+ * bound keeps an agent from filling the index with rows of packs it never uploads.
+ */
+export const maxPacksInFlight = 32;
