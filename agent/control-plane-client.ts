@@ -156,6 +156,20 @@ export class ControlPlaneClient {
     return this.patiently('POST', `/agent/snapshots/${encodeURIComponent(snapshotId)}/manifest-url`);
   }
 
+  /** The team's dedup key, which names chunks (docs/FORMAT.md); it opens nothing. */
+  async dedupKey(): Promise<Buffer> {
+    const { dedupKey } = await this.patiently<{ dedupKey: string }>('GET', '/agent/dedup-key');
+    return Buffer.from(dedupKey, 'hex');
+  }
+
+  /** The chunks a format-2 snapshot's manifest references (hex), reported before it completes. */
+  async chunksReferenced(snapshotId: string, ids: string[]): Promise<void> {
+    for (let at = 0; at < ids.length; at += chunkIdsPerAsk)
+      await this.patiently('POST', `/agent/snapshots/${encodeURIComponent(snapshotId)}/chunks/referenced`, {
+        ids: ids.slice(at, at + chunkIdsPerAsk),
+      });
+  }
+
   /**
    * Of these chunks of a format-2 snapshot this server is taking, the ones to upload (hex); the API
    * keeps the others for this backup. Asked in batches the API takes.

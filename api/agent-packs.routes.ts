@@ -5,6 +5,7 @@ import {
   chunksToUpload,
   packOfSnapshot,
   packStored,
+  recordSnapshotChunks,
   startPack,
   unrecordedPackCount,
 } from '../db/chunk-index.data.ts';
@@ -189,6 +190,30 @@ export function agentPacksRoutes({ db, vault, storeOf }: { db: Db; vault: Vault;
           entries: index.map(({ id, ...place }) => ({ chunkId: id, ...place })),
           verified: false,
         });
+        return c.body(null, 204);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/snapshots/{id}/chunks/referenced',
+        operationId: 'reportChunksReferenced',
+        tags: ['Agent'],
+        summary:
+          'Chunks the manifest of a snapshot this server is writing references, in batches, before it is complete',
+        request: {
+          params: idParam('snap_...'),
+          body: jsonBody(z.strictObject({ ids: z.array(chunkIdHex).min(1).max(chunkIdsPerAsk) })),
+        },
+        responses: {
+          204: { description: 'Recorded: garbage collection keeps them while the snapshot is kept' },
+          ...errorResponses(...bodyErrors, 404, 422),
+        },
+      }),
+      async (c) => {
+        const snapshot = await ownUpload(c.get('server').id, c.req.valid('param').id);
+        const ids = c.req.valid('json').ids.map((id) => Buffer.from(id, 'hex'));
+        await recordSnapshotChunks(db, snapshot.id, ids);
         return c.body(null, 204);
       },
     );

@@ -43,9 +43,10 @@ const accessSchema = z.object({
 /** Routes agents call with their agent token. They only ever see their own server's environments and uploads. */
 export function agentRoutes({ db, vault, storeOf }: { db: Db; vault: Vault; storeOf: StoreOf }) {
   /** For an agent: the storage of a snapshot its own server is writing right now, else not found. */
-  async function uploadStore(serverId: string, snapshotId: string) {
+  async function uploadStore(serverId: string, snapshotId: string, { multipart = true } = {}) {
     const snapshot = await uploadingSnapshotForServer(db, serverId, snapshotId);
-    if (!snapshot?.upload_id) throw notFound('snapshot upload', snapshotId);
+    // A format-2 backup has no data object, hence no multipart upload: only its manifest.
+    if (!snapshot || (multipart && !snapshot.upload_id)) throw notFound('snapshot upload', snapshotId);
     return { snapshot, store: await storeOf(snapshot.team_id, snapshot.destination_id) };
   }
 
@@ -207,7 +208,9 @@ export function agentRoutes({ db, vault, storeOf }: { db: Db; vault: Vault; stor
         },
       }),
       async (c) => {
-        const { snapshot, store } = await uploadStore(c.get('server').id, c.req.valid('param').id);
+        const { snapshot, store } = await uploadStore(c.get('server').id, c.req.valid('param').id, {
+          multipart: false,
+        });
         return c.json(
           { url: await store.putUrl(snapshot.manifest_key, maxManifestBytes), pin: store.pin },
           200,

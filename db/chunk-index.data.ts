@@ -219,9 +219,11 @@ export async function packStored(
 }
 
 /**
- * The chunks a format-2 snapshot references, reported by its agent at the end of the backup, before
- * it is marked complete. Each must have been claimed by this backup (found held, or uploaded by it):
- * a chunk never claimed may be collected at any moment, and the snapshot would reference it missing.
+ * Chunks a format-2 snapshot references, reported by its agent in batches at the end of the backup,
+ * before it is marked complete. Each must have been claimed by this backup (found held, or uploaded
+ * by it): a chunk never claimed may be collected at any moment, and the snapshot would reference it
+ * missing. The claims stay while the backup runs (a later batch may name a chunk again); garbage
+ * collection drops those of backups that ended.
  */
 export async function recordSnapshotChunks(db: Db, snapshotId: string, ids: Buffer[]): Promise<void> {
   const referenced = distinctIds(ids);
@@ -250,7 +252,6 @@ export async function recordSnapshotChunks(db: Db, snapshotId: string, ids: Buff
         .values(batch.map((chunk_id) => ({ snapshot_id: snapshotId, chunk_id })))
         .onConflict((oc) => oc.doNothing())
         .execute();
-    await trx.deleteFrom('chunk_claims').where('snapshot_id', '=', snapshotId).execute();
   });
 }
 
