@@ -1,5 +1,6 @@
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { maxPackBlobs } from '../../common/pack-upload-limits.ts';
 import { chunkIdOf } from './chunk-id.ts';
 import { Chunker } from './chunker.ts';
 import type { ManifestV2Entry } from './manifest-v2.ts';
@@ -38,7 +39,7 @@ export interface CachedFile {
 }
 
 export interface TreeWriterInput {
-  /** Where a volume's files are read (the live folder, or its file-system snapshot). */
+  /** The folder holding a volume's folder (the live one, or its file-system snapshot), as tar's -C. */
   root: (volume: string) => string;
   volumes: string[];
   dedupKey: Buffer;
@@ -129,7 +130,8 @@ class ChunkPacker {
     this.pack.writer.add(Buffer.from(id, 'hex'), plain);
     this.figures.chunksStored++;
     this.figures.bytesStored += plain.length;
-    if (this.pack.writer.bytes >= packTargetBytes) await this.finishPack();
+    if (this.pack.writer.bytes >= packTargetBytes || this.pack.writer.count >= maxPackBlobs)
+      await this.finishPack();
   }
 
   async finishPack(): Promise<void> {
@@ -270,7 +272,7 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
 
   for (const name of [...input.volumes].sort(byteOrder)) {
     const volume = { name, entries: 0, bytes: 0 };
-    await visit(name, input.root(name), volume);
+    await visit(name, join(input.root(name), name), volume);
     volumes.push(volume);
   }
   await confirm();

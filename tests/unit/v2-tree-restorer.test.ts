@@ -77,7 +77,7 @@ const staging = async () => {
 
 async function snapshot(store: MemoryPacks): Promise<ManifestV2> {
   const out = await writeTree({
-    root: (v) => join(source(), v),
+    root: () => source(),
     volumes: ['data', 'logs'],
     dedupKey,
     publicKey: team.publicKey,

@@ -43,7 +43,7 @@ class MemoryStore implements ChunkStore {
 }
 
 let dir: string;
-const root = (volume: string) => join(dir, volume);
+const root = () => dir;
 const write = (store: ChunkStore, extra: Partial<TreeWriterInput> = {}) =>
   writeTree({ root, volumes: ['pgdata', 'files'], dedupKey, publicKey: team.publicKey, store, ...extra });
 
