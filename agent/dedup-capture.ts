@@ -16,6 +16,7 @@ import { PartUploadError, putFile } from './http-upload.ts';
 import { PackUploader } from './pack-uploader.ts';
 import type { RateLimit } from './rate-limit.ts';
 import type { Runtime } from './runtime.ts';
+import { isoTime } from '../common/iso-time.ts';
 
 export interface DedupCaptureInput {
   snapshotId: string;
@@ -120,7 +121,7 @@ export async function captureDedupSnapshot(
     environmentId: spec.environmentId,
     environmentName: spec.name,
     sourceServerId: serverId,
-    createdAt: new Date(captured.since).toISOString(),
+    createdAt: isoTime(captured.since),
     keyId: keyIdOf(publicKey).toString('hex'),
     services: spec.services.map((s) => ({ name: s.name, volumes: s.volumes })),
     volumes: tree.volumes,

@@ -10,6 +10,7 @@ import { readHeld, type HeldRead } from './held-read.ts';
 import type { Runtime } from './runtime.ts';
 import type { SpoolUploader } from './spool-uploader.ts';
 import { SpoolFullError, SpoolWriter, type CapturedRecord, type UploadSpool } from './upload-spool.ts';
+import { isoTime } from '../common/iso-time.ts';
 
 export interface SpoolCaptureInput {
   snapshotId: string;
@@ -62,7 +63,7 @@ async function markCaptured(
       environmentId: spec.environmentId,
       environmentName: spec.name,
       sourceServerId: serverId,
-      createdAt: new Date(since).toISOString(),
+      createdAt: isoTime(since),
       keyId: keyIdOf(keys.publicKey).toString('hex'),
       services: spec.services.map((s) => ({ name: s.name, volumes: s.volumes })),
     },

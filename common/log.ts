@@ -1,3 +1,4 @@
+import { isoTime } from './iso-time.ts';
 import type { LogLevel } from './config.ts';
 import { stdoutLines } from './log-stdout.ts';
 
@@ -50,7 +51,7 @@ function logger(threshold: number, destination: LogDestination, bound: Record<st
       const fields = typeof first === 'string' ? {} : first instanceof Error ? { err: first } : first;
       const msg =
         typeof first === 'string' ? first : (message ?? (first instanceof Error ? first.message : undefined));
-      destination.write(`${line({ level, time: new Date().toISOString(), ...bound, ...fields, msg })}\n`);
+      destination.write(`${line({ level, time: isoTime(Date.now()), ...bound, ...fields, msg })}\n`);
     };
   return {
     trace: at('trace'),
