@@ -52,6 +52,12 @@ export interface ProgramRun {
  * Runs one of the project's programs as a real process: a TypeScript entry point under the repo
  * (through tsx), or a built command as is (under the repo, or an absolute path).
  */
+/** Programs still running: a test or benchmark that dies of an uncaught error must not leave them behind. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export function runProgram(entry: string, env: Record<string, string>, wrapper: string[] = []): ProgramRun {
   const [program, programArgs] = entry.endsWith('.ts')
     ? [process.execPath, ['--import', 'tsx', join(repoRoot, entry)]]
@@ -63,6 +69,8 @@ export function runProgram(entry: string, env: Record<string, string>, wrapper: 
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
