@@ -7,6 +7,7 @@ import { DownloadError } from './http-download.ts';
 import { PartUploadError } from './http-upload.ts';
 import type { RateLimit } from './rate-limit.ts';
 import { RuntimeError, type Runtime } from './runtime.ts';
+import type { DedupCaptured, DedupCaptureInput } from './dedup-capture.ts';
 import { captureSnapshot, type CaptureInput, type CaptureResult } from './snapshot-capture.ts';
 import {
   discardRestore,
@@ -25,6 +26,11 @@ interface Deps {
   controlPlane: Pick<
     ControlPlaneClient,
     | 'environmentSpec'
+    | 'dedupKey'
+    | 'chunksNeeded'
+    | 'startPack'
+    | 'packStored'
+    | 'chunksReferenced'
     | 'partUrls'
     | 'manifestUrl'
     | 'uploadedParts'
@@ -106,6 +112,18 @@ export function createHostSteps({
       await step(ref);
     };
   return {
+    captureDedupSnapshot: permanentFailures(async (input: DedupCaptureInput, ctx): Promise<DedupCaptured> => {
+      // Loaded at its first use, as libsodium and zstd are: an agent that takes no format-2 backup
+      // does not build its schemas and tables (0.5 MiB of idle RSS).
+      const { captureDedupSnapshot } = await import('./dedup-capture.ts');
+      return captureDedupSnapshot(
+        { runtime, controlPlane, serverId, uploadLimit, log: ctx.log },
+        await controlPlane.environmentSpec(input.environmentId),
+        input,
+        (p) => ctx.heartbeat(p),
+        ctx.signal,
+      );
+    }),
     captureSnapshot: permanentFailures(async (input: CaptureInput, ctx): Promise<CaptureResult> => {
       const spec = await controlPlane.environmentSpec(input.environmentId);
       // The task runner repeats the latest progress every few seconds, also while a part is in flight.

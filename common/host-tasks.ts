@@ -29,13 +29,15 @@ const nothing = z.pipe(
 export const snapshotMethods = ['btrfs-subvolume', 'reflink', 'read'] as const;
 export type SnapshotMethod = (typeof snapshotMethods)[number];
 
+const captureInput = z.strictObject({
+  snapshotId: id('snap'),
+  environmentId: id('env'),
+  teamPublicKey: z.string().check(z.regex(/^[0-9a-f]{64}$/, 'must be an X25519 public key in hex')),
+});
+
 export const hostTasks = {
   captureSnapshot: {
-    input: z.strictObject({
-      snapshotId: id('snap'),
-      environmentId: id('env'),
-      teamPublicKey: z.string().check(z.regex(/^[0-9a-f]{64}$/, 'must be an X25519 public key in hex')),
-    }),
+    input: captureInput,
     result: z.object({
       sizeBytes: count,
       dataSha256: sha256,
@@ -61,6 +63,29 @@ export const hostTasks = {
       ),
       // Optional for the same reason: agents before file-system snapshots held for the whole read.
       methods: z.optional(z.record(nameSchema, z.enum(snapshotMethods))),
+    }),
+  },
+  /** A format-2 (deduplicated) snapshot: docs/FORMAT.md, "Version 2". */
+  captureDedupSnapshot: {
+    input: captureInput,
+    result: z.object({
+      manifestSha256: sha256,
+      entries: count,
+      chunks: count,
+      bytes: count,
+      frozenMs: count,
+      methods: z.record(nameSchema, z.enum(snapshotMethods)),
+      volumes: z.array(z.object({ name: nameSchema, entries: count, bytes: count })).check(z.maxLength(32)),
+      figures: z.object({
+        filesRead: count,
+        filesUnchanged: count,
+        bytesRead: count,
+        chunksStored: count,
+        bytesStored: count,
+        packs: count,
+        skipped: count,
+      }),
+      captureMs: count,
     }),
   },
   startEnvironment: { input: environmentRef, result: nothing },
@@ -117,6 +142,11 @@ const transferDetails = {
   captureSnapshot: z.pipe(
     z.object({ bytesUploaded: count, bytesExpected: z.nullable(count) }),
     z.transform((d) => ({ bytes: d.bytesUploaded, totalBytes: d.bytesExpected })),
+  ),
+  // What it read of the volumes: most of it is found stored and never sent.
+  captureDedupSnapshot: z.pipe(
+    z.object({ bytesRead: count }),
+    z.transform((d) => ({ bytes: d.bytesRead, totalBytes: null })),
   ),
   fetchAndUnpack: z.pipe(
     z.object({ bytesFetched: count, bytesExpected: count }),

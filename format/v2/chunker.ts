@@ -17,16 +17,21 @@ export const chunkParams: ChunkParams = { min: 512 * 1024, avg: 1024 * 1024, max
 /** A chunk's plaintext never exceeds this in any version-2 object, whatever parameters made it. */
 export const maxChunkBytes = 16 * 1024 * 1024;
 
+let table: Int32Array | undefined;
+
 /**
  * gear[b] = the first 4 bytes, big-endian, of SHA-256("strackt-gear-v1" || b): a table anyone can
- * rebuild from one line, instead of 256 numbers to copy without a typo.
+ * rebuild from one line, instead of 256 numbers to copy without a typo. Made at first use: an agent
+ * that never chunks does not hash 256 strings at start.
  */
-export const gear: Int32Array = Int32Array.from({ length: 256 }, (_, b) =>
-  createHash('sha256')
-    .update(Buffer.concat([Buffer.from('strackt-gear-v1', 'ascii'), Buffer.of(b)]))
-    .digest()
-    .readInt32BE(0),
-);
+export function gear(): Int32Array {
+  return (table ??= Int32Array.from({ length: 256 }, (_, b) =>
+    createHash('sha256')
+      .update(Buffer.concat([Buffer.from('strackt-gear-v1', 'ascii'), Buffer.of(b)]))
+      .digest()
+      .readInt32BE(0),
+  ));
+}
 
 /** The top `bits` bits of a 32-bit word: the hash's high bits depend on the most bytes (up to 32). */
 const topBits = (bits: number) => (~0 << (32 - bits)) | 0;
@@ -50,7 +55,7 @@ export function cutPoint(data: Uint8Array, start: number, end: number, params = 
   const limit = Math.min(n, params.max);
   const normal = start + Math.min(params.avg, limit);
   const stop = start + limit;
-  const g = gear;
+  const g = gear();
   let h = 0;
   let i = start + params.min;
   for (; i < normal; i++) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import sodium from 'sodium-native';
+import { ABYTES, HEADERBYTES } from '../secretstream.ts';
 import { keyIdOf } from '../team-key.ts';
 import { sealDataKey } from '../data-key.ts';
 import { blobOverhead } from './blob.ts';
@@ -18,9 +18,8 @@ export const trailerBytes = 12;
 const entryBytes = chunkIdBytes + 12;
 /** An index beyond this is damage: a pack of 16 MiB holds some 400,000 blobs at the very most. */
 const maxIndexBytes = 64 * 1024 * 1024;
-export const indexOverhead =
-  sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES +
-  sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
+// Literals (format/secretstream.ts), not sodium's: reading one at load would load libsodium in an idle agent.
+export const indexOverhead = HEADERBYTES + ABYTES;
 
 /**
  * Packs fill up to this, then the next starts (the last blob may overshoot it). Some 16 chunks of

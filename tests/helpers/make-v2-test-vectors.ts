@@ -178,7 +178,7 @@ manifest.entries.sort((a, b) => (a.path < b.path ? -1 : 1));
 const bucket = (key: string) => join('bucket', key);
 
 const out: Record<string, Buffer | string> = {
-  'gear.txt': `${Array.from(gear, (g) => (g >>> 0).toString(16).padStart(8, '0')).join('\n')}\n`,
+  'gear.txt': `${Array.from(gear(), (g) => (g >>> 0).toString(16).padStart(8, '0')).join('\n')}\n`,
   'dedup.key': `${dedupKey.toString('hex')}\n`,
   'cuts.json': `${JSON.stringify({ input: 'sha256("strackt-chunking-vector-v1" || u32be(k)), k = 0..196607', bytes: input.length, cuts }, null, 2)}\n`,
   'hello.pack': first.bytes,

@@ -22,7 +22,7 @@ it('derives the gear table and the dedup key as the vectors say', () => {
   const table = vector('gear.txt').toString().trim().split('\n');
   assert.deepEqual(
     table,
-    Array.from(gear, (g) => (g >>> 0).toString(16).padStart(8, '0')),
+    Array.from(gear(), (g) => (g >>> 0).toString(16).padStart(8, '0')),
   );
   assert.equal(dedupKey.toString('hex'), vector('dedup.key').toString().trim());
 });
