@@ -88,6 +88,7 @@ async function strackt() {
     destinationId: destination.destinationId,
     sourceServerId: server.server.id,
     operationId: 'op_bench',
+    formatVersion: 2,
     keyId: 'bench',
     objectKeys: (id) => ({
       data: `${id}/none`,

@@ -15,6 +15,8 @@ export interface NewSnapshot {
   operationId: string;
   keyId: string;
   objectKeys: (snapshotId: string) => { data: string; manifest: string };
+  /** 1 unless said: docs/FORMAT.md. A format-2 snapshot has no data object (its data key names none). */
+  formatVersion?: 1 | 2;
 }
 
 export async function createSnapshot(db: Db, s: NewSnapshot): Promise<Snapshot> {
@@ -30,6 +32,7 @@ export async function createSnapshot(db: Db, s: NewSnapshot): Promise<Snapshot> 
       source_server_id: s.sourceServerId,
       operation_id: s.operationId,
       status: 'uploading',
+      format_version: s.formatVersion ?? 1,
       data_key: keys.data,
       manifest_key: keys.manifest,
       upload_id: null,

@@ -18,6 +18,7 @@ import * as chunkIndex from './2026-12-05T0200-chunk-index.ts';
 import * as snapshotVolumeMethods from './2026-12-05T0210-snapshot-volume-methods.ts';
 import * as overviewIndexes from './2026-12-05T2300-overview-indexes.ts';
 import * as packsBySnapshot from './2026-12-06T0100-packs-by-snapshot.ts';
+import * as snapshotFormatVersion from './2026-12-06T0200-snapshot-format-version.ts';
 
 // Listed explicitly (not read from the folder) so the set of migrations is part of the build.
 export const migrations: Record<string, Migration> = {
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-05T0210-snapshot-volume-methods': snapshotVolumeMethods,
   '2026-12-05T2300-overview-indexes': overviewIndexes,
   '2026-12-06T0100-packs-by-snapshot': packsBySnapshot,
+  '2026-12-06T0200-snapshot-format-version': snapshotFormatVersion,
 };

@@ -17,6 +17,8 @@ export interface SnapshotTable {
   operation_id: string;
   /** deleting: chosen by a prune, its objects going (never offered again); deleted: its objects are gone. */
   status: 'uploading' | 'complete' | 'failed' | 'deleting' | 'deleted';
+  /** docs/FORMAT.md: 1, a data object and its manifest; 2, a manifest of chunks in the team's packs. */
+  format_version: ColumnType<1 | 2, 1 | 2 | undefined, never>;
   data_key: string;
   manifest_key: string;
   upload_id: string | null;

@@ -47,6 +47,7 @@ describe('format-2 capture', () => {
       destinationId: ids.destination,
       sourceServerId: ids.server,
       operationId: 'op_test',
+      formatVersion: 2,
       keyId: 'key',
       objectKeys: (id) => ({
         data: `${id}/none`,
