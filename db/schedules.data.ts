@@ -206,20 +206,6 @@ const missedOf = (db: Db, environmentId: string) =>
     .where('backup_schedules.environment_id', '=', environmentId)
     .where('schedule_runs.status', 'in', ['failed', 'skipped', 'missed']);
 
-/** How many runs an environment missed, and the latest few. */
-export async function missedRuns(
-  db: Db,
-  environmentId: string,
-  limit: number,
-): Promise<{ count: number; runs: MissedRun[] }> {
-  const missed = missedOf(db, environmentId);
-  const [counted, runs] = await Promise.all([
-    missed.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
-    missed.selectAll('schedule_runs').orderBy('schedule_runs.nominal_at', 'desc').limit(limit).execute(),
-  ]);
-  return { count: Number(counted.count), runs: runs as MissedRun[] };
-}
-
 /** A page of the missed runs, newest first (a run is one schedule's at one nominal time). */
 export async function missedRunsPage(
   db: Db,
