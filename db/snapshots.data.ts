@@ -114,6 +114,7 @@ export interface CompletedSnapshot {
   methods?: VolumeMethods;
 }
 
+/** Lists an upload as a snapshot; one already complete, or failed meanwhile, is left as it is. */
 export async function markComplete(db: Db, id: string, c: CompletedSnapshot): Promise<void> {
   await db
     .updateTable('snapshots')
@@ -131,6 +132,7 @@ export async function markComplete(db: Db, id: string, c: CompletedSnapshot): Pr
       completed_at: new Date(),
     })
     .where('id', '=', id)
+    .where('status', '=', 'uploading')
     .execute();
 }
 
