@@ -3,6 +3,7 @@ import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres';
 import { notFound } from '../common/errors.ts';
 import type { RetentionRule } from '../common/retention.ts';
 import type { Database, Db } from './database.ts';
+import { missedStatusesSql } from './schedules.data.ts';
 
 /** What the backups overview shows of an environment, as PostgreSQL counts it. */
 export interface BackupsOverviewFigures {
@@ -42,7 +43,7 @@ const missedRuns = (eb: InEnvironment) =>
     .selectFrom('schedule_runs as r')
     .innerJoin('backup_schedules as b', 'b.id', 'r.schedule_id')
     .whereRef('b.environment_id', '=', 'e.id')
-    .where('r.status', 'in', ['failed', 'skipped', 'missed']);
+    .where('r.status', 'in', missedStatusesSql);
 
 /**
  * All of the overview's figures in one statement, one round trip and one pooled connection: pages
