@@ -17,6 +17,7 @@ import { ReceiverError } from '../storage/receiver-client.ts';
 import type { SnapshotStore } from '../storage/snapshot-store.ts';
 import type { StoreOf } from '../storage/destination-store.ts';
 import { snapshotObjectKeys } from '../format/manifest.ts';
+import { heartbeatWhile } from './heartbeat.ts';
 
 export interface PrepareBackupInput {
   operationId: string;
@@ -91,19 +92,26 @@ export function createBackupActivities({ db, storeOf }: { db: Db; storeOf: Store
       return { snapshotId: snapshot.id, teamPublicKey: key.publicKey.toString('hex') };
     },
 
-    /** Completes the upload and checks what the storage holds before the snapshot is listed. */
+    /**
+     * Completes the upload and checks what the storage holds before the snapshot is listed. The storage
+     * joins the parts meanwhile, which grows with the snapshot: it heartbeats (workflows/backup.workflow.ts).
+     * Retried after it recorded the snapshot, it finds it complete and records nothing again.
+     */
     async completeBackup(input: {
       snapshotId: string;
       capture: HostTaskResult<'captureSnapshot'>;
     }): Promise<void> {
       const snapshot = await getSnapshotById(db, input.snapshotId);
+      if (snapshot.status === 'complete') return;
       const store = await storeOf(snapshot.team_id, snapshot.destination_id);
       const { capture } = input;
-      await store.completeUpload(
-        snapshot.data_key,
-        snapshot.upload_id!,
-        capture.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })),
-        { size: capture.sizeBytes, sha256: capture.dataSha256 },
+      await heartbeatWhile(() =>
+        store.completeUpload(
+          snapshot.data_key,
+          snapshot.upload_id!,
+          capture.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })),
+          { size: capture.sizeBytes, sha256: capture.dataSha256 },
+        ),
       );
       const size = await store.size(snapshot.data_key);
       if (size !== capture.sizeBytes) {

@@ -1,9 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { retentionInWords } from '../common/retention.ts';
 import { localTime } from '../common/schedule-preview.ts';
-import { getEnvironment } from '../db/environments.data.ts';
-import { listSchedules, missedRuns } from '../db/schedules.data.ts';
-import { snapshotsAtAGlance } from '../db/snapshots.data.ts';
+import { backupsOverviewFigures } from '../db/backups-overview.data.ts';
 import { scheduleNextRuns } from './schedule-next-runs.ts';
 import type { ScheduleSyncDeps } from './schedule-sync.ts';
 import { errorResponses, idParam, jsonResponse, newRouter } from './router.ts';
@@ -55,14 +53,8 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
       responses: { 200: jsonResponse(overviewSchema, 'Overview'), ...errorResponses(404, 422) },
     }),
     async (c) => {
-      const teamId = c.get('teamId');
-      const env = await getEnvironment(db, teamId, c.req.valid('param').id);
-      const [snapshots, schedules, missed] = await Promise.all([
-        snapshotsAtAGlance(db, teamId, env.id),
-        listSchedules(db, teamId, env.id),
-        missedRuns(db, env.id, 5),
-      ]);
-      const { last, lastVerified: verified } = snapshots;
+      const { last, lastVerified, failedVerification, storage, schedules, missed } =
+        await backupsOverviewFigures(db, c.get('teamId'), c.req.valid('param').id);
       // Temporal's own next runs, every enabled schedule's, merged (each kept until its first passes).
       const nextRuns = (
         await Promise.all(
@@ -85,31 +77,31 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
           lastSuccessfulBackup: last
             ? {
                 snapshotId: last.id,
-                at: last.created_at.toISOString(),
-                sizeBytes: Number(last.size_bytes ?? 0),
-                destinationId: last.destination_id,
+                at: last.createdAt.toISOString(),
+                sizeBytes: last.sizeBytes,
+                destinationId: last.destinationId,
               }
             : null,
-          lastVerified: verified
+          lastVerified: lastVerified
             ? {
-                snapshotId: verified.id,
-                at: verified.verified_at!.toISOString(),
-                result: verified.verification!,
-                error: verified.verification_error,
+                snapshotId: lastVerified.id,
+                at: lastVerified.verifiedAt.toISOString(),
+                result: lastVerified.result,
+                error: lastVerified.error,
               }
             : null,
-          failedVerification: snapshots.failedVerification,
+          failedVerification,
           nextRuns,
           missedRuns: {
             count: missed.count,
-            latest: missed.runs.map((r) => ({
-              scheduleId: r.schedule_id,
-              nominalAt: r.nominal_at.toISOString(),
+            latest: missed.latest.map((r) => ({
+              scheduleId: r.scheduleId,
+              nominalAt: r.nominalAt.toISOString(),
               status: r.status,
               reason: r.error,
             })),
           },
-          storage: snapshots.storage,
+          storage,
           schedules: schedules.map((s) => ({
             scheduleId: s.id,
             enabled: s.enabled,

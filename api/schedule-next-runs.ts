@@ -1,5 +1,4 @@
 import type { Client } from '@temporalio/client';
-import type { BackupSchedule } from '../db/tables/schedule.table.ts';
 import { temporalScheduleId } from './schedule-sync.ts';
 
 // A pause made in Temporal outside strackt shows within this long; changes made through strackt
@@ -17,9 +16,9 @@ const maxEntries = 10_000;
  */
 export function scheduleNextRuns(temporal: Client) {
   const kept = new Map<string, { version: number; until: number; times: Date[] }>();
-  return async (schedule: BackupSchedule): Promise<Date[]> => {
+  return async (schedule: { id: string; updatedAt: Date }): Promise<Date[]> => {
     const now = Date.now();
-    const version = schedule.updated_at.getTime();
+    const version = schedule.updatedAt.getTime();
     const hit = kept.get(schedule.id);
     if (hit && hit.version === version && now < hit.until) return hit.times;
     const described = await temporal.schedule.getHandle(temporalScheduleId(schedule.id)).describe();

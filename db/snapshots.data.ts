@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { DomainError, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import type { VolumeTotal } from '../format/manifest.ts';
@@ -118,6 +117,7 @@ export interface CompletedSnapshot {
   methods?: VolumeMethods;
 }
 
+/** Lists an upload as a snapshot; one already complete, or failed meanwhile, is left as it is. */
 export async function markComplete(db: Db, id: string, c: CompletedSnapshot): Promise<void> {
   await db
     .updateTable('snapshots')
@@ -135,6 +135,7 @@ export async function markComplete(db: Db, id: string, c: CompletedSnapshot): Pr
       completed_at: new Date(),
     })
     .where('id', '=', id)
+    .where('status', '=', 'uploading')
     .execute();
 }
 
@@ -145,68 +146,6 @@ export async function markFailed(db: Db, id: string, error: string): Promise<voi
     .where('id', '=', id)
     .where('status', '=', 'uploading')
     .execute();
-}
-
-/** Only complete snapshots exist for users: an upload in progress or abandoned is never listed. */
-/** What the backups overview shows of an environment's complete snapshots. */
-export interface SnapshotsAtAGlance {
-  last: Snapshot | undefined;
-  /** The one verified last, however it went. */
-  lastVerified: Snapshot | undefined;
-  /** Ids of those whose last verification failed or found them missing, newest first. */
-  failedVerification: string[];
-  /** Count and bytes per destination, the destination of the newest snapshot first. */
-  storage: { destinationId: string; snapshots: number; bytes: number }[];
-}
-
-/**
- * The overview's figures, counted by PostgreSQL: an environment backed up every 15 minutes has
- * thousands of snapshots within a month, and the overview (which pages poll) fetched them all.
- */
-export async function snapshotsAtAGlance(
-  db: Db,
-  teamId: string,
-  environmentId: string,
-): Promise<SnapshotsAtAGlance> {
-  const complete = db
-    .selectFrom('snapshots')
-    .where('team_id', '=', teamId)
-    .where('environment_id', '=', environmentId)
-    .where('status', '=', 'complete');
-  const [last, lastVerified, failed, storage] = await Promise.all([
-    complete.selectAll().orderBy('created_at', 'desc').limit(1).executeTakeFirst(),
-    complete
-      .selectAll()
-      .where('verified_at', 'is not', null)
-      .orderBy('verified_at', 'desc')
-      .orderBy('created_at', 'desc')
-      .limit(1)
-      .executeTakeFirst(),
-    complete
-      .select('id')
-      .where('verification', 'in', ['failed', 'missing'])
-      .orderBy('created_at', 'desc')
-      .execute(),
-    complete
-      .select((eb) => [
-        'destination_id',
-        eb.fn.countAll<string>().as('snapshots'),
-        sql<string>`coalesce(sum(size_bytes), 0)`.as('bytes'),
-      ])
-      .groupBy('destination_id')
-      .orderBy((eb) => eb.fn.max('created_at'), 'desc')
-      .execute(),
-  ]);
-  return {
-    last,
-    lastVerified,
-    failedVerification: failed.map((r) => r.id),
-    storage: storage.map((r) => ({
-      destinationId: r.destination_id,
-      snapshots: Number(r.snapshots),
-      bytes: Number(r.bytes),
-    })),
-  };
 }
 
 /** A page of the environment's complete snapshots, newest first. */

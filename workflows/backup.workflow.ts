@@ -5,9 +5,17 @@ import type { BackupInput, BackupResult } from '../common/workflow-contracts.ts'
 import { agentActivities } from './agent-activities.ts';
 import { failureMessage, OperationTracker } from './operation-tracker.ts';
 
-const control = proxyActivities<BackupActivities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { maximumInterval: '1 minute', maximumAttempts: 10 },
+const retry = { maximumInterval: '1 minute', maximumAttempts: 10 };
+// Bookkeeping, as in the other workflows: a few rows and storage requests, seconds of work; two
+// minutes bound one that hangs.
+const control = proxyActivities<BackupActivities>({ startToCloseTimeout: '2 minutes', retry });
+// The storage joins the uploaded parts meanwhile (a receiver at a few seconds a GiB): an hour bounds
+// that for hundreds of GB. A worker dying under it is noticed by the heartbeat timeout instead, as a
+// dead agent is in a host step, and the other worker runs it again within seconds.
+const { completeBackup } = proxyActivities<BackupActivities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '15 seconds',
+  retry,
 });
 
 /** How the point in time was taken and how long the services were held; and what a resumed upload found. */
@@ -44,7 +52,7 @@ export async function backupEnvironment(input: BackupInput): Promise<BackupResul
         (c) => c.sizeBytes,
         (c) => captureNote(c),
       );
-      await tracker.step('verify and record', () => control.completeBackup({ snapshotId, capture }));
+      await tracker.step('verify and record', () => completeBackup({ snapshotId, capture }));
       return { snapshotId };
     } catch (err) {
       // Runs even when the workflow is cancelled: a half-written upload must not outlive the operation.

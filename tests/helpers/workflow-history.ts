@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 
 /** One activity of a workflow run, as its history tells it. */
 export interface ActivityRun {
@@ -9,26 +9,48 @@ export interface ActivityRun {
   /** The worker that ran the last attempt (`pid@host`), and why the attempt before it failed, if one did. */
   identity?: string;
   lastFailure?: string;
+  /** How long a worker that died running it holds it: its heartbeat timeout, else its start-to-close. */
+  deadWorkerMs: number;
+  /** From the last attempt's start to its completion. */
+  ms?: number;
 }
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>[number];
+const eventMs = (e: HistoryEvent) =>
+  Number(e.eventTime?.seconds ?? NaN) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+const durationMs = (d: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+  d ? Number(d.seconds ?? 0) * 1000 + Math.round((d.nanos ?? 0) / 1e6) : 0;
 
 /** Every activity a workflow scheduled, in order, with the attempt that ran last and whether it completed. */
 export async function activityRuns(temporal: Client, workflowId: string): Promise<ActivityRun[]> {
   const events = (await temporal.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
   const runs = new Map<string, ActivityRun>();
+  const startedAt = new Map<string, number>();
   for (const e of events) {
     const id = String(e.eventId);
     const scheduled = e.activityTaskScheduledEventAttributes;
     if (scheduled)
-      runs.set(id, { type: scheduled.activityType?.name ?? '?', attempt: undefined, completed: false });
+      runs.set(id, {
+        type: scheduled.activityType?.name ?? '?',
+        attempt: undefined,
+        completed: false,
+        deadWorkerMs: durationMs(scheduled.heartbeatTimeout) || durationMs(scheduled.startToCloseTimeout),
+      });
     const started = e.activityTaskStartedEventAttributes;
-    if (started)
+    if (started) {
+      startedAt.set(String(started.scheduledEventId), eventMs(e));
       Object.assign(runs.get(String(started.scheduledEventId))!, {
         attempt: started.attempt ?? undefined,
         identity: started.identity ?? undefined,
         lastFailure: started.lastFailure?.message ?? undefined,
       });
+    }
     const completed = e.activityTaskCompletedEventAttributes;
-    if (completed) runs.get(String(completed.scheduledEventId))!.completed = true;
+    if (completed)
+      Object.assign(runs.get(String(completed.scheduledEventId))!, {
+        completed: true,
+        ms: eventMs(e) - startedAt.get(String(completed.scheduledEventId))!,
+      });
   }
   return [...runs.values()];
 }
@@ -60,7 +82,5 @@ export async function pickUpAfter(temporal: Client, workflowId: string, type: st
     scheduled.has(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)),
   );
   const next = events.slice(done).find((e) => e.workflowTaskStartedEventAttributes);
-  const ms = (e: (typeof events)[number] | undefined) =>
-    Number(e?.eventTime?.seconds ?? NaN) * 1000 + Math.round((e?.eventTime?.nanos ?? 0) / 1e6);
-  return ms(next) - ms(events[done]);
+  return done < 0 || !next ? NaN : eventMs(next) - eventMs(events[done]!);
 }
