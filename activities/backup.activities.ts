@@ -11,6 +11,7 @@ import {
   setUploadId,
   snapshotRecordOf,
 } from '../db/snapshots.data.ts';
+import { countSnapshotChunks } from '../db/chunk-index.data.ts';
 import { getTeamPublicKey } from '../db/team-keys.data.ts';
 import { refusedCredentialsCode, s3ErrorName } from '../storage/probe-errors.ts';
 import { ReceiverError } from '../storage/receiver-client.ts';
@@ -45,7 +46,15 @@ const credentialsRefused = (destinationId: string) => (err: unknown) => {
 };
 
 /** Control-plane side of a backup: the storage's bookkeeping, with credentials that never leave this process. */
-export function createBackupActivities({ db, storeOf }: { db: Db; storeOf: StoreOf }) {
+export function createBackupActivities({
+  db,
+  storeOf,
+  snapshotFormat,
+}: {
+  db: Db;
+  storeOf: StoreOf;
+  snapshotFormat: 1 | 2;
+}) {
   /** Before each backup: uploads of this team's that no running snapshot owns and a day old are debris. */
   async function sweep(store: SnapshotStore, teamId: string): Promise<void> {
     const owned = await openUploadIds(db);
@@ -56,8 +65,13 @@ export function createBackupActivities({ db, storeOf }: { db: Db; storeOf: Store
   }
 
   return {
-    /** Creates the snapshot record and its multipart upload; retried, it finds the ones it made before. */
-    async prepareBackup(input: PrepareBackupInput): Promise<{ snapshotId: string; teamPublicKey: string }> {
+    /**
+     * Creates the snapshot record and, for format 1, its multipart upload; retried, it finds the ones
+     * it made before. A format-2 snapshot has no data object: its agent uploads packs and the manifest.
+     */
+    async prepareBackup(
+      input: PrepareBackupInput,
+    ): Promise<{ snapshotId: string; teamPublicKey: string; formatVersion: 1 | 2 }> {
       const key = await getTeamPublicKey(db, input.teamId);
       if (!key)
         throw ApplicationFailure.nonRetryable(
@@ -81,15 +95,59 @@ export function createBackupActivities({ db, storeOf }: { db: Db; storeOf: Store
         operationId: input.operationId,
         keyId: key.keyId.toString('hex'),
         objectKeys: (id) => snapshotObjectKeys(store.prefix, input.teamId, input.environmentId, id),
+        formatVersion: snapshotFormat,
       });
       await sweep(store, input.teamId);
-      if (!snapshot.upload_id) {
+      if (snapshot.format_version === 1 && !snapshot.upload_id) {
         const uploadId = await store
           .createUpload(snapshot.data_key)
           .catch(credentialsRefused(input.destinationId));
         await setUploadId(db, snapshot.id, uploadId);
       }
-      return { snapshotId: snapshot.id, teamPublicKey: key.publicKey.toString('hex') };
+      return {
+        snapshotId: snapshot.id,
+        teamPublicKey: key.publicKey.toString('hex'),
+        formatVersion: snapshot.format_version,
+      };
+    },
+
+    /**
+     * Lists a format-2 snapshot once the storage holds its manifest and strackt's index holds every
+     * chunk reference its agent reported: garbage collection keeps exactly those, so a listed snapshot
+     * never names a chunk that may be collected. Retried after it recorded, it records nothing again.
+     */
+    async completeDedupBackup(input: {
+      snapshotId: string;
+      capture: HostTaskResult<'captureDedupSnapshot'>;
+    }): Promise<void> {
+      const snapshot = await getSnapshotById(db, input.snapshotId);
+      if (snapshot.status === 'complete') return;
+      const { capture } = input;
+      const store = await storeOf(snapshot.team_id, snapshot.destination_id);
+      const manifestBytes = await store.size(snapshot.manifest_key);
+      if (manifestBytes === undefined)
+        throw ApplicationFailure.nonRetryable(
+          'the storage holds no manifest for the snapshot',
+          'UploadMismatch',
+        );
+      const referenced = await countSnapshotChunks(db, snapshot.id);
+      if (referenced !== capture.chunks)
+        throw ApplicationFailure.nonRetryable(
+          `the agent reported ${referenced} chunk references of the ${capture.chunks} its manifest lists`,
+          'UploadMismatch',
+        );
+      await markComplete(db, snapshot.id, {
+        // What this backup added to the destination: most of what it references was stored before.
+        sizeBytes: capture.figures.packedBytes + manifestBytes,
+        tarBytes: capture.bytes,
+        entries: capture.entries,
+        dataSha256: null,
+        manifestSha256: capture.manifestSha256,
+        frozenMs: capture.frozenMs,
+        captureMs: capture.captureMs,
+        volumes: capture.volumes,
+        methods: capture.methods,
+      });
     },
 
     /**

@@ -21,6 +21,8 @@ export interface ControlPlaneActivityDeps {
   agentStaleAfterMs: number;
   /** Where the control-plane workflows run: webhook deliveries are started there. */
   controlTaskQueue: string;
+  /** The format new backups are written in (docs/FORMAT.md). */
+  snapshotFormat: 1 | 2;
 }
 
 /** Every activity the control-plane worker runs: the database, the vault, the buckets and the agents' tasks. */
@@ -31,13 +33,14 @@ export function createControlPlaneActivities({
   temporal,
   agentStaleAfterMs,
   controlTaskQueue,
+  snapshotFormat,
 }: ControlPlaneActivityDeps) {
   const notify = notifier({ db, temporal, controlTaskQueue });
   const agentConnected = async (serverId: string) =>
     (await agentPresence(db, serverId, agentStaleAfterMs)).connected;
   return {
     ...createOperationActivities({ db, notify }),
-    ...createBackupActivities({ db, storeOf }),
+    ...createBackupActivities({ db, storeOf, snapshotFormat }),
     ...createScheduleActivities({ db, notify, agentConnected }),
     ...createWebhookActivities({ db, vault }),
     ...createRestoreActivities({ db, vault, storeOf, agentConnected }),

@@ -10,7 +10,14 @@ export const snapshotSchema = z
     sourceServerId: z.string(),
     createdAt: z.string().openapi({ description: 'The point in time the snapshot holds (services paused)' }),
     completedAt: z.string().nullable(),
-    sizeBytes: z.number().openapi({ description: 'The stored object: compressed and encrypted' }),
+    formatVersion: z.number().int().openapi({
+      description:
+        'docs/FORMAT.md: 1, a data object beside the manifest; 2, deduplicated: a manifest whose files are chunks in the team’s packs, shared with other snapshots',
+    }),
+    sizeBytes: z.number().openapi({
+      description:
+        'What the snapshot stored, compressed and encrypted: for format 2, only what was new to the destination, besides its manifest',
+    }),
     entries: z.number(),
     keyFingerprint: z.string(),
     frozenMs: z.number().openapi({
@@ -26,7 +33,10 @@ export const snapshotSchema = z
         example: { pgdata: 'btrfs-subvolume', uploads: 'read' },
       }),
     captureMs: z.number(),
-    objects: z.object({ data: z.string(), manifest: z.string() }),
+    objects: z.object({
+      data: z.string().nullable().openapi({ description: 'Null for format 2, which has no data object' }),
+      manifest: z.string(),
+    }),
     pinned: z.boolean().openapi({ description: 'Never pruned by a retention rule' }),
     lastVerified: z
       .object({
@@ -49,13 +59,14 @@ export function presentSnapshot(s: Snapshot): z.infer<typeof snapshotSchema> {
     sourceServerId: s.source_server_id,
     createdAt: s.created_at.toISOString(),
     completedAt: s.completed_at?.toISOString() ?? null,
+    formatVersion: s.format_version,
     sizeBytes: Number(s.size_bytes ?? 0),
     entries: s.entries ?? 0,
     keyFingerprint: s.key_id.match(/.{4}/g)!.join('-'),
     frozenMs: s.frozen_ms ?? 0,
     volumeMethods: s.volume_methods,
     captureMs: s.capture_ms ?? 0,
-    objects: { data: s.data_key, manifest: s.manifest_key },
+    objects: { data: s.format_version === 1 ? s.data_key : null, manifest: s.manifest_key },
     pinned: s.pinned,
     lastVerified:
       s.verified_at && s.verification

@@ -11,6 +11,12 @@ export const controlPlaneConfig = {
   STRACKT_CONTROL_TASK_QUEUE: z.string().min(1).default(defaultControlTaskQueue),
   // An agent silent this long is offline; the API holds its long polls for a third of it (25 s).
   AGENT_STALE_AFTER_SECONDS: z._default(positiveSeconds, 75),
+  // The format new backups are written in (docs/FORMAT.md): 2, deduplicated, stays opt-in until
+  // strackt restores, verifies and prunes it as it does 1.
+  STRACKT_SNAPSHOT_FORMAT: z
+    .enum(['1', '2'])
+    .default('1')
+    .transform((v) => Number(v) as 1 | 2),
   API_HOST: z.string().default('127.0.0.1'),
   // Private addresses a team's webhooks, buckets and receivers may use (common/outbound-guard.ts).
   STRACKT_OUTBOUND_ALLOW: z

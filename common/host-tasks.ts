@@ -83,6 +83,7 @@ export const hostTasks = {
         chunksStored: count,
         bytesStored: count,
         packs: count,
+        packedBytes: count,
         skipped: count,
       }),
       captureMs: count,

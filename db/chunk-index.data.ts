@@ -292,3 +292,13 @@ export async function markChunksVerified(db: Db, packId: string, ids: Buffer[]):
   }
   return marked;
 }
+
+/** How many chunk references of a format-2 snapshot are recorded. */
+export async function countSnapshotChunks(db: Db, snapshotId: string): Promise<number> {
+  const { n } = await db
+    .selectFrom('snapshot_chunks')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('snapshot_id', '=', snapshotId)
+    .executeTakeFirstOrThrow();
+  return Number(n);
+}

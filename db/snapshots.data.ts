@@ -107,7 +107,8 @@ export interface CompletedSnapshot {
   sizeBytes: number;
   tarBytes: number;
   entries: number;
-  dataSha256: string;
+  /** Of the data object: format 2 has none. */
+  dataSha256: string | null;
   manifestSha256: string;
   frozenMs: number;
   captureMs: number;

@@ -42,6 +42,7 @@ try {
       temporal,
       agentStaleAfterMs: config.AGENT_STALE_AFTER_SECONDS * 1000,
       controlTaskQueue: config.STRACKT_CONTROL_TASK_QUEUE,
+      snapshotFormat: config.STRACKT_SNAPSHOT_FORMAT,
     }),
   });
   await ensureMissedBackupsWatch(temporal, config.STRACKT_CONTROL_TASK_QUEUE);

@@ -27,6 +27,17 @@ function captureNote(c: HostTaskResult<'captureSnapshot'>): string {
     : taken;
 }
 
+/** The same for format 2, and what deduplication spared: files not read, bytes not sent. */
+function dedupCaptureNote(c: HostTaskResult<'captureDedupSnapshot'>): string {
+  const methods = Object.entries(c.methods).map(([volume, method]) => `${volume} ${method}`);
+  const { filesRead, filesUnchanged, bytesRead, bytesStored, packs } = c.figures;
+  return (
+    `held ${c.frozenMs} ms${methods.length ? `; ${methods.join(', ')}` : ''}; ` +
+    `${filesRead} files read (${bytesRead} bytes), ${filesUnchanged} unchanged; ` +
+    `${bytesStored} bytes new in ${packs} packs`
+  );
+}
+
 // Workflow names live in histories and schedules: never rename this function.
 export async function backupEnvironment(input: BackupInput): Promise<BackupResult> {
   const tracker = new OperationTracker(input.operationId, [
@@ -36,7 +47,7 @@ export async function backupEnvironment(input: BackupInput): Promise<BackupResul
   ]);
   const agent = agentActivities(input.serverId);
   return tracker.run(async () => {
-    const { snapshotId, teamPublicKey } = await tracker.step('prepare', () =>
+    const { snapshotId, teamPublicKey, formatVersion } = await tracker.step('prepare', () =>
       control.prepareBackup({
         operationId: input.operationId,
         teamId: input.teamId,
@@ -45,14 +56,28 @@ export async function backupEnvironment(input: BackupInput): Promise<BackupResul
         destinationId: input.destinationId,
       }),
     );
+    const capture = { snapshotId, environmentId: input.environmentId, teamPublicKey };
     try {
-      const capture = await tracker.step(
-        'capture and upload',
-        () => agent.captureSnapshot({ snapshotId, environmentId: input.environmentId, teamPublicKey }),
-        (c) => c.sizeBytes,
-        (c) => captureNote(c),
-      );
-      await tracker.step('verify and record', () => completeBackup({ snapshotId, capture }));
+      // Histories from before format 2 have no formatVersion: theirs were all format 1.
+      if (formatVersion === 2) {
+        const captured = await tracker.step(
+          'capture and upload',
+          () => agent.captureDedupSnapshot(capture),
+          (c) => c.figures.packedBytes,
+          (c) => dedupCaptureNote(c),
+        );
+        await tracker.step('verify and record', () =>
+          control.completeDedupBackup({ snapshotId, capture: captured }),
+        );
+      } else {
+        const captured = await tracker.step(
+          'capture and upload',
+          () => agent.captureSnapshot(capture),
+          (c) => c.sizeBytes,
+          (c) => captureNote(c),
+        );
+        await tracker.step('verify and record', () => completeBackup({ snapshotId, capture: captured }));
+      }
       return { snapshotId };
     } catch (err) {
       // Runs even when the workflow is cancelled: a half-written upload must not outlive the operation.

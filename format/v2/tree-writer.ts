@@ -64,8 +64,11 @@ export interface TreeWritten {
     filesUnchanged: number;
     bytesRead: number;
     chunksStored: number;
+    /** The new chunks' plaintext. */
     bytesStored: number;
     packs: number;
+    /** The packs holding them, as sent. */
+    packedBytes: number;
     /** Sockets, pipes and devices: tar's version 1 leaves them out too. */
     skipped: number;
   };
@@ -92,7 +95,7 @@ class ChunkPacker {
   private readonly pendingIds = new Set<string>();
   private pendingBytes = 0;
   private pack: { writer: PackWriter; bytes: Buffer[] } | undefined;
-  readonly figures = { chunksStored: 0, bytesStored: 0, packs: 0 };
+  readonly figures = { chunksStored: 0, bytesStored: 0, packs: 0, packedBytes: 0 };
 
   constructor(
     private readonly store: ChunkStore,
@@ -140,6 +143,7 @@ class ChunkPacker {
     this.pack = undefined;
     const entries = pack.writer.finish();
     this.figures.packs++;
+    this.figures.packedBytes += pack.writer.bytes;
     await this.store.storePack({ bytes: pack.bytes, sizeBytes: pack.writer.bytes, entries });
   }
 }

@@ -237,13 +237,21 @@ export async function startControlPlane({
   apiHost = '127.0.0.1',
   temporalUiUrl = undefined as string | undefined,
   apiLog = undefined as LogDestination | undefined,
+  snapshotFormat = 1 as 1 | 2,
 } = {}) {
   const testDb = await createTestDatabase();
   const temporal = await connectTestClient(temporalAddress);
   const controlTaskQueue = uniqueName('control');
   const vault = new Vault(randomBytes(32));
   const storeOf = destinationStores(testDb.db, vault);
-  const worker = await startControlWorker(testDb.db, vault, storeOf, controlTaskQueue, temporalAddress);
+  const worker = await startControlWorker(
+    testDb.db,
+    vault,
+    storeOf,
+    controlTaskQueue,
+    temporalAddress,
+    snapshotFormat,
+  );
   const taskSignals = createTaskSignals(testDb.url);
   const app = notingAnswers(
     createApp({

@@ -92,6 +92,7 @@ export async function startControlWorker(
   storeOf: StoreOf,
   taskQueue: string,
   address = stack.temporalAddress,
+  snapshotFormat: 1 | 2 = 1,
 ): Promise<{ shutdown: () => Promise<void> }> {
   if (!runtimeInstalled) {
     // Worker state chatter drowns test output; warnings and errors still show.
@@ -116,6 +117,7 @@ export async function startControlWorker(
       temporal,
       agentStaleAfterMs: stack.agentStaleAfterSeconds * 1000,
       controlTaskQueue: taskQueue,
+      snapshotFormat,
     }),
   });
   const running = worker.run();

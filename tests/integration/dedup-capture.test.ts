@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { execFile } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 // First: it loads the API, whose zod must be extended for OpenAPI before any schema is made.
-import { startControlPlane, stackS3, type ControlPlane } from '../helpers/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
 import { ControlPlaneClient } from '../../agent/control-plane-client.ts';
 import { captureDedupSnapshot } from '../../agent/dedup-capture.ts';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
@@ -17,10 +13,9 @@ import { createSnapshot } from '../../db/snapshots.data.ts';
 import { getTeamPublicKey } from '../../db/team-keys.data.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
+import { restoreWithKitV2 } from '../helpers/restore-kit-v2.ts';
 import { stack, uniqueName } from '../helpers/stack.ts';
 
-const run = promisify(execFile);
-const kit = (name: string) => fileURLToPath(new URL(`../../restore-kit/${name}`, import.meta.url));
 const noise = (n: number, seed: number) =>
   createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
 
@@ -62,49 +57,6 @@ describe('format-2 capture', () => {
       () => {},
     );
     return { snapshotId: snapshot.id, result };
-  }
-
-  /** The team's folder of the bucket, copied as a customer would, then assembled by the restore kit. */
-  async function restoreWithKit(snapshotId: string): Promise<string> {
-    const teamDir = join(dir, uniqueName('bucket'), ids.team);
-    const s3 = stackS3();
-    let token: string | undefined;
-    do {
-      const page = await s3.send(
-        new ListObjectsV2Command({
-          Bucket: ids.bucket,
-          Prefix: `strackt/${ids.team}/`,
-          ContinuationToken: token,
-        }),
-      );
-      for (const object of page.Contents ?? []) {
-        const body = await s3.send(new GetObjectCommand({ Bucket: ids.bucket, Key: object.Key! }));
-        const path = join(teamDir, object.Key!.slice(`strackt/${ids.team}/`.length));
-        await mkdir(dirname(path), { recursive: true });
-        await writeFile(path, await body.Body!.transformToByteArray());
-      }
-      token = page.NextContinuationToken;
-    } while (token);
-    const keyFile = join(dir, 'team.key');
-    await writeFile(keyFile, secretKey);
-    const out = join(dir, uniqueName('assembled'));
-    await run('/usr/bin/python3', [
-      kit('strackt-assemble-v2.py'),
-      '--key-file',
-      keyFile,
-      teamDir,
-      `${ids.env}/${snapshotId}`,
-      out,
-    ]);
-    const restored = join(out, 'restored');
-    await run('/usr/bin/python3', [
-      kit('strackt-extract.py'),
-      '--manifest',
-      join(out, 'manifest.json'),
-      join(out, 'snapshot.tar'),
-      restored,
-    ]);
-    return restored;
   }
 
   before(async () => {
@@ -169,7 +121,14 @@ describe('format-2 capture', () => {
     assert.equal(third.result.figures.filesRead, 1);
     assert.ok(third.result.figures.bytesStored < 2 * 1024 * 1024, JSON.stringify(third.result.figures));
 
-    const restored = await restoreWithKit(third.snapshotId);
+    const restored = await restoreWithKitV2({
+      bucket: ids.bucket,
+      teamPrefix: `strackt/${ids.team}`,
+      secretKey,
+      environmentId: ids.env,
+      snapshotId: third.snapshotId,
+      work: join(dir, 'kit'),
+    });
     for (const path of ['data/base/table', 'data/base/copy-of-table', 'data/PG_VERSION', 'logs/app.log'])
       assert.deepEqual(
         await readFile(join(restored, path)),
