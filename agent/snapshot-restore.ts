@@ -191,6 +191,11 @@ export async function fetchAndUnpack(
       staging: p.staging,
       resume,
       keepStagingOnFailure: true,
+      // Before every buffer written too: the timer alone let a fast disk fill between two of its looks.
+      roomCheck: async () => {
+        await watchRoom();
+        room.signal.throwIfAborted();
+      },
       onCheckpoint: (n) => {
         entriesDone = n;
         void watchRoom();

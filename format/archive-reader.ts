@@ -25,6 +25,12 @@ export interface UnpackOptions {
   resume?: { entriesDone: number };
   /** The count of leading entries written and verified so far, as it grows: what `resume` takes. */
   onCheckpoint?: (entriesDone: number) => void;
+  /**
+   * Awaited before each tar buffer is written (1 MiB, at most 8 in flight); what it throws stops the
+   * unpack. A restore checks there that the disk keeps its margin: a timer's check came too late
+   * for a fast disk filled by another process meanwhile.
+   */
+  roomCheck?: () => Promise<void>;
   /** Leave staging in place on a failure (a caller that may resume, or discards it itself). */
   keepStagingOnFailure?: boolean;
   /**
@@ -57,6 +63,7 @@ export async function unpackArchive(options: UnpackOptions): Promise<{ entries: 
     asRoot,
     manifest,
     onCheckpoint: options.onCheckpoint,
+    roomCheck: options.roomCheck,
     position: () => plan.entries,
   });
   try {

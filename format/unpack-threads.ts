@@ -34,6 +34,8 @@ export interface UnpackThreadsOptions {
   asRoot: boolean;
   manifest: Manifest;
   onCheckpoint?: (entriesDone: number) => void;
+  /** Awaited before each buffer is handed out: see UnpackOptions.roomCheck. */
+  roomCheck?: () => Promise<void>;
   /** The entry being read, where a thread that dies is reported. */
   position: () => number;
 }
@@ -126,6 +128,7 @@ export class UnpackThreads {
 
   /** A free tar buffer's slot, once there is one, or undefined once the unpack has failed. */
   async acquire(): Promise<number | undefined> {
+    if (this.writer) await this.options.roomCheck?.();
     while (!this.failure && this.free.length === 0) await this.changed();
     return this.failure ? undefined : this.free.pop()!;
   }
