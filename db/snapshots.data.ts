@@ -236,3 +236,19 @@ export async function recordVerified(
     .where('id', '=', id)
     .execute();
 }
+
+/** The distinct team and destination pairs of the format-2 snapshots among these. */
+export async function packPoolsOf(
+  db: Db,
+  snapshotIds: string[],
+): Promise<{ teamId: string; destinationId: string }[]> {
+  if (!snapshotIds.length) return [];
+  const rows = await db
+    .selectFrom('snapshots')
+    .select(['team_id', 'destination_id'])
+    .distinct()
+    .where('id', 'in', snapshotIds)
+    .where('format_version', '=', 2)
+    .execute();
+  return rows.map((r) => ({ teamId: r.team_id, destinationId: r.destination_id }));
+}

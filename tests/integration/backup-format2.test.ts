@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createCipheriv } from 'node:crypto';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 // First: it loads the API, whose zod must be extended for OpenAPI before any schema is made.
-import { startControlPlane, type ControlPlane, type Operation } from '../helpers/control-plane.ts';
+import { stackS3, startControlPlane, type ControlPlane, type Operation } from '../helpers/control-plane.ts';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
@@ -131,4 +132,52 @@ describe('format-2 backups through the backup operation', () => {
       );
     }
   });
+
+  it('deletes the packs only a deleted snapshot used, and every kept snapshot still restores', async () => {
+    await writeFile(join(volume('data'), 'once'), noise(20 * 1024 * 1024, 9));
+    const withOnce = await backUp();
+    await rm(join(volume('data'), 'once'));
+    const after = await backUp();
+    const own = await cp.db
+      .selectFrom('packs')
+      .select('object_key')
+      .where('snapshot_id', '=', withOnce.snapshot.id)
+      .execute();
+    assert.ok(own.length >= 2, `${own.length} packs`);
+    const before = await packObjects();
+
+    const deleted = await cp.request<{ workflowId: string }>(
+      'DELETE',
+      `/snapshots/${withOnce.snapshot.id}`,
+      token,
+    );
+    assert.equal(deleted.status, 202, JSON.stringify(deleted.body));
+    await cp.temporal.workflow.getHandle(deleted.body.workflowId).result();
+
+    const left = await packObjects();
+    assert.deepEqual(
+      before.filter((key) => !left.includes(key)).sort(),
+      own.map((p) => p.object_key).sort(),
+      'exactly the packs of the deleted snapshot went',
+    );
+    const restored = await restoreWithKitV2({
+      bucket: ids.bucket,
+      teamPrefix: `strackt/${ids.team}`,
+      secretKey,
+      environmentId: ids.env,
+      snapshotId: after.snapshot.id,
+      work: join(dir, 'kit-after-gc'),
+    });
+    assert.deepEqual(
+      await readFile(join(restored, 'data/base/table')),
+      await readFile(join(volume('data'), 'base/table')),
+    );
+  });
+
+  async function packObjects(): Promise<string[]> {
+    const { Contents } = await stackS3().send(
+      new ListObjectsV2Command({ Bucket: ids.bucket, Prefix: `strackt/${ids.team}/packs/` }),
+    );
+    return (Contents ?? []).map((o) => o.Key!);
+  }
 });
