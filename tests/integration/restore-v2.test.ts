@@ -25,7 +25,8 @@ import { createSnapshot } from '../../db/snapshots.data.ts';
 import { getTeamPublicKey } from '../../db/team-keys.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { httpService } from '../helpers/services.ts';
-import { freePort, uniqueName } from '../helpers/stack.ts';
+import { startReceiver, type RunningReceiver } from '../helpers/receiver.ts';
+import { freePort, stack, uniqueName } from '../helpers/stack.ts';
 
 const noise = (n: number, seed: number) =>
   createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
@@ -72,11 +73,12 @@ describe('restore of a format-2 snapshot', () => {
   let snapshotId = '';
   let port = 0;
   let atSnapshot: Record<string, string> = {};
+  let receiver: RunningReceiver | undefined;
   const s3 = stackS3();
 
-  const restore = () =>
+  const restore = (snapshot = snapshotId) =>
     cp.request<Operation & ApiError>('POST', `/environments/${envId}/restores`, token, {
-      snapshotId,
+      snapshotId: snapshot,
       targetServerId: a.id,
     });
 
@@ -89,6 +91,48 @@ describe('restore of a format-2 snapshot', () => {
       .select(['packs.id', 'packs.object_key', 'pack_chunks.chunk_id', 'pack_chunks.offset'])
       .where('snapshot_chunks.snapshot_id', '=', snapshotId)
       .execute();
+
+  /** A format-2 snapshot of the environment by the agent's capture code, marked complete as a backup would. */
+  async function captureV2(destination: string): Promise<string> {
+    const teamKey = (await getTeamPublicKey(cp.db, teamId))!;
+    const snapshot = await createSnapshot(cp.db, {
+      teamId,
+      environmentId: envId,
+      destinationId: destination,
+      sourceServerId: a.id,
+      operationId: 'op_capture',
+      formatVersion: 2,
+      keyId: teamKey.keyId.toString('hex'),
+      objectKeys: (id) => ({
+        data: `${id}/none`,
+        manifest: `strackt/${teamId}/${envId}/${id}/manifest.json.strackt`,
+      }),
+    });
+    const client = new ControlPlaneClient(cp.apiUrl, a.agentToken);
+    const captured = await captureDedupSnapshot(
+      {
+        runtime: new ProcessRuntime(a.root),
+        controlPlane: client,
+        serverId: a.id,
+        log: createLogger('agent', { level: 'warn' }),
+      },
+      await client.environmentSpec(envId),
+      { snapshotId: snapshot.id, environmentId: envId, teamPublicKey: teamKey.publicKey.toString('hex') },
+      () => {},
+    );
+    await cp.db
+      .updateTable('snapshots')
+      .set({
+        status: 'complete',
+        size_bytes: captured.bytes,
+        entries: captured.entries,
+        manifest_sha256: captured.manifestSha256,
+        completed_at: new Date(),
+      })
+      .where('id', '=', snapshot.id)
+      .execute();
+    return snapshot.id;
+  }
 
   before(async () => {
     cp = await startControlPlane();
@@ -118,43 +162,12 @@ describe('restore of a format-2 snapshot', () => {
     await symlink('a.txt', join(volume, 'link'));
     atSnapshot = await tree(volume);
 
-    const team2 = (await getTeamPublicKey(cp.db, teamId))!;
-    const snapshot = await createSnapshot(cp.db, {
-      teamId,
-      environmentId: envId,
-      destinationId,
-      sourceServerId: a.id,
-      operationId: 'op_capture',
-      formatVersion: 2,
-      keyId: team2.keyId.toString('hex'),
-      objectKeys: (id) => ({
-        data: `${id}/none`,
-        manifest: `strackt/${teamId}/${envId}/${id}/manifest.json.strackt`,
-      }),
-    });
-    snapshotId = snapshot.id;
-    const client = new ControlPlaneClient(cp.apiUrl, a.agentToken);
-    const captured = await captureDedupSnapshot(
-      { runtime, controlPlane: client, serverId: a.id, log: createLogger('agent', { level: 'warn' }) },
-      await client.environmentSpec(envId),
-      { snapshotId, environmentId: envId, teamPublicKey: team2.publicKey.toString('hex') },
-      () => {},
-    );
-    await cp.db
-      .updateTable('snapshots')
-      .set({
-        status: 'complete',
-        size_bytes: captured.bytes,
-        entries: captured.entries,
-        manifest_sha256: captured.manifestSha256,
-        completed_at: new Date(),
-      })
-      .where('id', '=', snapshotId)
-      .execute();
+    snapshotId = await captureV2(destinationId);
   });
 
   after(async () => {
     await a?.agent.kill();
+    await receiver?.program.kill();
     if (a) await cp?.stopServices(a.root);
     await cp?.stop();
   });
@@ -284,5 +297,32 @@ describe('restore of a format-2 snapshot', () => {
     assert.ok(existsSync(`/proc/${pid}`) && (await fetch(`http://127.0.0.1:${port}/`)).ok, 'services up');
     assert.deepEqual(await tree(volume), before, 'nothing on disk changed');
     assert.ok(!existsSync(join(a.root, 'restores', envId, started.body.id)), 'no staging left behind');
+  });
+
+  it('restores from a receiver, reading its packs by range over the pinned certificate', async () => {
+    receiver = await startReceiver(join(stack.runDir, uniqueName('receiver-data')));
+    const added = await cp.request<{ destination: { id: string } } & ApiError>(
+      'POST',
+      '/destinations',
+      token,
+      {
+        kind: 'receiver',
+        name: 'home',
+        url: receiver.url,
+        fingerprint: receiver.fingerprint,
+        enrolmentCode: receiver.enrolmentCode,
+      },
+    );
+    assert.equal(added.status, 201, JSON.stringify(added.body));
+    await writeFile(join(volume, 'a.txt'), 'on the receiver');
+    const onReceiver = await tree(volume);
+    const snapshot = await captureV2(added.body.destination.id);
+    await writeFile(join(volume, 'a.txt'), 'changed again');
+
+    const started = await restore(snapshot);
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const op = await cp.finished(token, started.body.id, 120_000);
+    assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
+    assert.deepEqual(await tree(volume), onReceiver);
   });
 });
