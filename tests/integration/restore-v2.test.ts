@@ -26,7 +26,8 @@ import { getTeamPublicKey } from '../../db/team-keys.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { httpService } from '../helpers/services.ts';
 import { startReceiver, type RunningReceiver } from '../helpers/receiver.ts';
-import { freePort, stack, uniqueName } from '../helpers/stack.ts';
+import { startAgent } from '../helpers/processes.ts';
+import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
 
 const noise = (n: number, seed: number) =>
   createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
@@ -270,6 +271,31 @@ describe('restore of a format-2 snapshot', () => {
       .execute();
     assert.equal((await locate(a.agentToken, chunkIds)).status, 404);
     assert.equal((await packAccess(a.agentToken, packIds)).status, 404);
+  });
+
+  it('starts the unpack again in a fresh staging when the agent is killed mid-fetch', async () => {
+    // Downloads capped at 16 MiB/s: the 48 MiB of new packs take some 3 s, time to kill the agent mid-way.
+    await a.agent.kill();
+    a.agent = startAgent(cp.apiUrl, a.agentToken, a.root, { STRACKT_DOWNLOAD_MIB_PER_SECOND: '16' });
+    await writeFile(join(volume, 'big.bin'), noise(48 * 1024 * 1024, 9));
+    const atBig = await tree(volume);
+    const snapshot = await captureV2(destinationId);
+    await rm(join(volume, 'big.bin'));
+
+    const started = await restore(snapshot);
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const staging = join(a.root, 'restores', envId, started.body.id, 'staging');
+    await waitFor('the unpack to write', async () => existsSync(join(staging, 'webdata', 'big.bin')), {
+      intervalMs: 5,
+      timeoutMs: 60_000,
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    await a.agent.kill('SIGKILL');
+    a.agent = startAgent(cp.apiUrl, a.agentToken, a.root);
+    const op = await cp.finished(token, started.body.id, 180_000);
+    assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
+    assert.match(a.agent.output(), /fetching the snapshot \(format 2\)/, 'the new agent fetched it again');
+    assert.deepEqual(await tree(volume), atBig);
   });
 
   it('fails with SnapshotCorrupt on a flipped byte in a pack, the live data and services untouched', async () => {
