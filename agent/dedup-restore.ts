@@ -64,7 +64,9 @@ export const unpackedBytesV2 = (m: ManifestV2) => m.entries.reduce((sum, e) => s
  * hour, so they are asked for shortly before use rather than all at the start.
  */
 class RestorePacks implements PackSource {
+  /** Packs in the order the restorer reads them (its chunks' first use), and how far access was asked. */
   private readonly order: string[] = [];
+  private asked = 0;
   private readonly access = new Map<string, Promise<PackAccess>>();
   private readonly keys: Buffer[] = [];
 
@@ -77,19 +79,22 @@ class RestorePacks implements PackSource {
   async locate(chunkIds: string[]): Promise<Map<string, ChunkLocation>> {
     const places = await this.deps.controlPlane.locateRestoreChunks(this.operationId, chunkIds);
     const found = new Map(places.map(({ chunkId, ...at }) => [chunkId, at]));
-    const packs = new Set<string>();
+    const seen = new Set<string>();
     for (const id of chunkIds) {
       const packId = found.get(id)?.packId;
-      if (packId && !packs.has(packId)) this.order.push(packId);
-      if (packId) packs.add(packId);
+      if (packId && !seen.has(packId)) this.order.push(packId);
+      if (packId) seen.add(packId);
     }
     return found;
   }
 
   private accessOf(packId: string): Promise<PackAccess> {
     if (!this.access.has(packId)) {
-      const next = this.order.filter((id) => id !== packId && !this.access.has(id));
-      const batch = [packId, ...next].slice(0, packAccessPerAsk);
+      const batch = [packId];
+      while (batch.length < packAccessPerAsk && this.asked < this.order.length) {
+        const next = this.order[this.asked++]!;
+        if (next !== packId && !this.access.has(next)) batch.push(next);
+      }
       const asked = this.deps.controlPlane.restorePackAccess(this.operationId, batch);
       for (const id of batch) {
         const pack = asked.then((packs) => {
