@@ -22,10 +22,13 @@ export async function resealDataKey(
   agentPublicKeyHex: string,
 ): Promise<string> {
   const store = await storeOf(snapshot.team_id, snapshot.destination_id);
+  // Format 2 has no data object: its manifest is a container with a data key of its own, which is
+  // what a restore of it opens first (each pack's key is re-sealed as the agent asks for the pack).
+  const sealed = snapshot.format_version === 2 ? snapshot.manifest_key : snapshot.data_key;
   const head =
     (await store.size(snapshot.manifest_key)) === undefined
       ? undefined
-      : await store.readStart(snapshot.data_key, headerBytes);
+      : await store.readStart(sealed, headerBytes);
   if (!head)
     throw refuse(
       `snapshot ${snapshot.id} is listed but its objects are gone from the storage`,

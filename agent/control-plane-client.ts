@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
-import { chunkIdsPerAsk } from '../common/pack-upload-limits.ts';
+import { chunkIdsPerAsk, packAccessPerAsk } from '../common/pack-upload-limits.ts';
 import type { PackEntry } from '../format/v2/pack-layout.ts';
 import type { TlsPin } from '../storage/pinned-client.ts';
 import { httpRequest } from './http-request.ts';
@@ -23,13 +23,34 @@ export interface ClaimedTask {
 /** What an agent needs to fetch one snapshot it restores: short-lived URLs and the data key sealed to it. */
 export interface RestoreAccess {
   snapshotId: string;
-  dataUrl: string;
+  /** docs/FORMAT.md: 2 is a manifest of chunks in the team's packs. */
+  formatVersion: 1 | 2;
+  /** The data object; format 2 has none. */
+  dataUrl?: string;
   manifestUrl: string;
   /** Set when the snapshot is on a receiver: how its certificate is trusted. */
   pin?: TlsPin;
   sizeBytes: number;
+  /** What fetching the snapshot downloads, for progress. */
+  bytesExpected: number;
   keyId: string;
-  /** crypto_box_seal(data key, this agent's public key), hex. */
+  /** crypto_box_seal(data key, this agent's public key), hex: of the data object, or of a format-2 manifest. */
+  sealedDataKey: string;
+}
+
+/** Where a chunk of a format-2 snapshot lies, as the control plane's index says. */
+export interface ChunkPlace {
+  chunkId: string;
+  packId: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+}
+
+/** How to read a pack of a format-2 snapshot being restored: a URL, and its data key sealed to this agent. */
+export interface PackAccess {
+  packId: string;
+  url: StorageUrl;
   sealedDataKey: string;
 }
 
@@ -262,6 +283,35 @@ export class ControlPlaneClient {
   }
 
   /** The same for a snapshot this agent verifies (streams and checks, writing nothing). */
+  /** Where chunks of the format-2 snapshot this server is restoring lie (hex ids), asked in batches. */
+  async locateRestoreChunks(operationId: string, ids: string[]): Promise<ChunkPlace[]> {
+    const out: ChunkPlace[] = [];
+    for (let at = 0; at < ids.length; at += chunkIdsPerAsk) {
+      const answer = await this.patiently<{ locations: ChunkPlace[] }>(
+        'POST',
+        `/agent/restores/${encodeURIComponent(operationId)}/chunks/locate`,
+        { ids: ids.slice(at, at + chunkIdsPerAsk) },
+      );
+      out.push(...answer.locations);
+    }
+    return out;
+  }
+
+  /** URLs and sealed data keys of packs holding chunks of the snapshot this server is restoring. */
+  async restorePackAccess(operationId: string, packIds: string[]): Promise<PackAccess[]> {
+    const out: PackAccess[] = [];
+    for (let at = 0; at < packIds.length; at += packAccessPerAsk) {
+      const { packs, pin } = await this.patiently<{
+        packs: { packId: string; url: string; sealedDataKey: string }[];
+        pin?: TlsPin;
+      }>('POST', `/agent/restores/${encodeURIComponent(operationId)}/packs/access`, {
+        packIds: packIds.slice(at, at + packAccessPerAsk),
+      });
+      for (const p of packs) out.push({ ...p, url: { url: p.url, ...(pin && { pin }) } });
+    }
+    return out;
+  }
+
   verificationAccess(operationId: string): Promise<RestoreAccess> {
     return this.patiently('POST', `/agent/verifications/${encodeURIComponent(operationId)}/access`);
   }

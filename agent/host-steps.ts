@@ -35,6 +35,8 @@ interface Deps {
     | 'manifestUrl'
     | 'uploadedParts'
     | 'restoreAccess'
+    | 'locateRestoreChunks'
+    | 'restorePackAccess'
     | 'verificationAccess'
     | 'confirmRestore'
   >;

@@ -18,6 +18,12 @@ const readBytes = 1024 * 1024;
 // A response head longer than this is not a storage's.
 const maxHeadBytes = 64 * 1024;
 
+/** Bytes [start, end) of an object: asked with a Range header, answered 206 with exactly those. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 /**
  * An object's bytes as they arrive. Each chunk is a view of a read buffer that is reused once the
  * next chunk is asked for, so a consumer that keeps chunks copies them.
@@ -38,10 +44,14 @@ export interface DownloadBody extends AsyncIterable<Buffer> {
  * the copies themselves. Storage answers a GET of an object with a Content-Length (S3's API and the
  * receiver both do); an answer without one is refused rather than guessed at.
  */
-export async function download(target: StorageUrl, signal?: AbortSignal): Promise<DownloadBody> {
+export async function download(
+  target: StorageUrl,
+  signal?: AbortSignal,
+  range?: ByteRange,
+): Promise<DownloadBody> {
   signal?.throwIfAborted();
   const url = new URL(target.url);
-  const reader = new ResponseReader(signal);
+  const reader = new ResponseReader(signal, range);
   let socket: net.Socket;
   try {
     socket = await connect(url, target.pin, { buffer: reader.readBuffer, callback: reader.onRead }, signal);
@@ -55,7 +65,10 @@ export async function download(target: StorageUrl, signal?: AbortSignal): Promis
     throw signal.reason;
   }
   reader.attach(socket);
-  socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
+  const rangeHeader = range ? `Range: bytes=${range.start}-${range.end - 1}\r\n` : '';
+  socket.write(
+    `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n${rangeHeader}Connection: close\r\n\r\n`,
+  );
   return reader.body();
 }
 
@@ -107,7 +120,10 @@ class ResponseReader {
   private headIn!: { resolve: () => void; reject: (err: Error) => void };
   private readonly headPromise = new Promise<void>((resolve, reject) => (this.headIn = { resolve, reject }));
 
-  constructor(private readonly signal?: AbortSignal) {}
+  constructor(
+    private readonly signal?: AbortSignal,
+    private readonly range?: ByteRange,
+  ) {}
 
   attach(socket: net.Socket): void {
     this.socket = socket;
@@ -170,11 +186,19 @@ class ResponseReader {
       }),
     );
     const length = headers.get('content-length');
+    const range = this.range;
     if (!status) this.fail(new DownloadError('downloading failed: the storage sent no valid HTTP answer'));
-    else if (status !== 200)
+    else if (status !== (range ? 206 : 200))
       this.fail(new DownloadError(`the storage answered HTTP ${status} to a download`, status));
     else if (headers.has('transfer-encoding') || !length || !/^\d+$/.test(length))
       this.fail(new DownloadError('downloading failed: the storage answered without a Content-Length'));
+    // Other bytes than asked for would be read as the blobs wanted, and only fail authentication.
+    else if (
+      range &&
+      (Number(length) !== range.end - range.start ||
+        !headers.get('content-range')?.startsWith(`bytes ${range.start}-${range.end - 1}/`))
+    )
+      this.fail(new DownloadError('downloading failed: the storage answered another range than asked'));
     else {
       this.length = Number(length);
       this.headIn.resolve();
@@ -244,6 +268,19 @@ export async function downloadSmall(target: StorageUrl, limitBytes = 64 << 20): 
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks);
+}
+
+/** Bytes [start, end) of an object, whole (a few blobs of a pack). */
+export async function downloadRange(
+  target: StorageUrl,
+  range: ByteRange,
+  signal?: AbortSignal,
+  pace: (body: AsyncIterable<Buffer>) => AsyncIterable<Buffer> = (body) => body,
+): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(range.end - range.start);
+  let at = 0;
+  for await (const chunk of pace(await download(target, signal, range))) at += chunk.copy(out, at);
+  return out;
 }
 
 /** A download's chunks as they come, telling `onBytes` the bytes so far every 8 MiB (progress, heartbeats). */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { open, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkStore, FinishedPack } from '../format/v2/tree-writer.ts';
@@ -31,7 +32,7 @@ export class PackUploader implements ChunkStore {
   private bytesStored = 0;
   private packs = 0;
   private written = 0;
-  private readonly queue: { path: string; pack: FinishedPack }[] = [];
+  private readonly queue: { path: string; sha256: string; pack: FinishedPack }[] = [];
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: PackUploaderOptions) {}
@@ -59,15 +60,18 @@ export class PackUploader implements ChunkStore {
     } finally {
       await file.close();
     }
+    // A receiver stores an object only with the hash of its bytes (a bucket's PUT needs none).
+    const hash = createHash('sha256');
+    for (const bytes of pack.bytes) hash.update(bytes);
     // The bytes are on disk: the writer may drop them now.
-    this.queue.push({ path, pack: { ...pack, bytes: [] } });
+    this.queue.push({ path, sha256: hash.digest('hex'), pack: { ...pack, bytes: [] } });
     this.pump();
   }
 
   private pump(): void {
     while (!this.failure && this.inFlight.size < (this.options.concurrency ?? 2) && this.queue.length) {
       const next = this.queue.shift()!;
-      const upload = this.upload(next.path, next.pack).catch((err: Error) => {
+      const upload = this.upload(next.path, next.sha256, next.pack).catch((err: Error) => {
         this.failure ??= err;
       });
       this.inFlight.add(upload);
@@ -78,12 +82,12 @@ export class PackUploader implements ChunkStore {
     }
   }
 
-  private async upload(path: string, pack: FinishedPack): Promise<void> {
+  private async upload(path: string, sha256: string, pack: FinishedPack): Promise<void> {
     const { api, snapshotId, limit, signal } = this.options;
     signal?.throwIfAborted();
     const { packId, url } = await api.startPack(snapshotId);
     this.firstSentAt ??= Date.now();
-    await putFile(url, path, pack.sizeBytes, { limit }).catch((err: unknown) => {
+    await putFile(url, path, pack.sizeBytes, { limit, sha256 }).catch((err: unknown) => {
       if (!(err instanceof PartUploadError)) throw err;
       throw new PartUploadError(`pack ${packId}: ${err.message}`, err.status);
     });

@@ -5,16 +5,28 @@ import { unpackArchive } from '../format/archive-reader.ts';
 import { ContainerOpener } from '../format/container-opener.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { AgentKey } from './agent-key.ts';
+// Types only: the module itself is loaded at a format-2 restore's first use (idle memory).
+import type { DedupUnpackInput } from './dedup-restore.ts';
 import { confined } from './confined-path.ts';
 import type { ControlPlaneClient, RestoreAccess } from './control-plane-client.ts';
 import { counted, download } from './http-download.ts';
 import type { RateLimit } from './rate-limit.ts';
 import type { Runtime } from './runtime.ts';
-import { classify, fetchManifest, openAccess, RestoreError, type RestoreRef } from './stored-snapshot.ts';
+import {
+  classify,
+  dataObject,
+  fetchManifest,
+  openAccess,
+  RestoreError,
+  type RestoreRef,
+} from './stored-snapshot.ts';
 
 export interface RestoreDeps {
   runtime: Runtime;
-  controlPlane: Pick<ControlPlaneClient, 'restoreAccess'>;
+  controlPlane: Pick<
+    ControlPlaneClient,
+    'restoreAccess' | 'dedupKey' | 'locateRestoreChunks' | 'restorePackAccess'
+  >;
   agentKey: AgentKey;
   /** A cap on the agent's download bandwidth (STRACKT_DOWNLOAD_MIB_PER_SECOND). */
   downloadLimit?: RateLimit;
@@ -71,6 +83,16 @@ const exists = (path: string) =>
     () => false,
   );
 
+/**
+ * Format 2 starts again from a fresh staging after an interruption (no checkpoint is kept for it):
+ * the folder an earlier attempt left is dropped first, as fetchAndUnpack does when it has no
+ * checkpoint to resume from.
+ */
+async function unpackV2(deps: RestoreDeps, input: DedupUnpackInput) {
+  const { unpackDedupSnapshot } = await import('./dedup-restore.ts');
+  return unpackDedupSnapshot(deps, input);
+}
+
 async function access(
   deps: RestoreDeps,
   operationId: string,
@@ -80,36 +102,49 @@ async function access(
 
 const unpackedBytes = (m: Manifest) => m.entries.reduce((sum, e) => sum + (e.size ?? 0), 0);
 
+/** Format 1: the manifest, and the data object's header authenticated by its first chunk. */
+async function checkStoredV1(a: RestoreAccess, dataKey: Buffer, ref: RestoreRef) {
+  const manifest = await fetchManifest(a, dataKey, ref);
+  const opener = new ContainerOpener({ dataKey }, Buffer.from(a.keyId, 'hex'));
+  const controller = new AbortController();
+  let authenticated = false;
+  try {
+    const res = await download(dataObject(a), controller.signal);
+    for await (const data of res) {
+      opener.push(data);
+      do authenticated = opener.next() !== undefined;
+      while (!authenticated && !opener.needsInput);
+      if (authenticated) break;
+    }
+  } catch (err) {
+    classify(err);
+  } finally {
+    controller.abort();
+  }
+  if (!authenticated)
+    throw new RestoreError('SnapshotCorrupt', 'the stored snapshot ends before its first chunk');
+  return { entries: manifest.entries.length, bytes: unpackedBytes(manifest) };
+}
+
+/** Format 2: the manifest (packs are checked blob by blob as the unpack reads them). */
+async function checkStoredV2(a: RestoreAccess, dataKey: Buffer, ref: RestoreRef) {
+  const { openDedupManifest, unpackedBytesV2 } = await import('./dedup-restore.ts');
+  const manifest = await openDedupManifest(a, dataKey, ref);
+  return { entries: manifest.entries.length, bytes: unpackedBytesV2(manifest) };
+}
+
 /**
- * Before anything is touched: the manifest opens with the re-sealed key and names this snapshot, the
- * data object's header authenticates (its first chunk decrypts with the header as additional data),
- * and the disk holds the fetched object and the unpacked snapshot beside the data they replace.
+ * Before anything is touched: the manifest opens with the re-sealed key and names this snapshot, in
+ * format 1 the data object's header authenticates (its first chunk decrypts with the header as
+ * additional data), and the disk holds the unpacked snapshot beside the data it replaces.
  */
 export async function preflightRestore(deps: RestoreDeps, ref: RestoreRef): Promise<PreflightResult> {
   const { envDir } = paths(deps.runtime, ref);
   const { access: a, dataKey } = await access(deps, ref.operationId);
   try {
-    const manifest = await fetchManifest(a, dataKey, ref);
-    const opener = new ContainerOpener({ dataKey }, Buffer.from(a.keyId, 'hex'));
-    const controller = new AbortController();
-    let authenticated = false;
-    try {
-      const res = await download({ url: a.dataUrl, pin: a.pin }, controller.signal);
-      for await (const data of res) {
-        opener.push(data);
-        do authenticated = opener.next() !== undefined;
-        while (!authenticated && !opener.needsInput);
-        if (authenticated) break;
-      }
-    } catch (err) {
-      classify(err);
-    } finally {
-      controller.abort();
-    }
-    if (!authenticated)
-      throw new RestoreError('SnapshotCorrupt', 'the stored snapshot ends before its first chunk');
-
-    const need = unpackedBytes(manifest) + diskMargin;
+    const stored =
+      a.formatVersion === 2 ? await checkStoredV2(a, dataKey, ref) : await checkStoredV1(a, dataKey, ref);
+    const need = stored.bytes + diskMargin;
     await mkdir(envDir, { recursive: true });
     const fs = await statfs(envDir);
     const freeBytes = fs.bavail * fs.bsize;
@@ -119,7 +154,7 @@ export async function preflightRestore(deps: RestoreDeps, ref: RestoreRef): Prom
         `the restore needs ${need} bytes free on ${envDir} for the unpacked snapshot, only ${freeBytes} are`,
       );
     }
-    return { entries: manifest.entries.length, unpackedBytes: unpackedBytes(manifest), freeBytes };
+    return { entries: stored.entries, unpackedBytes: stored.bytes, freeBytes };
   } finally {
     dataKey.fill(0);
   }
@@ -152,7 +187,7 @@ export async function fetchAndUnpack(
   let entriesDone = checkpoint;
   let saved = Promise.resolve();
   let savedAt = 0;
-  const report = () => onProgress({ bytesFetched: fetched, bytesExpected: a.sizeBytes, entriesDone });
+  const report = () => onProgress({ bytesFetched: fetched, bytesExpected: a.bytesExpected, entriesDone });
 
   // The services run on this disk while the unpack writes to it: the unpack stops while the disk
   // still has room, whoever else is filling it, rather than take its last blocks from them.
@@ -169,21 +204,21 @@ export async function fetchAndUnpack(
       );
   };
   const watcher = setInterval(() => void watchRoom(), 250);
-  try {
+  const stop = signal ? AbortSignal.any([signal, room.signal]) : room.signal;
+  const onFetched = (bytes: number) => {
+    fetched = bytes;
+    report();
+  };
+  // Format 1 streams its data object through the unpacker, checkpointing what is written and verified.
+  const unpackV1 = async () => {
     const manifest = await fetchManifest(a, dataKey, ref);
     deps.log.info(
-      { snapshotId: a.snapshotId, volumes: manifest.volumes, bytesExpected: a.sizeBytes },
+      { snapshotId: a.snapshotId, volumes: manifest.volumes, bytesExpected: a.bytesExpected },
       'fetching the snapshot',
     );
-    const body = await download(
-      { url: a.dataUrl, pin: a.pin },
-      signal ? AbortSignal.any([signal, room.signal]) : room.signal,
-    );
-    const source = counted(deps.downloadLimit?.paced(body) ?? body, (bytes) => {
-      fetched = bytes;
-      report();
-    });
-    const result = await unpackArchive({
+    const body = await download(dataObject(a), stop);
+    const source = counted(deps.downloadLimit?.paced(body) ?? body, onFetched);
+    return unpackArchive({
       source,
       key: { dataKey },
       expectedKeyId: Buffer.from(a.keyId, 'hex'),
@@ -205,6 +240,12 @@ export async function fetchAndUnpack(
         saved = saved.then(() => writeFile(p.checkpoint, String(n))).catch(() => undefined);
       },
     }).catch(classify);
+  };
+  try {
+    const result =
+      a.formatVersion === 2
+        ? await unpackV2(deps, { ref, access: a, dataKey, staging: p.staging, signal: stop, onFetched })
+        : await unpackV1();
     await saved;
     // The staging root becomes the environment's volumes folder: services of other users traverse it.
     await chmod(p.staging, 0o755);

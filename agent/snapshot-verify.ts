@@ -4,7 +4,7 @@ import type { AgentKey } from './agent-key.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
 import type { RateLimit } from './rate-limit.ts';
 import { counted, download } from './http-download.ts';
-import { classify, fetchManifest, openAccess, type RestoreRef } from './stored-snapshot.ts';
+import { classify, dataObject, fetchManifest, openAccess, type RestoreRef } from './stored-snapshot.ts';
 
 export interface VerifyDeps {
   controlPlane: Pick<ControlPlaneClient, 'verificationAccess'>;
@@ -32,7 +32,7 @@ export async function verifyStoredSnapshot(
   try {
     const manifest = await fetchManifest(a, dataKey, ref);
     deps.log.info({ snapshotId: a.snapshotId, volumes: manifest.volumes }, 'verifying the snapshot');
-    const body = await download({ url: a.dataUrl, pin: a.pin }, signal);
+    const body = await download(dataObject(a), signal);
     let fetched = 0;
     const source = counted(deps.downloadLimit?.paced(body) ?? body, (bytes) => {
       fetched = bytes;

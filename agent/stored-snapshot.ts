@@ -6,6 +6,7 @@ import { maxManifestBytes, type Manifest } from '../format/manifest.ts';
 import type { AgentKey } from './agent-key.ts';
 import type { RestoreAccess } from './control-plane-client.ts';
 import { downloadSmall } from './http-download.ts';
+import type { StorageUrl } from './storage-url.ts';
 
 // What a restore and a verification share: opening a stored snapshot's key and manifest on the
 // agent, and what is wrong with a snapshot that will not open.
@@ -15,7 +16,8 @@ export interface RestoreRef {
   environmentId: string;
 }
 
-export type RestoreErrorType = 'SnapshotCorrupt' | 'WrongKey' | 'NotEnoughDisk' | 'DiskFull' | 'CannotSwap';
+export type RestoreErrorType =
+  'SnapshotCorrupt' | 'WrongKey' | 'NotEnoughDisk' | 'DiskFull' | 'CannotSwap' | 'UnsupportedFormat';
 
 /** A restore that cannot succeed by trying again. */
 export class RestoreError extends Error {
@@ -60,6 +62,16 @@ export function openAccess(
     );
   }
   return { access, dataKey };
+}
+
+/** The data object of a format-1 snapshot; a step that reads only format 1 refuses another. */
+export function dataObject(a: RestoreAccess): StorageUrl {
+  if (!a.dataUrl)
+    throw new RestoreError(
+      'UnsupportedFormat',
+      `snapshot ${a.snapshotId} is of format ${a.formatVersion}, which this step does not read`,
+    );
+  return { url: a.dataUrl, ...(a.pin && { pin: a.pin }) };
 }
 
 /** The snapshot's manifest, opened, and checked to name the snapshot and environment asked for. */

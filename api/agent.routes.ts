@@ -4,6 +4,7 @@ import { DomainError, notFound } from '../common/errors.ts';
 import { maxManifestBytes } from '../format/manifest.ts';
 import type { Db } from '../db/database.ts';
 import { activeRestoreForServer } from '../db/restores.data.ts';
+import { snapshotBlobBytes } from '../db/restore-chunks.data.ts';
 import { getSnapshotById, uploadingSnapshotForServer } from '../db/snapshots.data.ts';
 import { activeVerificationForServer } from '../db/verifications.data.ts';
 import { storageUnreachable } from '../storage/probe-errors.ts';
@@ -32,12 +33,23 @@ export const pinSchema = z
 
 const accessSchema = z.object({
   snapshotId: z.string(),
-  dataUrl: z.string(),
+  formatVersion: z
+    .union([z.literal(1), z.literal(2)])
+    .openapi({ description: 'docs/FORMAT.md: 2 is a manifest of chunks in packs, read by range' }),
+  dataUrl: z
+    .string()
+    .optional()
+    .openapi({ description: 'The data object; absent in format 2, which has none' }),
   manifestUrl: z.string(),
   pin: pinSchema,
   sizeBytes: z.number(),
+  bytesExpected: z.number().openapi({
+    description: 'What fetching the snapshot downloads, for progress: the blobs of its chunks in format 2',
+  }),
   keyId: z.string(),
-  sealedDataKey: z.string(),
+  sealedDataKey: z
+    .string()
+    .openapi({ description: 'The data key of the data object (format 1) or of the manifest (2)' }),
 });
 
 /** Routes agents call with their agent token. They only ever see their own server's environments and uploads. */
@@ -54,12 +66,15 @@ export function agentRoutes({ db, vault, storeOf }: { db: Db; vault: Vault; stor
   async function snapshotAccess(snapshotId: string, sealedDataKey: string) {
     const snapshot = await getSnapshotById(db, snapshotId);
     const store = await storeOf(snapshot.team_id, snapshot.destination_id);
+    const v2 = snapshot.format_version === 2;
     return {
       snapshotId: snapshot.id,
-      dataUrl: await store.getUrl(snapshot.data_key),
+      formatVersion: snapshot.format_version,
+      dataUrl: v2 ? undefined : await store.getUrl(snapshot.data_key),
       manifestUrl: await store.getUrl(snapshot.manifest_key),
       pin: store.pin,
       sizeBytes: Number(snapshot.size_bytes),
+      bytesExpected: v2 ? await snapshotBlobBytes(db, snapshot) : Number(snapshot.size_bytes),
       keyId: snapshot.key_id,
       sealedDataKey,
     };

@@ -8,6 +8,7 @@ import type { Vault } from '../db/vault.ts';
 import type { StoreOf } from '../storage/destination-store.ts';
 import { agentRoutes } from './agent.routes.ts';
 import { agentPacksRoutes } from './agent-packs.routes.ts';
+import { agentRestorePacksRoutes } from './agent-restore-packs.routes.ts';
 import { agentTasksRoutes } from './agent-tasks.routes.ts';
 import { backupsOverviewRoutes } from './backups-overview.routes.ts';
 import { requireAgent, requireTeam } from './auth.ts';
@@ -99,5 +100,6 @@ export function createApp(deps: AppDeps) {
   app.route('/agent/tasks', agentTasksRoutes(deps));
   app.route('/agent', agentRoutes(deps));
   app.route('/agent', agentPacksRoutes(deps));
+  app.route('/agent', agentRestorePacksRoutes(deps));
   return app;
 }

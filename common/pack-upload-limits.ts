@@ -1,5 +1,6 @@
-// Bounds of the agents' format-2 upload calls (api/agent-packs.routes.ts), shared with the agent,
-// which must stay within them. Plain numbers: the agent loads this while idle, when no native addon may.
+// Bounds of the agents' format-2 calls (api/agent-packs.routes.ts, api/agent-restore-packs.routes.ts),
+// shared with the agent, which must stay within them. Plain numbers: the agent loads this while idle,
+// when no native addon may.
 
 /** Chunk ids asked about in one call: 10,000 are some 660 KB of JSON, under the API's 1 MiB body limit. */
 export const chunkIdsPerAsk = 10_000;
@@ -15,3 +16,9 @@ export const maxPackBlobs = 5_000;
  * bound keeps an agent from filling the index with rows of packs it never uploads.
  */
 export const maxPacksInFlight = 32;
+
+/**
+ * Packs a restoring agent asks access for in one call: each costs the control plane a ranged read of
+ * the pack's preamble and a presigned URL, so a call stays short whatever the snapshot's size.
+ */
+export const packAccessPerAsk = 64;

@@ -66,7 +66,12 @@ describe('host steps given ids that are not ids', () => {
     await writeFile(join(tmp, 'elsewhere', 'sentinel'), 'keep me');
     deps = {
       runtime,
-      controlPlane: { restoreAccess: () => assert.fail('the control plane is asked nothing') },
+      controlPlane: {
+        restoreAccess: () => assert.fail('the control plane is asked nothing'),
+        dedupKey: () => assert.fail('the control plane is asked nothing'),
+        locateRestoreChunks: () => assert.fail('the control plane is asked nothing'),
+        restorePackAccess: () => assert.fail('the control plane is asked nothing'),
+      },
       agentKey: { publicKey: Buffer.alloc(32), secretKey: Buffer.alloc(32) },
       log: createLogger('agent', { level: 'silent' }),
     };

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { download, DownloadError, downloadSmall } from '../../agent/http-download.ts';
+import { download, DownloadError, downloadRange, downloadSmall } from '../../agent/http-download.ts';
 import { CertificateMismatchError } from '../../storage/pinned-client.ts';
 import { storageRequest } from '../../agent/storage-url.ts';
 import { receiverCertificate } from '../../receiver/tls.ts';
@@ -112,6 +112,41 @@ describe('download (reused read buffers)', () => {
     assert.ok(err instanceof DownloadError);
     assert.equal(err.status, 404);
     assert.match(err.message, /HTTP 404/);
+  });
+
+  it('reads a byte range: asked with Range, taken only as the 206 of exactly those bytes', async () => {
+    let asked = '';
+    const ranged = await rawServer(
+      'HTTP/1.1 206 Partial Content\r\nContent-Length: 5\r\n',
+      'Content-Range: bytes 10-14/100\r\n\r\nhello',
+    );
+    const sniff = net.createServer((socket) =>
+      socket.once('data', (d) => {
+        asked = d.toString('latin1');
+        socket.end(
+          'HTTP/1.1 206 Partial Content\r\nContent-Length: 5\r\nContent-Range: bytes 10-14/100\r\n\r\nhello',
+        );
+      }),
+    );
+    await new Promise<void>((r) => sniff.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(sniff.address() as net.AddressInfo).port}/o`;
+      assert.equal((await downloadRange({ url }, { start: 10, end: 15 })).toString(), 'hello');
+      assert.match(asked, /\r\nRange: bytes=10-14\r\n/);
+      assert.equal((await downloadRange({ url: ranged.url }, { start: 10, end: 15 })).toString(), 'hello');
+      // Other bytes than asked: the object whole (a storage ignoring Range), or another range.
+      await assert.rejects(
+        downloadRange({ url: `${base}/bucket/data?X-Amz-Signature=abc` }, { start: 10, end: 15 }),
+        /HTTP 200/,
+      );
+      await assert.rejects(
+        downloadRange({ url: ranged.url }, { start: 11, end: 16 }),
+        /another range than asked/,
+      );
+    } finally {
+      ranged.close();
+      sniff.close();
+    }
   });
 
   it('parses a head that arrives in pieces, and the body bytes that came with it', async () => {

@@ -1,0 +1,182 @@
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from '../common/log.ts';
+import { packAccessPerAsk } from '../common/pack-upload-limits.ts';
+import { openDataKey } from '../format/data-key.ts';
+import { FormatV2Error } from '../format/v2/errors.ts';
+import { maxManifestV2Bytes, openManifestV2, type ManifestV2 } from '../format/v2/manifest-v2.ts';
+import { restoreTree, type ChunkLocation, type PackSource } from '../format/v2/tree-restorer.ts';
+import type { AgentKey } from './agent-key.ts';
+import {
+  ControlPlaneError,
+  type ControlPlaneClient,
+  type PackAccess,
+  type RestoreAccess,
+} from './control-plane-client.ts';
+import { downloadRange, downloadSmall } from './http-download.ts';
+import type { RateLimit } from './rate-limit.ts';
+import { classify, RestoreError, type RestoreRef } from './stored-snapshot.ts';
+
+// Restoring a format-2 snapshot (docs/FORMAT.md, "Version 2"): its manifest, opened with the key the
+// control plane re-sealed to this agent, then every pack holding its chunks read once, by byte
+// ranges, each pack's own data key re-sealed to this agent as it is asked for. Loaded at first use
+// (snapshot-restore.ts): an agent that never restores format 2 keeps none of it in memory.
+
+export interface DedupRestoreDeps {
+  controlPlane: Pick<ControlPlaneClient, 'dedupKey' | 'locateRestoreChunks' | 'restorePackAccess'>;
+  agentKey: AgentKey;
+  downloadLimit?: RateLimit;
+  log: Logger;
+}
+
+/** Turns what makes a format-2 snapshot unrestorable into a RestoreError, as classify does for format 1. */
+function classifyV2(err: unknown): never {
+  if (err instanceof FormatV2Error)
+    throw new RestoreError(
+      err.kind === 'wrong_key' ? 'WrongKey' : 'SnapshotCorrupt',
+      `the stored snapshot: ${err.message}`,
+    );
+  if (err instanceof ControlPlaneError && err.code === 'pack_unreadable')
+    throw new RestoreError('SnapshotCorrupt', `the stored snapshot: ${err.message}`);
+  return classify(err);
+}
+
+/** The manifest, opened, and checked to name the snapshot and environment asked for. */
+export async function openDedupManifest(
+  a: RestoreAccess,
+  dataKey: Buffer,
+  ref: RestoreRef,
+): Promise<ManifestV2> {
+  const sealed = await downloadSmall({ url: a.manifestUrl, pin: a.pin }, maxManifestV2Bytes);
+  const manifest = await openManifestV2(sealed, { dataKey }, Buffer.from(a.keyId, 'hex')).catch(classifyV2);
+  if (manifest.environmentId !== ref.environmentId || manifest.snapshotId !== a.snapshotId)
+    throw new RestoreError(
+      'SnapshotCorrupt',
+      `the manifest names snapshot ${manifest.snapshotId} of ${manifest.environmentId}, not ${a.snapshotId} of ${ref.environmentId}`,
+    );
+  return manifest;
+}
+
+export const unpackedBytesV2 = (m: ManifestV2) => m.entries.reduce((sum, e) => sum + (e.size ?? 0), 0);
+
+/**
+ * The packs as the restore reads them, through the control plane's answers for this restore only.
+ * Pack access is asked in batches, in the order the restorer reads the packs: presigned URLs last an
+ * hour, so they are asked for shortly before use rather than all at the start.
+ */
+class RestorePacks implements PackSource {
+  /** Packs in the order the restorer reads them (its chunks' first use), and how far access was asked. */
+  private readonly order: string[] = [];
+  private asked = 0;
+  private readonly access = new Map<string, Promise<PackAccess>>();
+  private readonly keys: Buffer[] = [];
+
+  constructor(
+    private readonly deps: DedupRestoreDeps,
+    private readonly operationId: string,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  async locate(chunkIds: string[]): Promise<Map<string, ChunkLocation>> {
+    const places = await this.deps.controlPlane.locateRestoreChunks(this.operationId, chunkIds);
+    const found = new Map(places.map(({ chunkId, ...at }) => [chunkId, at]));
+    const seen = new Set<string>();
+    for (const id of chunkIds) {
+      const packId = found.get(id)?.packId;
+      if (packId && !seen.has(packId)) this.order.push(packId);
+      if (packId) seen.add(packId);
+    }
+    return found;
+  }
+
+  private accessOf(packId: string): Promise<PackAccess> {
+    if (!this.access.has(packId)) {
+      const batch = [packId];
+      while (batch.length < packAccessPerAsk && this.asked < this.order.length) {
+        const next = this.order[this.asked++]!;
+        if (next !== packId && !this.access.has(next)) batch.push(next);
+      }
+      const asked = this.deps.controlPlane.restorePackAccess(this.operationId, batch);
+      for (const id of batch) {
+        const pack = asked.then((packs) => {
+          const found = packs.find((p) => p.packId === id);
+          if (!found)
+            throw new RestoreError('SnapshotCorrupt', `the control plane gave no access to pack ${id}`);
+          return found;
+        });
+        // Awaited only when its pack's turn comes, if ever (a failed restore stops early): a failure
+        // must not count as unhandled meanwhile, which would end the agent.
+        pack.catch(() => undefined);
+        this.access.set(id, pack);
+      }
+    }
+    return this.access.get(packId)!;
+  }
+
+  async dataKey(packId: string): Promise<Buffer> {
+    const pack = await this.accessOf(packId);
+    const { publicKey, secretKey } = this.deps.agentKey;
+    const dataKey = openDataKey(Buffer.from(pack.sealedDataKey, 'hex'), publicKey, secretKey);
+    if (!dataKey)
+      throw new RestoreError('WrongKey', `the data key of pack ${packId} was not sealed to this agent's key`);
+    this.keys.push(dataKey);
+    return dataKey;
+  }
+
+  async read(packId: string, start: number, end: number): Promise<Buffer> {
+    const pack = await this.accessOf(packId);
+    const limit = this.deps.downloadLimit;
+    return downloadRange(pack.url, { start, end }, this.signal, limit && ((body) => limit.paced(body)));
+  }
+
+  /** The packs' data keys, wiped once the restore no longer reads. */
+  forget(): void {
+    for (const key of this.keys) key.fill(0);
+  }
+}
+
+export interface DedupUnpackInput {
+  ref: RestoreRef;
+  access: RestoreAccess;
+  /** The manifest's, sealed to this agent by the control plane and opened. */
+  dataKey: Buffer;
+  staging: string;
+  signal: AbortSignal;
+  onFetched: (bytes: number) => void;
+}
+
+/**
+ * Writes the snapshot's tree into `staging` (made here, empty), every chunk authenticated and checked
+ * to be the one its file names. No checkpoint: after an agent restart the unpack starts again from a
+ * fresh staging, its packs fetched again (they are read by range, and a snapshot's blob bytes are
+ * about its files' size once deduplicated).
+ */
+export async function unpackDedupSnapshot(
+  deps: DedupRestoreDeps,
+  input: DedupUnpackInput,
+): Promise<{ entries: number; bytes: number }> {
+  const manifest = await openDedupManifest(input.access, input.dataKey, input.ref);
+  deps.log.info(
+    {
+      snapshotId: input.access.snapshotId,
+      volumes: manifest.volumes,
+      bytesExpected: input.access.bytesExpected,
+    },
+    'fetching the snapshot (format 2)',
+  );
+  const source = new RestorePacks(deps, input.ref.operationId, input.signal);
+  const dedupKey = await deps.controlPlane.dedupKey();
+  try {
+    await mkdir(input.staging, { mode: 0o700 });
+    await restoreTree({
+      manifest,
+      staging: input.staging,
+      source,
+      asRoot: process.getuid?.() === 0,
+      dedupKey,
+      onProgress: (p) => input.onFetched(p.bytesFetched),
+    }).catch(classifyV2);
+    return { entries: manifest.entries.length, bytes: unpackedBytesV2(manifest) };
+  } finally {
+    source.forget();
+  }
+}

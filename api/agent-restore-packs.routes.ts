@@ -1,0 +1,143 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { notFound } from '../common/errors.ts';
+import { chunkIdsPerAsk, packAccessPerAsk } from '../common/pack-upload-limits.ts';
+import type { Db } from '../db/database.ts';
+import { snapshotChunkPlaces, snapshotPacks } from '../db/restore-chunks.data.ts';
+import { activeRestoreForServer } from '../db/restores.data.ts';
+import { getSnapshotById } from '../db/snapshots.data.ts';
+import { getTeamPublicKey, openTeamSecretKey } from '../db/team-keys.data.ts';
+import type { Vault } from '../db/vault.ts';
+import { sealDataKey } from '../format/data-key.ts';
+import type { StoreOf } from '../storage/destination-store.ts';
+import { openPackDataKey } from '../storage/pack-data-key.ts';
+import { storageUnreachable } from '../storage/probe-errors.ts';
+import { pinSchema } from './agent.routes.ts';
+import type { AgentEnv } from './auth.ts';
+import {
+  bodyErrors,
+  errorResponses,
+  errorSchema,
+  holdsSecret,
+  idParam,
+  idString,
+  jsonBody,
+  jsonResponse,
+  newRouter,
+} from './router.ts';
+
+const chunkIdHex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a chunk id: 64 lowercase hex digits');
+
+/**
+ * The agent's side of restoring a format-2 snapshot (docs/ARCHITECTURE.md, "Chunk index (format 2)"):
+ * where its chunks lie, and for each pack holding them a URL and the pack's data key sealed to the
+ * agent. Only for the restore the calling server runs now, and only that snapshot's chunks and packs:
+ * anything else is not found, whoever asks.
+ */
+export function agentRestorePacksRoutes({ db, vault, storeOf }: { db: Db; vault: Vault; storeOf: StoreOf }) {
+  async function runningRestore(serverId: string, operationId: string) {
+    const restore = await activeRestoreForServer(db, serverId, operationId);
+    // The key is dropped when the restore closes: from then on, nothing more is handed out for it.
+    if (!restore?.sealed_data_key) throw notFound('restore', operationId);
+    return getSnapshotById(db, restore.snapshot_id);
+  }
+
+  return newRouter<AgentEnv>()
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/restores/{id}/chunks/locate',
+        operationId: 'locateRestoreChunks',
+        tags: ['Agent'],
+        summary: 'Where chunks of the snapshot this server is restoring lie: pack, offset and lengths',
+        request: {
+          params: idParam('op_...'),
+          body: jsonBody(z.strictObject({ ids: z.array(chunkIdHex).min(1).max(chunkIdsPerAsk) })),
+        },
+        responses: {
+          200: jsonResponse(
+            z.object({
+              locations: z
+                .array(
+                  z.object({
+                    chunkId: z.string(),
+                    packId: z.string(),
+                    offset: z.number(),
+                    length: z.number(),
+                    rawLength: z.number(),
+                  }),
+                )
+                .openapi({
+                  description: 'One good copy per chunk; chunks the snapshot does not hold are absent',
+                }),
+            }),
+            'Locations',
+          ),
+          ...errorResponses(...bodyErrors, 404),
+        },
+      }),
+      async (c) => {
+        const snapshot = await runningRestore(c.get('server').id, c.req.valid('param').id);
+        const ids = c.req.valid('json').ids.map((id) => Buffer.from(id, 'hex'));
+        const places = await snapshotChunkPlaces(db, snapshot, ids);
+        return c.json({ locations: places.map((p) => ({ ...p, chunkId: p.chunkId.toString('hex') })) }, 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post',
+        path: '/restores/{id}/packs/access',
+        operationId: 'getRestorePackAccess',
+        tags: ['Agent'],
+        summary:
+          'For packs holding chunks of the snapshot this server is restoring: a URL to read each, and its data key sealed to this agent',
+        request: {
+          params: idParam('op_...'),
+          body: jsonBody(z.strictObject({ packIds: z.array(idString).min(1).max(packAccessPerAsk) })),
+        },
+        responses: {
+          200: jsonResponse(
+            z.object({
+              packs: z.array(z.object({ packId: z.string(), url: z.string(), sealedDataKey: z.string() })),
+              pin: pinSchema,
+            }),
+            'Pack access (never cached)',
+          ),
+          409: jsonResponse(
+            errorSchema,
+            'A pack is gone or its preamble is not the team’s (pack_unreadable)',
+          ),
+          ...errorResponses(...bodyErrors, 404, 503),
+        },
+      }),
+      async (c) => {
+        const server = c.get('server');
+        const snapshot = await runningRestore(server.id, c.req.valid('param').id);
+        const asked = [...new Set(c.req.valid('json').packIds)];
+        const packs = await snapshotPacks(db, snapshot, asked);
+        const missing = asked.find((id) => !packs.some((p) => p.id === id));
+        if (missing) throw notFound('pack', missing);
+        const team = await getTeamPublicKey(db, snapshot.team_id);
+        if (!team || !server.agent_public_key) throw notFound('restore', c.req.valid('param').id);
+        const agentKey = Buffer.from(server.agent_public_key, 'hex');
+        const store = await storeOf(snapshot.team_id, snapshot.destination_id);
+        const secretKey = await openTeamSecretKey(db, vault, snapshot.team_id);
+        try {
+          const out = [];
+          for (const pack of packs) {
+            const dataKey = await openPackDataKey(store, pack, { ...team, secretKey }).catch(
+              (err: unknown) => {
+                throw storageUnreachable(err) ?? err;
+              },
+            );
+            const sealed = sealDataKey(dataKey, agentKey).toString('hex');
+            dataKey.fill(0);
+            out.push({ packId: pack.id, url: await store.getUrl(pack.object_key), sealedDataKey: sealed });
+          }
+          holdsSecret(c);
+          return c.json({ packs: out, pin: store.pin }, 200);
+        } finally {
+          secretKey.fill(0);
+        }
+      },
+    );
+}

@@ -1,0 +1,354 @@
+import assert from 'node:assert/strict';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+// First: it loads the API, whose zod must be extended for OpenAPI before any schema is made.
+import {
+  stackS3,
+  startControlPlane,
+  type AgentServer,
+  type ApiError,
+  type ControlPlane,
+  type Operation,
+} from '../helpers/control-plane.ts';
+import { ControlPlaneClient } from '../../agent/control-plane-client.ts';
+import { captureDedupSnapshot } from '../../agent/dedup-capture.ts';
+import { ProcessRuntime } from '../../agent/process-runtime.ts';
+import { createLogger } from '../../common/log.ts';
+import { createOperation } from '../../db/operations.data.ts';
+import { saveRestore } from '../../db/restores.data.ts';
+import { createServer } from '../../db/servers.data.ts';
+import { createSnapshot } from '../../db/snapshots.data.ts';
+import { getTeamPublicKey } from '../../db/team-keys.data.ts';
+import { createTeam } from '../../db/teams.data.ts';
+import { httpService } from '../helpers/services.ts';
+import { startReceiver, type RunningReceiver } from '../helpers/receiver.ts';
+import { startAgent } from '../helpers/processes.ts';
+import { freePort, stack, uniqueName, waitFor } from '../helpers/stack.ts';
+
+const noise = (n: number, seed: number) =>
+  createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(n));
+
+/** Every file, symlink and directory under a folder, contents hashed, modes kept; the service's pid file aside. */
+async function tree(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  async function walk(at: string) {
+    for (const name of (await readdir(at)).sort()) {
+      const path = join(at, name);
+      const rel = relative(dir, path);
+      if (rel === 'pid') continue;
+      const l = await readlink(path).catch(() => undefined);
+      const s = await stat(path).catch(() => undefined);
+      if (l !== undefined) out[rel] = `-> ${l}`;
+      else if (s?.isDirectory()) {
+        out[rel] = `dir ${(s.mode & 0o7777).toString(8)}`;
+        await walk(path);
+      } else
+        out[rel] = `${(s!.mode & 0o7777).toString(8)} ${createHash('sha256')
+          .update(await readFile(path))
+          .digest('hex')}`;
+    }
+  }
+  await walk(dir);
+  return out;
+}
+
+/**
+ * A format-2 snapshot, taken by the agent's own capture code through the real API and object store,
+ * restored through the public API onto a server running a real agent: byte for byte, and refused
+ * (SnapshotCorrupt, live data untouched) once a byte of a pack is flipped. The routes that hand out
+ * chunk places and pack keys answer only the server running that restore.
+ */
+describe('restore of a format-2 snapshot', () => {
+  let cp: ControlPlane;
+  let token = '';
+  let teamId = '';
+  let destinationId = '';
+  let bucket = '';
+  let a: AgentServer;
+  let envId = '';
+  let volume = '';
+  let snapshotId = '';
+  let port = 0;
+  let atSnapshot: Record<string, string> = {};
+  let receiver: RunningReceiver | undefined;
+  const s3 = stackS3();
+
+  const restore = (snapshot = snapshotId) =>
+    cp.request<Operation & ApiError>('POST', `/environments/${envId}/restores`, token, {
+      snapshotId: snapshot,
+      targetServerId: a.id,
+    });
+
+  /** The chunks and packs of the snapshot, as the index holds them. */
+  const packsOfSnapshot = () =>
+    cp.db
+      .selectFrom('packs')
+      .innerJoin('pack_chunks', 'pack_chunks.pack_id', 'packs.id')
+      .innerJoin('snapshot_chunks', 'snapshot_chunks.chunk_id', 'pack_chunks.chunk_id')
+      .select(['packs.id', 'packs.object_key', 'pack_chunks.chunk_id', 'pack_chunks.offset'])
+      .where('snapshot_chunks.snapshot_id', '=', snapshotId)
+      .execute();
+
+  /** A format-2 snapshot of the environment by the agent's capture code, marked complete as a backup would. */
+  async function captureV2(destination: string): Promise<string> {
+    const teamKey = (await getTeamPublicKey(cp.db, teamId))!;
+    const snapshot = await createSnapshot(cp.db, {
+      teamId,
+      environmentId: envId,
+      destinationId: destination,
+      sourceServerId: a.id,
+      operationId: 'op_capture',
+      formatVersion: 2,
+      keyId: teamKey.keyId.toString('hex'),
+      objectKeys: (id) => ({
+        data: `${id}/none`,
+        manifest: `strackt/${teamId}/${envId}/${id}/manifest.json.strackt`,
+      }),
+    });
+    const client = new ControlPlaneClient(cp.apiUrl, a.agentToken);
+    const captured = await captureDedupSnapshot(
+      {
+        runtime: new ProcessRuntime(a.root),
+        controlPlane: client,
+        serverId: a.id,
+        log: createLogger('agent', { level: 'warn' }),
+      },
+      await client.environmentSpec(envId),
+      { snapshotId: snapshot.id, environmentId: envId, teamPublicKey: teamKey.publicKey.toString('hex') },
+      () => {},
+    );
+    await cp.db
+      .updateTable('snapshots')
+      .set({
+        status: 'complete',
+        size_bytes: captured.bytes,
+        entries: captured.entries,
+        manifest_sha256: captured.manifestSha256,
+        completed_at: new Date(),
+      })
+      .where('id', '=', snapshot.id)
+      .execute();
+    return snapshot.id;
+  }
+
+  before(async () => {
+    cp = await startControlPlane();
+    const team = await createTeam(cp.db, 'dedup-restorers');
+    token = team.token;
+    teamId = team.team.id;
+    a = await cp.addServer(token, teamId, 'a');
+    ({ destinationId, bucket } = await cp.addDestination(token));
+    port = await freePort();
+    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
+      name: uniqueName('files'),
+      serverId: a.id,
+      services: [httpService(port)],
+    });
+    assert.equal(env.status, 201, JSON.stringify(env.body));
+    envId = env.body.id;
+
+    // Never deployed: its files are written here, captured, then changed before the restore.
+    const runtime = new ProcessRuntime(a.root);
+    volume = runtime.volumePath(envId, 'webdata');
+    await mkdir(join(volume, 'db', 'base'), { recursive: true });
+    await writeFile(join(volume, 'db', 'base', 'table'), noise(5 * 1024 * 1024 + 77, 3));
+    await writeFile(join(volume, 'db', 'base', 'copy'), noise(5 * 1024 * 1024 + 77, 3));
+    await writeFile(join(volume, 'a.txt'), 'one');
+    await writeFile(join(volume, 'empty'), '');
+    await writeFile(join(volume, 'secret.conf'), 'k=v\n', { mode: 0o600 });
+    await symlink('a.txt', join(volume, 'link'));
+    atSnapshot = await tree(volume);
+
+    snapshotId = await captureV2(destinationId);
+  });
+
+  after(async () => {
+    await a?.agent.kill();
+    await receiver?.program.kill();
+    if (a) await cp?.stopServices(a.root);
+    await cp?.stop();
+  });
+
+  it('restores every file, link and mode as it was at the snapshot, over changed data', async () => {
+    await writeFile(join(volume, 'a.txt'), 'two');
+    await rm(join(volume, 'db', 'base', 'copy'));
+    await writeFile(join(volume, 'new.txt'), 'new');
+
+    const started = await restore();
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const op = await cp.finished(token, started.body.id, 120_000);
+    assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
+    assert.deepEqual(await tree(volume), atSnapshot);
+    const fetchStep = op.steps.find((s) => s.name === 'fetch, verify and unpack')!;
+    // The copy's chunks are the table's: fetched once, so about the table's bytes, not twice them.
+    assert.ok(
+      fetchStep.bytes! > 5 * 1024 * 1024 && fetchStep.bytes! < 6 * 1024 * 1024,
+      String(fetchStep.bytes),
+    );
+    assert.ok((await fetch(`http://127.0.0.1:${port}/`)).ok, 'the service runs on the restored data');
+  });
+
+  it('answers chunk places and pack keys only to the server running that restore, only of its snapshot', async () => {
+    // A restore running on server a (of another environment, so it blocks nothing), as the workflow leaves it.
+    const other = await cp.request<{ id: string }>('POST', '/environments', token, {
+      name: uniqueName('other'),
+      serverId: a.id,
+      services: [httpService(await freePort())],
+    });
+    const op = await createOperation(cp.db, {
+      teamId,
+      environmentId: other.body.id,
+      serverId: a.id,
+      kind: 'restore',
+      workflowId: uniqueName('wf'),
+    });
+    await saveRestore(cp.db, {
+      operationId: op.id,
+      teamId,
+      environmentId: other.body.id,
+      snapshotId,
+      targetServerId: a.id,
+      previousServerId: null,
+      sealedDataKey: '00'.repeat(80),
+    });
+    const rows = await packsOfSnapshot();
+    const chunkIds = [...new Set(rows.map((r) => r.chunk_id.toString('hex')))];
+    const packIds = [...new Set(rows.map((r) => r.id))];
+    const stranger = randomBytes(32).toString('hex');
+    const locate = (agentToken: string, ids: string[]) =>
+      cp.request<{ locations: { chunkId: string; packId: string }[] } & ApiError>(
+        'POST',
+        `/agent/restores/${op.id}/chunks/locate`,
+        agentToken,
+        { ids },
+      );
+    const packAccess = (agentToken: string, ids: string[]) =>
+      cp.request<{ packs: { packId: string; url: string; sealedDataKey: string }[] } & ApiError>(
+        'POST',
+        `/agent/restores/${op.id}/packs/access`,
+        agentToken,
+        { packIds: ids },
+      );
+
+    const own = await locate(a.agentToken, [...chunkIds, stranger]);
+    assert.equal(own.status, 200, JSON.stringify(own.body));
+    assert.deepEqual(own.body.locations.map((l) => l.chunkId).sort(), [...chunkIds].sort());
+    const access = await packAccess(a.agentToken, packIds);
+    assert.equal(access.status, 200, JSON.stringify(access.body));
+    assert.deepEqual(access.body.packs.map((p) => p.packId).sort(), [...packIds].sort());
+    for (const p of access.body.packs) assert.match(p.sealedDataKey, /^[0-9a-f]{160}$/);
+
+    const sameTeam = await createServer(cp.db, teamId, uniqueName('b'));
+    const foreignTeam = await createTeam(cp.db, 'strangers');
+    const foreign = await createServer(cp.db, foreignTeam.team.id, 'theirs');
+    for (const intruder of [sameTeam.agentToken, foreign.agentToken]) {
+      for (const answer of [await locate(intruder, chunkIds), await packAccess(intruder, packIds)]) {
+        assert.equal(answer.status, 404, JSON.stringify(answer.body));
+        assert.equal(answer.body.error.code, 'restore_not_found');
+        const text = JSON.stringify(answer.body);
+        assert.ok(!packIds.some((id) => text.includes(id)) && !text.includes(chunkIds[0]!), text);
+      }
+    }
+    const notOfIt = await packAccess(a.agentToken, [packIds[0]!, 'pack_0000000000000000']);
+    assert.equal(notOfIt.status, 404);
+    assert.equal(notOfIt.body.error.code, 'pack_not_found');
+    const tooMany = await locate(
+      a.agentToken,
+      Array.from({ length: 10_001 }, () => stranger),
+    );
+    assert.equal(tooMany.status, 422);
+    assert.equal(tooMany.body.error.field, 'ids');
+
+    // Once the restore ends, nothing more is handed out for it, not even to its server.
+    await cp.db
+      .updateTable('operations')
+      .set({ status: 'failed', finished_at: new Date() })
+      .where('id', '=', op.id)
+      .execute();
+    assert.equal((await locate(a.agentToken, chunkIds)).status, 404);
+    assert.equal((await packAccess(a.agentToken, packIds)).status, 404);
+  });
+
+  it('starts the unpack again in a fresh staging when the agent is killed mid-fetch', async () => {
+    // Downloads capped at 16 MiB/s: the 48 MiB of new packs take some 3 s, time to kill the agent mid-way.
+    await a.agent.kill();
+    a.agent = startAgent(cp.apiUrl, a.agentToken, a.root, { STRACKT_DOWNLOAD_MIB_PER_SECOND: '16' });
+    await writeFile(join(volume, 'big.bin'), noise(48 * 1024 * 1024, 9));
+    const atBig = await tree(volume);
+    const snapshot = await captureV2(destinationId);
+    await rm(join(volume, 'big.bin'));
+
+    const started = await restore(snapshot);
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const staging = join(a.root, 'restores', envId, started.body.id, 'staging');
+    await waitFor('the unpack to write', async () => existsSync(join(staging, 'webdata', 'big.bin')), {
+      intervalMs: 5,
+      timeoutMs: 60_000,
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    await a.agent.kill('SIGKILL');
+    a.agent = startAgent(cp.apiUrl, a.agentToken, a.root);
+    const op = await cp.finished(token, started.body.id, 180_000);
+    assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
+    assert.match(a.agent.output(), /fetching the snapshot \(format 2\)/, 'the new agent fetched it again');
+    assert.deepEqual(await tree(volume), atBig);
+  });
+
+  it('fails with SnapshotCorrupt on a flipped byte in a pack, the live data and services untouched', async () => {
+    const [first] = await packsOfSnapshot();
+    const stored = Buffer.from(
+      await (
+        await s3.send(new GetObjectCommand({ Bucket: bucket, Key: first!.object_key }))
+      ).Body!.transformToByteArray(),
+    );
+    stored[first!.offset + 40]! ^= 0x01;
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: first!.object_key, Body: stored }));
+    await writeFile(join(volume, 'a.txt'), 'changed after the restore');
+    const before = await tree(volume);
+    const pid = Number(await readFile(join(volume, 'pid'), 'utf8'));
+
+    const started = await restore();
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const op = await cp.finished(token, started.body.id, 120_000);
+    assert.equal(op.status, 'failed', JSON.stringify(op));
+    const fetchStep = op.steps.find((s) => s.name === 'fetch, verify and unpack')!;
+    assert.equal(fetchStep.status, 'failed');
+    assert.match(fetchStep.error!, /SnapshotCorrupt: .*(blob|chunk)/);
+    assert.equal(op.steps.find((s) => s.name === 'stop services')!.status, 'skipped');
+    assert.equal(Number(await readFile(join(volume, 'pid'), 'utf8')), pid);
+    assert.ok(existsSync(`/proc/${pid}`) && (await fetch(`http://127.0.0.1:${port}/`)).ok, 'services up');
+    assert.deepEqual(await tree(volume), before, 'nothing on disk changed');
+    assert.ok(!existsSync(join(a.root, 'restores', envId, started.body.id)), 'no staging left behind');
+  });
+
+  it('restores from a receiver, reading its packs by range over the pinned certificate', async () => {
+    receiver = await startReceiver(join(stack.runDir, uniqueName('receiver-data')));
+    const added = await cp.request<{ destination: { id: string } } & ApiError>(
+      'POST',
+      '/destinations',
+      token,
+      {
+        kind: 'receiver',
+        name: 'home',
+        url: receiver.url,
+        fingerprint: receiver.fingerprint,
+        enrolmentCode: receiver.enrolmentCode,
+      },
+    );
+    assert.equal(added.status, 201, JSON.stringify(added.body));
+    await writeFile(join(volume, 'a.txt'), 'on the receiver');
+    const onReceiver = await tree(volume);
+    const snapshot = await captureV2(added.body.destination.id);
+    await writeFile(join(volume, 'a.txt'), 'changed again');
+
+    const started = await restore(snapshot);
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const op = await cp.finished(token, started.body.id, 120_000);
+    assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
+    assert.deepEqual(await tree(volume), onReceiver);
+  });
+});
