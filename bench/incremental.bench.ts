@@ -3,25 +3,24 @@
 // rounds that each change ~5% of the files (some appended, some rewritten in place, the PostgreSQL
 // cluster written by pgbench), and what each side stores after them. Started by bench/incremental.sh.
 //   npm run bench:incremental [-- --size GIB --rounds N --change FRACTION]
-// The capture runs in this process through the agent's own code (agent/dedup-capture.ts) against the
-// real API and object store; the agent's memory is measured once backups run it (bench:backup).
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+// Backups and the restore run as users start them: through the API, the workflows and a real agent
+// process (the control plane writing format 2), whose peak memory is printed.
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import { appendFileSync, openSync, readdirSync, statSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ControlPlaneClient } from '../agent/control-plane-client.ts';
-import { captureDedupSnapshot } from '../agent/dedup-capture.ts';
 import { ProcessRuntime } from '../agent/process-runtime.ts';
-import { createLogger } from '../common/log.ts';
+import type { ServiceSpec } from '../common/environment-spec.ts';
 import { createServer } from '../db/servers.data.ts';
-import { createSnapshot } from '../db/snapshots.data.ts';
-import { getTeamPublicKey } from '../db/team-keys.data.ts';
 import { createTeam } from '../db/teams.data.ts';
 import { stackS3, startControlPlane } from '../tests/helpers/control-plane.ts';
+import { startAgent } from '../tests/helpers/processes.ts';
 import { freePort, stack, uniqueName } from '../tests/helpers/stack.ts';
+import { resetPeak, rssMiB } from './process-memory.ts';
 
 const { values } = parseArgs({
   options: {
@@ -54,56 +53,65 @@ function timed(script: string): number {
   return (performance.now() - t) / 1000;
 }
 
-const cp = await startControlPlane();
+const cp = await startControlPlane({ snapshotFormat: 2 });
 const { team, token } = await createTeam(cp.db, uniqueName('bench'));
 const destination = await cp.addDestination(token);
 const server = await createServer(cp.db, team.id, 'bench');
+const dataRoot = join(stack.runDir, 'agent');
+const agent = startAgent(cp.apiUrl, server.agentToken, dataRoot);
+const port = await freePort();
+const service: ServiceSpec = {
+  name: 'app',
+  command: `exec node -e "require('http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1')"`,
+  env: {},
+  volumes,
+  healthCheck: { type: 'http', port, path: '/' },
+  healthTimeoutSeconds: 30,
+  stopSignal: 'SIGTERM',
+  stopTimeoutSeconds: 10,
+};
 const env = await cp.request<{ id: string }>('POST', '/environments', token, {
   name: 'bench',
   serverId: server.server.id,
-  // Never started: the capture's hold has nothing to pause, as restic's backup has not.
-  services: [
-    { name: 'db', command: 'sleep infinity', volumes, stopSignal: 'SIGTERM', stopTimeoutSeconds: 10 },
-  ],
+  services: [service],
 });
 if (env.status !== 201) throw new Error(`environment: ${JSON.stringify(env.body)}`);
 const envId = env.body.id;
-const runtime = new ProcessRuntime(join(stack.runDir, 'agent'));
-const live = runtime.volumesRoot(envId);
+const live = new ProcessRuntime(dataRoot).volumesRoot(envId);
 execFileSync('mkdir', ['-p', live]);
 execFileSync('cp', ['-a', ...volumes.map((v) => join(data, v)), live]);
-const client = new ControlPlaneClient(cp.apiUrl, server.agentToken);
-const publicKey = (await getTeamPublicKey(cp.db, team.id))!.publicKey.toString('hex');
-const spec = await client.environmentSpec(envId);
-const log = createLogger('agent', { level: 'warn' });
+const deploy = await cp.request<{ id: string }>('POST', `/environments/${envId}/deploy`, token);
+if ((await cp.finished(token, deploy.body.id)).status !== 'succeeded') throw new Error('deploy failed');
 const { endpoint } = stack.s3;
 const bucket = destination.bucket;
 const restic = `s3:${endpoint}/${bucket}/restic`;
 execFileSync('restic', ['-q', '-r', restic, 'init'], { env: s3Env, stdio: 'ignore' });
+let agentPeak = 0;
 
+/** One backup through the operation and the agent: workflow start to end, and what it stored. */
 async function strackt() {
-  const snapshot = await createSnapshot(cp.db, {
-    teamId: team.id,
-    environmentId: envId,
-    destinationId: destination.destinationId,
-    sourceServerId: server.server.id,
-    operationId: 'op_bench',
-    formatVersion: 2,
-    keyId: 'bench',
-    objectKeys: (id) => ({
-      data: `${id}/none`,
-      manifest: `strackt/${team.id}/${envId}/${id}/manifest.json.strackt`,
-    }),
-  });
+  resetPeak(agent.child.pid!);
   execFileSync('sync');
-  const t = performance.now();
-  const result = await captureDedupSnapshot(
-    { runtime, controlPlane: client, serverId: server.server.id, log },
-    spec,
-    { snapshotId: snapshot.id, environmentId: envId, teamPublicKey: publicKey },
-    () => {},
+  const started = await cp.request<{ id: string; workflowId: string }>(
+    'POST',
+    `/environments/${envId}/backups`,
+    token,
+    { destinationId: destination.destinationId },
   );
-  return { seconds: (performance.now() - t) / 1000, result };
+  if (started.status !== 202) throw new Error(`backup refused: ${JSON.stringify(started.body)}`);
+  const op = await cp.finished(token, started.body.id, 3_600_000);
+  if (op.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(op)}`);
+  agentPeak = Math.max(agentPeak, rssMiB(agent.child.pid!).peak);
+  const info = await cp.temporal.workflow.getHandle(started.body.workflowId).describe();
+  const { body } = await cp.request<{ snapshots: { id: string; sizeBytes: number; frozenMs: number }[] }>(
+    'GET',
+    `/environments/${envId}/snapshots`,
+    token,
+  );
+  return {
+    seconds: (info.closeTime!.getTime() - info.startTime.getTime()) / 1000,
+    snapshot: body.snapshots[0]!,
+  };
 }
 
 async function storedBytes(prefix: string): Promise<number> {
@@ -204,39 +212,77 @@ line(
   firstRestic,
   `, ${(plain / first.seconds).toFixed(2)}x plain (${plain.toFixed(2)} s)`,
 );
-const held = [first.result.frozenMs];
+const held = [first.snapshot.frozenMs];
 const second = await strackt();
 const secondRestic = timed(`cd ${live} && restic -q -r ${restic} backup ${volumes.join(' ')} >/dev/null`);
 line(
   'second backup, nothing changed',
   second.seconds,
   secondRestic,
-  `, ${mb(second.result.figures.bytesStored)} sent`,
+  `, ${mb(second.snapshot.sizeBytes)} stored`,
 );
-held.push(second.result.frozenMs);
+held.push(second.snapshot.frozenMs);
 const changed: { ours: number; theirs: number; sent: number }[] = [];
 let what = '';
 for (let round = 0; round < rounds; round++) {
   what = await changeFiles();
   const ours = await strackt();
   const theirs = timed(`cd ${live} && restic -q -r ${restic} backup ${volumes.join(' ')} >/dev/null`);
-  changed.push({ ours: ours.seconds, theirs, sent: ours.result.figures.bytesStored });
-  held.push(ours.result.frozenMs);
+  changed.push({ ours: ours.seconds, theirs, sent: ours.snapshot.sizeBytes });
+  held.push(ours.snapshot.frozenMs);
 }
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 line(
   `after changes, median of ${rounds}`,
   median(changed.map((c) => c.ours)),
   median(changed.map((c) => c.theirs)),
-  `, ${mb(median(changed.map((c) => c.sent)))} sent (each round: ${what})`,
+  `, ${mb(median(changed.map((c) => c.sent)))} stored (each round: ${what})`,
 );
 const ours = await storedBytes(`strackt/${team.id}/`);
 const theirs = await storedBytes('restic/');
 console.log(
   `stored after ${rounds + 2} backups: strackt ${mb(ours)}, restic ${mb(theirs)} = ${(ours / theirs).toFixed(2)}x restic's repository`,
 );
-console.log(
-  `held still per backup (ms): ${held.join(', ')} (services never started here: the hold's own cost)`,
+console.log(`held still per backup (ms): ${held.join(', ')} (the environment's service paused while read)`);
+
+// The latest snapshot restored by strackt's restore operation, beside the plain pipeline's download
+// and restic's restore of its latest, each into a folder of its own.
+const latest = (
+  await cp.request<{ snapshots: { id: string }[] }>('GET', `/environments/${envId}/snapshots`, token)
+).body.snapshots[0]!.id;
+resetPeak(agent.child.pid!);
+execFileSync('sync');
+const restore = await cp.request<{ id: string }>('POST', `/environments/${envId}/restores`, token, {
+  snapshotId: latest,
+  targetServerId: server.server.id,
+});
+if (restore.status !== 202) throw new Error(`restore refused: ${JSON.stringify(restore.body)}`);
+const restored = await cp.finished(token, restore.body.id, 3_600_000);
+if (restored.status !== 'succeeded') throw new Error(`restore failed: ${JSON.stringify(restored)}`);
+agentPeak = Math.max(agentPeak, rssMiB(agent.child.pid!).peak);
+const fetchStep = restored.steps.find((st) => st.name === 'fetch, verify and unpack')!;
+const ourRestore = (Date.parse(fetchStep.endedAt!) - Date.parse(fetchStep.startedAt!)) / 1000;
+const work = join(stack.runDir, 'restores');
+const plainUrl = await getSignedUrl(
+  stackS3(),
+  new GetObjectCommand({ Bucket: bucket, Key: 'plain.tar.zst' }),
+  {
+    expiresIn: 3600,
+  },
 );
-console.log('restore of the latest snapshot: measured once the agent restores format 2');
+execFileSync('mkdir', ['-p', join(work, 'plain')]);
+const plainRestore = timed(`curl -sf '${plainUrl}' | zstd -d -T0 -q | tar -x -C ${join(work, 'plain')}`);
+const resticRestore = timed(
+  `restic -q -r ${restic} restore latest --target ${join(work, 'restic')} >/dev/null`,
+);
+line(
+  'restore of the latest (fetch, unpack)',
+  ourRestore,
+  resticRestore,
+  `, ${(plainRestore / ourRestore).toFixed(2)}x plain (${plainRestore.toFixed(2)} s, of the first backup's data)`,
+);
+console.log(
+  `strackt agent peak RSS over the backups and the restore: ${agentPeak.toFixed(0)} MiB (target <= 250)`,
+);
+await agent.kill();
 await cp.stop();
