@@ -59,6 +59,7 @@ const destination = await cp.addDestination(token);
 const server = await createServer(cp.db, team.id, 'bench');
 const dataRoot = join(stack.runDir, 'agent');
 const agent = startAgent(cp.apiUrl, server.agentToken, dataRoot);
+await cp.connected(token, server.server.id);
 const port = await freePort();
 const service: ServiceSpec = {
   name: 'app',
@@ -81,6 +82,7 @@ const live = new ProcessRuntime(dataRoot).volumesRoot(envId);
 execFileSync('mkdir', ['-p', live]);
 execFileSync('cp', ['-a', ...volumes.map((v) => join(data, v)), live]);
 const deploy = await cp.request<{ id: string }>('POST', `/environments/${envId}/deploy`, token);
+if (deploy.status !== 202) throw new Error(`deploy refused: ${JSON.stringify(deploy.body)}`);
 if ((await cp.finished(token, deploy.body.id)).status !== 'succeeded') throw new Error('deploy failed');
 const { endpoint } = stack.s3;
 const bucket = destination.bucket;
