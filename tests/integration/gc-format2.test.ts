@@ -157,10 +157,11 @@ describe('format-2 garbage collection beside backups and faults', () => {
     const packsOfA = await packsOf(a);
     assert.ok(ofA.length > 0 && packsOfA.length > 0);
 
-    // B: x unchanged (claimed from A's packs, read first: "x" sorts before "zz-big"), then 64 MiB.
+    // B: x unchanged (claimed from A's packs, read first: "x" sorts before "zz-big"), then 64 MiB in
+    // 16 MiB packs, the first stored after about 2 s: A goes once B relies on both kinds of chunk.
     await writeFile(data('zz-big'), big);
     const operationId = await startBackup();
-    const b = await waitFor('backup B to claim every chunk of A', async () => {
+    const b = await waitFor('backup B to claim every chunk of A and store a pack', async () => {
       const row = await cp.db
         .selectFrom('snapshots')
         .select('id')
@@ -177,8 +178,10 @@ describe('format-2 garbage collection beside backups and faults', () => {
           ofA.map((r) => r.chunk_id),
         )
         .executeTakeFirstOrThrow();
-      return Number(n) === ofA.length ? row.id : undefined;
+      const stored = (await packsOf(row.id)).filter((p) => p.status === 'stored');
+      return Number(n) === ofA.length && stored.length > 0 ? row.id : undefined;
     });
+    const uploadedByB = (await packsOf(b)).filter((p) => p.status === 'stored');
 
     await (await deleteSnapshot(a)).result();
     const during = await cp.db
@@ -190,6 +193,8 @@ describe('format-2 garbage collection beside backups and faults', () => {
     const left = await packObjects();
     for (const p of packsOfA)
       assert.ok(left.includes(p.object_key), `A's pack ${p.id}, claimed by B, is kept`);
+    for (const p of uploadedByB)
+      assert.ok(left.includes(p.object_key), `B's pack ${p.id}, stored before the prune, is kept`);
 
     const operation = await cp.finished(token, operationId, 180_000);
     assert.equal(operation.status, 'succeeded', JSON.stringify(operation));
