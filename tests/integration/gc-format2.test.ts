@@ -19,7 +19,7 @@ import { chunkIdOf } from '../../format/v2/chunk-id.ts';
 import { PackWriter } from '../../format/v2/pack-writer.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { restoreWithKitV2 } from '../helpers/restore-kit-v2.ts';
-import { stack, uniqueName } from '../helpers/stack.ts';
+import { freePorts, stack, uniqueName } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const noise = (n: number, seed: number) =>
@@ -203,7 +203,7 @@ describe('format-2 garbage collection beside backups and faults', () => {
     await restoreAllListed(contents);
   });
 
-  it('finishes a collection cut between its steps at the next prune, every listed snapshot restoring throughout', async () => {
+  it('finishes a collection cut after its objects went at the next prune, every listed snapshot restoring throughout', async () => {
     const b = (await listed())[0]!;
     const going = await packsOf(b);
     assert.ok(going.length >= 2, `${going.length} packs of B`);
@@ -238,6 +238,61 @@ describe('format-2 garbage collection beside backups and faults', () => {
     await (await deleteSnapshot(d)).result();
     assert.deepEqual(await packsOf(b), [], "B's packs' rows are gone");
     assert.deepEqual(await listed(), [c]);
+    await restoreAllListed(contents);
+  });
+
+  it('finishes a collection cut before its objects went at its retry, every listed snapshot restoring throughout', async () => {
+    await writeFile(data('y'), noise(20 * 1024 * 1024, 3));
+    const y = await backUp();
+    const going = await packsOf(y);
+    assert.ok(going.length >= 2, `${going.length} packs of Y`);
+    await rm(data('y'));
+    const z = await backUp();
+    contents[z] = { x };
+
+    // The fault: the object store unreachable from the moment the packs are marked deleting (a trigger
+    // points the destination at a closed port in the marking transaction), so the collection fails
+    // after its first step and before removing any object, as one killed there would.
+    const destination = await cp.db
+      .selectFrom('destinations')
+      .select('endpoint')
+      .where('id', '=', ids.destination)
+      .executeTakeFirstOrThrow();
+    const [closed] = (await freePorts(1)) as [number];
+    await sql`CREATE FUNCTION gc_test_unreachable() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        UPDATE destinations SET endpoint = ${sql.lit(`http://127.0.0.1:${closed}`)} WHERE id = NEW.destination_id;
+        RETURN NULL;
+      END $$`.execute(cp.db);
+    await sql`CREATE TRIGGER gc_test_unreachable AFTER UPDATE OF status ON packs
+      FOR EACH ROW WHEN (NEW.status = 'deleting') EXECUTE FUNCTION gc_test_unreachable()`.execute(cp.db);
+    const prune = await deleteSnapshot(y);
+    await waitFor("the collection to fail after marking Y's packs deleting", async () => {
+      const { raw } = await prune.describe();
+      const attempts = raw.pendingActivities?.find((a) => a.activityType?.name === 'collectGarbage')?.attempt;
+      return (attempts ?? 0) >= 2;
+    });
+    const now = await packsOf(y);
+    const objects = await packObjects();
+    assert.deepEqual(
+      now.map((p) => [p.id, p.status, objects.includes(p.object_key)]).sort(),
+      going.map((p) => [p.id, 'deleting', true]).sort(),
+      'marked deleting, objects still there',
+    );
+    assert.ok(!(await listed()).includes(y), 'Y is no longer listed');
+    await restoreAllListed(contents);
+
+    await sql`DROP TRIGGER gc_test_unreachable ON packs`.execute(cp.db);
+    await sql`DROP FUNCTION gc_test_unreachable()`.execute(cp.db);
+    await cp.db
+      .updateTable('destinations')
+      .set({ endpoint: destination.endpoint })
+      .where('id', '=', ids.destination)
+      .execute();
+    await prune.result();
+    assert.deepEqual(await packsOf(y), [], "Y's packs' rows are gone");
+    const left = await packObjects();
+    for (const p of going) assert.ok(!left.includes(p.object_key), `${p.object_key} is removed`);
     await restoreAllListed(contents);
   });
 
