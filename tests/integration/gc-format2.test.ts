@@ -364,4 +364,15 @@ describe('format-2 garbage collection beside backups and faults', () => {
     assert.equal(await exists(recent.key), true, 'an upload whose URL may still be used is left');
     await restoreAllListed(contents);
   });
+
+  it('uploads again what a prune collected, though the agent cached its files as unchanged', async () => {
+    const abandoned = (
+      await cp.db.selectFrom('packs').select('object_key').where('status', '=', 'uploading').execute()
+    ).map((p) => p.object_key);
+    for (const snapshotId of await listed()) await (await deleteSnapshot(snapshotId)).result();
+    assert.deepEqual((await packObjects()).sort(), abandoned.sort(), 'every stored pack went');
+    const w = await backUp();
+    contents[w] = { x };
+    await restoreAllListed(contents);
+  });
 });
