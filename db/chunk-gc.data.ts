@@ -121,8 +121,10 @@ function goneOrAbandoned(db: Db | Transaction<Database>, destinationId: string) 
 /**
  * First step of deleting packs: marks `deleting` those of packIds that may go, and answers them (with
  * any already deleting, to retry). Decided again here, with backups' claims locked out: a stored pack
- * may go only if each live chunk it holds has a good copy in a stored pack not among packIds (so a
- * repacked pack goes once its copy is stored), an upload only if abandoned. From then on nothing
+ * may go only if each live chunk it holds has a verified copy, not marked bad, in a stored pack not
+ * among packIds (so a repacked pack goes once its copy is stored), an upload only if abandoned. An
+ * unverified copy will not do: it may be another environment's garbage under the chunk's id, which
+ * counts as held only for that environment (docs/SECURITY.md). From then on nothing
  * counts its chunks as held; the caller deletes the objects, then deletePackRows. A crash in between
  * leaves them deleting, and the next collection finds them in packsToDelete.
  */
@@ -158,7 +160,8 @@ export async function markPacksDeleting(db: Db, destinationId: string, packIds: 
               .where('packs.destination_id', '=', destinationId)
               .where('packs.status', '=', 'stored')
               .where('packs.id', 'not in', packIds)
-              .where('copy.bad_at', 'is', null),
+              .where('copy.bad_at', 'is', null)
+              .where('copy.verified_at', 'is not', null),
           ),
         ),
       )

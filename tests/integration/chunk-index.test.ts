@@ -214,6 +214,28 @@ describe('the chunk index (format 2)', () => {
     assert.deepEqual(await chunksToUpload(testDb.db, other.id, [live!]), []);
   });
 
+  it('keeps a pack claimed after the collection looked whose other copy is unverified (poisoning)', async () => {
+    const dst = await destination();
+    const c = newChunk();
+    const old = await completeBackup(dst, ids.envA, [c]);
+    await setStatus(old.snapshot.id, 'deleting');
+    assert.deepEqual(
+      (await garbage(testDb.db, dst)).packsToDelete.map((p) => p.id),
+      [old.pack!.id],
+    );
+    // Another environment's agent seals garbage under c's id; it counts as held only for its own.
+    const forged = await backup(dst, ids.envB);
+    await upload(forged.id, [c]);
+    // Then, before the collection decides, a backup of A claims its own copy.
+    const next = await backup(dst, ids.envA);
+    assert.deepEqual(await chunksToUpload(testDb.db, next.id, [c]), []);
+    assert.deepEqual(
+      await markPacksDeleting(testDb.db, dst, [old.pack!.id]),
+      [],
+      'B’s copy is no copy for A',
+    );
+  });
+
   it('collects an upload a backup left behind only once its URL has long expired', async () => {
     const dst = await destination();
     const snapshot = await backup(dst, ids.envA);
