@@ -100,6 +100,7 @@ export function createApp(deps: AppDeps) {
   app.route('/agent/tasks', agentTasksRoutes(deps));
   app.route('/agent', agentRoutes(deps));
   app.route('/agent', agentPacksRoutes(deps));
-  app.route('/agent', agentRestorePacksRoutes(deps));
+  app.route('/agent', agentRestorePacksRoutes(deps, 'restores'));
+  app.route('/agent', agentRestorePacksRoutes(deps, 'verifications'));
   return app;
 }
