@@ -197,6 +197,8 @@ describe('verification of format-2 snapshots', () => {
     const again = await verify(healed);
     assert.equal(again.op.status, 'succeeded', JSON.stringify(again.op) + a.agent.output().slice(-3000));
     assert.equal(again.verified?.result, 'ok');
+    // The damaged snapshot reads the new copy from now on: it verifies again too.
+    assert.equal((await verify(snapshotId)).op.status, 'succeeded');
 
     await writeFile(join(volume, 'a.txt'), 'changed after the backup');
     const restore = await cp.request<Operation & ApiError>('POST', `/environments/${envId}/restores`, token, {
@@ -230,6 +232,7 @@ describe('verification of format-2 snapshots', () => {
     const healed = await backUp();
     const again = await verify(healed);
     assert.equal(again.op.status, 'succeeded', JSON.stringify(again.op) + a.agent.output().slice(-3000));
+    assert.equal((await verify(snapshotId)).op.status, 'succeeded');
   });
 
   it('answers the verification routes only to the server running that verification', async () => {
