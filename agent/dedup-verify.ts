@@ -94,7 +94,11 @@ export async function verifyDedupSnapshot(
   const located = new Set(places.map((p) => p.chunkId));
   const unlocated = ids.filter((id) => !located.has(id));
   const byPack = new Map<string, ChunkPlace[]>();
-  for (const p of places) byPack.set(p.packId, [...(byPack.get(p.packId) ?? []), p]);
+  for (const p of places) {
+    const inPack = byPack.get(p.packId);
+    if (inPack) inPack.push(p);
+    else byPack.set(p.packId, [p]);
+  }
   const packs = share([...byPack.keys()], ref.subset ?? 100);
   deps.log.info(
     { snapshotId: a.snapshotId, chunks: ids.length, packs: packs.length, of: byPack.size },
@@ -104,8 +108,8 @@ export async function verifyDedupSnapshot(
   const damage: Damage[] = [];
   const opener = new BlobOpener(await cp.dedupKey());
   let fetched = 0;
-  const gone = (packId: string, reason: string) =>
-    damage.push(...byPack.get(packId)!.map((p) => ({ chunkId: p.chunkId, packId, reason })));
+  const gone = (packId: string, unread: ChunkPlace[], reason: string) =>
+    damage.push(...unread.map((p) => ({ chunkId: p.chunkId, packId, reason })));
 
   /** Access to a batch of packs; when one is unreadable, asked one by one to learn which. */
   async function accessTo(batch: string[]): Promise<PackAccess[]> {
@@ -119,7 +123,7 @@ export async function verifyDedupSnapshot(
       out.push(
         ...(await cp.verificationPackAccess(ref.operationId, [packId]).catch((err: unknown) => {
           if (!unreadable(err)) throw err;
-          gone(packId, (err as Error).message);
+          gone(packId, byPack.get(packId)!, (err as Error).message);
           return [];
         })),
       );
@@ -139,7 +143,8 @@ export async function verifyDedupSnapshot(
       );
     const limit = deps.downloadLimit;
     try {
-      for (const run of runs(byPack.get(pack.packId)!)) {
+      const all = runs(byPack.get(pack.packId)!);
+      for (const [k, run] of all.entries()) {
         const start = run[0]!.offset;
         const end = run.at(-1)!.offset + run.at(-1)!.length;
         let bytes: Buffer;
@@ -154,7 +159,7 @@ export async function verifyDedupSnapshot(
           // The storage refusing a range of a pack it listed: the pack is gone or shorter than indexed.
           if (!(err instanceof DownloadError && err.status && err.status >= 400 && err.status < 500))
             throw err;
-          gone(pack.packId, `pack ${pack.packId} could not be read: ${err.message}`);
+          gone(pack.packId, all.slice(k).flat(), `pack ${pack.packId} could not be read: ${err.message}`);
           return;
         }
         fetched += bytes.length;

@@ -27,7 +27,11 @@ export async function damagedCopies<C extends BlobCopy>(
   copies: C[],
 ): Promise<C[]> {
   const byPack = new Map<string, C[]>();
-  for (const copy of copies) byPack.set(copy.packId, [...(byPack.get(copy.packId) ?? []), copy]);
+  for (const copy of copies) {
+    const inPack = byPack.get(copy.packId);
+    if (inPack) inPack.push(copy);
+    else byPack.set(copy.packId, [copy]);
+  }
   const opener = new BlobOpener(dedupKey);
   const damaged: C[] = [];
   for (const [packId, inPack] of byPack) {
