@@ -19,9 +19,10 @@ interface Deps {
 export function createVerifyActivities({ db, vault, storeOf, notify }: Deps) {
   return {
     /**
-     * What the control plane can see without reading the snapshot: both objects are there, the data
-     * object has the size recorded, its header opens with the team key. Then the data key is sealed to
-     * the verifying agent. Answers the outcome when that already decides it (missing, truncated).
+     * What the control plane can see without reading the snapshot: both objects are there (format 2:
+     * its manifest), the data object has the size recorded, its header opens with the team key. Then
+     * the data key is sealed to the verifying agent. Answers the outcome when that already decides it
+     * (missing, truncated).
      */
     async prepareVerification(
       input: VerifyInput,
@@ -36,11 +37,12 @@ export function createVerifyActivities({ db, vault, storeOf, notify }: Deps) {
       if (!server?.agent_public_key)
         throw refuse(`server ${input.serverId} is not an enrolled server of this team`, 'NoSuchServer');
       const store = await storeOf(snapshot.team_id, snapshot.destination_id);
+      const sizeBytes = Number(snapshot.size_bytes);
+      // Format 2 has no data object: its packs are checked by the agent, blob by blob.
       const [data, manifest] = await Promise.all([
-        store.size(snapshot.data_key),
+        snapshot.format_version === 2 ? sizeBytes : store.size(snapshot.data_key),
         store.size(snapshot.manifest_key),
       ]);
-      const sizeBytes = Number(snapshot.size_bytes);
       if (data === undefined || manifest === undefined)
         return {
           sizeBytes,

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
-import { chunkIdsPerAsk, packAccessPerAsk } from '../common/pack-upload-limits.ts';
+import { chunkIdsPerAsk, damageReportCopies, packAccessPerAsk } from '../common/pack-upload-limits.ts';
 import type { PackEntry } from '../format/v2/pack-layout.ts';
 import type { TlsPin } from '../storage/pinned-client.ts';
 import { httpRequest } from './http-request.ts';
@@ -282,14 +282,52 @@ export class ControlPlaneClient {
     await this.call('POST', `/agent/tasks/${encodeURIComponent(taskId)}/cancelled`);
   }
 
-  /** The same for a snapshot this agent verifies (streams and checks, writing nothing). */
   /** Where chunks of the format-2 snapshot this server is restoring lie (hex ids), asked in batches. */
-  async locateRestoreChunks(operationId: string, ids: string[]): Promise<ChunkPlace[]> {
+  locateRestoreChunks(operationId: string, ids: string[]): Promise<ChunkPlace[]> {
+    return this.locateChunks('restores', operationId, ids);
+  }
+
+  /** URLs and sealed data keys of packs holding chunks of the snapshot this server is restoring. */
+  restorePackAccess(operationId: string, packIds: string[]): Promise<PackAccess[]> {
+    return this.packAccess('restores', operationId, packIds);
+  }
+
+  /** The same for the format-2 snapshot this server is verifying. */
+  locateVerificationChunks(operationId: string, ids: string[]): Promise<ChunkPlace[]> {
+    return this.locateChunks('verifications', operationId, ids);
+  }
+
+  verificationPackAccess(operationId: string, packIds: string[]): Promise<PackAccess[]> {
+    return this.packAccess('verifications', operationId, packIds);
+  }
+
+  /** Copies the verification found damaged (hex chunk ids); answers how many the control plane marked bad. */
+  async reportVerificationDamage(
+    operationId: string,
+    copies: { chunkId: string; packId: string }[],
+  ): Promise<number> {
+    let marked = 0;
+    for (let at = 0; at < copies.length; at += damageReportCopies) {
+      const answer = await this.patiently<{ marked: number }>(
+        'POST',
+        `/agent/verifications/${encodeURIComponent(operationId)}/damage`,
+        { copies: copies.slice(at, at + damageReportCopies) },
+      );
+      marked += answer.marked;
+    }
+    return marked;
+  }
+
+  private async locateChunks(
+    kind: 'restores' | 'verifications',
+    operationId: string,
+    ids: string[],
+  ): Promise<ChunkPlace[]> {
     const out: ChunkPlace[] = [];
     for (let at = 0; at < ids.length; at += chunkIdsPerAsk) {
       const answer = await this.patiently<{ locations: ChunkPlace[] }>(
         'POST',
-        `/agent/restores/${encodeURIComponent(operationId)}/chunks/locate`,
+        `/agent/${kind}/${encodeURIComponent(operationId)}/chunks/locate`,
         { ids: ids.slice(at, at + chunkIdsPerAsk) },
       );
       out.push(...answer.locations);
@@ -297,14 +335,17 @@ export class ControlPlaneClient {
     return out;
   }
 
-  /** URLs and sealed data keys of packs holding chunks of the snapshot this server is restoring. */
-  async restorePackAccess(operationId: string, packIds: string[]): Promise<PackAccess[]> {
+  private async packAccess(
+    kind: 'restores' | 'verifications',
+    operationId: string,
+    packIds: string[],
+  ): Promise<PackAccess[]> {
     const out: PackAccess[] = [];
     for (let at = 0; at < packIds.length; at += packAccessPerAsk) {
       const { packs, pin } = await this.patiently<{
         packs: { packId: string; url: string; sealedDataKey: string }[];
         pin?: TlsPin;
-      }>('POST', `/agent/restores/${encodeURIComponent(operationId)}/packs/access`, {
+      }>('POST', `/agent/${kind}/${encodeURIComponent(operationId)}/packs/access`, {
         packIds: packIds.slice(at, at + packAccessPerAsk),
       });
       for (const p of packs) out.push({ ...p, url: { url: p.url, ...(pin && { pin }) } });
@@ -312,6 +353,7 @@ export class ControlPlaneClient {
     return out;
   }
 
+  /** The same as restoreAccess for a snapshot this agent verifies (streams and checks, writing nothing). */
   verificationAccess(operationId: string): Promise<RestoreAccess> {
     return this.patiently('POST', `/agent/verifications/${encodeURIComponent(operationId)}/access`);
   }

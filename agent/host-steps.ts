@@ -38,6 +38,9 @@ interface Deps {
     | 'locateRestoreChunks'
     | 'restorePackAccess'
     | 'verificationAccess'
+    | 'locateVerificationChunks'
+    | 'verificationPackAccess'
+    | 'reportVerificationDamage'
     | 'confirmRestore'
   >;
   serverId: string;
@@ -165,7 +168,7 @@ export function createHostSteps({
     ),
 
     /** Streams a stored snapshot and checks all of it, writing nothing; a bad snapshot is a RestoreError. */
-    verifySnapshotOnHost: permanentFailures((ref: RestoreRef, ctx) =>
+    verifySnapshotOnHost: permanentFailures((ref: RestoreRef & { subset?: number }, ctx) =>
       verifyStoredSnapshot(restoreDeps(ctx), ref, (progress) => ctx.heartbeat(progress), ctx.signal),
     ),
 

@@ -4,6 +4,7 @@ import { chunkIdsPerAsk, packAccessPerAsk } from '../common/pack-upload-limits.t
 import type { Db } from '../db/database.ts';
 import { snapshotChunkPlaces, snapshotPacks } from '../db/restore-chunks.data.ts';
 import { activeRestoreForServer } from '../db/restores.data.ts';
+import { activeVerificationForServer } from '../db/verifications.data.ts';
 import { getSnapshotById } from '../db/snapshots.data.ts';
 import { getTeamPublicKey, openTeamSecretKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
@@ -27,28 +28,52 @@ import {
 
 const chunkIdHex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a chunk id: 64 lowercase hex digits');
 
+/** The operations that read a format-2 snapshot's packs: their path, and names in the OpenAPI document. */
+const readers = {
+  restores: {
+    what: 'restore',
+    verb: 'restoring',
+    locate: 'locateRestoreChunks',
+    access: 'getRestorePackAccess',
+  },
+  verifications: {
+    what: 'verification',
+    verb: 'verifying',
+    locate: 'locateVerificationChunks',
+    access: 'getVerificationPackAccess',
+  },
+} as const;
+
 /**
- * The agent's side of restoring a format-2 snapshot (docs/ARCHITECTURE.md, "Chunk index (format 2)"):
- * where its chunks lie, and for each pack holding them a URL and the pack's data key sealed to the
- * agent. Only for the restore the calling server runs now, and only that snapshot's chunks and packs:
- * anything else is not found, whoever asks.
+ * The agent's side of reading a format-2 snapshot's packs, to restore or to verify it
+ * (docs/ARCHITECTURE.md, "Chunk index (format 2)"): where its chunks lie, and for each pack holding
+ * them a URL and the pack's data key sealed to the agent. Only for the restore or verification the
+ * calling server runs now, and only that snapshot's chunks and packs: anything else is not found,
+ * whoever asks.
  */
-export function agentRestorePacksRoutes({ db, vault, storeOf }: { db: Db; vault: Vault; storeOf: StoreOf }) {
-  async function runningRestore(serverId: string, operationId: string) {
-    const restore = await activeRestoreForServer(db, serverId, operationId);
-    // The key is dropped when the restore closes: from then on, nothing more is handed out for it.
-    if (!restore?.sealed_data_key) throw notFound('restore', operationId);
-    return getSnapshotById(db, restore.snapshot_id);
+export function agentRestorePacksRoutes(
+  { db, vault, storeOf }: { db: Db; vault: Vault; storeOf: StoreOf },
+  kind: keyof typeof readers,
+) {
+  const names = readers[kind];
+  async function runningRead(serverId: string, operationId: string) {
+    const running =
+      kind === 'restores'
+        ? await activeRestoreForServer(db, serverId, operationId)
+        : await activeVerificationForServer(db, serverId, operationId);
+    // The key is dropped when the operation closes: from then on, nothing more is handed out for it.
+    if (!running?.sealed_data_key) throw notFound(names.what, operationId);
+    return getSnapshotById(db, running.snapshot_id);
   }
 
   return newRouter<AgentEnv>()
     .openapi(
       createRoute({
         method: 'post',
-        path: '/restores/{id}/chunks/locate',
-        operationId: 'locateRestoreChunks',
+        path: `/${kind}/{id}/chunks/locate`,
+        operationId: names.locate,
         tags: ['Agent'],
-        summary: 'Where chunks of the snapshot this server is restoring lie: pack, offset and lengths',
+        summary: `Where chunks of the snapshot this server is ${names.verb} lie: pack, offset and lengths`,
         request: {
           params: idParam('op_...'),
           body: jsonBody(z.strictObject({ ids: z.array(chunkIdHex).min(1).max(chunkIdsPerAsk) })),
@@ -76,7 +101,7 @@ export function agentRestorePacksRoutes({ db, vault, storeOf }: { db: Db; vault:
         },
       }),
       async (c) => {
-        const snapshot = await runningRestore(c.get('server').id, c.req.valid('param').id);
+        const snapshot = await runningRead(c.get('server').id, c.req.valid('param').id);
         const ids = c.req.valid('json').ids.map((id) => Buffer.from(id, 'hex'));
         const places = await snapshotChunkPlaces(db, snapshot, ids);
         return c.json({ locations: places.map((p) => ({ ...p, chunkId: p.chunkId.toString('hex') })) }, 200);
@@ -85,11 +110,10 @@ export function agentRestorePacksRoutes({ db, vault, storeOf }: { db: Db; vault:
     .openapi(
       createRoute({
         method: 'post',
-        path: '/restores/{id}/packs/access',
-        operationId: 'getRestorePackAccess',
+        path: `/${kind}/{id}/packs/access`,
+        operationId: names.access,
         tags: ['Agent'],
-        summary:
-          'For packs holding chunks of the snapshot this server is restoring: a URL to read each, and its data key sealed to this agent',
+        summary: `For packs holding chunks of the snapshot this server is ${names.verb}: a URL to read each, and its data key sealed to this agent`,
         request: {
           params: idParam('op_...'),
           body: jsonBody(z.strictObject({ packIds: z.array(idString).min(1).max(packAccessPerAsk) })),
@@ -111,13 +135,13 @@ export function agentRestorePacksRoutes({ db, vault, storeOf }: { db: Db; vault:
       }),
       async (c) => {
         const server = c.get('server');
-        const snapshot = await runningRestore(server.id, c.req.valid('param').id);
+        const snapshot = await runningRead(server.id, c.req.valid('param').id);
         const asked = [...new Set(c.req.valid('json').packIds)];
         const packs = await snapshotPacks(db, snapshot, asked);
         const missing = asked.find((id) => !packs.some((p) => p.id === id));
         if (missing) throw notFound('pack', missing);
         const team = await getTeamPublicKey(db, snapshot.team_id);
-        if (!team || !server.agent_public_key) throw notFound('restore', c.req.valid('param').id);
+        if (!team || !server.agent_public_key) throw notFound(names.what, c.req.valid('param').id);
         const agentKey = Buffer.from(server.agent_public_key, 'hex');
         const store = await storeOf(snapshot.team_id, snapshot.destination_id);
         const secretKey = await openTeamSecretKey(db, vault, snapshot.team_id);

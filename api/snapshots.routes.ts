@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Client } from '@temporalio/client';
-import { DomainError, notFound } from '../common/errors.ts';
+import { DomainError, invalid, notFound } from '../common/errors.ts';
 import { startPrune } from '../common/workflow-starts.ts';
 import type { Db } from '../db/database.ts';
 import { getEnvironment } from '../db/environments.data.ts';
@@ -84,7 +84,15 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
           'It may run beside a backup or restore of the environment.',
         request: {
           params: idParam('snap_...'),
-          body: jsonBody(z.strictObject({ serverId: idString.optional() })),
+          body: jsonBody(
+            z.strictObject({
+              serverId: idString.optional(),
+              subset: z.number().int().min(1).max(100).optional().openapi({
+                description:
+                  'Format 2 only: the percentage of the snapshot’s packs read, chosen at random (all of them when absent)',
+              }),
+            }),
+          ),
         },
         responses: {
           202: locatedResponse(operationSchema, 'Started'),
@@ -95,12 +103,16 @@ export function snapshotsRoutes(deps: SnapshotsDeps) {
         const teamId = c.get('teamId');
         const snapshot = await getSnapshot(db, teamId, c.req.valid('param').id);
         const environment = await getEnvironment(db, teamId, snapshot.environment_id);
-        const server = await getServer(db, teamId, c.req.valid('json').serverId ?? environment.server_id);
+        const { serverId, subset } = c.req.valid('json');
+        // Format 1 is one stream, read whole or not at all.
+        if (subset !== undefined && snapshot.format_version !== 2)
+          throw invalid('subset', 'only a format-2 snapshot is verified in part');
+        const server = await getServer(db, teamId, serverId ?? environment.server_id);
         await requireEnrolledAgent(deps, server);
         const op = await startOperation(
           deps,
           { teamId, environmentId: snapshot.environment_id, serverId: server.id, kind: 'verify' },
-          { snapshotId: snapshot.id },
+          { snapshotId: snapshot.id, ...(subset !== undefined && { subset }) },
         );
         return operationStarted(c, op);
       },

@@ -109,7 +109,11 @@ export const hostTasks = {
     }),
   },
   verifySnapshotOnHost: {
-    input: restoreRef,
+    // subset: the percentage of a format-2 snapshot's packs read (all of them when absent).
+    input: z.strictObject({
+      ...restoreRef.shape,
+      subset: z.optional(z.int().check(z.minimum(1), z.maximum(100))),
+    }),
     result: z.object({ entries: count, bytes: count }),
   },
   swapIn: { input: restoreRef, result: nothing },

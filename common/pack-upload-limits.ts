@@ -22,3 +22,9 @@ export const maxPacksInFlight = 32;
  * the pack's preamble and a presigned URL, so a call stays short whatever the snapshot's size.
  */
 export const packAccessPerAsk = 64;
+
+/**
+ * Damaged copies a verifying agent reports in one call: the control plane reads each blob again
+ * before it marks it bad, so a call stays short however much of a snapshot is damaged.
+ */
+export const damageReportCopies = 32;

@@ -39,6 +39,8 @@ export interface RestoreResult {
 /** `serverId` is the server whose agent streams and checks the snapshot. */
 export interface VerifyInput extends OperationInput {
   snapshotId: string;
+  /** Format 2: the percentage of the snapshot's packs read, chosen at random (all when absent). */
+  subset?: number;
 }
 
 /** How a verification ended for the snapshot: 'ok', or what is wrong with it. */
