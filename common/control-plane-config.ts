@@ -11,8 +11,8 @@ export const controlPlaneConfig = {
   STRACKT_CONTROL_TASK_QUEUE: z.string().min(1).default(defaultControlTaskQueue),
   // An agent silent this long is offline; the API holds its long polls for a third of it (25 s).
   AGENT_STALE_AFTER_SECONDS: z._default(positiveSeconds, 75),
-  // The format new backups are written in (docs/FORMAT.md): 2, deduplicated, is restored and pruned
-  // like 1 and stays opt-in until strackt verifies it too.
+  // The format new backups are written in (docs/FORMAT.md): 2, deduplicated, is restored, verified and
+  // pruned like 1, and stays opt-in until its first backup is as fast as 1's (bench:incremental).
   STRACKT_SNAPSHOT_FORMAT: z
     .enum(['1', '2'])
     .default('1')
