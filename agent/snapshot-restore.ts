@@ -1,3 +1,4 @@
+import { statfsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { transferred, type Logger } from '../common/log.ts';
@@ -192,9 +193,15 @@ export async function fetchAndUnpack(
   // The services run on this disk while the unpack writes to it: the unpack stops while the disk
   // still has room, whoever else is filling it, rather than take its last blocks from them.
   const room = new AbortController();
-  const watchRoom = async () => {
-    const fs = await statfs(p.dir).catch(() => undefined);
-    const free = fs ? fs.bavail * fs.bsize : Infinity;
+  // Synchronous: a statfs is a few microseconds, and the unpack asks before every buffer it writes.
+  const watchRoom = () => {
+    let free = Infinity;
+    try {
+      const fs = statfsSync(p.dir);
+      free = fs.bavail * fs.bsize;
+    } catch {
+      // The folder is gone: the unpack fails on its own.
+    }
     if (free < diskMargin && !room.signal.aborted)
       room.abort(
         new RestoreError(
@@ -203,7 +210,7 @@ export async function fetchAndUnpack(
         ),
       );
   };
-  const watcher = setInterval(() => void watchRoom(), 250);
+  const watcher = setInterval(watchRoom, 250);
   const stop = signal ? AbortSignal.any([signal, room.signal]) : room.signal;
   const onFetched = (bytes: number) => {
     fetched = bytes;
@@ -228,12 +235,12 @@ export async function fetchAndUnpack(
       keepStagingOnFailure: true,
       // Before every buffer written too: the timer alone let a fast disk fill between two of its looks.
       roomCheck: async () => {
-        await watchRoom();
+        watchRoom();
         room.signal.throwIfAborted();
       },
       onCheckpoint: (n) => {
         entriesDone = n;
-        void watchRoom();
+        watchRoom();
         // At most once a second, one write at a time: the checkpoint may lag, never run ahead.
         if (Date.now() - savedAt < 1000) return;
         savedAt = Date.now();
