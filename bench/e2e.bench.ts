@@ -13,13 +13,13 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { ServiceSpec } from '../common/environment-spec.ts';
 import { createServer } from '../db/servers.data.ts';
 import { createTeam } from '../db/teams.data.ts';
 import { stackS3, startControlPlane, type Operation } from '../tests/helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../tests/helpers/processes.ts';
 import { startReceiver } from '../tests/helpers/receiver.ts';
 import { freePort, stack, uniqueName } from '../tests/helpers/stack.ts';
+import { benchService } from './bench-service.ts';
 import { idleRssMiB, resetPeak, rssMiB } from './process-memory.ts';
 import { startSftpServer } from './sftp-server.ts';
 
@@ -86,16 +86,7 @@ const idleLine = () =>
 const { destinationId, bucket } = await cp.addDestination(token);
 const endpoint = stack.s3.endpoint;
 const port = await freePort();
-const service: ServiceSpec = {
-  name: 'app',
-  command: `exec node -e "require('http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1')"`,
-  env: {},
-  volumes,
-  healthCheck: { type: 'http', port, path: '/' },
-  healthTimeoutSeconds: 30,
-  stopSignal: 'SIGTERM',
-  stopTimeoutSeconds: 10,
-};
+const service = benchService(port, volumes);
 const env = await cp.request<{ id: string }>('POST', '/environments', token, {
   name: 'bench',
   serverId: server.server.id,

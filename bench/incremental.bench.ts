@@ -14,12 +14,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ProcessRuntime } from '../agent/process-runtime.ts';
-import type { ServiceSpec } from '../common/environment-spec.ts';
 import { createServer } from '../db/servers.data.ts';
 import { createTeam } from '../db/teams.data.ts';
 import { stackS3, startControlPlane } from '../tests/helpers/control-plane.ts';
 import { startAgent } from '../tests/helpers/processes.ts';
 import { freePort, stack, uniqueName } from '../tests/helpers/stack.ts';
+import { benchService } from './bench-service.ts';
 import { resetPeak, rssMiB } from './process-memory.ts';
 
 const { values } = parseArgs({
@@ -61,16 +61,7 @@ const dataRoot = join(stack.runDir, 'agent');
 const agent = startAgent(cp.apiUrl, server.agentToken, dataRoot);
 await cp.connected(token, server.server.id);
 const port = await freePort();
-const service: ServiceSpec = {
-  name: 'app',
-  command: `exec node -e "require('http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1')"`,
-  env: {},
-  volumes,
-  healthCheck: { type: 'http', port, path: '/' },
-  healthTimeoutSeconds: 30,
-  stopSignal: 'SIGTERM',
-  stopTimeoutSeconds: 10,
-};
+const service = benchService(port, volumes);
 const env = await cp.request<{ id: string }>('POST', '/environments', token, {
   name: 'bench',
   serverId: server.server.id,
