@@ -30,7 +30,7 @@ import {
   newRouter,
 } from './router.ts';
 
-const chunkIdHex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a chunk id: 64 lowercase hex digits');
+export const chunkIdHex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a chunk id: 64 lowercase hex digits');
 const uint32 = z
   .number()
   .int()

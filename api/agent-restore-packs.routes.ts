@@ -25,8 +25,7 @@ import {
   jsonResponse,
   newRouter,
 } from './router.ts';
-
-const chunkIdHex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a chunk id: 64 lowercase hex digits');
+import { chunkIdHex } from './agent-packs.routes.ts';
 
 /** The operations that read a format-2 snapshot's packs: their path, and names in the OpenAPI document. */
 const readers = {

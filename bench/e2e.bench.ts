@@ -8,7 +8,7 @@
 // the printing side by side; apart, each would carry a copy of them.
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import { startAgent, type ProgramRun } from '../tests/helpers/processes.ts';
 import { startReceiver } from '../tests/helpers/receiver.ts';
 import { freePort, stack, uniqueName } from '../tests/helpers/stack.ts';
 import { benchService } from './bench-service.ts';
+import { s3Env, timed } from './bench-shell.ts';
 import { idleRssMiB, resetPeak, rssMiB } from './process-memory.ts';
 import { startSftpServer } from './sftp-server.ts';
 
@@ -40,22 +41,6 @@ const data = execFileSync('bash', [join(here, 'make-dataset.sh'), values.size!],
 }).trim();
 const volumes = ['binaries', 'pgdata', 'random', 'text'];
 const work = join(stack.runDir, 'bench');
-const s3Env = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
-  AWS_DEFAULT_REGION: 'us-east-1',
-  RESTIC_PASSWORD: 'bench-password',
-};
-
-function timed(script: string): number {
-  // Each side starts with no dirty pages left by the other, or writeback would bill one for the other's data.
-  execFileSync('sync');
-  const t = performance.now();
-  const r = spawnSync('bash', ['-c', `set -o pipefail; ${script}`], { stdio: 'inherit', env: s3Env });
-  if (r.status !== 0) throw new Error(`failed: ${script}`);
-  return (performance.now() - t) / 1000;
-}
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const peakRssMiB = (program: ProgramRun) => rssMiB(program.child.pid!).peak;

@@ -7,7 +7,7 @@
 // process (the control plane writing format 2), whose peak memory is printed.
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import { appendFileSync, openSync, readdirSync, statSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { stackS3, startControlPlane } from '../tests/helpers/control-plane.ts';
 import { startAgent } from '../tests/helpers/processes.ts';
 import { freePort, stack, uniqueName } from '../tests/helpers/stack.ts';
 import { benchService } from './bench-service.ts';
+import { s3Env, timed } from './bench-shell.ts';
 import { resetPeak, rssMiB } from './process-memory.ts';
 
 const { values } = parseArgs({
@@ -37,21 +38,6 @@ const data = execFileSync('bash', [join(here, 'make-dataset.sh'), values.size!],
   stdio: ['ignore', 'pipe', 'inherit'],
 }).trim();
 const volumes = ['binaries', 'pgdata', 'random', 'text'];
-const s3Env = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
-  AWS_DEFAULT_REGION: 'us-east-1',
-  RESTIC_PASSWORD: 'bench-password',
-};
-
-function timed(script: string): number {
-  execFileSync('sync');
-  const t = performance.now();
-  const r = spawnSync('bash', ['-c', `set -o pipefail; ${script}`], { stdio: 'inherit', env: s3Env });
-  if (r.status !== 0) throw new Error(`failed: ${script}`);
-  return (performance.now() - t) / 1000;
-}
 
 const cp = await startControlPlane({ snapshotFormat: 2 });
 const { team, token } = await createTeam(cp.db, uniqueName('bench'));
