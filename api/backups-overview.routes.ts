@@ -2,8 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { retentionInWords } from '../common/retention.ts';
 import { localTime } from '../common/schedule-preview.ts';
 import { backupsOverviewFigures } from '../db/backups-overview.data.ts';
-import { scheduleNextRuns } from './schedule-next-runs.ts';
-import type { ScheduleSyncDeps } from './schedule-sync.ts';
+import { compileCron, nextRuns as cronNextRuns } from '../common/temporal-calendar.ts';
+import type { Db } from '../db/database.ts';
 import { errorResponses, idParam, jsonResponse, newRouter } from './router.ts';
 
 const overviewSchema = z
@@ -38,9 +38,7 @@ const overviewSchema = z
   .openapi('BackupsOverview');
 
 /** What a user needs to trust an environment's backups, on one page. */
-export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
-  const { db, temporal } = deps;
-  const nextRunsOf = scheduleNextRuns(temporal);
+export function backupsOverviewRoutes({ db }: { db: Db }) {
   return newRouter().openapi(
     createRoute({
       method: 'get',
@@ -55,21 +53,20 @@ export function backupsOverviewRoutes(deps: ScheduleSyncDeps) {
     async (c) => {
       const { last, lastVerified, failedVerification, storage, schedules, missed } =
         await backupsOverviewFigures(db, c.get('teamId'), c.req.valid('param').id);
-      // Temporal's own next runs, every enabled schedule's, merged (each kept until its first passes).
-      const nextRuns = (
-        await Promise.all(
-          schedules
-            .filter((s) => s.enabled)
-            .map(async (s) =>
-              (await nextRunsOf(s)).map((d) => ({
-                scheduleId: s.id,
-                at: d.toISOString(),
-                local: localTime(d.getTime() / 1000, s.timezone),
-              })),
-            ),
+      // From the schedules' rows (the record), walked as Temporal's scheduler walks them: the same
+      // runs the preview showed before saving, and Temporal is not asked on the path pages poll. A
+      // describe per schedule made the overview's p99 Temporal's latency under load (1.3 s at a
+      // thousand environments, bench:load). Temporal's own view is the schedule's (GET /schedules/{id}).
+      const now = Math.floor(Date.now() / 1000);
+      const nextRuns = schedules
+        .filter((s) => s.enabled)
+        .flatMap((s) =>
+          cronNextRuns(compileCron(s.cron), s.timezone, now, 5).map((unix) => ({
+            scheduleId: s.id,
+            at: new Date(unix * 1000).toISOString(),
+            local: localTime(unix, s.timezone),
+          })),
         )
-      )
-        .flat()
         .sort((a, b) => a.at.localeCompare(b.at))
         .slice(0, 5);
       return c.json(

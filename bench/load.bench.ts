@@ -8,7 +8,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { startControlPlanePrograms } from '../tests/helpers/control-plane-programs.ts';
+import { stack } from '../tests/helpers/stack.ts';
 import { apiHandlerTimes } from './load/api-log.ts';
+import { cpuByComponent } from './load/cpu-by-component.ts';
 import { pollApi, type PolledRoute } from './load/api-poller.ts';
 import { accountRuns, backupsEnded, benchApplicationName, pgConnections } from './load/db-figures.ts';
 import { createFleet, scheduleFleet } from './load/fleet.ts';
@@ -61,6 +63,18 @@ const api = processSampler(cp.programs.api.child.pid!);
 const connections: number[] = [];
 await sleep(windowStart.getTime() - Date.now());
 const before = await temporalState(cp.temporal, windowStart);
+const agentPids = new Set(teams.map((t) => t.agent.child.pid));
+const temporalPort = `--port ${stack.temporalAddress.split(':').at(-1)}`;
+const machineCpu = cpuByComponent((pid, cmdline) => {
+  if (pid === process.pid) return 'bench (its pages polling, samplers)';
+  if (pid === cp.programs.api.child.pid) return 'API';
+  if (pid === cp.programs.worker.child.pid) return 'control-plane worker';
+  if (agentPids.has(pid)) return 'agents';
+  if (cmdline.includes('start-dev') && cmdline.includes(temporalPort)) return 'Temporal (dev server)';
+  if (/^(\S*\/)?postgres[: ]/.test(cmdline)) return 'PostgreSQL (all its clients)';
+  if (cmdline.includes('versitygw')) return 'versitygw (the buckets)';
+  return undefined;
+});
 const apiLogFrom = cp.programs.api.output().length;
 const stopPolling = new AbortController();
 const polled = pollApi(cp.apiUrl, teams, {
@@ -80,6 +94,7 @@ const sampler = setInterval(
   Number(values['sample-seconds']) * 1000,
 );
 await sleep(windowEnd.getTime() - Date.now());
+const cpuUsed = machineCpu();
 stopPolling.abort();
 clearInterval(sampler);
 await sampling;
@@ -182,6 +197,9 @@ for (const [name, p] of [
     name === 'API' ? '' : 'flat',
   );
 }
+
+row('machine CPU over the window (2 cores)', [...cpuUsed.values()].reduce((a, b) => a + b, 0).toFixed(2));
+for (const [component, cores] of cpuUsed) row(`  ${component}`, cores.toFixed(2));
 
 console.log(
   `\nload: ${environments} environments, ${teams.length} agents, ${minutes} min window, ${values.pages} pages polling every ${values['poll-seconds']} s\n`,

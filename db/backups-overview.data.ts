@@ -17,8 +17,8 @@ export interface BackupsOverviewFigures {
   schedules: {
     id: string;
     enabled: boolean;
+    cron: string;
     timezone: string;
-    updatedAt: Date;
     retention: RetentionRule | null;
   }[];
   /** Scheduled runs that made no snapshot (failed, skipped, never started): how many, and the latest few. */
@@ -94,7 +94,7 @@ export async function backupsOverviewFigures(
       jsonArrayFrom(
         eb
           .selectFrom('backup_schedules as b')
-          .select(['b.id', 'b.enabled', 'b.timezone', 'b.updated_at', 'b.retention'])
+          .select(['b.id', 'b.enabled', 'b.cron', 'b.timezone', 'b.retention'])
           .whereRef('b.team_id', '=', 'e.team_id')
           .whereRef('b.environment_id', '=', 'e.id')
           .orderBy('b.created_at'),
@@ -139,8 +139,8 @@ export async function backupsOverviewFigures(
     schedules: row.schedules.map((s) => ({
       id: s.id,
       enabled: s.enabled,
+      cron: s.cron,
       timezone: s.timezone,
-      updatedAt: new Date(s.updated_at),
       retention: s.retention,
     })),
     missed: {

@@ -9,6 +9,7 @@ import { insertSchedule } from '../../db/schedules.data.ts';
 import { createServer } from '../../db/servers.data.ts';
 import type { SnapshotTable } from '../../db/tables/snapshot.table.ts';
 import { createTeam } from '../../db/teams.data.ts';
+import { temporalScheduleId } from '../../api/schedule-sync.ts';
 import { httpService } from '../helpers/services.ts';
 import { uniqueName } from '../helpers/stack.ts';
 
@@ -121,7 +122,7 @@ describe('the backups overview of an environment', () => {
     const newest = await snapshot(envId, first, 2, { size: 400 });
     await snapshot(envId, second, 0.1, { status: 'uploading', size: 5000 });
     await snapshot(envId, second, 6, { status: 'deleted', size: 6000, verified: [0.5, 'failed'] });
-    // Disabled: the overview asks Temporal for the next runs of enabled schedules only.
+    // Disabled: the overview shows the next runs of enabled schedules only.
     const fields = {
       destinationId: first,
       timezone: 'UTC',
@@ -206,5 +207,48 @@ describe('the backups overview of an environment', () => {
     });
     const unknown = await cp.request('GET', '/environments/env_nope/backups', token);
     assert.equal(unknown.status, 404, JSON.stringify(unknown.body));
+  });
+
+  it("shows the next runs Temporal will start, from the schedules' rows, without asking it", async () => {
+    const envId = await environment();
+    const destinationId = await destination();
+    // Two schedules in zones with a clock change ahead, merged and the first five kept.
+    const made = [];
+    for (const body of [
+      { preset: 'daily', at: '02:30', timezone: 'Europe/Berlin' },
+      { cron: '15 1,13 * * *', timezone: 'America/New_York' },
+    ]) {
+      const res = await cp.request<{ id: string }>('POST', `/environments/${envId}/schedules`, token, {
+        destinationId,
+        ...body,
+      });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      made.push(res.body.id);
+    }
+    const temporalRuns = (
+      await Promise.all(
+        made.map(async (scheduleId) =>
+          (
+            await cp.temporal.schedule.getHandle(temporalScheduleId(scheduleId)).describe()
+          ).info.nextActionTimes.map((d) => ({ scheduleId, at: d.toISOString() })),
+        ),
+      )
+    )
+      .flat()
+      .sort((a, b) => a.at.localeCompare(b.at))
+      .slice(0, 5);
+    const overview = await cp.request<{ nextRuns: { scheduleId: string; at: string; local: string }[] }>(
+      'GET',
+      `/environments/${envId}/backups`,
+      token,
+    );
+    assert.equal(overview.status, 200, JSON.stringify(overview.body));
+    assert.deepEqual(
+      overview.body.nextRuns.map(({ scheduleId, at }) => ({ scheduleId, at })),
+      temporalRuns,
+    );
+    assert.equal(overview.body.nextRuns.length, 5);
+    assert.deepEqual(new Set(overview.body.nextRuns.map((r) => r.scheduleId)), new Set(made), 'both merged');
+    assert.ok(overview.body.nextRuns.every((r) => /T(02:30|01:15|13:15):00[+-]0\d:00$/.test(r.local)));
   });
 });
