@@ -64,6 +64,8 @@ const connections: number[] = [];
 await sleep(windowStart.getTime() - Date.now());
 const before = await temporalState(cp.temporal, windowStart);
 const agentPids = new Set(teams.map((t) => t.agent.child.pid));
+// STRACKT_TEST_TEMPORAL=postgres: the server binary, the stack's only one (deploy/lib.sh).
+const temporalServerBin = process.env.STRACKT_TEST_TEMPORAL_SERVER_BIN;
 const temporalPort = `--port ${stack.temporalAddress.split(':').at(-1)}`;
 const machineCpu = cpuByComponent((pid, cmdline) => {
   if (pid === process.pid) return 'bench (its pages polling, samplers)';
@@ -71,6 +73,8 @@ const machineCpu = cpuByComponent((pid, cmdline) => {
   if (pid === cp.programs.worker.child.pid) return 'control-plane worker';
   if (agentPids.has(pid)) return 'agents';
   if (cmdline.includes('start-dev') && cmdline.includes(temporalPort)) return 'Temporal (dev server)';
+  if (temporalServerBin && cmdline.startsWith(`${temporalServerBin} `))
+    return 'Temporal (server; its persistence is PostgreSQL)';
   if (/^(\S*\/)?postgres[: ]/.test(cmdline)) return 'PostgreSQL (all its clients)';
   if (cmdline.includes('versitygw')) return 'versitygw (the buckets)';
   return undefined;

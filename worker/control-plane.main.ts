@@ -11,6 +11,7 @@ import { ensureDatabase } from '../db/connection-check.ts';
 import { createDb, type Db } from '../db/database.ts';
 import { destinationStores } from '../db/destination-stores.ts';
 import { Vault } from '../db/vault.ts';
+import { controlWorkerTuning } from './control-worker-tuning.ts';
 import { ensureMissedBackupsWatch } from './missed-backups-watch.ts';
 import { installTemporalLogging } from './temporal-logging.ts';
 
@@ -35,6 +36,7 @@ try {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.STRACKT_CONTROL_TASK_QUEUE,
     workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+    ...controlWorkerTuning,
     activities: createControlPlaneActivities({
       db,
       vault,

@@ -43,16 +43,17 @@ export function cpuByComponent(classify: Classify) {
     const seconds = (performance.now() - at) / 1000;
     const cores = new Map<string, number>();
     const now = cpuByProcess();
-    // A process nothing claims is its parent's (an agent's tar), else 'other'.
-    const componentOf = (pid: number, depth = 0): string => {
+    const programOf = (cmdline: string) => cmdline.split(' ')[0]!.split('/').at(-1) || 'kernel';
+    // A process nothing claims is its parent's (an agent's tar), else other, by program name.
+    const componentOf = (pid: number, depth = 0): string | undefined => {
       const seen = now.get(pid);
-      if (!seen) return 'other';
-      return classify(pid, seen.cmdline) ?? (depth < 3 ? componentOf(seen.ppid, depth + 1) : 'other');
+      if (!seen) return undefined;
+      return classify(pid, seen.cmdline) ?? (depth < 3 ? componentOf(seen.ppid, depth + 1) : undefined);
     };
     for (const [pid, { seconds: used }] of now) {
       const spent = used - (from.get(pid)?.seconds ?? 0);
       if (spent <= 0) continue;
-      const component = componentOf(pid);
+      const component = componentOf(pid) ?? `other: ${programOf(now.get(pid)!.cmdline)}`;
       cores.set(component, (cores.get(component) ?? 0) + spent / seconds);
     }
     return new Map([...cores].sort((a, b) => b[1] - a[1]));

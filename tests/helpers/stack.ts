@@ -9,6 +9,7 @@ import {
 } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { controlWorkerTuning } from '../../worker/control-worker-tuning.ts';
 import postgres from 'postgres';
 import { createControlPlaneActivities } from '../../activities/control-plane.activities.ts';
 import { allowOutbound, parseOutboundAllow } from '../../common/outbound-guard.ts';
@@ -109,6 +110,7 @@ export async function startControlWorker(
     connection,
     namespace: stack.namespace,
     taskQueue,
+    ...controlWorkerTuning,
     workflowBundle: await bundle,
     activities: createControlPlaneActivities({
       db,

@@ -1,0 +1,16 @@
+import type { WorkerOptions } from '@temporalio/worker';
+
+/**
+ * How the control-plane worker takes its tasks, measured with bench:load (a thousand environments on
+ * 15-minute schedules: each minute a burst of dozens of runs, each three workflows):
+ * - Pollers that scale with the backlog: the fixed default (two pollers on the shared queue for new
+ *   workflows) left each burst's first workflow tasks waiting seconds to be picked up.
+ * - Two workflow threads: every call into a workflow's sandbox starts a watchdog thread for its
+ *   time limit (Node's vm timeout, ~0.15 ms a call here, several calls per activation), and in a
+ *   burst that alone kept the one workflow thread busy for seconds; two spread it over both cores.
+ */
+export const controlWorkerTuning = {
+  workflowTaskPollerBehavior: { type: 'autoscaling' },
+  activityTaskPollerBehavior: { type: 'autoscaling' },
+  workflowThreadPoolSize: 2,
+} satisfies Partial<WorkerOptions>;
