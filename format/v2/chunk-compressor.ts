@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
  */
 export class ChunkCompressor {
   private readonly threads: Worker[];
+  private readonly exited: Promise<void>[] = [];
   private readonly jobs = new Map<
     number,
     { resolve: (f: Buffer | null) => void; reject: (e: Error) => void }
@@ -29,6 +30,7 @@ export class ChunkCompressor {
         waiting?.resolve(frame && Buffer.from(frame.buffer, frame.byteOffset, frame.length));
       });
       thread.on('error', (err: Error) => this.fail(err));
+      this.exited.push(new Promise((resolve) => thread.once('exit', () => resolve())));
       thread.on('exit', () =>
         this.fail(new Error('a compressing thread of the capture stopped unexpectedly')),
       );
@@ -46,9 +48,14 @@ export class ChunkCompressor {
     });
   }
 
+  /**
+   * Asked to stop, not terminated: terminating a thread still loading zstd's addon aborts the whole
+   * process (seen with a capture shorter than a thread's start).
+   */
   async close(): Promise<void> {
     this.failure ??= new Error('the capture is over');
-    await Promise.all(this.threads.map((t) => t.terminate()));
+    for (const thread of this.threads) thread.postMessage('close');
+    await Promise.all(this.exited);
   }
 
   private fail(err: Error): void {

@@ -3,7 +3,8 @@
 // through node:zlib makes a context per call: ~2.5 ms of allocation per chunk, measured, part of it on
 // the main thread). Plain JavaScript so that it starts in ~30 ms (see ../unpack-writer.js).
 //
-// workerData: { arenas, level }, the shared batch buffers. In: { job, arena, offset, length }.
+// workerData: { arenas, level }, the shared batch buffers. In: { job, arena, offset, length }, or
+// 'close' once the capture is over.
 // Out: { job, frame }, the frame transferred, or null when zstd does not shrink the chunk.
 import { Buffer } from 'node:buffer';
 import { createRequire } from 'node:module';
@@ -15,7 +16,10 @@ const cctx = new zstd.CCtx();
 const arenas = workerData.arenas.map((sab) => Buffer.from(sab));
 let scratch = Buffer.allocUnsafe(0);
 
-port.on('message', ({ job, arena, offset, length }) => {
+port.on('message', (m) => {
+  // Between two chunks: the one place where stopping cannot cut a call short.
+  if (m === 'close') return port.close();
+  const { job, arena, offset, length } = m;
   const plain = arenas[arena].subarray(offset, offset + length);
   if (scratch.length < length) scratch = Buffer.allocUnsafe(length);
   let size = 0;
