@@ -12,11 +12,10 @@ import type { ChunkStore } from './tree-writer.ts';
 export const askBatch = 1000;
 /**
  * A batch's chunks, held while the destination is asked about them and until they are packed: in
- * one of two shared buffers, in turn, which the compressing threads read without a copy.
+ * one of two shared buffers, in turn, which the compressing threads read without a copy. Two of
+ * 16 MiB hold what one batch of 32 MiB held before the packing ran beside the reading.
  */
-const arenaBytes = 32 * 1024 * 1024;
-/** Chunks compressing at once: two per thread, so that none waits between chunks. */
-const compressAhead = 4;
+const arenaBytes = 16 * 1024 * 1024;
 
 interface Pending {
   id: string;
@@ -57,9 +56,10 @@ export class ChunkPacker {
   }
 
   /**
-   * Hands the pending chunks on: asked about at once, packed after the batch before them, which this
-   * waits for (its arena is the one the next chunks go to). So one batch fills while another is
-   * packed, and the next question's round trip is hidden behind the packing.
+   * Hands the pending chunks on: asked about at once, and those needed sent to the compressing
+   * threads as soon as the answer comes, then sealed and packed after the batch before them, which
+   * this waits for (its arena is the one the next chunks go to). So one batch fills while another
+   * is packed, and neither the question's round trip nor a batch's end leaves the threads idle.
    */
   async flush(): Promise<void> {
     const batch = this.pending;
@@ -69,10 +69,18 @@ export class ChunkPacker {
     const previous = this.packing;
     if (batch.length) {
       this.arena ^= 1;
-      const needed = this.store.needed(batch.map((p) => p.id));
-      this.packing = previous.then(async () => this.packBatch(batch, await needed, arena));
+      const compressing = this.store.needed(batch.map((p) => p.id)).then((needed) => {
+        const chunks = batch.filter((p) => needed.has(p.id));
+        if (chunks.length) this.compressor ??= new ChunkCompressor(this.arenas);
+        return chunks.map(({ id, offset, length }) => {
+          const frame = this.compressor!.compress(arena, offset, length);
+          frame.catch(() => {}); // awaited in order by packBatch, unless packing failed first
+          return { id, plain: this.views[arena]!.subarray(offset, offset + length), frame };
+        });
+      });
+      this.packing = previous.then(async () => this.packBatch(await compressing));
       // Each is awaited later (the packing by the next flush or finish); failing before then is no crash.
-      needed.catch(() => {});
+      compressing.catch(() => {});
       this.packing.catch(() => {});
     }
     await previous;
@@ -90,23 +98,9 @@ export class ChunkPacker {
     await this.compressor?.close();
   }
 
-  private async packBatch(batch: Pending[], needed: Set<string>, arena: number): Promise<void> {
-    const chunks = batch.filter((p) => needed.has(p.id));
-    if (!chunks.length) return;
-    const compressor = (this.compressor ??= new ChunkCompressor(this.arenas));
-    // Compressed a few ahead, sealed in order: a pack's entries follow the files.
-    const compressing: { id: string; plain: Buffer; frame: Promise<Buffer | null> }[] = [];
-    for (;;) {
-      while (compressing.length < compressAhead && chunks.length) {
-        const { id, offset, length } = chunks.shift()!;
-        const frame = compressor.compress(arena, offset, length);
-        frame.catch(() => {}); // awaited below, unless packing failed first
-        compressing.push({ id, plain: this.views[arena]!.subarray(offset, offset + length), frame });
-      }
-      const next = compressing.shift();
-      if (!next) return;
-      await this.packChunk(next.id, next.plain, await next.frame);
-    }
+  /** Sealed in order: a pack's entries follow the files. */
+  private async packBatch(chunks: { id: string; plain: Buffer; frame: Promise<Buffer | null> }[]) {
+    for (const { id, plain, frame } of chunks) await this.packChunk(id, plain, await frame);
   }
 
   private async packChunk(id: string, plain: Buffer, frame: Buffer | null): Promise<void> {
