@@ -97,7 +97,7 @@ export async function buildAgent(out, { selfContained = false, node = execPath }
     plugins: [builtinsAsCommonJs, sodiumAtFirstUse],
   });
   // Started by URL relative to the module that starts them, which is now agent.mjs.
-  for (const thread of ['tar-reader.js', 'hash-worker.js', 'unpack-writer.js', 'v2/compress-worker.js'])
+  for (const thread of ['tar-reader.js', 'hash-worker.js', 'unpack-writer.js', 'v2/chunk-worker.js'])
     await copyFile(join(root, 'format', thread), join(out, basename(thread)));
 
   // V8's code cache of the bundle, made at build so the first start has it too: compiling the 1 MiB

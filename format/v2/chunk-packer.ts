@@ -1,12 +1,13 @@
 import { maxPackBlobs } from '../../common/pack-upload-limits.ts';
-import { ChunkCompressor } from './chunk-compressor.ts';
+import { ChunkThreads } from './chunk-threads.ts';
 import { packTargetBytes } from './pack-layout.ts';
 import { PackWriter } from './pack-writer.ts';
 import type { ChunkStore } from './tree-writer.ts';
 
-// The packing half of a capture, run beside the reading half: while the tree writer reads, cuts and
-// hashes the chunks of one batch, the batch before it is asked about, compressed on threads of its
-// own and sealed into packs. One batch at a time each way, so the chunks held stay bounded.
+// The packing half of a capture, run beside the reading half: while the tree writer reads and cuts
+// the chunks of one batch (hashed on threads of their own as they come), the batch before it is
+// asked about, compressed on the same threads and sealed into packs. One batch at a time each way,
+// so the chunks held stay bounded.
 
 /** Ids asked about at once: one request to the control plane per batch. */
 export const askBatch = 1000;
@@ -18,14 +19,14 @@ export const askBatch = 1000;
 const arenaBytes = 16 * 1024 * 1024;
 
 interface Pending {
-  id: string;
+  id: Promise<string>;
   offset: number;
   length: number;
 }
 
 /** Fills packs with the chunks the destination lacks, asking about them in batches. */
 export class ChunkPacker {
-  /** Chunks held, or handed to this packer: never asked about or packed twice. */
+  /** Chunks held, or hashed in this packer: never asked about or packed twice. */
   readonly known = new Set<string>();
   private pending: Pending[] = [];
   private pendingBytes = 0;
@@ -33,8 +34,8 @@ export class ChunkPacker {
   private readonly views = this.arenas.map((a) => Buffer.from(a));
   /** The arena the pending chunks are in. */
   private arena = 0;
-  /** Started with the first chunk to pack: a capture of unchanged files needs none. */
-  private compressor: ChunkCompressor | undefined;
+  /** Started with the first chunk: a capture of unchanged files needs none. */
+  private threads: ChunkThreads | undefined;
   /** The last batch handed on, packed once the one before it is; rejects with the first failure. */
   private packing: Promise<void> = Promise.resolve();
   private pack: { writer: PackWriter; bytes: Buffer[] } | undefined;
@@ -43,21 +44,28 @@ export class ChunkPacker {
   constructor(
     private readonly store: ChunkStore,
     private readonly publicKey: Buffer,
+    private readonly dedupKey: Buffer,
   ) {}
 
-  /** Takes a chunk (copied: the view is the chunker's) unless already known. */
-  async add(id: string, plain: Buffer): Promise<void> {
-    if (this.known.has(id)) return;
-    this.known.add(id);
+  /**
+   * Takes a chunk (copied: the view is the chunker's); answers its id, to come once a thread has
+   * hashed it (wrapped, or awaiting the answer would wait for the hash).
+   */
+  async add(plain: Buffer): Promise<{ id: Promise<string> }> {
     if (this.pending.length >= askBatch || this.pendingBytes + plain.length > arenaBytes) await this.flush();
-    this.views[this.arena]!.set(plain, this.pendingBytes);
-    this.pending.push({ id, offset: this.pendingBytes, length: plain.length });
+    this.threads ??= new ChunkThreads(this.arenas, this.dedupKey);
+    const offset = this.pendingBytes;
+    this.views[this.arena]!.set(plain, offset);
+    const id = this.threads.hash(this.arena, offset, plain.length);
+    id.catch(() => {}); // awaited by the batch's flush, which fails first
+    this.pending.push({ id, offset, length: plain.length });
     this.pendingBytes += plain.length;
+    return { id };
   }
 
   /**
-   * Hands the pending chunks on: asked about at once, and those needed sent to the compressing
-   * threads as soon as the answer comes, then sealed and packed after the batch before them, which
+   * Hands the pending chunks on: once hashed, those not known asked about, and those needed sent to
+   * the threads to compress as soon as the answer comes, then sealed and packed after the batch before them, which
    * this waits for (its arena is the one the next chunks go to). So one batch fills while another
    * is packed, and neither the question's round trip nor a batch's end leaves the threads idle.
    */
@@ -69,14 +77,21 @@ export class ChunkPacker {
     const previous = this.packing;
     if (batch.length) {
       this.arena ^= 1;
-      const compressing = this.store.needed(batch.map((p) => p.id)).then((needed) => {
-        const chunks = batch.filter((p) => needed.has(p.id));
-        if (chunks.length) this.compressor ??= new ChunkCompressor(this.arenas);
-        return chunks.map(({ id, offset, length }) => {
-          const frame = this.compressor!.compress(arena, offset, length);
-          frame.catch(() => {}); // awaited in order by packBatch, unless packing failed first
-          return { id, plain: this.views[arena]!.subarray(offset, offset + length), frame };
-        });
+      const compressing = Promise.all(batch.map((p) => p.id)).then(async (ids) => {
+        const fresh: { id: string; offset: number; length: number }[] = [];
+        for (const [i, id] of ids.entries()) {
+          if (this.known.has(id)) continue;
+          this.known.add(id);
+          fresh.push({ ...batch[i]!, id });
+        }
+        const needed = fresh.length ? await this.store.needed(fresh.map((p) => p.id)) : new Set();
+        return fresh
+          .filter((p) => needed.has(p.id))
+          .map(({ id, offset, length }) => {
+            const frame = this.threads!.compress(arena, offset, length);
+            frame.catch(() => {}); // awaited in order by packBatch, unless packing failed first
+            return { id, plain: this.views[arena]!.subarray(offset, offset + length), frame };
+          });
       });
       this.packing = previous.then(async () => this.packBatch(await compressing));
       // Each is awaited later (the packing by the next flush or finish); failing before then is no crash.
@@ -93,9 +108,9 @@ export class ChunkPacker {
     await this.storePack();
   }
 
-  /** Stops the compressing threads, whether the capture finished or failed. */
+  /** Stops the threads, whether the capture finished or failed. */
   async close(): Promise<void> {
-    await this.compressor?.close();
+    await this.threads?.close();
   }
 
   /** Sealed in order: a pack's entries follow the files. */

@@ -1,6 +1,5 @@
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chunkIdOf } from './chunk-id.ts';
 import { askBatch, ChunkPacker } from './chunk-packer.ts';
 import { Chunker } from './chunker.ts';
 import type { ManifestV2Entry } from './manifest-v2.ts';
@@ -117,7 +116,7 @@ const unchanged = (
  * are read after all, before the sources are let go.
  */
 export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
-  const packer = new ChunkPacker(input.store, input.publicKey);
+  const packer = new ChunkPacker(input.store, input.publicKey, input.dedupKey);
   const chunker = new Chunker();
   const readBufs = [Buffer.allocUnsafe(readBytes), Buffer.allocUnsafe(readBytes)] as const;
   const entries: ManifestV2Entry[] = [];
@@ -130,22 +129,29 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
   let toConfirm: { entry: ManifestV2Entry; source: string; cached: CachedFile }[] = [];
   let toConfirmChunks = 0;
 
-  const readFile = async (entry: ManifestV2Entry, source: string): Promise<string[]> => {
-    const chunks: string[] = [];
+  /** Files read whose chunk ids are still being hashed: each fills its entry in once they are. */
+  const hashing: Promise<void>[] = [];
+
+  const readFile = async (entry: ManifestV2Entry, source: string, stamp: CachedFile) => {
+    const ids: Promise<string>[] = [];
     let size = 0;
     for await (const chunk of chunker.chunksOf(fileBytes(source, readBufs))) {
-      const id = chunkIdOf(input.dedupKey, chunk).toString('hex');
-      chunks.push(id);
       size += chunk.length;
       figures.bytesRead += chunk.length;
-      await packer.add(id, chunk);
+      ids.push((await packer.add(chunk)).id);
       input.onProgress?.(figures.bytesRead);
     }
     figures.filesRead++;
     // What was read is what the snapshot holds, should the file have changed size under a weak hold.
     entry.size = size;
-    entry.chunks = chunks;
-    return chunks;
+    const file = { ...stamp, size, chunks: [] as string[] };
+    files.set(entry.path, file);
+    const hashed = Promise.all(ids).then((chunks) => {
+      entry.chunks = chunks;
+      file.chunks = chunks;
+    });
+    hashed.catch(() => {}); // awaited once all is read; a failing thread fails the packing first
+    hashing.push(hashed);
   };
 
   const confirm = async () => {
@@ -157,8 +163,7 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
     for (const id of ids) if (!needed.has(id)) packer.known.add(id);
     for (const f of batch) {
       if (f.cached.chunks.some((id) => needed.has(id))) {
-        const chunks = await readFile(f.entry, f.source);
-        files.set(f.entry.path, { ...f.cached, size: f.entry.size!, chunks });
+        await readFile(f.entry, f.source, f.cached);
       } else figures.filesUnchanged++;
     }
   };
@@ -203,8 +208,7 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
         toConfirmChunks += cached.chunks.length;
         if (toConfirmChunks >= askBatch) await confirm();
       } else {
-        const chunks = await readFile(entry, source);
-        files.set(path, { ...stamp, size: entry.size!, chunks });
+        await readFile(entry, source, { ...stamp, chunks: [] });
       }
     } else {
       volume.entries--;
@@ -222,6 +226,7 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
     // Every chunk read is in the packer's hands by now: the hold need not wait for the packing.
     input.onSourceRead?.();
     await packer.finish();
+    await Promise.all(hashing);
   } finally {
     await packer.close();
   }
