@@ -16,8 +16,10 @@ export class ChunkThreads {
   private failure: Error | undefined;
 
   constructor(arenas: SharedArrayBuffer[], dedupKey: Buffer, level = 3) {
-    // One thread per core, the main thread's cutting and sealing sharing them.
-    this.threads = Array.from({ length: Math.min(availableParallelism(), 4) }, () => {
+    // Two at most: hashing and zstd are some 60% of the work, so with the main thread they keep three
+    // cores busy; more would cost the agent ~10-20 MiB each (a V8 heap, a zstd context, a scratch
+    // buffer as large as a chunk) for little.
+    this.threads = Array.from({ length: Math.min(availableParallelism(), 2) }, () => {
       // execArgv: [], or the threads would preload what this process was started with (tsx).
       const thread = new Worker(new URL('./chunk-worker.js', import.meta.url), {
         workerData: { arenas, dedupKey, level },
