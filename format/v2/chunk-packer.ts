@@ -38,7 +38,13 @@ export class ChunkPacker {
   private threads: ChunkThreads | undefined;
   /** The last batch handed on, packed once the one before it is; rejects with the first failure. */
   private packing: Promise<void> = Promise.resolve();
-  private pack: { writer: PackWriter; bytes: Buffer[] } | undefined;
+  private pack: { writer: PackWriter; size: number } | undefined;
+  /**
+   * The pack being filled, in one buffer for the whole capture (the store is done with a pack's bytes
+   * once it has taken it): a fresh buffer per blob, the kernel handing out and zeroing new pages,
+   * cost the main thread more than sealing the blob.
+   */
+  private packBytes = Buffer.allocUnsafe(0);
   readonly figures = { chunksStored: 0, bytesStored: 0, packs: 0, packedBytes: 0 };
 
   constructor(
@@ -65,9 +71,10 @@ export class ChunkPacker {
 
   /**
    * Hands the pending chunks on: once hashed, those not known asked about, and those needed sent to
-   * the threads to compress as soon as the answer comes, then sealed and packed after the batch before them, which
-   * this waits for (its arena is the one the next chunks go to). So one batch fills while another
-   * is packed, and neither the question's round trip nor a batch's end leaves the threads idle.
+   * the threads to compress as soon as the answer comes, then sealed and packed after the batch
+   * before them, which this waits for (its arena is the one the next chunks go to). So one batch
+   * fills while another is packed, and neither the question's round trip nor a batch's end leaves
+   * the threads idle.
    */
   async flush(): Promise<void> {
     const batch = this.pending;
@@ -120,9 +127,10 @@ export class ChunkPacker {
 
   private async packChunk(id: string, plain: Buffer, frame: Buffer | null): Promise<void> {
     if (!this.pack) {
-      const bytes: Buffer[] = [];
+      const pack = { size: 0 } as { writer: PackWriter; size: number };
       // The writer's bytes are valid until its next add: copied as they come.
-      this.pack = { bytes, writer: new PackWriter(this.publicKey, (b) => bytes.push(Buffer.from(b))) };
+      pack.writer = new PackWriter(this.publicKey, (b) => (pack.size = this.append(b, pack.size)));
+      this.pack = pack;
     }
     this.pack.writer.add(Buffer.from(id, 'hex'), plain, frame);
     this.figures.chunksStored++;
@@ -138,6 +146,18 @@ export class ChunkPacker {
     const entries = pack.writer.finish();
     this.figures.packs++;
     this.figures.packedBytes += pack.writer.bytes;
-    await this.store.storePack({ bytes: pack.bytes, sizeBytes: pack.writer.bytes, entries });
+    const bytes = [this.packBytes.subarray(0, pack.size)];
+    await this.store.storePack({ bytes, sizeBytes: pack.writer.bytes, entries });
+  }
+
+  /** Copies b to the pack buffer at `at`, growing it if need be; answers where the pack now ends. */
+  private append(b: Buffer, at: number): number {
+    if (at + b.length > this.packBytes.length) {
+      // Room for a pack of the target size and its last blob, mostly: it grows at most a few times.
+      const grown = Buffer.allocUnsafe(Math.max(at + b.length, packTargetBytes) + 2 * 1024 * 1024);
+      this.packBytes.copy(grown, 0, 0, at);
+      this.packBytes = grown;
+    }
+    return at + b.copy(this.packBytes, at);
   }
 }

@@ -15,7 +15,10 @@ import type { PackEntry } from './pack-layout.ts';
 export interface ChunkStore {
   /** Of these chunk ids (hex), those the destination lacks; the others now count for this backup. */
   needed(ids: string[]): Promise<Set<string>>;
-  /** Takes a finished pack; resolves when the writer may go on (the store bounds what it holds). */
+  /**
+   * Takes a finished pack; resolves when the writer may go on (the store bounds what it holds) and
+   * the store is done with the pack's bytes, which the writer then reuses.
+   */
   storePack(pack: FinishedPack): Promise<void>;
 }
 
