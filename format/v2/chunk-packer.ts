@@ -13,8 +13,8 @@ import type { ChunkStore } from './tree-writer.ts';
 export const askBatch = 1000;
 /**
  * A batch's chunks, held while the destination is asked about them and until they are packed: in
- * one of two shared buffers, in turn, which the compressing threads read without a copy. Two of
- * 16 MiB hold what one batch of 32 MiB held before the packing ran beside the reading.
+ * one of two shared buffers, in turn, which the hashing and compressing threads read without a
+ * copy. Two of 16 MiB hold what one batch of 32 MiB held before the packing ran beside the reading.
  */
 const arenaBytes = 16 * 1024 * 1024;
 
