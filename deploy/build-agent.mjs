@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { argv, execPath } from 'node:process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -97,8 +97,8 @@ export async function buildAgent(out, { selfContained = false, node = execPath }
     plugins: [builtinsAsCommonJs, sodiumAtFirstUse],
   });
   // Started by URL relative to the module that starts them, which is now agent.mjs.
-  for (const thread of ['tar-reader.js', 'hash-worker.js', 'unpack-writer.js'])
-    await copyFile(join(root, 'format', thread), join(out, thread));
+  for (const thread of ['tar-reader.js', 'hash-worker.js', 'unpack-writer.js', 'v2/chunk-worker.js'])
+    await copyFile(join(root, 'format', thread), join(out, basename(thread)));
 
   // V8's code cache of the bundle, made at build so the first start has it too: compiling the 1 MiB
   // bundle at each start took 6 MiB of V8 zone memory that glibc then kept (idle RSS 72 MiB without

@@ -27,19 +27,23 @@ export class BlobSealer {
   /**
    * The sealed blob, valid until the next seal() (its buffer is reused: a fresh 1 MiB buffer per
    * chunk, the kernel handing out and zeroing new pages, held sealing to ~100 MB/s here), and
-   * whether zstd shrank the chunk (else it is stored raw, for the same bytes).
+   * whether zstd shrank the chunk (else it is stored raw, for the same bytes). `frame` is the
+   * chunk's zstd frame when it was compressed beforehand (null: it does not shrink); left out, the
+   * chunk is compressed here.
    */
-  seal(dataKey: Buffer, id: Buffer, plain: Uint8Array): { blob: Buffer; compressed: boolean } {
+  seal(
+    dataKey: Buffer,
+    id: Buffer,
+    plain: Uint8Array,
+    frame?: Buffer | null,
+  ): { blob: Buffer; compressed: boolean } {
     if (plain.length > maxChunkBytes) throw new RangeError('chunk larger than the format allows');
     if (this.scratch.length < plain.length + 1) this.scratch = Buffer.allocUnsafe(plain.length + 1);
     let size = 0;
-    try {
-      // A destination no larger than the input: zstd refuses when the output would not fit, which
-      // is exactly when compression does not pay (random or already compressed data).
-      if (plain.length > 0)
-        size = this.cctx.compress(this.scratch.subarray(1, plain.length), plain, this.level);
-    } catch {
-      size = 0;
+    if (frame === undefined) size = this.compress(plain);
+    else if (frame) {
+      this.scratch.set(frame, 1);
+      size = frame.length;
     }
     const compressed = size > 0;
     let message: Buffer;
@@ -67,6 +71,18 @@ export class BlobSealer {
       TAG_FINAL,
     );
     return { blob, compressed };
+  }
+
+  /** Into the scratch buffer after the encoding byte: the frame's size, or 0 to store the chunk raw. */
+  private compress(plain: Uint8Array): number {
+    if (plain.length === 0) return 0;
+    try {
+      // A destination no larger than the input: zstd refuses when the output would not fit, which
+      // is exactly when compression does not pay (random or already compressed data).
+      return this.cctx.compress(this.scratch.subarray(1, plain.length), plain, this.level);
+    } catch {
+      return 0;
+    }
   }
 }
 

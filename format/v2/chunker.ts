@@ -58,14 +58,21 @@ export function cutPoint(data: Uint8Array, start: number, end: number, params = 
   const g = gear();
   let h = 0;
   let i = start + params.min;
-  for (; i < normal; i++) {
-    h = ((h << 1) + g[data[i]!]!) | 0;
-    if ((h & small) === 0) return i + 1 - start;
+  // Four bytes a round: the loop's own cost, paid once for four, was half the time (measured).
+  for (; i + 4 <= normal; i += 4) {
+    if (((h = ((h << 1) + g[data[i]!]!) | 0) & small) === 0) return i + 1 - start;
+    if (((h = ((h << 1) + g[data[i + 1]!]!) | 0) & small) === 0) return i + 2 - start;
+    if (((h = ((h << 1) + g[data[i + 2]!]!) | 0) & small) === 0) return i + 3 - start;
+    if (((h = ((h << 1) + g[data[i + 3]!]!) | 0) & small) === 0) return i + 4 - start;
   }
-  for (; i < stop; i++) {
-    h = ((h << 1) + g[data[i]!]!) | 0;
-    if ((h & large) === 0) return i + 1 - start;
+  for (; i < normal; i++) if (((h = ((h << 1) + g[data[i]!]!) | 0) & small) === 0) return i + 1 - start;
+  for (; i + 4 <= stop; i += 4) {
+    if (((h = ((h << 1) + g[data[i]!]!) | 0) & large) === 0) return i + 1 - start;
+    if (((h = ((h << 1) + g[data[i + 1]!]!) | 0) & large) === 0) return i + 2 - start;
+    if (((h = ((h << 1) + g[data[i + 2]!]!) | 0) & large) === 0) return i + 3 - start;
+    if (((h = ((h << 1) + g[data[i + 3]!]!) | 0) & large) === 0) return i + 4 - start;
   }
+  for (; i < stop; i++) if (((h = ((h << 1) + g[data[i]!]!) | 0) & large) === 0) return i + 1 - start;
   return limit;
 }
 

@@ -43,9 +43,10 @@ export class PackWriter {
     return this.entries.length;
   }
 
-  add(id: Buffer, plain: Uint8Array): PackEntry {
+  /** `frame`: the chunk's zstd frame (null: stored raw), when it was compressed beforehand. */
+  add(id: Buffer, plain: Uint8Array, frame?: Buffer | null): PackEntry {
     if (this.finished) throw new Error('PackWriter.add: the pack is finished');
-    const { blob } = this.sealer.seal(this.dataKey, id, plain);
+    const { blob } = this.sealer.seal(this.dataKey, id, plain, frame);
     // Index offsets are 32-bit; packs stay near packTargetBytes, far below.
     if (this.size + blob.length > 2 ** 32 - 1) throw new RangeError('PackWriter.add: the pack is full');
     const entry = { id: Buffer.from(id), offset: this.size, length: blob.length, rawLength: plain.length };

@@ -1,12 +1,9 @@
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { maxPackBlobs } from '../../common/pack-upload-limits.ts';
-import { chunkIdOf } from './chunk-id.ts';
+import { askBatch, ChunkPacker } from './chunk-packer.ts';
 import { Chunker } from './chunker.ts';
 import type { ManifestV2Entry } from './manifest-v2.ts';
 import type { PackEntry } from './pack-layout.ts';
-import { packTargetBytes } from './pack-layout.ts';
-import { PackWriter } from './pack-writer.ts';
 
 // The version-2 capture of a tree of volumes (docs/FORMAT.md, "Version 2"): walked in the order GNU
 // tar's --sort=name gives version 1, each regular file cut into chunks, each chunk the destination
@@ -18,7 +15,10 @@ import { PackWriter } from './pack-writer.ts';
 export interface ChunkStore {
   /** Of these chunk ids (hex), those the destination lacks; the others now count for this backup. */
   needed(ids: string[]): Promise<Set<string>>;
-  /** Takes a finished pack; resolves when the writer may go on (the store bounds what it holds). */
+  /**
+   * Takes a finished pack; resolves when the writer may go on (the store bounds what it holds) and
+   * the store is done with the pack's bytes, which the writer then reuses.
+   */
   storePack(pack: FinishedPack): Promise<void>;
 }
 
@@ -74,90 +74,30 @@ export interface TreeWritten {
   };
 }
 
-/** Ids asked about at once: one request to the control plane per batch. */
-const askBatch = 1000;
-/** Chunks held in memory while the destination is asked whether it has them. */
-const pendingBytesMax = 32 * 1024 * 1024;
 const readBytes = 1024 * 1024;
 
 const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
-interface Pending {
-  id: string;
-  plain: Buffer;
-}
-
-/** Fills packs with the chunks the destination lacks, asking about them in batches. */
-class ChunkPacker {
-  /** Chunks known held or packed by this capture: never asked about or packed twice. */
-  readonly known = new Set<string>();
-  private pending: Pending[] = [];
-  private readonly pendingIds = new Set<string>();
-  private pendingBytes = 0;
-  private pack: { writer: PackWriter; bytes: Buffer[] } | undefined;
-  readonly figures = { chunksStored: 0, bytesStored: 0, packs: 0, packedBytes: 0 };
-
-  constructor(
-    private readonly store: ChunkStore,
-    private readonly publicKey: Buffer,
-  ) {}
-
-  /** Takes a chunk (copied: the view is the chunker's) unless already known or pending. */
-  async add(id: string, plain: Buffer): Promise<void> {
-    if (this.known.has(id) || this.pendingIds.has(id)) return;
-    this.pending.push({ id, plain: Buffer.from(plain) });
-    this.pendingIds.add(id);
-    this.pendingBytes += plain.length;
-    if (this.pending.length >= askBatch || this.pendingBytes >= pendingBytesMax) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingIds.clear();
-    this.pendingBytes = 0;
-    if (!batch.length) return;
-    const needed = await this.store.needed(batch.map((p) => p.id));
-    for (const { id, plain } of batch) {
-      this.known.add(id);
-      if (needed.has(id)) await this.packChunk(id, plain);
-    }
-  }
-
-  private async packChunk(id: string, plain: Buffer): Promise<void> {
-    if (!this.pack) {
-      const bytes: Buffer[] = [];
-      // The writer's bytes are valid until its next add: copied as they come.
-      this.pack = { bytes, writer: new PackWriter(this.publicKey, (b) => bytes.push(Buffer.from(b))) };
-    }
-    this.pack.writer.add(Buffer.from(id, 'hex'), plain);
-    this.figures.chunksStored++;
-    this.figures.bytesStored += plain.length;
-    if (this.pack.writer.bytes >= packTargetBytes || this.pack.writer.count >= maxPackBlobs)
-      await this.finishPack();
-  }
-
-  async finishPack(): Promise<void> {
-    const pack = this.pack;
-    if (!pack) return;
-    this.pack = undefined;
-    const entries = pack.writer.finish();
-    this.figures.packs++;
-    this.figures.packedBytes += pack.writer.bytes;
-    await this.store.storePack({ bytes: pack.bytes, sizeBytes: pack.writer.bytes, entries });
-  }
-}
-
-async function* fileBytes(path: string, buf: Buffer): AsyncGenerator<Uint8Array> {
+/**
+ * A file's bytes, the next read started before the bytes read are handed on: the thread pool reads
+ * while this thread cuts and hashes. Two buffers in turn; the chunker copies what it is given
+ * before asking for more, so a buffer is free again by the time a read goes into it.
+ */
+async function* fileBytes(path: string, [a, b]: readonly [Buffer, Buffer]): AsyncGenerator<Uint8Array> {
   const file = await open(path, 'r');
+  let [into, done] = [a, b];
+  let reading = file.read(into, 0, readBytes, null);
   try {
     for (;;) {
-      const { bytesRead } = await file.read(buf, 0, buf.length, null);
+      const { bytesRead } = await reading;
       if (bytesRead === 0) return;
-      // The chunker copies what it is given before the next read overwrites it.
-      yield buf.subarray(0, bytesRead);
+      [into, done] = [done, into];
+      reading = file.read(into, 0, readBytes, null);
+      yield done.subarray(0, bytesRead);
     }
   } finally {
+    // A read still under way must end before its file closes (the consumer may stop early).
+    await reading.catch(() => {});
     await file.close();
   }
 }
@@ -179,9 +119,9 @@ const unchanged = (
  * are read after all, before the sources are let go.
  */
 export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
-  const packer = new ChunkPacker(input.store, input.publicKey);
+  const packer = new ChunkPacker(input.store, input.publicKey, input.dedupKey);
   const chunker = new Chunker();
-  const readBuf = Buffer.allocUnsafe(readBytes);
+  const readBufs = [Buffer.allocUnsafe(readBytes), Buffer.allocUnsafe(readBytes)] as const;
   const entries: ManifestV2Entry[] = [];
   const files = new Map<string, CachedFile>();
   const volumes: TreeWritten['volumes'] = [];
@@ -192,22 +132,29 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
   let toConfirm: { entry: ManifestV2Entry; source: string; cached: CachedFile }[] = [];
   let toConfirmChunks = 0;
 
-  const readFile = async (entry: ManifestV2Entry, source: string): Promise<string[]> => {
-    const chunks: string[] = [];
+  /** Files read whose chunk ids are still being hashed: each fills its entry in once they are. */
+  const hashing: Promise<void>[] = [];
+
+  const readFile = async (entry: ManifestV2Entry, source: string, stamp: CachedFile) => {
+    const ids: Promise<string>[] = [];
     let size = 0;
-    for await (const chunk of chunker.chunksOf(fileBytes(source, readBuf))) {
-      const id = chunkIdOf(input.dedupKey, chunk).toString('hex');
-      chunks.push(id);
+    for await (const chunk of chunker.chunksOf(fileBytes(source, readBufs))) {
       size += chunk.length;
       figures.bytesRead += chunk.length;
-      await packer.add(id, chunk);
+      ids.push((await packer.add(chunk)).id);
       input.onProgress?.(figures.bytesRead);
     }
     figures.filesRead++;
     // What was read is what the snapshot holds, should the file have changed size under a weak hold.
     entry.size = size;
-    entry.chunks = chunks;
-    return chunks;
+    const file = { ...stamp, size, chunks: [] as string[] };
+    files.set(entry.path, file);
+    const hashed = Promise.all(ids).then((chunks) => {
+      entry.chunks = chunks;
+      file.chunks = chunks;
+    });
+    hashed.catch(() => {}); // awaited once all is read; a failing thread fails the packing first
+    hashing.push(hashed);
   };
 
   const confirm = async () => {
@@ -219,8 +166,7 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
     for (const id of ids) if (!needed.has(id)) packer.known.add(id);
     for (const f of batch) {
       if (f.cached.chunks.some((id) => needed.has(id))) {
-        const chunks = await readFile(f.entry, f.source);
-        files.set(f.entry.path, { ...f.cached, size: f.entry.size!, chunks });
+        await readFile(f.entry, f.source, f.cached);
       } else figures.filesUnchanged++;
     }
   };
@@ -265,8 +211,7 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
         toConfirmChunks += cached.chunks.length;
         if (toConfirmChunks >= askBatch) await confirm();
       } else {
-        const chunks = await readFile(entry, source);
-        files.set(path, { ...stamp, size: entry.size!, chunks });
+        await readFile(entry, source, { ...stamp, chunks: [] });
       }
     } else {
       volume.entries--;
@@ -274,20 +219,25 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
     }
   };
 
-  for (const name of [...input.volumes].sort(byteOrder)) {
-    const volume = { name, entries: 0, bytes: 0 };
-    await visit(name, join(input.root(name), name), volume);
-    volumes.push(volume);
+  try {
+    for (const name of [...input.volumes].sort(byteOrder)) {
+      const volume = { name, entries: 0, bytes: 0 };
+      await visit(name, join(input.root(name), name), volume);
+      volumes.push(volume);
+    }
+    await confirm();
+    // Every chunk read is in the packer's hands by now: the hold need not wait for the packing.
+    input.onSourceRead?.();
+    await packer.finish();
+    await Promise.all(hashing);
+  } finally {
+    await packer.close();
   }
-  await confirm();
   // Sizes as read: a file re-read after its confirmation may have another size than at its visit.
   for (const volume of volumes)
     volume.bytes = entries
       .filter((e) => e.path === volume.name || e.path.startsWith(`${volume.name}/`))
       .reduce((n, e) => n + (e.size ?? 0), 0);
-  await packer.flush();
-  input.onSourceRead?.();
-  await packer.finishPack();
 
   const chunkIds = [...new Set(entries.flatMap((e) => e.chunks ?? []))];
   return { entries, volumes, chunkIds, files, figures: { ...figures, ...packer.figures } };

@@ -1,0 +1,77 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+type Reply = { job: number; id: string } | { job: number; frame: Uint8Array | null };
+
+/**
+ * The capture's hashing and zstd on threads of their own (chunk-worker.js), reading chunks straight
+ * from the capture's shared batch buffers: the two are most of a first backup's work, and on the
+ * main thread they left the other cores idle.
+ */
+export class ChunkThreads {
+  private readonly threads: Worker[];
+  private readonly exited: Promise<void>[] = [];
+  private readonly jobs = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  private nextJob = 0;
+  private failure: Error | undefined;
+
+  constructor(arenas: SharedArrayBuffer[], dedupKey: Buffer, level = 3) {
+    // Two at most: hashing and zstd are some 60% of the work, so with the main thread they keep three
+    // cores busy; more would cost the agent ~10-20 MiB each (a V8 heap, a zstd context, a scratch
+    // buffer as large as a chunk) for little.
+    this.threads = Array.from({ length: Math.min(availableParallelism(), 2) }, () => {
+      // execArgv: [], or the threads would preload what this process was started with (tsx).
+      const thread = new Worker(new URL('./chunk-worker.js', import.meta.url), {
+        workerData: { arenas, dedupKey, level },
+        execArgv: [],
+      });
+      thread.on('message', (reply: Reply) => {
+        const waiting = this.jobs.get(reply.job);
+        this.jobs.delete(reply.job);
+        waiting?.resolve(reply);
+      });
+      thread.on('error', (err: Error) => this.fail(err));
+      this.exited.push(new Promise((resolve) => thread.once('exit', () => resolve())));
+      thread.on('exit', () => this.fail(new Error('a thread of the capture stopped unexpectedly')));
+      return thread;
+    });
+  }
+
+  /** The chunk id (hex) of arenas[arena][offset, offset + length). */
+  async hash(arena: number, offset: number, length: number): Promise<string> {
+    return ((await this.run({ t: 'hash', arena, offset, length })) as { id: string }).id;
+  }
+
+  /** The zstd frame of arenas[arena][offset, offset + length), or null if zstd does not shrink it. */
+  async compress(arena: number, offset: number, length: number): Promise<Buffer | null> {
+    const { frame } = (await this.run({ t: 'compress', arena, offset, length })) as {
+      frame: Uint8Array | null;
+    };
+    return frame && Buffer.from(frame.buffer, frame.byteOffset, frame.length);
+  }
+
+  /**
+   * Asked to stop, not terminated: terminating a thread still loading an addon aborts the whole
+   * process (seen with a capture shorter than a thread's start).
+   */
+  async close(): Promise<void> {
+    this.failure ??= new Error('the capture is over');
+    for (const thread of this.threads) thread.postMessage('close');
+    await Promise.all(this.exited);
+  }
+
+  private run(message: { t: string; arena: number; offset: number; length: number }): Promise<Reply> {
+    if (this.failure) return Promise.reject(this.failure);
+    const job = this.nextJob++;
+    return new Promise((resolve, reject) => {
+      this.jobs.set(job, { resolve, reject });
+      this.threads[job % this.threads.length]!.postMessage({ ...message, job });
+    });
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const { reject } of this.jobs.values()) reject(this.failure);
+    this.jobs.clear();
+  }
+}

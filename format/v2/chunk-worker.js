@@ -1,0 +1,70 @@
+// A thread of the format-2 capture (chunk-threads.ts): the keyed hash (the chunk id) and the zstd
+// frame of the chunks it is sent, read from the capture's shared batch buffers, with one zstd context
+// for all of them (zstd through node:zlib makes a context per call: ~2.5 ms of allocation per chunk,
+// measured, part of it on the main thread). Hashes go first: the capture waits for ids to ask the
+// destination about a batch, while frames are only needed once the batch before is packed. Plain
+// JavaScript so that it starts in ~30 ms (see ../unpack-writer.js).
+//
+// workerData: { arenas, dedupKey, level }, arenas being the shared batch buffers.
+// In: { t: 'hash' | 'compress', job, arena, offset, length }, or 'close' once the capture is over.
+// Out: { job, id } (hex), or { job, frame }, the frame transferred, null when zstd does not shrink it.
+import { Buffer } from 'node:buffer';
+import { createRequire } from 'node:module';
+import { setImmediate } from 'node:timers';
+import { parentPort, workerData } from 'node:worker_threads';
+
+const port = parentPort;
+const require = createRequire(import.meta.url);
+const sodium = require('sodium-native');
+const zstd = require('zstd-napi/binding');
+const cctx = new zstd.CCtx();
+const arenas = workerData.arenas.map((sab) => Buffer.from(sab));
+const dedupKey = Buffer.from(workerData.dedupKey);
+const id = Buffer.alloc(32);
+let scratch = Buffer.allocUnsafe(0);
+const hashes = [];
+const frames = [];
+let closing = false;
+let scheduled = false;
+
+port.on('message', (m) => {
+  if (m === 'close') closing = true;
+  else (m.t === 'hash' ? hashes : frames).push(m);
+  schedule();
+});
+
+function schedule() {
+  if (scheduled) return;
+  scheduled = true;
+  // One job per turn of the event loop, so that hashes sent meanwhile overtake the frames waiting.
+  setImmediate(() => {
+    scheduled = false;
+    const m = hashes.shift() ?? frames.shift();
+    if (m) (m.t === 'hash' ? hash : compress)(m, arenas[m.arena].subarray(m.offset, m.offset + m.length));
+    if (hashes.length || frames.length) schedule();
+    // Between two jobs: the one place where stopping cannot cut a call short.
+    else if (closing) port.close();
+  });
+}
+
+function hash({ job }, plain) {
+  sodium.crypto_generichash(id, plain, dedupKey);
+  port.postMessage({ job, id: id.toString('hex') });
+}
+
+function compress({ job }, plain) {
+  if (scratch.length < plain.length) scratch = Buffer.allocUnsafe(plain.length);
+  let size = 0;
+  try {
+    // A destination smaller than the input: zstd refuses when the frame would not fit, which is
+    // exactly when compression does not pay (random or already compressed data).
+    if (plain.length > 1)
+      size = cctx.compress(scratch.subarray(0, plain.length - 1), plain, workerData.level);
+  } catch {
+    size = 0;
+  }
+  if (size === 0) return port.postMessage({ job, frame: null });
+  const frame = new Uint8Array(size);
+  frame.set(scratch.subarray(0, size));
+  port.postMessage({ job, frame }, [frame.buffer]);
+}
