@@ -122,10 +122,11 @@ class RestorePacks implements PackSource {
     return dataKey;
   }
 
-  async read(packId: string, start: number, end: number): Promise<Buffer> {
+  async read(packId: string, start: number, end: number, into: Buffer): Promise<Buffer> {
     const pack = await this.accessOf(packId);
     const limit = this.deps.downloadLimit;
-    return downloadRange(pack.url, { start, end }, this.signal, limit && ((body) => limit.paced(body)));
+    const pace = limit && ((body: AsyncIterable<Buffer>) => limit.paced(body));
+    return downloadRange(pack.url, { start, end }, this.signal, pace, into);
   }
 
   /** The packs' data keys, wiped once the restore no longer reads. */

@@ -270,14 +270,20 @@ export async function downloadSmall(target: StorageUrl, limitBytes = 64 << 20): 
   return Buffer.concat(chunks);
 }
 
-/** Bytes [start, end) of an object, whole (a few blobs of a pack). */
+/**
+ * Bytes [start, end) of an object, whole (a few blobs of a pack): at the start of `into` when given,
+ * a buffer the caller reuses from one range to the next rather than a fresh one each.
+ */
 export async function downloadRange(
   target: StorageUrl,
   range: ByteRange,
   signal?: AbortSignal,
   pace: (body: AsyncIterable<Buffer>) => AsyncIterable<Buffer> = (body) => body,
+  into?: Buffer,
 ): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(range.end - range.start);
+  const size = range.end - range.start;
+  if (into && into.length < size) throw new RangeError('downloadRange: the range is larger than `into`');
+  const out = into ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let at = 0;
   for await (const chunk of pace(await download(target, signal, range))) at += chunk.copy(out, at);
   return out;

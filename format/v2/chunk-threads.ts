@@ -1,12 +1,15 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-type Reply = { job: number; id: string } | { job: number; frame: Uint8Array | null };
+type Reply =
+  | { job: number; id: string }
+  | { job: number; frame: Uint8Array | null }
+  | { job: number; error: { message: string; code?: string } };
 
 /**
  * The capture's hashing and zstd on threads of their own (chunk-worker.js), reading chunks straight
  * from the capture's shared batch buffers: the two are most of a first backup's work, and on the
- * main thread they left the other cores idle.
+ * main thread they left the other cores idle. A restore's hashing and writing, likewise.
  */
 export class ChunkThreads {
   private readonly threads: Worker[];
@@ -28,11 +31,12 @@ export class ChunkThreads {
       thread.on('message', (reply: Reply) => {
         const waiting = this.jobs.get(reply.job);
         this.jobs.delete(reply.job);
-        waiting?.resolve(reply);
+        if ('error' in reply) waiting?.reject(Object.assign(new Error(reply.error.message), reply.error));
+        else waiting?.resolve(reply);
       });
       thread.on('error', (err: Error) => this.fail(err));
       this.exited.push(new Promise((resolve) => thread.once('exit', () => resolve())));
-      thread.on('exit', () => this.fail(new Error('a thread of the capture stopped unexpectedly')));
+      thread.on('exit', () => this.fail(new Error('a chunk thread stopped unexpectedly')));
       return thread;
     });
   }
@@ -51,16 +55,36 @@ export class ChunkThreads {
   }
 
   /**
+   * Hashes arenas[arena][offset, offset + length) and, if that is `id` (hex), writes it at every
+   * target (file descriptors of this process); answers the id it hashed.
+   */
+  async write(
+    arena: number,
+    offset: number,
+    length: number,
+    id: string,
+    targets: { fd: number; at: number }[],
+  ): Promise<string> {
+    return ((await this.run({ t: 'write', arena, offset, length, id, targets })) as { id: string }).id;
+  }
+
+  /**
    * Asked to stop, not terminated: terminating a thread still loading an addon aborts the whole
    * process (seen with a capture shorter than a thread's start).
    */
   async close(): Promise<void> {
-    this.failure ??= new Error('the capture is over');
+    this.failure ??= new Error('the threads were closed');
     for (const thread of this.threads) thread.postMessage('close');
     await Promise.all(this.exited);
   }
 
-  private run(message: { t: string; arena: number; offset: number; length: number }): Promise<Reply> {
+  private run(message: {
+    t: string;
+    arena: number;
+    offset: number;
+    length: number;
+    [more: string]: unknown;
+  }): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     const job = this.nextJob++;
     return new Promise((resolve, reject) => {

@@ -4,11 +4,16 @@
 // measured, part of it on the main thread). Hashes go first: the capture waits for ids to ask the
 // destination about a batch, while frames are only needed once the batch before is packed. Plain
 // JavaScript so that it starts in ~30 ms (see ../unpack-writer.js).
+// A restore sends its opened chunks the same way ('write'): each hashed, checked against its id and
+// written where the files want it, so that the main thread is left opening blobs.
 //
 // workerData: { arenas, dedupKey, level }, arenas being the shared batch buffers.
-// In: { t: 'hash' | 'compress', job, arena, offset, length }, or 'close' once the capture is over.
-// Out: { job, id } (hex), or { job, frame }, the frame transferred, null when zstd does not shrink it.
+// In: { t: 'hash' | 'compress', job, arena, offset, length }, or
+//   { t: 'write', job, arena, offset, length, id, targets: [{ fd, at }] }, or 'close' once done.
+// Out: { job, id } (hex), or { job, frame }, the frame transferred, null when zstd does not shrink it;
+//   for a write, { job, id } the chunk's id (written only if it is the one asked), or { job, error }.
 import { Buffer } from 'node:buffer';
+import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setImmediate } from 'node:timers';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -40,7 +45,7 @@ function schedule() {
   setImmediate(() => {
     scheduled = false;
     const m = hashes.shift() ?? frames.shift();
-    if (m) (m.t === 'hash' ? hash : compress)(m, arenas[m.arena].subarray(m.offset, m.offset + m.length));
+    if (m) jobs[m.t](m, arenas[m.arena].subarray(m.offset, m.offset + m.length));
     if (hashes.length || frames.length) schedule();
     // Between two jobs: the one place where stopping cannot cut a call short.
     else if (closing) port.close();
@@ -51,6 +56,22 @@ function hash({ job }, plain) {
   sodium.crypto_generichash(id, plain, dedupKey);
   port.postMessage({ job, id: id.toString('hex') });
 }
+
+function write({ job, id: expected, targets }, plain) {
+  sodium.crypto_generichash(id, plain, dedupKey);
+  const got = id.toString('hex');
+  try {
+    if (got === expected)
+      for (const { fd, at } of targets)
+        for (let done = 0; done < plain.length;)
+          done += writeSync(fd, plain, done, plain.length - done, at + done);
+  } catch (err) {
+    return port.postMessage({ job, error: { message: err.message, code: err.code } });
+  }
+  port.postMessage({ job, id: got });
+}
+
+const jobs = { hash, compress, write };
 
 function compress({ job }, plain) {
   if (scratch.length < plain.length) scratch = Buffer.allocUnsafe(plain.length);

@@ -14,6 +14,9 @@ import {
 import { join } from 'node:path';
 import { EntryRules } from '../entry-rules.ts';
 import { BlobOpener } from './blob.ts';
+import { ChunkRing } from './chunk-ring.ts';
+import { ChunkThreads } from './chunk-threads.ts';
+import { maxChunkBytes } from './chunker.ts';
 import { FormatV2Error } from './errors.ts';
 import type { ManifestV2 } from './manifest-v2.ts';
 
@@ -35,8 +38,11 @@ export interface ChunkLocation {
 export interface PackSource {
   locate(chunkIds: string[]): Promise<Map<string, ChunkLocation>>;
   dataKey(packId: string): Promise<Buffer>;
-  /** Bytes [start, end) of the pack object. */
-  read(packId: string, start: number, end: number): Promise<Buffer>;
+  /**
+   * Bytes [start, end) of the pack object, at the start of `into` (large enough) if the source can:
+   * the caller's again once they are opened.
+   */
+  read(packId: string, start: number, end: number, into: Buffer): Promise<Buffer>;
 }
 
 export interface TreeRestoreInput {
@@ -52,8 +58,13 @@ export interface TreeRestoreInput {
 
 /** Neighbouring blobs are fetched in one request unless this many unneeded bytes lie between them. */
 const gapBytes = 256 * 1024;
-/** One request's bytes at most: what a read holds in memory. */
+/** One request's bytes at most (or one blob's, if larger): what a read holds in memory. */
 const rangeBytes = 16 * 1024 * 1024;
+/**
+ * Opened chunks waiting for a thread to check and write them: twice the largest chunk, so that one
+ * is opened while another is written, and ~16 of the usual 1 MiB.
+ */
+const ringBytes = 2 * maxChunkBytes;
 
 interface Target {
   file: number;
@@ -132,6 +143,12 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
 
   // The tree, files empty: in manifest order, so every parent exists before its children.
   const handles: FileHandle[] = [];
+  // The main thread fetches and opens the blobs (one opener: open() does not wait); hashing each
+  // chunk against its id and writing it, most of the rest of the work, go to the chunk threads,
+  // started now so that they load while the tree is made.
+  const opener = new BlobOpener();
+  const ring = new ChunkRing(ringBytes);
+  const threads = new ChunkThreads([ring.memory], input.dedupKey);
   const made: { at: string; k: number }[] = [];
   const createFlags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
   try {
@@ -158,36 +175,62 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
     let bytesWritten = 0;
     const queue = [...byPack.entries()];
     const worker = async () => {
-      const opener = new BlobOpener(input.dedupKey);
+      // One buffer per reader for all its ranges: a fresh one per range was garbage that the agent's
+      // peak memory counted until V8 came to collect it.
+      let into = Buffer.allocUnsafe(0);
       for (let next = queue.shift(); next; next = queue.shift()) {
         const [packId, blobs] = next;
         const dataKey = await source.dataKey(packId);
         for (const range of ranges(blobs)) {
           const start = range[0]!.location.offset;
           const last = range.at(-1)!.location;
-          const bytes = await source.read(packId, start, last.offset + last.length);
+          if (into.length < last.offset + last.length - start)
+            into = Buffer.allocUnsafe(Math.max(rangeBytes, last.offset + last.length - start));
+          const bytes = await source.read(packId, start, last.offset + last.length, into);
           if (bytes.length !== last.offset + last.length - start)
             throw new FormatV2Error('truncated', `pack ${packId} is shorter than its index says`);
           bytesFetched += bytes.length;
+          const written: Promise<void>[] = [];
           for (const w of range) {
             const blob = bytes.subarray(
               w.location.offset - start,
               w.location.offset - start + w.location.length,
             );
-            const plain = opener.open(dataKey, Buffer.from(w.id, 'hex'), blob);
-            if (plain.length !== w.location.rawLength)
-              throw new FormatV2Error('corrupt_framing', `chunk ${w.id} has another size than indexed`);
-            for (const t of w.targets) {
-              await handles[t.file]!.write(plain, 0, plain.length, t.at);
-              bytesWritten += plain.length;
+            const slot = await ring.take(w.location.rawLength);
+            let plain: Buffer;
+            try {
+              plain = opener.open(dataKey, Buffer.from(w.id, 'hex'), blob, slot.view);
+            } catch (err) {
+              slot.release();
+              throw err;
             }
+            if (plain.length !== w.location.rawLength) {
+              slot.release();
+              throw new FormatV2Error('corrupt_framing', `chunk ${w.id} has another size than indexed`);
+            }
+            const targets = w.targets.map((t) => ({ fd: handles[t.file]!.fd, at: t.at }));
+            const done = threads.write(0, slot.at, plain.length, w.id, targets);
+            done.then(slot.release, slot.release);
+            const checked = done.then((id) => {
+              if (id !== w.id)
+                throw new FormatV2Error(
+                  'chunk_mismatch',
+                  `blob ${w.id.slice(0, 16)} holds other content than its id says`,
+                );
+              bytesWritten += plain.length * targets.length;
+            });
+            checked.catch(() => {}); // awaited below, but a failure may come while a slot is awaited
+            written.push(checked);
           }
+          await Promise.all(written);
           input.onProgress?.({ bytesFetched, bytesWritten });
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(input.concurrency ?? 4, byPack.size) }, worker));
   } finally {
+    // The threads first: they write through the handles' descriptors, which closing frees for reuse.
+    await threads.close();
     await Promise.all(handles.map((h) => h.close()));
   }
 

@@ -173,4 +173,20 @@ describe('restoreTree', () => {
       (err) => err instanceof FormatV2Error && err.kind === 'blob_altered',
     );
   });
+
+  it('refuses chunks that open but are not what their ids say (checked on the chunk threads)', async () => {
+    const store = new MemoryPacks();
+    const manifest = await snapshot(store);
+    const otherKey = dedupKeyOf(generateTeamKey().secretKey);
+    const at = await staging();
+    await assert.rejects(
+      restoreTree({ manifest, staging: at, source: store, asRoot: true, dedupKey: otherKey }),
+      (err) => err instanceof FormatV2Error && err.kind === 'chunk_mismatch',
+    );
+    // Nothing written of a chunk that failed its check.
+    assert.equal(
+      (await readFile(join(at, 'data/big'))).some((b) => b !== 0),
+      false,
+    );
+  });
 });
