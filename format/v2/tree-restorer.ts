@@ -196,6 +196,11 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
               w.location.offset - start,
               w.location.offset - start + w.location.length,
             );
+            if (w.location.rawLength > maxChunkBytes)
+              throw new FormatV2Error(
+                'corrupt_framing',
+                `chunk ${w.id} is indexed larger than a chunk can be`,
+              );
             const slot = await ring.take(w.location.rawLength);
             let plain: Buffer;
             try {
