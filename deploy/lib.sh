@@ -87,16 +87,15 @@ run_bg() {
   LAST_PID=$!
 }
 
-# start_temporal PORT UI_PORT DB_FILE(empty = in memory) [extra flags...]
+# start_temporal PORT UI_PORT DB_FILE(empty = in memory) [extra flags...]: with strackt's search
+# attributes and dynamic configuration (deploy/temporal-dynamic-config.txt, which says why).
 start_temporal() {
   local port=$1 ui_port=$2 db_file=$3
   shift 3
   local args=(server start-dev --ip 127.0.0.1 --port "$port" --namespace strackt --log-level error)
-  # Temporal's scheduler starts at most 30 workflows a second per namespace, through a worker with
-  # two pollers: a minute's burst of scheduled runs at a thousand environments waited seconds for
-  # them (bench:load; docs/DEPLOYMENT.md gives the same keys for a cluster).
-  args+=(--dynamic-config-value 'worker.schedulerNamespaceStartWorkflowRPS=100')
-  args+=(--dynamic-config-value 'worker.perNamespaceWorkerOptions={"MaxConcurrentWorkflowTaskPollers":8,"MaxConcurrentActivityTaskPollers":4}')
+  while IFS= read -r value; do
+    if [[ -n "$value" && "$value" != \#* ]]; then args+=(--dynamic-config-value "$value"); fi
+  done <"$ROOT/deploy/temporal-dynamic-config.txt"
   while IFS= read -r attr; do [ -n "$attr" ] && args+=(--search-attribute "$attr"); done <"$ROOT/deploy/search-attributes.txt"
   if [ -n "$db_file" ]; then args+=(--db-filename "$db_file"); fi
   if [ "$ui_port" = none ]; then args+=(--headless); else args+=(--ui-port "$ui_port"); fi

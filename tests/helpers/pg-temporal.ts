@@ -55,6 +55,17 @@ const searchAttributes = readFileSync(
   .filter(Boolean)
   .map((line) => line.split('=') as [string, string]);
 
+/** strackt's dynamic configuration of Temporal (KEY=JSON lines; start-dev takes the same). */
+const stracktDynamicConfig = Object.fromEntries(
+  readFileSync(fileURLToPath(new URL('../../deploy/temporal-dynamic-config.txt', import.meta.url)), 'utf8')
+    .split('\n')
+    .filter((line) => line && !line.startsWith('#'))
+    .map((line) => {
+      const at = line.indexOf('=');
+      return [line.slice(0, at), JSON.parse(line.slice(at + 1)) as unknown];
+    }),
+);
+
 /**
  * A Temporal server as production runs it (docs/DEPLOYMENT.md): the server binary on PostgreSQL, two
  * fresh databases whose schemas temporal-sql-tool sets up (create, setup-schema, update-schema to the
@@ -144,7 +155,7 @@ clusterMetadata:
 dcRedirectionPolicy: { policy: noop }
 dynamicConfigClient: { filepath: ${JSON.stringify(join(options.dir, 'dynamicconfig.yaml'))}, pollInterval: 10s }
 `;
-  const dynamicConfig = options.dynamicConfig ?? {};
+  const dynamicConfig = { ...stracktDynamicConfig, ...options.dynamicConfig };
   await mkdir(join(options.dir, 'config'), { recursive: true });
   await writeFile(join(options.dir, 'config', 'postgres.yaml'), config);
   await writeFile(
