@@ -6,11 +6,12 @@
 //   npm run bench:load [-- --environments N --per-agent K --minutes M --spread S --pages P]
 // A run of a few minutes at small N on a busy machine; N = 1000 for 60 minutes on a quiet one.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setPriority } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startControlPlanePrograms } from '../tests/helpers/control-plane-programs.ts';
 import { stack } from '../tests/helpers/stack.ts';
 import { apiHandlerTimes } from './load/api-log.ts';
-import { cpuByComponent } from './load/cpu-by-component.ts';
+import { cpuByComponent, pidsWhoseCommandHas } from './load/cpu-by-component.ts';
 import { pollApi, type PolledRoute } from './load/api-poller.ts';
 import { accountRuns, backupsEnded, benchApplicationName, pgConnections } from './load/db-figures.ts';
 import { createFleet, scheduleFleet } from './load/fleet.ts';
@@ -41,6 +42,9 @@ const minuteMs = 60_000;
 // Before any client connects: the bench's own database connections are told apart by this name.
 process.env.PGAPPNAME = benchApplicationName;
 const setupStarted = new Date();
+// The buckets are the customers' too (the agents run niced, bench/load/fleet.ts).
+const s3Port = stack.s3.endpoint.split(':').at(-1);
+for (const pid of pidsWhoseCommandHas('versitygw', `127.0.0.1:${s3Port}`)) setPriority(pid, 19);
 const cp = await startControlPlanePrograms();
 const teams = await createFleet(cp, { environments, perAgent });
 console.log(
@@ -203,7 +207,7 @@ for (const [name, p] of [
 }
 
 row('machine CPU over the window (2 cores)', [...cpuUsed.values()].reduce((a, b) => a + b, 0).toFixed(2));
-for (const [component, cores] of cpuUsed) row(`  ${component}`, cores.toFixed(2));
+for (const [component, cores] of cpuUsed) if (cores >= 0.005) row(`  ${component}`, cores.toFixed(2));
 
 console.log(
   `\nload: ${environments} environments, ${teams.length} agents, ${minutes} min window, ${values.pages} pages polling every ${values['poll-seconds']} s\n`,
@@ -215,6 +219,9 @@ console.log(
   '\nlateness: TemporalScheduledStartTime of each scheduledBackup to the start of its backupEnvironment child;',
 );
 console.log('API: from a client in this process, on the same 2-core machine as everything else.');
+console.log(
+  "agents and the buckets (the customers' side) run at nice 19: the control plane's processes come first.",
+);
 
 await Promise.all(teams.map((t) => t.agent.kill()));
 await cp.stop();

@@ -59,3 +59,10 @@ export function cpuByComponent(classify: Classify) {
     return new Map([...cores].sort((a, b) => b[1] - a[1]));
   };
 }
+
+/** The processes whose command line holds every one of `parts`. */
+export function pidsWhoseCommandHas(...parts: string[]): number[] {
+  return [...cpuByProcess()]
+    .filter(([, { cmdline }]) => parts.every((p) => cmdline.includes(p)))
+    .map(([pid]) => pid);
+}

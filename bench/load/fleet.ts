@@ -55,7 +55,9 @@ export async function createFleet(
       201,
     );
     const root = join(stack.runDir, 'agents', `agent-${a}`);
-    const agent = startAgent(cp.apiUrl, created.agent.token, root);
+    // The customers' side runs at the lowest priority: in production agents are on the customers'
+    // servers, not on the control plane's cores, which here they share.
+    const agent = startAgent(cp.apiUrl, created.agent.token, root, {}, ['nice', '-n', '19']);
     const team: FleetTeam = {
       token,
       serverId: created.server.id,
