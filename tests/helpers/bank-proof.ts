@@ -13,9 +13,9 @@ import { accounts, auditBank, opening } from './transfers.ts';
 
 /**
  * The point-in-time proof's second half: a snapshot of the bank (PostgreSQL in volume `pgdata`, the
- * ledger service in `ledger`) restored with the format library alone into a fresh folder; PostgreSQL
- * must start, the money add up, and the ledger agree with the bank. `committed` is how many
- * transfers committed while the backup ran, an upper bound for those in the snapshot.
+ * ledger service in `ledger`) restored with the format library alone into a fresh folder, then
+ * audited there (auditRestoredBank). `committed` is how many transfers committed while the backup
+ * ran, an upper bound for those in the snapshot.
  */
 export async function restoreAndAuditBank(
   s3: S3Client,
@@ -30,6 +30,15 @@ export async function restoreAndAuditBank(
   const manifest = await openManifest(manifestBytes, { secretKey });
   const staging = join(stack.runDir, uniqueName('restored'));
   await unpackArchive({ source: await get(objects.data), key: { secretKey }, manifest, staging });
+  await auditRestoredBank(staging, committed);
+}
+
+/**
+ * The bank as restored into `staging` (its volumes as folders): PostgreSQL must start on it, the
+ * money add up, and the ledger agree with the bank, with no more transfers than `committed`.
+ * Removes the folder.
+ */
+export async function auditRestoredBank(staging: string, committed: number): Promise<void> {
   // The source PostgreSQL still runs on this same machine with the pid its lock file names.
   await rm(join(staging, 'pgdata', 'postmaster.pid'));
   await chmod(staging, 0o755);
