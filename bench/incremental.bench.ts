@@ -20,6 +20,7 @@ import { stackS3, startControlPlane } from '../tests/helpers/control-plane.ts';
 import { startAgent } from '../tests/helpers/processes.ts';
 import { freePort, stack, uniqueName } from '../tests/helpers/stack.ts';
 import { benchService } from './bench-service.ts';
+import { cpuByComponent, type Classify } from './load/cpu-by-component.ts';
 import { s3Env, timed } from './bench-shell.ts';
 import { resetPeak, rssMiB } from './process-memory.ts';
 
@@ -67,6 +68,27 @@ const restic = `s3:${endpoint}/${bucket}/restic`;
 execFileSync('restic', ['-q', '-r', restic, 'init'], { env: s3Env, stdio: 'ignore' });
 let agentPeak = 0;
 
+/**
+ * Where the machine's cores go while a backup runs: each side shares them with the object store.
+ * The API and the worker run in this process, and the plain pipeline's processes count in it once
+ * they end.
+ */
+const component =
+  (thisProcess: string): Classify =>
+  (pid, cmdline) => {
+    if (pid === process.pid) return thisProcess;
+    if (pid === agent.child.pid) return 'agent';
+    if (cmdline.includes('start-dev')) return 'Temporal';
+    if (/^(\S*\/)?postgres[: ]/.test(cmdline)) return 'PostgreSQL';
+    if (cmdline.includes('versitygw')) return 'versitygw';
+    return undefined;
+  };
+const cpuSeconds = (cores: Map<string, number>, seconds: number) =>
+  [...cores]
+    .filter(([, c]) => c * seconds >= 0.05)
+    .map(([name, c]) => `${name} ${(c * seconds).toFixed(1)}`)
+    .join(', ');
+
 /** One backup through the operation and the agent: workflow start to end, and what it stored. */
 async function strackt() {
   resetPeak(agent.child.pid!);
@@ -81,7 +103,10 @@ async function strackt() {
   const op = await cp.finished(token, started.body.id, 3_600_000);
   if (op.status !== 'succeeded') throw new Error(`backup failed: ${JSON.stringify(op)}`);
   agentPeak = Math.max(agentPeak, rssMiB(agent.child.pid!).peak);
-  const info = await cp.temporal.workflow.getHandle(started.body.workflowId).describe();
+  // The operation reads succeeded a moment before its workflow closes.
+  const handle = cp.temporal.workflow.getHandle(started.body.workflowId);
+  await handle.result();
+  const info = await handle.describe();
   const { body } = await cp.request<{ snapshots: { id: string; sizeBytes: number; frozenMs: number }[] }>(
     'GET',
     `/environments/${envId}/snapshots`,
@@ -180,10 +205,16 @@ console.log(
   `\nincremental backups of ${(tarBytes / 2 ** 30).toFixed(2)} GiB (${data}), format 2 beside restic`,
 );
 console.log(`${''.padEnd(34)} ${'strackt'.padStart(9)} ${'restic'.padStart(11)}`);
+// Written back first, as before each of ours: the data set was just copied in.
+execFileSync('sync');
+const plainCpu = cpuByComponent(component('tar, zstd and aws (and the idle control plane)'));
 const plain = timed(
   `tar -C ${live} -cf - ${volumes.join(' ')} | zstd -3 -T0 -q | aws s3 cp --only-show-errors --endpoint-url ${endpoint} - s3://${bucket}/plain.tar.zst`,
 );
+const plainCpuSpent = plainCpu();
+const firstCpu = cpuByComponent(component('control plane (API and worker)'));
 const first = await strackt();
+const firstCpuSpent = firstCpu();
 const firstRestic = timed(`cd ${live} && restic -q -r ${restic} backup ${volumes.join(' ')} >/dev/null`);
 line(
   'first backup',
@@ -191,6 +222,8 @@ line(
   firstRestic,
   `, ${(plain / first.seconds).toFixed(2)}x plain (${plain.toFixed(2)} s)`,
 );
+console.log(`  machine CPU (core-seconds) during the plain pipeline: ${cpuSeconds(plainCpuSpent, plain)}`);
+console.log(`  during strackt's first backup: ${cpuSeconds(firstCpuSpent, first.seconds)}`);
 const held = [first.snapshot.frozenMs];
 const second = await strackt();
 const secondRestic = timed(`cd ${live} && restic -q -r ${restic} backup ${volumes.join(' ')} >/dev/null`);
