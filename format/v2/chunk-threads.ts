@@ -1,9 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { chunkZstdLevel } from './blob.ts';
 
 type Reply =
   | { job: number; id: string }
-  | { job: number; frame: Uint8Array | null }
+  | { job: number; size: number }
   | { job: number; error: { message: string; code?: string } };
 
 /**
@@ -18,7 +19,7 @@ export class ChunkThreads {
   private nextJob = 0;
   private failure: Error | undefined;
 
-  constructor(arenas: SharedArrayBuffer[], dedupKey: Buffer, level = 3) {
+  constructor(arenas: SharedArrayBuffer[], dedupKey: Buffer, level = chunkZstdLevel) {
     // Two at most: hashing and zstd are some 60% of the work, so with the main thread they keep three
     // cores busy; more would cost the agent ~10-20 MiB each (a V8 heap, a zstd context, a scratch
     // buffer as large as a chunk) for little.
@@ -46,12 +47,12 @@ export class ChunkThreads {
     return ((await this.run({ t: 'hash', arena, offset, length })) as { id: string }).id;
   }
 
-  /** The zstd frame of arenas[arena][offset, offset + length), or null if zstd does not shrink it. */
-  async compress(arena: number, offset: number, length: number): Promise<Buffer | null> {
-    const { frame } = (await this.run({ t: 'compress', arena, offset, length })) as {
-      frame: Uint8Array | null;
-    };
-    return frame && Buffer.from(frame.buffer, frame.byteOffset, frame.length);
+  /**
+   * Compresses arenas[arena][offset, offset + length) with zstd in place, once it is hashed: answers
+   * the size of the frame now at offset, or 0 if zstd does not shrink the chunk (left as it was).
+   */
+  async compress(arena: number, offset: number, length: number): Promise<number> {
+    return ((await this.run({ t: 'compress', arena, offset, length })) as { size: number }).size;
   }
 
   /**
