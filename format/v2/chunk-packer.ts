@@ -97,7 +97,7 @@ export class ChunkPacker {
           .map(({ id, offset, length }) => {
             const frame = this.threads!.compress(arena, offset, length);
             frame.catch(() => {}); // awaited in order by packBatch, unless packing failed first
-            return { id, plain: this.views[arena]!.subarray(offset, offset + length), frame };
+            return { id, place: this.views[arena]!.subarray(offset, offset + length), frame };
           });
       });
       this.packing = previous.then(async () => this.packBatch(await compressing));
@@ -121,20 +121,25 @@ export class ChunkPacker {
   }
 
   /** Sealed in order: a pack's entries follow the files. */
-  private async packBatch(chunks: { id: string; plain: Buffer; frame: Promise<Buffer | null> }[]) {
-    for (const { id, plain, frame } of chunks) await this.packChunk(id, plain, await frame);
+  private async packBatch(chunks: { id: string; place: Buffer; frame: Promise<number> }[]) {
+    for (const { id, place, frame } of chunks) {
+      // The place holds the chunk's zstd frame from its start now, or the chunk itself if size is 0.
+      const size = await frame;
+      await this.packChunk(id, place, size ? place.subarray(0, size) : null);
+    }
   }
 
-  private async packChunk(id: string, plain: Buffer, frame: Buffer | null): Promise<void> {
+  /** `place`: as long as the chunk, and the chunk itself where frame is null (else overwritten by it). */
+  private async packChunk(id: string, place: Buffer, frame: Buffer | null): Promise<void> {
     if (!this.pack) {
       const pack = { size: 0 } as { writer: PackWriter; size: number };
       // The writer's bytes are valid until its next add: copied as they come.
       pack.writer = new PackWriter(this.publicKey, (b) => (pack.size = this.append(b, pack.size)));
       this.pack = pack;
     }
-    this.pack.writer.add(Buffer.from(id, 'hex'), plain, frame);
+    this.pack.writer.add(Buffer.from(id, 'hex'), place, frame);
     this.figures.chunksStored++;
-    this.figures.bytesStored += plain.length;
+    this.figures.bytesStored += place.length;
     if (this.pack.writer.bytes >= packTargetBytes || this.pack.writer.count >= maxPackBlobs)
       await this.storePack();
   }

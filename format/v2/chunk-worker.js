@@ -10,8 +10,9 @@
 // workerData: { arenas, dedupKey, level }, arenas being the shared batch buffers.
 // In: { t: 'hash' | 'compress', job, arena, offset, length }, or
 //   { t: 'write', job, arena, offset, length, id, targets: [{ fd, at }] }, or 'close' once done.
-// Out: { job, id } (hex), or { job, frame }, the frame transferred, null when zstd does not shrink it;
-//   for a write, { job, id } the chunk's id (written only if it is the one asked), or { job, error }.
+// Out: { job, id } (hex), or { job, size }, the size of the frame now at the start of the chunk's
+//   place in its arena, 0 when zstd does not shrink it (the chunk is left as it was); for a write,
+//   { job, id } the chunk's id (written only if it is the one asked), or { job, error }.
 import { Buffer } from 'node:buffer';
 import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -84,8 +85,8 @@ function compress({ job }, plain) {
   } catch {
     size = 0;
   }
-  if (size === 0) return port.postMessage({ job, frame: null });
-  const frame = new Uint8Array(size);
-  frame.set(scratch.subarray(0, size));
-  port.postMessage({ job, frame }, [frame.buffer]);
+  // Over the chunk's own bytes, hashed by now: a fresh buffer per frame, zeroed by the kernel and
+  // left to the main thread's garbage collector, cost more than the copy.
+  if (size > 0) plain.set(scratch.subarray(0, size));
+  port.postMessage({ job, size });
 }
