@@ -45,7 +45,7 @@ export function createControlPlaneActivities({
     ...createWebhookActivities({ db, vault }),
     ...createRestoreActivities({ db, vault, storeOf, agentConnected }),
     ...createVerifyActivities({ db, vault, storeOf, notify }),
-    ...createPruneActivities({ db, storeOf }),
+    ...createPruneActivities({ db, vault, storeOf }),
     ...createHostTaskActivities({ db, agentStaleAfterMs }),
   };
 }

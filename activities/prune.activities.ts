@@ -1,12 +1,105 @@
 import type { Db } from '../db/database.ts';
-import { deletePackRows, garbage, markPacksDeleting } from '../db/chunk-gc.data.ts';
+import {
+  deletePackRows,
+  garbage,
+  liveBlobsOf,
+  markPacksDeleting,
+  type PackToGo,
+} from '../db/chunk-gc.data.ts';
+import { packStored, startPack } from '../db/chunk-index.data.ts';
+import { getTeamPublicKey, openTeamSecretKey } from '../db/team-keys.data.ts';
+import type { Vault } from '../db/vault.ts';
+import { dedupKeyOf } from '../format/v2/chunk-id.ts';
+import { newPackId, packObjectKey, packTargetBytes } from '../format/v2/pack-layout.ts';
+import { repackBlobs } from '../storage/pack-repack.ts';
 import { choosePrune, markDeleted } from '../db/prune.data.ts';
 import { getSnapshotById, packPoolsOf } from '../db/snapshots.data.ts';
 import type { StoreOf } from '../storage/destination-store.ts';
 import { refuse } from './reseal-data-key.ts';
 
+/**
+ * Live bytes one collection copies at most (a few new packs): well inside the activity's timeout; the
+ * next collection goes on where it stopped.
+ */
+const repackBytesPerCollection = 4 * packTargetBytes;
+
 /** Retention's side effects: choosing by the rule, then objects and rows going together. */
-export function createPruneActivities({ db, storeOf }: { db: Db; storeOf: StoreOf }) {
+export function createPruneActivities({ db, vault, storeOf }: { db: Db; vault: Vault; storeOf: StoreOf }) {
+  /**
+   * Marks deleting those of packs that may go (db/chunk-gc.data.ts), removes their objects, then rows.
+   * The store is opened after the marking: what it is opened with is the destination as it is then.
+   */
+  async function deletePacks(teamId: string, destinationId: string, packs: PackToGo[]): Promise<string[]> {
+    const going = await markPacksDeleting(
+      db,
+      destinationId,
+      packs.map((p) => p.id),
+    );
+    if (!going.length) return going;
+    const store = await storeOf(teamId, destinationId);
+    const keys = new Map(packs.map((p) => [p.id, p.objectKey]));
+    for (const id of going) await store.remove(keys.get(id)!);
+    await deletePackRows(db, going);
+    return going;
+  }
+
+  /**
+   * Packs mostly dead, their live blobs copied into new packs (checked, so the copies count as
+   * verified), then deleted. Those whose live chunks already have verified copies elsewhere (a
+   * collection cut short after its copy was stored) go without another copy. A crash before a new
+   * pack is recorded stored leaves an upload for a later collection; after, packs whose copies exist.
+   */
+  async function repack(
+    teamId: string,
+    destinationId: string,
+    packs: (PackToGo & { liveBytes: number })[],
+  ): Promise<number> {
+    const freed = await deletePacks(teamId, destinationId, packs);
+    const rest = packs.filter((p) => !freed.includes(p.id));
+    if (!rest.length) return freed.length;
+    const team = await getTeamPublicKey(db, teamId);
+    if (!team) return freed.length;
+    const store = await storeOf(teamId, destinationId);
+    const secretKey = await openTeamSecretKey(db, vault, teamId);
+    const dedupKey = dedupKeyOf(secretKey);
+    let repacked = freed.length;
+    try {
+      let budget = repackBytesPerCollection;
+      while (rest.length && budget > 0) {
+        // Packs taken in turn until their live bytes fill a new pack.
+        const group: typeof rest = [];
+        let bytes = 0;
+        while (rest.length && bytes < packTargetBytes) {
+          const next = rest.shift()!;
+          group.push(next);
+          bytes += next.liveBytes;
+        }
+        budget -= bytes;
+        const blobs = await liveBlobsOf(
+          db,
+          destinationId,
+          group.map((p) => p.id),
+        );
+        const pack = await repackBlobs(store, { ...team, secretKey }, dedupKey, blobs);
+        if (pack.entries.length) {
+          const objectKey = packObjectKey(store.prefix, teamId, newPackId());
+          const row = await startPack(db, { objectKey, teamId, destinationId });
+          await store.put(objectKey, pack.bytes);
+          await packStored(db, row.id, {
+            sizeBytes: pack.bytes.length,
+            entries: pack.entries.map(({ id, ...place }) => ({ chunkId: id, ...place })),
+            verified: true,
+          });
+        }
+        repacked += (await deletePacks(teamId, destinationId, group)).length;
+      }
+    } finally {
+      secretKey.fill(0);
+      dedupKey.fill(0);
+    }
+    return repacked;
+  }
+
   return {
     choosePrune: ({ scheduleId }: { scheduleId: string }) => choosePrune(db, scheduleId),
 
@@ -33,8 +126,8 @@ export function createPruneActivities({ db, storeOf }: { db: Db; storeOf: StoreO
      * Garbage collection of a destination's packs: those holding no chunk a kept snapshot or a backup
      * in flight needs are marked deleting (decided under the index's lock, db/chunk-gc.data.ts), their
      * objects removed, then their rows. A crash anywhere leaves packs marked deleting, which the next
-     * collection removes; a chunk a backup in flight has claimed is never among them. Packs mostly
-     * dead are only counted here: repacking them is not built yet.
+     * collection removes; a chunk a backup in flight has claimed is never among them. Then packs
+     * mostly dead are repacked, a bounded amount per collection.
      */
     async collectGarbage({
       teamId,
@@ -42,18 +135,11 @@ export function createPruneActivities({ db, storeOf }: { db: Db; storeOf: StoreO
     }: {
       teamId: string;
       destinationId: string;
-    }): Promise<{ packsDeleted: number; packsToRepack: number }> {
+    }): Promise<{ packsDeleted: number; packsRepacked: number }> {
       const found = await garbage(db, destinationId);
-      const going = await markPacksDeleting(
-        db,
-        destinationId,
-        found.packsToDelete.map((p) => p.id),
-      );
-      const keys = new Map(found.packsToDelete.map((p) => [p.id, p.objectKey]));
-      const store = await storeOf(teamId, destinationId);
-      for (const id of going) await store.remove(keys.get(id)!);
-      await deletePackRows(db, going);
-      return { packsDeleted: going.length, packsToRepack: found.packsToRepack.length };
+      const packsDeleted = (await deletePacks(teamId, destinationId, found.packsToDelete)).length;
+      const packsRepacked = await repack(teamId, destinationId, found.packsToRepack);
+      return { packsDeleted, packsRepacked };
     },
   };
 }

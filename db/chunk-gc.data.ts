@@ -97,7 +97,10 @@ export async function garbage(db: Db, destinationId: string): Promise<Garbage> {
   };
 }
 
-/** Packs already deleting (a crash left them), and uploads whose backup ended without them. */
+/**
+ * Packs already deleting (a crash left them), uploads whose backup ended without them, and repacks a
+ * crash cut short before their pack was recorded stored.
+ */
 function goneOrAbandoned(db: Db | Transaction<Database>, destinationId: string) {
   return db
     .selectFrom('packs')
@@ -109,13 +112,49 @@ function goneOrAbandoned(db: Db | Transaction<Database>, destinationId: string) 
         eb('packs.status', '=', 'deleting'),
         eb.and([
           eb('packs.status', '=', 'uploading'),
-          eb('packs.snapshot_id', 'is not', null),
-          eb('snapshots.status', '<>', 'uploading'),
+          eb.or([eb('packs.snapshot_id', 'is', null), eb('snapshots.status', '<>', 'uploading')]),
           eb('packs.created_at', '<', abandonedAfter),
         ]),
       ]),
     )
     .orderBy('packs.created_at');
+}
+
+/** A live blob of a pack, where the index says it lies. */
+export interface LiveBlob {
+  packId: string;
+  objectKey: string;
+  chunkId: Buffer;
+  offset: number;
+  length: number;
+  rawLength: number;
+}
+
+/**
+ * The live blobs of these stored packs, not marked bad, in pack and offset order: what repacking them
+ * copies. A chunk that turns live after this is read keeps its pack: markPacksDeleting decides again.
+ */
+export async function liveBlobsOf(db: Db, destinationId: string, packIds: string[]): Promise<LiveBlob[]> {
+  if (!packIds.length) return [];
+  return db
+    .selectFrom('pack_chunks')
+    .innerJoin('packs', 'packs.id', 'pack_chunks.pack_id')
+    .select([
+      'pack_chunks.pack_id as packId',
+      'packs.object_key as objectKey',
+      'pack_chunks.chunk_id as chunkId',
+      'pack_chunks.offset',
+      'pack_chunks.length',
+      'pack_chunks.raw_length as rawLength',
+    ])
+    .where('packs.destination_id', '=', destinationId)
+    .where('packs.status', '=', 'stored')
+    .where('pack_chunks.pack_id', 'in', packIds)
+    .where('pack_chunks.bad_at', 'is', null)
+    .where('pack_chunks.chunk_id', 'in', liveChunks(db, destinationId))
+    .orderBy('pack_chunks.pack_id')
+    .orderBy('pack_chunks.offset')
+    .execute();
 }
 
 /**

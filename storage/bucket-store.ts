@@ -5,6 +5,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { presignGet, presignPut, presignUploadPart } from './presign.ts';
@@ -74,6 +75,10 @@ export class BucketStore implements SnapshotStore {
 
   getUrl(key: string) {
     return presignGet(this.s3, this.bucket, key);
+  }
+
+  async put(key: string, bytes: Buffer): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes }));
   }
 
   async size(key: string): Promise<number | undefined> {

@@ -38,6 +38,8 @@ export interface SnapshotStore {
   /** A URL to PUT one whole object of at most `maxBytes` (a receiver enforces it; S3 presigning cannot). */
   putUrl(key: string, maxBytes: number): Promise<string>;
   getUrl(key: string): Promise<string>;
+  /** Stores a whole object the control plane made (a repacked pack: some MiB), new or over itself. */
+  put(key: string, bytes: Buffer): Promise<void>;
   /** The object's size, or undefined when there is no such object. */
   size(key: string): Promise<number | undefined>;
   /** The object's first `bytes` bytes, or undefined when there is no such object. */

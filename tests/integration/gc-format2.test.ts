@@ -69,6 +69,12 @@ describe('format-2 garbage collection beside backups and faults', () => {
     return cp.temporal.workflow.getHandle(deleted.body.workflowId);
   }
 
+  /** The attempt a prune's collection is at (0: none pending). */
+  async function collectionAttempt(prune: Awaited<ReturnType<typeof deleteSnapshot>>): Promise<number> {
+    const { raw } = await prune.describe();
+    return raw.pendingActivities?.find((a) => a.activityType?.name === 'collectGarbage')?.attempt ?? 0;
+  }
+
   async function packObjects(): Promise<string[]> {
     const keys: string[] = [];
     let ContinuationToken: string | undefined;
@@ -268,9 +274,7 @@ describe('format-2 garbage collection beside backups and faults', () => {
       FOR EACH ROW WHEN (NEW.status = 'deleting') EXECUTE FUNCTION gc_test_unreachable()`.execute(cp.db);
     const prune = await deleteSnapshot(y);
     await waitFor("the collection to fail after marking Y's packs deleting", async () => {
-      const { raw } = await prune.describe();
-      const attempts = raw.pendingActivities?.find((a) => a.activityType?.name === 'collectGarbage')?.attempt;
-      return (attempts ?? 0) >= 2;
+      return (await collectionAttempt(prune)) >= 2;
     });
     const now = await packsOf(y);
     const objects = await packObjects();
@@ -373,6 +377,100 @@ describe('format-2 garbage collection beside backups and faults', () => {
     assert.deepEqual((await packObjects()).sort(), abandoned.sort(), 'every stored pack went');
     const w = await backUp();
     contents[w] = { x };
+    await restoreAllListed(contents);
+  });
+
+  /** The packs a collection wrote (a repack), with their chunks' ids and whether each is verified. */
+  const repackedPacks = async () =>
+    cp.db
+      .selectFrom('packs')
+      .innerJoin('pack_chunks', 'pack_chunks.pack_id', 'packs.id')
+      .select(['packs.id', 'packs.object_key', 'pack_chunks.chunk_id', 'pack_chunks.verified_at'])
+      .where('packs.destination_id', '=', ids.destination)
+      .where('packs.snapshot_id', 'is', null)
+      .where('packs.status', '=', 'stored')
+      .execute();
+
+  /** A pack holding a 9 MiB file and a 1 MiB one, then only the small one still referenced: mostly dead. */
+  async function mostlyDeadPack(name: string, seed: number) {
+    const small = noise(1024 * 1024, seed + 1);
+    await writeFile(data(`${name}-big`), noise(9 * 1024 * 1024, seed));
+    await writeFile(data(`${name}-small`), small);
+    const first = await backUp();
+    const [pack, ...more] = (await packsOf(first)).filter((p) => p.status === 'stored');
+    assert.ok(pack && more.length === 0, 'both files in one pack');
+    await rm(data(`${name}-big`));
+    const kept = await backUp();
+    const smallChunks = (
+      await cp.db
+        .selectFrom('pack_chunks')
+        .select('chunk_id')
+        .where('pack_id', '=', pack.id)
+        .where('chunk_id', 'in', (eb) =>
+          eb.selectFrom('snapshot_chunks').select('chunk_id').where('snapshot_id', '=', kept),
+        )
+        .execute()
+    ).map((r) => r.chunk_id.toString('hex'));
+    assert.ok(smallChunks.length > 0, "the kept snapshot still uses the pack's small file");
+    return { first, kept, pack, small, smallChunks };
+  }
+
+  it('repacks a pack mostly dead: its live chunks copied and verified into a new pack, the old one deleted', async () => {
+    const { first, kept, pack, small, smallChunks } = await mostlyDeadPack('m', 21);
+    contents[kept] = { x, 'm-small': small };
+    const before = await repackedPacks();
+
+    await (await deleteSnapshot(first)).result();
+    const objects = await packObjects();
+    assert.ok(!objects.includes(pack.object_key), "the mostly dead pack's object is removed");
+    assert.deepEqual(await packsOf(first), [], 'its row is gone');
+    const made = (await repackedPacks()).filter((p) => !before.some((b) => b.id === p.id));
+    assert.deepEqual(
+      made.map((p) => p.chunk_id.toString('hex')).sort(),
+      [...smallChunks].sort(),
+      'the new pack holds exactly the live chunks',
+    );
+    assert.ok(
+      made.every((p) => p.verified_at !== null),
+      'checked as they were copied, so verified',
+    );
+    assert.ok(objects.includes(made[0]!.object_key), 'the new pack is in the bucket');
+    await restoreAllListed(contents);
+  });
+
+  it('finishes a repack cut after its copy was stored without copying again, every listed snapshot restoring throughout', async () => {
+    const { first, kept, pack, small } = await mostlyDeadPack('n', 31);
+    contents[kept] = { x, 'n-small': small };
+    const before = (await repackedPacks()).map((p) => p.id);
+
+    // The fault, in PostgreSQL: no pack may be marked deleting, so the collection fails once its copy
+    // is stored and before the old pack goes, as a worker killed there would; its retries fail alike.
+    await sql`CREATE FUNCTION gc_test_refuse_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'injected: the collection dies before marking packs deleting'; END $$`.execute(
+      cp.db,
+    );
+    await sql`CREATE TRIGGER gc_test_refuse_mark BEFORE UPDATE OF status ON packs
+      FOR EACH ROW WHEN (NEW.status = 'deleting') EXECUTE FUNCTION gc_test_refuse_mark()`.execute(cp.db);
+    const prune = await deleteSnapshot(first);
+    await waitFor('the collection to store its copy and fail twice', async () => {
+      return (await collectionAttempt(prune)) >= 3;
+    });
+    const copies = new Set((await repackedPacks()).map((p) => p.id).filter((id) => !before.includes(id)));
+    assert.equal(copies.size, 1, 'one copy, however many attempts');
+    assert.deepEqual(
+      (await packsOf(first)).map((p) => p.status),
+      ['stored'],
+      'the old pack is still there',
+    );
+    await restoreAllListed(contents);
+
+    await sql`DROP TRIGGER gc_test_refuse_mark ON packs`.execute(cp.db);
+    await sql`DROP FUNCTION gc_test_refuse_mark()`.execute(cp.db);
+    await prune.result();
+    assert.deepEqual(await packsOf(first), [], 'the old pack went at the retry');
+    assert.ok(!(await packObjects()).includes(pack.object_key));
+    const after = new Set((await repackedPacks()).map((p) => p.id).filter((id) => !before.includes(id)));
+    assert.deepEqual([...after], [...copies], 'and no second copy was made');
     await restoreAllListed(contents);
   });
 });

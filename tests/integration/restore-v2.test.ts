@@ -75,6 +75,7 @@ describe('restore of a format-2 snapshot', () => {
   let port = 0;
   let atSnapshot: Record<string, string> = {};
   let receiver: RunningReceiver | undefined;
+  let onReceiverId = '';
   const s3 = stackS3();
 
   const restore = (snapshot = snapshotId) =>
@@ -340,6 +341,7 @@ describe('restore of a format-2 snapshot', () => {
       },
     );
     assert.equal(added.status, 201, JSON.stringify(added.body));
+    onReceiverId = added.body.destination.id;
     await writeFile(join(volume, 'a.txt'), 'on the receiver');
     const onReceiver = await tree(volume);
     const snapshot = await captureV2(added.body.destination.id);
@@ -350,5 +352,42 @@ describe('restore of a format-2 snapshot', () => {
     const op = await cp.finished(token, started.body.id, 120_000);
     assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
     assert.deepEqual(await tree(volume), onReceiver);
+  });
+
+  it('repacks a mostly dead pack on a receiver, and the snapshot left restores from the new pack', async () => {
+    assert.ok(onReceiverId, 'the receiver test ran first');
+    await writeFile(join(volume, 'big'), noise(9 * 1024 * 1024, 41));
+    await writeFile(join(volume, 'small'), noise(1024 * 1024, 42));
+    const first = await captureV2(onReceiverId);
+    const [pack, ...more] = await cp.db
+      .selectFrom('packs')
+      .select(['id', 'object_key'])
+      .where('snapshot_id', '=', first)
+      .execute();
+    assert.ok(pack && more.length === 0, 'the new files in one pack');
+    await rm(join(volume, 'big'));
+    const kept = await captureV2(onReceiverId);
+    const atKept = await tree(volume);
+
+    const deleted = await cp.request<{ workflowId: string }>('DELETE', `/snapshots/${first}`, token);
+    assert.equal(deleted.status, 202, JSON.stringify(deleted.body));
+    await cp.temporal.workflow.getHandle(deleted.body.workflowId).result();
+    const rows = await cp.db
+      .selectFrom('packs')
+      .select(['id', 'snapshot_id', 'status'])
+      .where('destination_id', '=', onReceiverId)
+      .execute();
+    assert.ok(!rows.some((r) => r.id === pack.id), 'the mostly dead pack is gone');
+    assert.ok(
+      rows.some((r) => r.snapshot_id === null && r.status === 'stored'),
+      'a repacked pack is stored on the receiver',
+    );
+
+    await writeFile(join(volume, 'small'), 'changed before the restore');
+    const started = await restore(kept);
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const op = await cp.finished(token, started.body.id, 120_000);
+    assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
+    assert.deepEqual(await tree(volume), atKept);
   });
 });
