@@ -253,6 +253,21 @@ describe('the chunk index (format 2)', () => {
     assert.deepEqual(await markPacksDeleting(testDb.db, dst, [pack.id]), [pack.id]);
   });
 
+  it('collects a repack’s upload a crash left unrecorded once its time has long passed', async () => {
+    const dst = await destination();
+    const pack = await startPack(testDb.db, { teamId: ids.team, destinationId: dst, objectKey: 'packs/cut' });
+    assert.deepEqual((await garbage(testDb.db, dst)).packsToDelete, [], 'a repack may still be storing it');
+    await testDb.db
+      .updateTable('packs')
+      .set({ created_at: new Date(Date.now() - 3 * 3600_000) })
+      .where('id', '=', pack.id)
+      .execute();
+    assert.deepEqual((await garbage(testDb.db, dst)).packsToDelete, [
+      { id: pack.id, objectKey: 'packs/cut' },
+    ]);
+    assert.deepEqual(await markPacksDeleting(testDb.db, dst, [pack.id]), [pack.id]);
+  });
+
   it('makes a backup’s claim wait while a collection decides on its destination', async () => {
     const dst = await destination();
     const c = newChunk();
