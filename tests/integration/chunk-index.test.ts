@@ -236,17 +236,21 @@ describe('the chunk index (format 2)', () => {
     );
   });
 
+  /** A pack registered `hours` ago: its PUT URL (an hour) long expired, without waiting for it. */
+  const registeredHoursAgo = (packId: string, hours: number) =>
+    testDb.db
+      .updateTable('packs')
+      .set({ created_at: new Date(Date.now() - hours * 3600_000) })
+      .where('id', '=', packId)
+      .execute();
+
   it('collects an upload a backup left behind only once its URL has long expired', async () => {
     const dst = await destination();
     const snapshot = await backup(dst, ids.envA);
     const pack = await startPack(testDb.db, { snapshotId: snapshot.id, objectKey: 'packs/left' });
     await setStatus(snapshot.id, 'failed');
     assert.deepEqual((await garbage(testDb.db, dst)).packsToDelete, []);
-    await testDb.db
-      .updateTable('packs')
-      .set({ created_at: new Date(Date.now() - 3 * 3600_000) })
-      .where('id', '=', pack.id)
-      .execute();
+    await registeredHoursAgo(pack.id, 3);
     assert.deepEqual((await garbage(testDb.db, dst)).packsToDelete, [
       { id: pack.id, objectKey: 'packs/left' },
     ]);
@@ -257,11 +261,7 @@ describe('the chunk index (format 2)', () => {
     const dst = await destination();
     const pack = await startPack(testDb.db, { teamId: ids.team, destinationId: dst, objectKey: 'packs/cut' });
     assert.deepEqual((await garbage(testDb.db, dst)).packsToDelete, [], 'a repack may still be storing it');
-    await testDb.db
-      .updateTable('packs')
-      .set({ created_at: new Date(Date.now() - 3 * 3600_000) })
-      .where('id', '=', pack.id)
-      .execute();
+    await registeredHoursAgo(pack.id, 3);
     assert.deepEqual((await garbage(testDb.db, dst)).packsToDelete, [
       { id: pack.id, objectKey: 'packs/cut' },
     ]);
