@@ -26,7 +26,11 @@ export async function* openedBlobs<C extends BlobCopy>(
   copies: C[],
 ): AsyncGenerator<[C, Buffer | undefined]> {
   const byPack = new Map<string, C[]>();
-  for (const copy of copies) byPack.set(copy.packId, [...(byPack.get(copy.packId) ?? []), copy]);
+  for (const copy of copies) {
+    const inPack = byPack.get(copy.packId);
+    if (inPack) inPack.push(copy);
+    else byPack.set(copy.packId, [copy]);
+  }
   const opener = new BlobOpener(dedupKey);
   for (const [packId, inPack] of byPack) {
     let dataKey: Buffer;
