@@ -17,6 +17,7 @@ import { accountRuns, backupsEnded, benchApplicationName, pgConnections } from '
 import { createFleet, scheduleFleet } from './load/fleet.ts';
 import { processSampler } from './load/process-sampler.ts';
 import { mean, ms, percentile, quarters, seconds } from './load/stats.ts';
+import { latenessStages } from './load/lateness-stages.ts';
 import { scheduleLateness, sweepDurations, sweepNow, temporalState } from './load/temporal-figures.ts';
 
 const { values } = parseArgs({
@@ -64,13 +65,19 @@ console.log(
 
 const worker = processSampler(cp.programs.worker.child.pid!);
 const api = processSampler(cp.programs.api.child.pid!);
+// STRACKT_TEST_TEMPORAL=postgres: the server binary, the stack's only one (deploy/lib.sh).
+const temporalServerBin = process.env.STRACKT_TEST_TEMPORAL_SERVER_BIN;
+const temporalPort = `--port ${stack.temporalAddress.split(':').at(-1)}`;
+// The dev server where it runs, else the server binary (its path is exported either way).
+const temporalPid = [
+  ...pidsWhoseCommandHas('start-dev', temporalPort),
+  ...(temporalServerBin ? pidsWhoseCommandHas(`${temporalServerBin} `) : []),
+][0];
+const temporalProcess = temporalPid === undefined ? undefined : processSampler(temporalPid);
 const connections: number[] = [];
 await sleep(windowStart.getTime() - Date.now());
 const before = await temporalState(cp.temporal, windowStart);
 const agentPids = new Set(teams.map((t) => t.agent.child.pid));
-// STRACKT_TEST_TEMPORAL=postgres: the server binary, the stack's only one (deploy/lib.sh).
-const temporalServerBin = process.env.STRACKT_TEST_TEMPORAL_SERVER_BIN;
-const temporalPort = `--port ${stack.temporalAddress.split(':').at(-1)}`;
 const machineCpu = cpuByComponent((pid, cmdline) => {
   if (pid === process.pid) return 'bench (its pages polling, samplers)';
   if (pid === cp.programs.api.child.pid) return 'API';
@@ -96,6 +103,7 @@ const sampler = setInterval(
     sampling = sampling.then(async () => {
       worker.sample();
       api.sample();
+      temporalProcess?.sample();
       connections.push((await pgConnections(cp.db)).total);
     });
   },
@@ -120,6 +128,7 @@ const hours = minutes / 60;
 const after = await temporalState(cp.temporal, windowStart);
 await sweepNow(cp.temporal);
 const lateness = await scheduleLateness(cp.temporal, windowStart);
+const stages = await latenessStages(cp.temporal, lateness.runIds);
 const sweeps = await sweepDurations(cp.temporal, setupStarted);
 const ended = await backupsEnded(cp.db, windowStart, windowEnd);
 
@@ -131,10 +140,28 @@ row(
   `(${lateness.toBackupStart.length} runs)`,
 );
 row('lateness, nominal -> backup start, p99', seconds(percentile(lateness.toBackupStart, 99)), '< 5 s');
+// Whether lateness grows as the window goes on (Temporal's state and the tables grow with it).
+const byQuarter = [0, 1, 2, 3].map((q) =>
+  lateness.toBackupStart.filter((_, i) => {
+    const offset = lateness.backupNominal[i]! - windowStart.getTime();
+    return Math.min(3, Math.floor((4 * offset) / (windowEnd.getTime() - windowStart.getTime()))) === q;
+  }),
+);
+row('  p99 by quarter of the window', byQuarter.map((xs) => seconds(percentile(xs, 99))).join(' / '));
 row(
   '  of which Temporal: nominal -> run start, p50 / p99',
   `${seconds(percentile(lateness.toRunStart, 50))} / ${seconds(percentile(lateness.toRunStart, 99))}`,
 );
+for (const [stage, xs] of [
+  ['  then waiting for a worker (first task queued)', stages.queued],
+  ["  then the worker's first task (its local activities)", stages.inWorker],
+  ['  then Temporal starting the child', stages.childStart],
+] as const)
+  row(
+    `${stage}, p50 / p99`,
+    `${seconds(percentile(xs, 50))} / ${seconds(percentile(xs, 99))}`,
+    `(${xs.length} sampled)`,
+  );
 row(
   'backups completed per minute',
   (ended.succeeded / minutes).toFixed(1),
@@ -189,20 +216,24 @@ row(
   'Temporal history started in the window, per hour',
   `${(after.historyBytes / 2 ** 20 / hours).toFixed(1)} MiB`,
 );
-for (const [name, p] of [
+const samplers = [
   ['control-plane worker', worker],
   ['API', api],
-] as const) {
+  ...(temporalProcess ? [['Temporal', temporalProcess] as const] : []),
+] as const;
+for (const [name, p] of samplers) {
   const { first, last } = quarters(p.samples);
   const rss = (xs: typeof first) => mean(xs.map((s) => s.rssMiB)) ?? 0;
   row(
     `${name} CPU, mean / max (1 = one core)`,
     `${(mean(p.samples.map((s) => s.cpu)) ?? 0).toFixed(2)} / ${Math.max(...p.samples.map((s) => s.cpu)).toFixed(2)}`,
   );
+  const cpu = (xs: typeof first) => mean(xs.map((s) => s.cpu)) ?? 0;
+  row(`${name} CPU, first -> last quarter`, `${cpu(first).toFixed(2)} -> ${cpu(last).toFixed(2)}`);
   row(
     `${name} RSS, first -> last quarter`,
     `${rss(first).toFixed(0)} -> ${rss(last).toFixed(0)} MiB`,
-    name === 'API' ? '' : 'flat',
+    name === 'control-plane worker' ? 'flat' : '',
   );
 }
 

@@ -22,6 +22,10 @@ export interface Lateness {
   toRunStart: number[];
   /** Nominal time to its backupEnvironment child's start: the scheduler plus the run's first activity. */
   toBackupStart: number[];
+  /** Each of toBackupStart's runs' nominal time (epoch ms), in the same order. */
+  backupNominal: number[];
+  /** The scheduledBackup runs' workflow ids. */
+  runIds: string[];
 }
 
 /** Lateness of every scheduled run that started at or after `since`. */
@@ -37,12 +41,15 @@ export async function scheduleLateness(temporal: Client, since: Date): Promise<L
     toRunStart.push(run.startTime.getTime() - at);
   }
   const toBackupStart: number[] = [];
+  const backupNominal: number[] = [];
   for (const backup of await listed(temporal, `WorkflowType = "backupEnvironment" AND ${after}`)) {
     const parent = backup.parentExecution?.workflowId;
     const at = parent ? nominalOf.get(parent) : undefined;
-    if (at !== undefined) toBackupStart.push(backup.startTime.getTime() - at);
+    if (at === undefined) continue;
+    toBackupStart.push(backup.startTime.getTime() - at);
+    backupNominal.push(at);
   }
-  return { toRunStart, toBackupStart };
+  return { toRunStart, toBackupStart, backupNominal, runIds: [...nominalOf.keys()] };
 }
 
 const epochMs = (t: { seconds?: { toString(): string } | null; nanos?: number | null } | null | undefined) =>
