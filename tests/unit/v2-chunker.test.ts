@@ -59,9 +59,10 @@ it('finds the same chunks again after an insertion', () => {
 });
 
 it('streams the same cuts as the whole buffer, whatever the input pieces', async () => {
-  const data = noise(300_000, 3);
+  // Noise, then a run with no cut point (chunks of the maximum size), then noise again.
+  const data = Buffer.concat([noise(300_000, 3), Buffer.alloc(2.5 * small.max), noise(50_000, 4)]);
   const chunker = new Chunker(small);
-  for (const piece of [13, 4096, 65536, 100_003]) {
+  for (const piece of [13, 4096, 65536, 100_003, 3 * small.max]) {
     const parts: Buffer[] = [];
     for (let at = 0; at < data.length; at += piece) parts.push(data.subarray(at, at + piece));
     const lengths: number[] = [];
