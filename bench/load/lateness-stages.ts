@@ -1,7 +1,5 @@
 import type { Client } from '@temporalio/client';
-
-const epochMs = (t: { seconds?: { toString(): string } | null; nanos?: number | null } | null | undefined) =>
-  Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+import { epochMs } from './temporal-figures.ts';
 
 /** Where a scheduled run's time from its start to its backup's start went, per run, in ms. */
 export interface LatenessStages {

@@ -52,8 +52,10 @@ export async function scheduleLateness(temporal: Client, since: Date): Promise<L
   return { toRunStart, toBackupStart, backupNominal, runIds: [...nominalOf.keys()] };
 }
 
-const epochMs = (t: { seconds?: { toString(): string } | null; nanos?: number | null } | null | undefined) =>
-  Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
+/** A history event's time (a protobuf Timestamp) in epoch ms. */
+export const epochMs = (
+  t: { seconds?: { toString(): string } | null; nanos?: number | null } | null | undefined,
+) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 
 /** Each missed-backups sweep since `since`: its activity's run time (started to completed) and what it found. */
 export async function sweepDurations(
