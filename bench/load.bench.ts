@@ -6,7 +6,6 @@
 //   npm run bench:load [-- --environments N --per-agent K --minutes M --spread S --pages P]
 // A run of a few minutes at small N on a busy machine; N = 1000 for 60 minutes on a quiet one.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { setPriority } from 'node:os';
 import { parseArgs } from 'node:util';
 import { startControlPlanePrograms } from '../tests/helpers/control-plane-programs.ts';
 import { stack } from '../tests/helpers/stack.ts';
@@ -14,7 +13,7 @@ import { apiHandlerTimes } from './load/api-log.ts';
 import { cpuByComponent, pidsWhoseCommandHas } from './load/cpu-by-component.ts';
 import { pollApi, type PolledRoute } from './load/api-poller.ts';
 import { accountRuns, backupsEnded, benchApplicationName, pgConnections } from './load/db-figures.ts';
-import { createFleet, scheduleFleet } from './load/fleet.ts';
+import { createFleet, runAsCustomersSide, scheduleFleet } from './load/fleet.ts';
 import { processSampler } from './load/process-sampler.ts';
 import { mean, ms, percentile, quarters, seconds } from './load/stats.ts';
 import { latenessStages } from './load/lateness-stages.ts';
@@ -43,9 +42,9 @@ const minuteMs = 60_000;
 // Before any client connects: the bench's own database connections are told apart by this name.
 process.env.PGAPPNAME = benchApplicationName;
 const setupStarted = new Date();
-// The buckets are the customers' too (the agents run niced, bench/load/fleet.ts).
+// The buckets are the customers' too.
 const s3Port = stack.s3.endpoint.split(':').at(-1);
-for (const pid of pidsWhoseCommandHas('versitygw', `127.0.0.1:${s3Port}`)) setPriority(pid, 19);
+for (const pid of pidsWhoseCommandHas('versitygw', `127.0.0.1:${s3Port}`)) runAsCustomersSide(pid);
 const cp = await startControlPlanePrograms();
 const teams = await createFleet(cp, { environments, perAgent });
 console.log(
@@ -251,7 +250,7 @@ console.log(
 );
 console.log('API: from a client in this process, on the same 2-core machine as everything else.');
 console.log(
-  "agents and the buckets (the customers' side) run at nice 19: the control plane's processes come first.",
+  "agents and the buckets (the customers' side) run under SCHED_IDLE: on the cores the control plane leaves idle.",
 );
 
 await Promise.all(teams.map((t) => t.agent.kill()));
