@@ -20,9 +20,9 @@ export interface FleetTeam {
  * The customers' side (agents, their buckets) runs only on cores the control plane leaves idle
  * (SCHED_IDLE): in production it is on the customers' machines, not the control plane's, which here
  * it shares. Nice 19 was not enough: in each minute's burst the agents still took over a core, and
- * the API's read routes' p99 was 115-220 ms against 37-49 ms under SCHED_IDLE (200 environments,
- * same machine, same hour): a request is a chain of wake-ups (API, PostgreSQL, API), and each one
- * could wait out a running agent's time slice.
+ * the overview's and operations list's p99 were 103-220 ms against 37-49 ms under SCHED_IDLE (200
+ * environments, same machine, same hour). Likely (not proven) because a request is a chain of
+ * wake-ups (API, PostgreSQL, API), each of which may wait out a running agent's time slice.
  */
 const customersSide = ['chrt', '--idle', '0'];
 
