@@ -41,7 +41,7 @@ export function createControlPlaneActivities({
   return {
     ...createOperationActivities({ db, notify }),
     ...createBackupActivities({ db, storeOf, snapshotFormat }),
-    ...createScheduleActivities({ db, notify, agentConnected }),
+    ...createScheduleActivities({ db, notify, agentStaleAfterMs }),
     ...createWebhookActivities({ db, vault }),
     ...createRestoreActivities({ db, vault, storeOf, agentConnected }),
     ...createVerifyActivities({ db, vault, storeOf, notify }),

@@ -1,3 +1,4 @@
+import { presenceOf } from '../common/agent-presence.ts';
 import { DomainError } from '../common/errors.ts';
 import {
   operationWorkflowId,
@@ -8,19 +9,15 @@ import {
 import { compileCron, nextRun } from '../common/temporal-calendar.ts';
 import type { Db } from '../db/database.ts';
 import { operationLabels } from '../db/environments.data.ts';
-import {
-  createOperation,
-  operationOfWorkflow,
-  operationRunningAt,
-  workflowIdOf,
-} from '../db/operations.data.ts';
+import { createOperation, operationOfWorkflow, operationRunningAt } from '../db/operations.data.ts';
 import {
   beginRun,
   enabledSchedules,
   findSchedule,
   finishRun,
-  runAt,
+  openScheduledRun,
   runTimesAfter,
+  scheduledRunContext,
   setCheckedUntil,
 } from '../db/schedules.data.ts';
 import type { BackupSchedule } from '../db/tables/schedule.table.ts';
@@ -33,7 +30,7 @@ export type ScheduledRunStart =
 interface Deps {
   db: Db;
   notify: Notify;
-  agentConnected: (serverId: string) => Promise<boolean>;
+  agentStaleAfterMs: number;
 }
 
 // A run's row is written by its first activity, seconds after it is due; later than this, it is missed.
@@ -42,7 +39,7 @@ const graceSeconds = 120;
 const lookBackSeconds = 7 * 86_400;
 
 /** The database side of a scheduled backup: each run recorded with its outcome, those without a snapshot told. */
-export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
+export function createScheduleActivities({ db, notify, agentStaleAfterMs }: Deps) {
   async function missed(
     schedule: BackupSchedule,
     nominalAt: Date,
@@ -79,52 +76,54 @@ export function createScheduleActivities({ db, notify, agentConnected }: Deps) {
       nominalAt: string;
     }): Promise<ScheduledRunStart> {
       const at = new Date(nominalAt);
-      const schedule = await findSchedule(db, scheduleId);
-      if (!schedule) return { start: false, reason: 'the schedule was deleted' };
-      const environment = await operationLabels(db, schedule.environment_id);
-      const known = await runAt(db, scheduleId, at);
-      if (known && known.status !== 'running') return { start: false, reason: known.error ?? known.status };
-      let operationId = known?.operation_id ?? undefined;
-      let workflowId: string;
-      if (operationId) {
-        workflowId = await workflowIdOf(db, operationId);
-      } else {
-        if (!(await agentConnected(environment.serverId))) {
-          const reason = `skipped: the agent of server ${environment.serverName} (${environment.serverId}) is offline`;
-          await missed(schedule, at, 'skipped', reason);
-          return { start: false, reason };
-        }
-        workflowId = operationWorkflowId('backup', schedule.environment_id, at);
-        try {
-          operationId = (
-            await createOperation(db, {
-              teamId: schedule.team_id,
-              environmentId: schedule.environment_id,
-              serverId: environment.serverId,
-              kind: 'backup',
-              workflowId,
-            })
-          ).id;
-        } catch (err) {
-          if (!(err instanceof DomainError) || err.kind !== 'conflict') throw err;
-          const reason = `skipped: ${err.message}`;
-          await missed(schedule, at, 'skipped', reason);
-          return { start: false, reason };
-        }
-        await beginRun(db, { scheduleId, nominalAt: at, status: 'running', operationId });
-      }
-      return {
+      const context = await scheduledRunContext(db, scheduleId, at);
+      if (!context) return { start: false, reason: 'the schedule was deleted' };
+      const { schedule, run, serverId } = context;
+      const started = (operationId: string, workflowId: string): ScheduledRunStart => ({
         start: true,
         workflowId,
         input: {
           operationId,
           teamId: schedule.team_id,
           environmentId: schedule.environment_id,
-          serverId: environment.serverId,
+          serverId,
           destinationId: schedule.destination_id,
         },
-        labels: environment,
-      };
+        labels: { environmentName: context.environmentName, serverName: context.serverName },
+      });
+      // A retry of this activity, or a second run of a workflow whose first one was lost: the row says what was done.
+      if (run) {
+        if (run.status !== 'running') return { start: false, reason: run.error ?? run.status };
+        if (!run.operationId || !run.workflowId) {
+          throw new Error(`the operation of schedule ${scheduleId}'s run at ${nominalAt} is gone`);
+        }
+        return started(run.operationId, run.workflowId);
+      }
+      if (!presenceOf(context.serverLastSeenAt, agentStaleAfterMs).connected) {
+        const reason = `skipped: the agent of server ${context.serverName} (${serverId}) is offline`;
+        await missed(schedule, at, 'skipped', reason);
+        return { start: false, reason };
+      }
+      const workflowId = operationWorkflowId('backup', schedule.environment_id, at);
+      try {
+        const operationId = await openScheduledRun(
+          db,
+          {
+            teamId: schedule.team_id,
+            environmentId: schedule.environment_id,
+            serverId,
+            kind: 'backup',
+            workflowId,
+          },
+          { scheduleId, nominalAt: at },
+        );
+        return started(operationId, workflowId);
+      } catch (err) {
+        if (!(err instanceof DomainError) || err.kind !== 'conflict') throw err;
+        const reason = `skipped: ${err.message}`;
+        await missed(schedule, at, 'skipped', reason);
+        return { start: false, reason };
+      }
     },
 
     /**

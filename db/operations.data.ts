@@ -37,30 +37,37 @@ export async function activeOperation(db: Db, environmentId: string): Promise<Op
     .executeTakeFirst();
 }
 
+export const pendingOperation = (op: NewOperation) => ({
+  id: newId('op'),
+  team_id: op.teamId,
+  environment_id: op.environmentId,
+  server_id: op.serverId,
+  kind: op.kind,
+  status: 'pending' as const,
+  workflow_id: op.workflowId,
+  error: null,
+  finished_at: null,
+});
+
+/** An insert of a pending operation failed: a second active one on the environment becomes a 409. */
+export async function inProgressOr(db: Db, environmentId: string, err: unknown): Promise<never> {
+  if (isUniqueViolation(err, 'operations_one_active_per_environment')) {
+    const running = await activeOperation(db, environmentId);
+    if (running) throw operationInProgress(running);
+  }
+  throw err;
+}
+
 /** Inserts a pending operation; the partial unique index turns a concurrent second one into a 409. */
 export async function createOperation(db: Db, op: NewOperation): Promise<Operation> {
   try {
     return await db
       .insertInto('operations')
-      .values({
-        id: newId('op'),
-        team_id: op.teamId,
-        environment_id: op.environmentId,
-        server_id: op.serverId,
-        kind: op.kind,
-        status: 'pending',
-        workflow_id: op.workflowId,
-        error: null,
-        finished_at: null,
-      })
+      .values(pendingOperation(op))
       .returningAll()
       .executeTakeFirstOrThrow();
   } catch (err) {
-    if (isUniqueViolation(err, 'operations_one_active_per_environment')) {
-      const running = await activeOperation(db, op.environmentId);
-      if (running) throw operationInProgress(running);
-    }
-    throw err;
+    return inProgressOr(db, op.environmentId, err);
   }
 }
 
@@ -181,15 +188,4 @@ export function operationRunningAt(db: Db, environmentId: string, at: Date) {
 /** The operation a workflow id is recorded for, if one is. */
 export function operationOfWorkflow(db: Db, workflowId: string): Promise<Operation | undefined> {
   return db.selectFrom('operations').selectAll().where('workflow_id', '=', workflowId).executeTakeFirst();
-}
-
-/** An operation's workflow id (it exists: a row names it). */
-export async function workflowIdOf(db: Db, operationId: string): Promise<string> {
-  return (
-    await db
-      .selectFrom('operations')
-      .select('workflow_id')
-      .where('id', '=', operationId)
-      .executeTakeFirstOrThrow()
-  ).workflow_id;
 }

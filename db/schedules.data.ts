@@ -6,6 +6,7 @@ import type { ScheduleBody } from '../common/schedule-spec.ts';
 import type { Database, Db } from './database.ts';
 import { jsonb } from './jsonb.ts';
 import { keysetPage, type Page, type PageRequest } from './keyset.ts';
+import { inProgressOr, pendingOperation, type NewOperation } from './operations.data.ts';
 import type { BackupSchedule, ScheduleRun, ScheduleRunStatus } from './tables/schedule.table.ts';
 
 export interface ScheduleFields {
@@ -262,14 +263,102 @@ export async function deleteSchedule(db: Db, id: string): Promise<void> {
   await db.deleteFrom('backup_schedules').where('id', '=', id).execute();
 }
 
-/** A schedule's run of one nominal time, if recorded. */
-export function runAt(db: Db, scheduleId: string, nominalAt: Date): Promise<ScheduleRun | undefined> {
-  return db
-    .selectFrom('schedule_runs')
-    .selectAll()
-    .where('schedule_id', '=', scheduleId)
-    .where('nominal_at', '=', nominalAt)
+/** What opening a scheduled run reads, in one query: the schedule, where its environment runs now, and the run a previous try of the activity recorded, if one did. */
+export interface ScheduledRunContext {
+  schedule: BackupSchedule;
+  environmentName: string;
+  serverName: string;
+  serverId: string;
+  serverLastSeenAt: Date | null;
+  run?: {
+    status: ScheduleRunStatus;
+    error: string | null;
+    operationId: string | null;
+    workflowId: string | null;
+  };
+}
+
+export async function scheduledRunContext(
+  db: Db,
+  scheduleId: string,
+  nominalAt: Date,
+): Promise<ScheduledRunContext | undefined> {
+  const row = await db
+    .selectFrom('backup_schedules')
+    .innerJoin('environments', 'environments.id', 'backup_schedules.environment_id')
+    .innerJoin('servers', 'servers.id', 'environments.server_id')
+    .leftJoin('schedule_runs', (join) =>
+      join
+        .onRef('schedule_runs.schedule_id', '=', 'backup_schedules.id')
+        .on('schedule_runs.nominal_at', '=', nominalAt),
+    )
+    .leftJoin('operations', 'operations.id', 'schedule_runs.operation_id')
+    .selectAll('backup_schedules')
+    .select([
+      'environments.name as environment_name',
+      'servers.name as server_name',
+      'servers.id as server_id',
+      'servers.last_seen_at as server_last_seen_at',
+      'schedule_runs.status as run_status',
+      'schedule_runs.error as run_error',
+      'schedule_runs.operation_id as run_operation_id',
+      'operations.workflow_id as run_workflow_id',
+    ])
+    .where('backup_schedules.id', '=', scheduleId)
     .executeTakeFirst();
+  if (!row) return undefined;
+  const {
+    environment_name,
+    server_name,
+    server_id,
+    server_last_seen_at,
+    run_status,
+    run_error,
+    run_operation_id,
+    run_workflow_id,
+    ...schedule
+  } = row;
+  return {
+    schedule,
+    environmentName: environment_name,
+    serverName: server_name,
+    serverId: server_id,
+    serverLastSeenAt: server_last_seen_at,
+    run: run_status
+      ? { status: run_status, error: run_error, operationId: run_operation_id, workflowId: run_workflow_id }
+      : undefined,
+  };
+}
+
+/**
+ * A scheduled run's backup operation and its running row, in one statement: both or neither, and
+ * one round trip and one commit when a thousand schedules fall due in the same second.
+ */
+export async function openScheduledRun(
+  db: Db,
+  op: NewOperation,
+  run: { scheduleId: string; nominalAt: Date },
+): Promise<string> {
+  const operation = pendingOperation(op);
+  try {
+    await db
+      .with('operation', (q) => q.insertInto('operations').values(operation).returning('id'))
+      .insertInto('schedule_runs')
+      .values({
+        schedule_id: run.scheduleId,
+        nominal_at: run.nominalAt,
+        status: 'running',
+        operation_id: operation.id,
+        snapshot_id: null,
+        error: null,
+        finished_at: null,
+      })
+      .onConflict((oc) => oc.columns(['schedule_id', 'nominal_at']).doNothing())
+      .execute();
+  } catch (err) {
+    return inProgressOr(db, op.environmentId, err);
+  }
+  return operation.id;
 }
 
 /** The enabled schedules, which the missed-runs sweep looks at. */

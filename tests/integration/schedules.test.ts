@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection, ScheduleNotFoundError } from '@temporalio/client';
 import { sql } from 'kysely';
+import { createScheduleActivities } from '../../activities/schedule.activities.ts';
 import { createApp } from '../../api/app.ts';
+import { operationWorkflowId } from '../../common/workflow-contracts.ts';
 import { createLogger } from '../../common/log.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
@@ -383,6 +385,92 @@ describe('backup schedules', () => {
       finished.map((r) => r.status),
       ['succeeded'],
     );
+  });
+
+  it('opens a scheduled run in one statement: a retry finds what it made, a running backup makes it skipped', async () => {
+    const servers = await cp.request<{ servers: { id: string }[] }>('GET', '/servers', token);
+    const ownEnvId = await cp.deployWebEnvironment(token, servers.body.servers[0]!.id);
+    const created = await cp.request<Schedule>('POST', `/environments/${ownEnvId}/schedules`, token, {
+      destinationId,
+      preset: 'daily',
+      at: '05:00',
+    });
+    const scheduleId = created.body.id;
+    const told: string[] = [];
+    const activities = createScheduleActivities({
+      db: cp.db,
+      notify: async ({ event, subject }) => void told.push(`${event} ${subject}`),
+      agentStaleAfterMs: 60_000,
+    });
+    const first = '2026-03-01T05:00:00.000Z';
+
+    const opened = await activities.beginScheduledRun({ scheduleId, nominalAt: first });
+    assert.ok(opened.start, JSON.stringify(opened));
+    assert.equal(opened.workflowId, operationWorkflowId('backup', ownEnvId, new Date(first)));
+    const { name } = await cp.db
+      .selectFrom('environments')
+      .select('name')
+      .where('id', '=', ownEnvId)
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(opened.labels, { environmentName: name, serverName: 'a' });
+    const operation = await cp.db
+      .selectFrom('operations')
+      .select(['status', 'workflow_id'])
+      .where('id', '=', opened.input.operationId)
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(operation, { status: 'pending', workflow_id: opened.workflowId });
+
+    // The activity retried after its first try wrote: the same operation, no second one.
+    const retried = await activities.beginScheduledRun({ scheduleId, nominalAt: first });
+    assert.deepEqual(retried, opened);
+    const ofEnvironment = await cp.db
+      .selectFrom('operations')
+      .select('id')
+      .where('environment_id', '=', ownEnvId)
+      .where('kind', '=', 'backup')
+      .execute();
+    assert.deepEqual(ofEnvironment, [{ id: opened.input.operationId }]);
+
+    // The next run while that operation is still pending: skipped, told, and nothing half-made.
+    const second = '2026-03-02T05:00:00.000Z';
+    const skipped = await activities.beginScheduledRun({ scheduleId, nominalAt: second });
+    assert.equal(skipped.start, false);
+    assert.match(
+      skipped.reason,
+      new RegExp(
+        `^skipped: a backup of this environment is already running: operation ${opened.input.operationId}$`,
+      ),
+    );
+    const runs = await cp.db
+      .selectFrom('schedule_runs')
+      .select(['nominal_at', 'status', 'operation_id'])
+      .where('schedule_id', '=', scheduleId)
+      .orderBy('nominal_at')
+      .execute();
+    assert.deepEqual(
+      runs.map((r) => [r.nominal_at.toISOString(), r.status, r.operation_id]),
+      [
+        [first, 'running', opened.input.operationId],
+        [second, 'skipped', null],
+      ],
+    );
+    assert.deepEqual(told, [`backup.missed ${scheduleId}@${second}`]);
+    // Asked again, the skipped run stays skipped and is not told twice.
+    const again = await activities.beginScheduledRun({ scheduleId, nominalAt: second });
+    assert.deepEqual(again, skipped);
+    assert.equal(told.length, 1);
+
+    await cp.db
+      .updateTable('operations')
+      .set({ status: 'failed' })
+      .where('id', '=', opened.input.operationId)
+      .execute();
+    const deleted = await cp.request('DELETE', `/schedules/${scheduleId}`, token);
+    assert.equal(deleted.status, 204);
+    assert.deepEqual(await activities.beginScheduledRun({ scheduleId, nominalAt: second }), {
+      start: false,
+      reason: 'the schedule was deleted',
+    });
   });
 
   it('saves a retention rule, says it in words, and previews it on a simulated series of the schedule’s runs', async () => {
