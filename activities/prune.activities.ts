@@ -4,6 +4,7 @@ import {
   garbage,
   liveBlobsOf,
   markPacksDeleting,
+  packsFreeOfReaders,
   type PackToGo,
 } from '../db/chunk-gc.data.ts';
 import { packStored, startPack } from '../db/chunk-index.data.ts';
@@ -26,8 +27,10 @@ const repackBytesPerCollection = 4 * packTargetBytes;
 /** Retention's side effects: choosing by the rule, then objects and rows going together. */
 export function createPruneActivities({ db, vault, storeOf }: { db: Db; vault: Vault; storeOf: StoreOf }) {
   /**
-   * Marks deleting those of packs that may go (db/chunk-gc.data.ts), removes their objects, then rows.
-   * The store is opened after the marking: what it is opened with is the destination as it is then.
+   * Marks deleting those of packs that may go (db/chunk-gc.data.ts), and answers them; removes the
+   * objects, then the rows, of those no running restore or verification may still read (the rest
+   * stay deleting: a later collection removes them). The store is opened after the marking: what it
+   * is opened with is the destination as it is then.
    */
   async function deletePacks(teamId: string, destinationId: string, packs: PackToGo[]): Promise<string[]> {
     const going = await markPacksDeleting(
@@ -35,11 +38,12 @@ export function createPruneActivities({ db, vault, storeOf }: { db: Db; vault: V
       destinationId,
       packs.map((p) => p.id),
     );
-    if (!going.length) return going;
+    const free = await packsFreeOfReaders(db, destinationId, going);
+    if (!free.length) return going;
     const store = await storeOf(teamId, destinationId);
     const keys = new Map(packs.map((p) => [p.id, p.objectKey]));
-    for (const id of going) await store.remove(keys.get(id)!);
-    await deletePackRows(db, going);
+    for (const id of free) await store.remove(keys.get(id)!);
+    await deletePackRows(db, free);
     return going;
   }
 

@@ -1,4 +1,5 @@
 import { sql, type Transaction } from 'kysely';
+import { activeStatuses } from '../common/operations.ts';
 import { batches, lockDestinationIndex } from './chunk-index.data.ts';
 import type { Database, Db } from './database.ts';
 
@@ -217,9 +218,59 @@ export async function markPacksDeleting(db: Db, destinationId: string, packIds: 
       .filter((p) => (p.status === 'stored' ? !keep.has(p.id) : abandoned.has(p.id)))
       .map((p) => p.id);
     for (const batch of batches(going))
-      await trx.updateTable('packs').set({ status: 'deleting' }).where('id', 'in', batch).execute();
+      await trx
+        .updateTable('packs')
+        .set({ status: 'deleting', deleting_since: sql`coalesce(deleting_since, now())` })
+        .where('id', 'in', batch)
+        .execute();
     return going;
   });
+}
+
+/**
+ * Of these packs marked deleting, those whose objects may go now: no restore or verification of a
+ * snapshot on the destination, still running, began before the pack was marked. One that began
+ * before may have been told its chunks lie there (and may still fetch it: restore-chunks.data.ts);
+ * one that began after was told of other copies only. So the pack waits for the readers it may
+ * have, a later collection deleting it, and never for the ones that come after.
+ */
+export async function packsFreeOfReaders(
+  db: Db,
+  destinationId: string,
+  packIds: string[],
+): Promise<string[]> {
+  const out: string[] = [];
+  for (const batch of batches(packIds)) {
+    const rows = await db
+      .selectFrom('packs')
+      .select('packs.id')
+      .where('packs.id', 'in', batch)
+      .where('packs.status', '=', 'deleting')
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('operations as o')
+              .innerJoin(
+                (eb) =>
+                  eb
+                    .selectFrom('restores')
+                    .select(['operation_id', 'snapshot_id'])
+                    .unionAll(eb.selectFrom('verifications').select(['operation_id', 'snapshot_id']))
+                    .as('reads'),
+                (join) => join.onRef('reads.operation_id', '=', 'o.id'),
+              )
+              .innerJoin('snapshots as s', 's.id', 'reads.snapshot_id')
+              .select('o.id')
+              .where('o.status', 'in', activeStatuses)
+              .where('s.destination_id', '=', destinationId)
+              .whereRef('o.created_at', '<=', 'packs.deleting_since'),
+          ),
+        ),
+      )
+      .execute();
+    out.push(...rows.map((r) => r.id));
+  }
+  return out;
 }
 
 /** Last step: the rows of packs whose objects are gone (only packs marked deleting). */

@@ -64,7 +64,11 @@ export async function snapshotBlobBytes(
   return Number(bytes);
 }
 
-/** Of these packs, the stored ones of the snapshot's destination holding a good copy of one of its chunks. */
+/**
+ * Of these packs, those of the snapshot's destination holding a good copy of one of its chunks:
+ * stored, or marked deleting since the reader was told of them (garbage collection leaves their
+ * objects until it ends: chunk-gc.data.ts packsFreeOfReaders).
+ */
 export async function snapshotPacks(
   db: Db,
   snapshot: { id: string; destination_id: string },
@@ -75,7 +79,7 @@ export async function snapshotPacks(
     .select(['p.id', 'p.object_key'])
     .where('p.id', 'in', packIds)
     .where('p.destination_id', '=', snapshot.destination_id)
-    .where('p.status', '=', 'stored')
+    .where('p.status', 'in', ['stored', 'deleting'])
     .where(({ exists, selectFrom }) =>
       exists(
         selectFrom('pack_chunks as c')

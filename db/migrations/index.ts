@@ -19,6 +19,7 @@ import * as snapshotVolumeMethods from './2026-12-05T0210-snapshot-volume-method
 import * as overviewIndexes from './2026-12-05T2300-overview-indexes.ts';
 import * as packsBySnapshot from './2026-12-06T0100-packs-by-snapshot.ts';
 import * as snapshotFormatVersion from './2026-12-06T0200-snapshot-format-version.ts';
+import * as packsDeletingSince from './2026-12-06T0300-packs-deleting-since.ts';
 
 // Listed explicitly (not read from the folder) so the set of migrations is part of the build.
 export const migrations: Record<string, Migration> = {
@@ -42,4 +43,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-05T2300-overview-indexes': overviewIndexes,
   '2026-12-06T0100-packs-by-snapshot': packsBySnapshot,
   '2026-12-06T0200-snapshot-format-version': snapshotFormatVersion,
+  '2026-12-06T0300-packs-deleting-since': packsDeletingSince,
 };

@@ -18,6 +18,8 @@ export interface PackTable {
   status: 'uploading' | 'stored' | 'deleting';
   created_at: Generated<Date>;
   stored_at: Date | null;
+  /** When garbage collection marked it deleting (null before, or if marked before the column). */
+  deleting_since: Date | null;
 }
 export type Pack = Selectable<PackTable>;
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 // First: it loads the API, whose zod must be extended for OpenAPI before any schema is made.
-import { stackS3, startControlPlane, type ControlPlane } from '../helpers/control-plane.ts';
+import { stackS3, startControlPlane, type ControlPlane, type Operation } from '../helpers/control-plane.ts';
 import { ControlPlaneClient } from '../../agent/control-plane-client.ts';
 import { putFile } from '../../agent/http-upload.ts';
 import { ProcessRuntime } from '../../agent/process-runtime.ts';
@@ -35,7 +35,7 @@ describe('format-2 garbage collection beside backups and faults', () => {
   let agent: ProgramRun;
   const dir = join(stack.runDir, uniqueName('gc-format2'));
   const dataRoot = join(dir, 'agent');
-  const ids = { team: '', env: '', destination: '', bucket: '' };
+  const ids = { team: '', env: '', destination: '', bucket: '', server: '', agentToken: '' };
   let token = '';
   let secretKey = '';
   const data = (name: string) => join(new ProcessRuntime(dataRoot).volumePath(ids.env, 'data'), name);
@@ -131,6 +131,7 @@ describe('format-2 garbage collection beside backups and faults', () => {
     secretKey = destination.teamKey!;
     const server = await createServer(cp.db, ids.team, 'web-1');
     // 64 MiB at 8 MiB/s: a backup of the big file stays in flight for seconds, long enough to prune beside it.
+    Object.assign(ids, { server: server.server.id, agentToken: server.agentToken });
     agent = startAgent(cp.apiUrl, server.agentToken, dataRoot, { STRACKT_UPLOAD_MIB_PER_SECOND: '8' });
     const env = await cp.request<{ id: string }>('POST', '/environments', token, {
       name: 'shop',
@@ -471,6 +472,61 @@ describe('format-2 garbage collection beside backups and faults', () => {
     assert.ok(!(await packObjects()).includes(pack.object_key));
     const after = new Set((await repackedPacks()).map((p) => p.id).filter((id) => !before.includes(id)));
     assert.deepEqual([...after], [...copies], 'and no second copy was made');
+    await restoreAllListed(contents);
+  });
+
+  it('holds a repacked pack while a restore told of it runs, then deletes it at the next collection', async () => {
+    const { first, kept, pack, small } = await mostlyDeadPack('r', 41);
+    contents[kept] = { x, 'r-small': small };
+    const objectOf = async () =>
+      (await packObjects()).includes(pack.object_key) ? 'in the bucket' : 'gone from the bucket';
+    const statusOf = async () =>
+      (await cp.db.selectFrom('packs').select('status').where('id', '=', pack.id).executeTakeFirst())?.status;
+    // The same agent, downloading at 1 MiB/s: restoring the snapshot's 6 MiB "x" alone takes 6 s.
+    await agent.kill();
+    agent = startAgent(cp.apiUrl, ids.agentToken, dataRoot, {
+      STRACKT_UPLOAD_MIB_PER_SECOND: '8',
+      STRACKT_DOWNLOAD_MIB_PER_SECOND: '1',
+    });
+    await cp.connected(token, ids.server);
+    const restore = await cp.request<Operation>('POST', `/environments/${ids.env}/restores`, token, {
+      snapshotId: kept,
+      targetServerId: ids.server,
+    });
+    assert.equal(restore.status, 202, JSON.stringify(restore.body));
+    await waitFor('the restore to be fetching', async () => {
+      const { body } = await cp.request<Operation>('GET', `/operations/${restore.body.id}`, token);
+      return body.steps.find((s) => s.name === 'fetch, verify and unpack')?.status === 'running';
+    });
+
+    // The prune repacks the pack's live chunk; the restore was told of the old copy and may still read it.
+    await (await deleteSnapshot(first)).result();
+    const during = await cp.request<Operation>('GET', `/operations/${restore.body.id}`, token);
+    assert.equal(during.body.status, 'running', 'the collection ran while the restore did');
+    assert.deepEqual([await statusOf(), await objectOf()], ['deleting', 'in the bucket']);
+    const copied = await cp.db
+      .selectFrom('pack_chunks')
+      .innerJoin('packs', 'packs.id', 'pack_chunks.pack_id')
+      .select('packs.id')
+      .where('packs.snapshot_id', 'is', null)
+      .where('packs.status', '=', 'stored')
+      .where('pack_chunks.chunk_id', 'in', (eb) =>
+        eb.selectFrom('pack_chunks').select('chunk_id').where('pack_id', '=', pack.id),
+      )
+      .where('pack_chunks.chunk_id', 'in', (eb) =>
+        eb.selectFrom('snapshot_chunks').select('chunk_id').where('snapshot_id', '=', kept),
+      )
+      .execute();
+    assert.ok(copied.length > 0, 'its live chunk was copied into a new pack');
+
+    const restored = await cp.finished(token, restore.body.id, 180_000);
+    assert.equal(restored.status, 'succeeded', JSON.stringify(restored));
+    assert.ok((await readFile(data('r-small'))).equals(small), 'the restored file is the snapshot’s');
+
+    // The next collection, with no reader left, deletes what was held.
+    const extra = await backUp();
+    await (await deleteSnapshot(extra)).result();
+    assert.deepEqual([await statusOf(), await objectOf()], [undefined, 'gone from the bucket']);
     await restoreAllListed(contents);
   });
 });
