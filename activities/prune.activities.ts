@@ -29,22 +29,27 @@ export function createPruneActivities({ db, vault, storeOf }: { db: Db; vault: V
   /**
    * Marks deleting those of packs that may go (db/chunk-gc.data.ts), and answers them; removes the
    * objects, then the rows, of those no running restore or verification may still read (the rest
-   * stay deleting: a later collection removes them). The store is opened after the marking: what it
-   * is opened with is the destination as it is then.
+   * stay deleting, held: a later collection removes them). The store is opened after the marking:
+   * what it is opened with is the destination as it is then.
    */
-  async function deletePacks(teamId: string, destinationId: string, packs: PackToGo[]): Promise<string[]> {
-    const going = await markPacksDeleting(
+  async function deletePacks(
+    teamId: string,
+    destinationId: string,
+    packs: PackToGo[],
+  ): Promise<{ marked: string[]; held: number }> {
+    const marked = await markPacksDeleting(
       db,
       destinationId,
       packs.map((p) => p.id),
     );
-    const free = await packsFreeOfReaders(db, destinationId, going);
-    if (!free.length) return going;
-    const store = await storeOf(teamId, destinationId);
-    const keys = new Map(packs.map((p) => [p.id, p.objectKey]));
-    for (const id of free) await store.remove(keys.get(id)!);
-    await deletePackRows(db, free);
-    return going;
+    const free = await packsFreeOfReaders(db, destinationId, marked);
+    if (free.length) {
+      const store = await storeOf(teamId, destinationId);
+      const keys = new Map(packs.map((p) => [p.id, p.objectKey]));
+      for (const id of free) await store.remove(keys.get(id)!);
+      await deletePackRows(db, free);
+    }
+    return { marked, held: marked.length - free.length };
   }
 
   /**
@@ -57,16 +62,17 @@ export function createPruneActivities({ db, vault, storeOf }: { db: Db; vault: V
     teamId: string,
     destinationId: string,
     packs: (PackToGo & { liveBytes: number })[],
-  ): Promise<number> {
+  ): Promise<{ repacked: number; held: number }> {
     const freed = await deletePacks(teamId, destinationId, packs);
-    const rest = packs.filter((p) => !freed.includes(p.id));
-    if (!rest.length) return freed.length;
+    const rest = packs.filter((p) => !freed.marked.includes(p.id));
+    let repacked = freed.marked.length;
+    let held = freed.held;
+    if (!rest.length) return { repacked, held };
     const team = await getTeamPublicKey(db, teamId);
-    if (!team) return freed.length;
+    if (!team) return { repacked, held };
     const store = await storeOf(teamId, destinationId);
     const secretKey = await openTeamSecretKey(db, vault, teamId);
     const dedupKey = dedupKeyOf(secretKey);
-    let repacked = freed.length;
     try {
       let budget = repackBytesPerCollection;
       while (rest.length && budget > 0) {
@@ -95,13 +101,15 @@ export function createPruneActivities({ db, vault, storeOf }: { db: Db; vault: V
             verified: true,
           });
         }
-        repacked += (await deletePacks(teamId, destinationId, group)).length;
+        const gone = await deletePacks(teamId, destinationId, group);
+        repacked += gone.marked.length;
+        held += gone.held;
       }
     } finally {
       secretKey.fill(0);
       dedupKey.fill(0);
     }
-    return repacked;
+    return { repacked, held };
   }
 
   return {
@@ -139,11 +147,16 @@ export function createPruneActivities({ db, vault, storeOf }: { db: Db; vault: V
     }: {
       teamId: string;
       destinationId: string;
-    }): Promise<{ packsDeleted: number; packsRepacked: number }> {
+    }): Promise<{ packsDeleted: number; packsRepacked: number; packsHeld: number }> {
       const found = await garbage(db, destinationId);
-      const packsDeleted = (await deletePacks(teamId, destinationId, found.packsToDelete)).length;
-      const packsRepacked = await repack(teamId, destinationId, found.packsToRepack);
-      return { packsDeleted, packsRepacked };
+      const deleted = await deletePacks(teamId, destinationId, found.packsToDelete);
+      const { repacked, held } = await repack(teamId, destinationId, found.packsToRepack);
+      // Held: marked deleting, their objects kept for a restore or verification that may read them.
+      return {
+        packsDeleted: deleted.marked.length - deleted.held,
+        packsRepacked: repacked,
+        packsHeld: deleted.held + held,
+      };
     },
   };
 }

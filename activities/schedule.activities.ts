@@ -1,5 +1,5 @@
 import { presenceOf } from '../common/agent-presence.ts';
-import { DomainError } from '../common/errors.ts';
+import { DomainError, isUniqueViolation } from '../common/errors.ts';
 import {
   operationWorkflowId,
   type BackupInput,
@@ -76,54 +76,61 @@ export function createScheduleActivities({ db, notify, agentStaleAfterMs }: Deps
       nominalAt: string;
     }): Promise<ScheduledRunStart> {
       const at = new Date(nominalAt);
-      const context = await scheduledRunContext(db, scheduleId, at);
-      if (!context) return { start: false, reason: 'the schedule was deleted' };
-      const { schedule, run, serverId } = context;
-      const started = (operationId: string, workflowId: string): ScheduledRunStart => ({
-        start: true,
-        workflowId,
-        input: {
-          operationId,
-          teamId: schedule.team_id,
-          environmentId: schedule.environment_id,
-          serverId,
-          destinationId: schedule.destination_id,
-        },
-        labels: { environmentName: context.environmentName, serverName: context.serverName },
-      });
-      // A retry of this activity, or a second run of a workflow whose first one was lost: the row says what was done.
-      if (run) {
-        if (run.status !== 'running') return { start: false, reason: run.error ?? run.status };
-        if (!run.operationId || !run.workflowId) {
-          throw new Error(`the operation of schedule ${scheduleId}'s run at ${nominalAt} is gone`);
-        }
-        return started(run.operationId, run.workflowId);
-      }
-      if (!presenceOf(context.serverLastSeenAt, agentStaleAfterMs).connected) {
-        const reason = `skipped: the agent of server ${context.serverName} (${serverId}) is offline`;
-        await missed(schedule, at, 'skipped', reason);
-        return { start: false, reason };
-      }
-      const workflowId = operationWorkflowId('backup', schedule.environment_id, at);
-      try {
-        const operationId = await openScheduledRun(
-          db,
-          {
+      let conflict: DomainError | undefined;
+      // Read again only after a conflict while opening: another try's run, or another operation running.
+      for (let read = 0; read < 2; read++) {
+        const context = await scheduledRunContext(db, scheduleId, at);
+        if (!context) return { start: false, reason: 'the schedule was deleted' };
+        const { schedule, run, serverId } = context;
+        const started = (operationId: string, workflowId: string): ScheduledRunStart => ({
+          start: true,
+          workflowId,
+          input: {
+            operationId,
             teamId: schedule.team_id,
             environmentId: schedule.environment_id,
             serverId,
-            kind: 'backup',
-            workflowId,
+            destinationId: schedule.destination_id,
           },
-          { scheduleId, nominalAt: at },
-        );
-        return started(operationId, workflowId);
-      } catch (err) {
-        if (!(err instanceof DomainError) || err.kind !== 'conflict') throw err;
-        const reason = `skipped: ${err.message}`;
-        await missed(schedule, at, 'skipped', reason);
-        return { start: false, reason };
+          labels: { environmentName: context.environmentName, serverName: context.serverName },
+        });
+        // A retry of this activity, or a second run of a workflow whose first one was lost: the row says what was done.
+        if (run) {
+          if (run.status !== 'running') return { start: false, reason: run.error ?? run.status };
+          if (!run.operationId || !run.workflowId) {
+            throw new Error(`the operation of schedule ${scheduleId}'s run at ${nominalAt} is gone`);
+          }
+          return started(run.operationId, run.workflowId);
+        }
+        const skipped = async (reason: string): Promise<ScheduledRunStart> => {
+          await missed(schedule, at, 'skipped', reason);
+          return { start: false, reason };
+        };
+        if (conflict) return skipped(`skipped: ${conflict.message}`);
+        if (!presenceOf(context.serverLastSeenAt, agentStaleAfterMs).connected)
+          return skipped(`skipped: the agent of server ${context.serverName} (${serverId}) is offline`);
+        const workflowId = operationWorkflowId('backup', schedule.environment_id, at);
+        try {
+          const operationId = await openScheduledRun(
+            db,
+            {
+              teamId: schedule.team_id,
+              environmentId: schedule.environment_id,
+              serverId,
+              kind: 'backup',
+              workflowId,
+            },
+            { scheduleId, nominalAt: at },
+          );
+          if (operationId) return started(operationId, workflowId);
+        } catch (err) {
+          if (err instanceof DomainError && err.kind === 'conflict') conflict = err;
+          else if (!isUniqueViolation(err)) throw err;
+        }
       }
+      throw new Error(
+        `schedule ${scheduleId}'s run at ${nominalAt}: an operation with its workflow id exists without its run`,
+      );
     },
 
     /**

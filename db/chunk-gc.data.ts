@@ -220,7 +220,9 @@ export async function markPacksDeleting(db: Db, destinationId: string, packIds: 
     for (const batch of batches(going))
       await trx
         .updateTable('packs')
-        .set({ status: 'deleting', deleting_since: sql`coalesce(deleting_since, now())` })
+        // The clock now, with the index locked (not the transaction's start, which may be well before):
+        // a restore begun after it locates only once this commits, and is not told of the pack.
+        .set({ status: 'deleting', deleting_since: sql`coalesce(deleting_since, clock_timestamp())` })
         .where('id', 'in', batch)
         .execute();
     return going;

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { batches } from './chunk-index.data.ts';
+import { batches, lockDestinationIndex } from './chunk-index.data.ts';
 import type { Db } from './database.ts';
 
 // What restoring a format-2 snapshot reads of the chunk index: only chunks that snapshot references,
@@ -39,7 +39,12 @@ export async function snapshotChunkPlaces(
 ): Promise<ChunkPlace[]> {
   const out: ChunkPlace[] = [];
   for (const batch of batches(ids)) {
-    const rows = await places(db, snapshot).where('s.chunk_id', 'in', batch).execute();
+    // Beside garbage collection's marking (chunk-gc.data.ts markPacksDeleting), never during it: a
+    // pack is either named before it is marked (and its object held for this reader) or not at all.
+    const rows = await db.transaction().execute(async (trx) => {
+      await lockDestinationIndex(trx, snapshot.destination_id, 'shared');
+      return places(trx, snapshot).where('s.chunk_id', 'in', batch).execute();
+    });
     for (const r of rows)
       out.push({
         chunkId: r.chunk_id,

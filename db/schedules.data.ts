@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import { notFound } from '../common/errors.ts';
+import { isUniqueViolation, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import type { RetentionRule } from '../common/retention.ts';
 import type { ScheduleBody } from '../common/schedule-spec.ts';
@@ -332,13 +332,14 @@ export async function scheduledRunContext(
 
 /**
  * A scheduled run's backup operation and its running row, in one statement: both or neither, and
- * one round trip and one commit when a thousand schedules fall due in the same second.
+ * one round trip and one commit when a thousand schedules fall due in the same second. Answers the
+ * operation's id, or undefined if the run's row exists already (then neither was written).
  */
 export async function openScheduledRun(
   db: Db,
   op: NewOperation,
   run: { scheduleId: string; nominalAt: Date },
-): Promise<string> {
+): Promise<string | undefined> {
   const operation = pendingOperation(op);
   try {
     await db
@@ -353,9 +354,10 @@ export async function openScheduledRun(
         error: null,
         finished_at: null,
       })
-      .onConflict((oc) => oc.columns(['schedule_id', 'nominal_at']).doNothing())
       .execute();
   } catch (err) {
+    // The run's row made meanwhile (another try, or the sweep calling it missed): nothing was written.
+    if (isUniqueViolation(err, 'schedule_runs_pk')) return undefined;
     return inProgressOr(db, op.environmentId, err);
   }
   return operation.id;

@@ -7,6 +7,7 @@ import { createScheduleActivities } from '../../activities/schedule.activities.t
 import { createApp } from '../../api/app.ts';
 import { operationWorkflowId } from '../../common/workflow-contracts.ts';
 import { createLogger } from '../../common/log.ts';
+import { beginRun, openScheduledRun } from '../../db/schedules.data.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { notingAnswers } from '../helpers/api-answers.ts';
@@ -465,6 +466,43 @@ describe('backup schedules', () => {
       .set({ status: 'failed' })
       .where('id', '=', opened.input.operationId)
       .execute();
+
+    // Two tries of one run at once (a local activity timed out and retried while its first try runs):
+    // one opens it, the other finds what it opened.
+    const third = '2026-03-03T05:00:00.000Z';
+    const [a, b] = await Promise.all([
+      activities.beginScheduledRun({ scheduleId, nominalAt: third }),
+      activities.beginScheduledRun({ scheduleId, nominalAt: third }),
+    ]);
+    assert.ok(a.start, JSON.stringify(a));
+    assert.deepEqual(b, a);
+    await cp.db
+      .updateTable('operations')
+      .set({ status: 'failed' })
+      .where('id', '=', a.input.operationId)
+      .execute();
+
+    // The run's row made between the read and the write (the sweep calling it missed): nothing written.
+    const fourth = new Date('2026-03-04T05:00:00.000Z');
+    await beginRun(cp.db, { scheduleId, nominalAt: fourth, status: 'missed', error: 'it never started' });
+    const workflowId = operationWorkflowId('backup', ownEnvId, fourth);
+    const { team_id: teamId } = await cp.db
+      .selectFrom('backup_schedules')
+      .select('team_id')
+      .where('id', '=', scheduleId)
+      .executeTakeFirstOrThrow();
+    const late = await openScheduledRun(
+      cp.db,
+      { teamId, environmentId: ownEnvId, serverId: servers.body.servers[0]!.id, kind: 'backup', workflowId },
+      { scheduleId, nominalAt: fourth },
+    );
+    assert.equal(late, undefined);
+    assert.equal(
+      (await cp.db.selectFrom('operations').select('id').where('workflow_id', '=', workflowId).execute())
+        .length,
+      0,
+      'no operation without its run',
+    );
     const deleted = await cp.request('DELETE', `/schedules/${scheduleId}`, token);
     assert.equal(deleted.status, 204);
     assert.deepEqual(await activities.beginScheduledRun({ scheduleId, nominalAt: second }), {
