@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { stack } from '../tests/helpers/stack.ts';
 
 /** The baselines' environment: the stack's object store for the AWS CLI and restic, restic's password. */
@@ -10,12 +10,29 @@ export const s3Env = {
   RESTIC_PASSWORD: 'bench-password',
 };
 
+/**
+ * Runs a shell pipeline (failing if any part fails), without blocking: a bench's control plane runs
+ * in its own process and must keep answering its agent, whose silence for 75 s would make the
+ * server disconnected (a 10 GiB copy or pipeline takes longer). Answers what it printed if asked to.
+ */
+export function shell(script: string, output: 'inherit' | 'capture' = 'inherit'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', `set -o pipefail; ${script}`], {
+      stdio: ['ignore', output === 'capture' ? 'pipe' : 'inherit', 'inherit'],
+      env: s3Env,
+    });
+    let out = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`failed: ${script}`))));
+  });
+}
+
 /** Seconds a shell pipeline takes (failing if any part fails). */
-export function timed(script: string): number {
+export async function timed(script: string): Promise<number> {
   // Each side starts with no dirty pages left by the other, or writeback would bill one for the other's data.
-  execFileSync('sync');
+  await shell('sync');
   const t = performance.now();
-  const r = spawnSync('bash', ['-c', `set -o pipefail; ${script}`], { stdio: 'inherit', env: s3Env });
-  if (r.status !== 0) throw new Error(`failed: ${script}`);
+  await shell(script);
   return (performance.now() - t) / 1000;
 }

@@ -136,7 +136,7 @@ const plainBackup = (key: string) =>
   );
 
 /** restic's first backup into a new repository under `name` in the bucket: its seconds. */
-function resticBackup(name: string): number {
+async function resticBackup(name: string): Promise<number> {
   const repo = `s3:${endpoint}/${bucket}/${name}`;
   execFileSync('restic', ['-q', '-r', repo, 'init'], { env: s3Env, stdio: 'ignore' });
   return timed(`cd ${live} && restic -q -r ${repo} backup ${volumes.join(' ')} >/dev/null`);
@@ -160,8 +160,8 @@ if (mode === 'backup') {
     ours.push(b.seconds);
     firstByte.push(b.firstByteSeconds);
     rss = Math.max(rss, peakRssMiB(agent));
-    plain.push(plainBackup(`plain/${i}.tar.zst`));
-    restic.push(resticBackup(`restic-${i}`));
+    plain.push(await plainBackup(`plain/${i}.tar.zst`));
+    restic.push(await resticBackup(`restic-${i}`));
   }
   line('plain: tar | zstd -3 -T0 | aws s3 cp -', median(plain));
   line('restic backup (first, Debian restic)', median(restic));
@@ -249,9 +249,9 @@ if (mode === 'backup') {
     token,
   );
   const snapshotId = listed.body.snapshots[0]!.id;
-  plainBackup('plain/base.tar.zst');
+  await plainBackup('plain/base.tar.zst');
   const repo = `s3:${endpoint}/${bucket}/restic`;
-  resticBackup('restic');
+  await resticBackup('restic');
   const plainUrl = await getSignedUrl(
     stackS3(),
     new GetObjectCommand({ Bucket: bucket, Key: 'plain/base.tar.zst' }),
@@ -301,10 +301,10 @@ if (mode === 'backup') {
 
     const into = join(work, `plain-${i}`);
     execFileSync('mkdir', ['-p', into]);
-    plain.push(timed(`curl -sf '${plainUrl}' | zstd -d -T0 -q | tar -x -C ${into}`));
+    plain.push(await timed(`curl -sf '${plainUrl}' | zstd -d -T0 -q | tar -x -C ${into}`));
     rmSync(into, { recursive: true, force: true });
     const resticInto = join(work, `restic-${i}`);
-    restic.push(timed(`restic -q -r ${repo} restore latest --target ${resticInto} >/dev/null`));
+    restic.push(await timed(`restic -q -r ${repo} restore latest --target ${resticInto} >/dev/null`));
     rmSync(resticInto, { recursive: true, force: true });
   }
   line('plain: curl (presigned GET) | zstd -d | tar -x', median(plain));

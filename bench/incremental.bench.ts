@@ -21,7 +21,7 @@ import { startAgent } from '../tests/helpers/processes.ts';
 import { freePort, stack, uniqueName } from '../tests/helpers/stack.ts';
 import { benchService } from './bench-service.ts';
 import { cpuByComponent, type Classify } from './load/cpu-by-component.ts';
-import { s3Env, timed } from './bench-shell.ts';
+import { s3Env, shell, timed } from './bench-shell.ts';
 import { resetPeak, rssMiB } from './process-memory.ts';
 
 const { values } = parseArgs({
@@ -58,7 +58,7 @@ if (env.status !== 201) throw new Error(`environment: ${JSON.stringify(env.body)
 const envId = env.body.id;
 const live = new ProcessRuntime(dataRoot).volumesRoot(envId);
 execFileSync('mkdir', ['-p', live]);
-execFileSync('cp', ['-a', ...volumes.map((v) => join(data, v)), live]);
+await shell(`cp -a ${volumes.map((v) => join(data, v)).join(' ')} ${live}`);
 const deploy = await cp.request<{ id: string }>('POST', `/environments/${envId}/deploy`, token);
 if (deploy.status !== 202) throw new Error(`deploy refused: ${JSON.stringify(deploy.body)}`);
 if ((await cp.finished(token, deploy.body.id)).status !== 'succeeded') throw new Error('deploy failed');
@@ -92,7 +92,7 @@ const cpuSeconds = (cores: Map<string, number>, seconds: number) =>
 /** One backup through the operation and the agent: workflow start to end, and what it stored. */
 async function strackt() {
   resetPeak(agent.child.pid!);
-  execFileSync('sync');
+  await shell('sync');
   const started = await cp.request<{ id: string; workflowId: string }>(
     'POST',
     `/environments/${envId}/backups`,
@@ -198,24 +198,24 @@ const line = (name: string, ours: number, theirs: number, extra = '') =>
     `${name.padEnd(34)} ${ours.toFixed(2).padStart(7)} s ${theirs.toFixed(2).padStart(9)} s  ${(theirs / ours).toFixed(2)}x restic${extra}`,
   );
 
-const tarBytes = Number(
-  execFileSync('bash', ['-c', `tar -C ${live} -cf - ${volumes.join(' ')} | wc -c`], { encoding: 'utf8' }),
-);
+const tarBytes = Number(await shell(`tar -C ${live} -cf - ${volumes.join(' ')} | wc -c`, 'capture'));
 console.log(
   `\nincremental backups of ${(tarBytes / 2 ** 30).toFixed(2)} GiB (${data}), format 2 beside restic`,
 );
 console.log(`${''.padEnd(34)} ${'strackt'.padStart(9)} ${'restic'.padStart(11)}`);
 // Written back first, as before each of ours: the data set was just copied in.
-execFileSync('sync');
+await shell('sync');
 const plainCpu = cpuByComponent(component('tar, zstd and aws (and the idle control plane)'));
-const plain = timed(
+const plain = await timed(
   `tar -C ${live} -cf - ${volumes.join(' ')} | zstd -3 -T0 -q | aws s3 cp --only-show-errors --endpoint-url ${endpoint} - s3://${bucket}/plain.tar.zst`,
 );
 const plainCpuSpent = plainCpu();
 const firstCpu = cpuByComponent(component('control plane (API and worker)'));
 const first = await strackt();
 const firstCpuSpent = firstCpu();
-const firstRestic = timed(`cd ${live} && restic -q -r ${restic} backup ${volumes.join(' ')} >/dev/null`);
+const firstRestic = await timed(
+  `cd ${live} && restic -q -r ${restic} backup ${volumes.join(' ')} >/dev/null`,
+);
 line(
   'first backup',
   first.seconds,
@@ -226,7 +226,9 @@ console.log(`  machine CPU (core-seconds) during the plain pipeline: ${cpuSecond
 console.log(`  during strackt's first backup: ${cpuSeconds(firstCpuSpent, first.seconds)}`);
 const held = [first.snapshot.frozenMs];
 const second = await strackt();
-const secondRestic = timed(`cd ${live} && restic -q -r ${restic} backup ${volumes.join(' ')} >/dev/null`);
+const secondRestic = await timed(
+  `cd ${live} && restic -q -r ${restic} backup ${volumes.join(' ')} >/dev/null`,
+);
 line(
   'second backup, nothing changed',
   second.seconds,
@@ -239,7 +241,7 @@ let what = '';
 for (let round = 0; round < rounds; round++) {
   what = await changeFiles();
   const ours = await strackt();
-  const theirs = timed(`cd ${live} && restic -q -r ${restic} backup ${volumes.join(' ')} >/dev/null`);
+  const theirs = await timed(`cd ${live} && restic -q -r ${restic} backup ${volumes.join(' ')} >/dev/null`);
   changed.push({ ours: ours.seconds, theirs, sent: ours.snapshot.sizeBytes });
   held.push(ours.snapshot.frozenMs);
 }
@@ -263,7 +265,7 @@ const latest = (
   await cp.request<{ snapshots: { id: string }[] }>('GET', `/environments/${envId}/snapshots`, token)
 ).body.snapshots[0]!.id;
 resetPeak(agent.child.pid!);
-execFileSync('sync');
+await shell('sync');
 const restore = await cp.request<{ id: string }>('POST', `/environments/${envId}/restores`, token, {
   snapshotId: latest,
   targetServerId: server.server.id,
@@ -283,8 +285,10 @@ const plainUrl = await getSignedUrl(
   },
 );
 execFileSync('mkdir', ['-p', join(work, 'plain')]);
-const plainRestore = timed(`curl -sf '${plainUrl}' | zstd -d -T0 -q | tar -x -C ${join(work, 'plain')}`);
-const resticRestore = timed(
+const plainRestore = await timed(
+  `curl -sf '${plainUrl}' | zstd -d -T0 -q | tar -x -C ${join(work, 'plain')}`,
+);
+const resticRestore = await timed(
   `restic -q -r ${restic} restore latest --target ${join(work, 'restic')} >/dev/null`,
 );
 line(
