@@ -1,6 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
-import { chunkIdsPerAsk, damageReportCopies, packAccessPerAsk } from '../common/pack-upload-limits.ts';
+import {
+  chunkIdsPerAsk,
+  chunkPlacesPerAsk,
+  damageReportCopies,
+  packAccessPerAsk,
+} from '../common/pack-upload-limits.ts';
 import type { PackEntry } from '../format/v2/pack-layout.ts';
 import type { TlsPin } from '../storage/pinned-client.ts';
 import { httpRequest } from './http-request.ts';
@@ -324,11 +329,11 @@ export class ControlPlaneClient {
     ids: string[],
   ): Promise<ChunkPlace[]> {
     const out: ChunkPlace[] = [];
-    for (let at = 0; at < ids.length; at += chunkIdsPerAsk) {
+    for (let at = 0; at < ids.length; at += chunkPlacesPerAsk) {
       const answer = await this.patiently<{ locations: ChunkPlace[] }>(
         'POST',
         `/agent/${kind}/${encodeURIComponent(operationId)}/chunks/locate`,
-        { ids: ids.slice(at, at + chunkIdsPerAsk) },
+        { ids: ids.slice(at, at + chunkPlacesPerAsk) },
       );
       out.push(...answer.locations);
     }

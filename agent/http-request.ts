@@ -17,6 +17,9 @@ const agents = {
  * agent's few calls do not need fetch, whose first use costs ~13 MiB of RSS (undici) against ~4 for
  * http, a fifth of an idle agent's budget. Redirects are not followed. Rejects on `signal`.
  */
+/** What the agent reads of an answer at most, unless a call says otherwise: its memory stays bounded. */
+export const maxAnswerBytes = 1024 * 1024;
+
 export function httpRequest(
   url: URL,
   {
@@ -24,7 +27,7 @@ export function httpRequest(
     headers = {},
     body,
     signal,
-    maxBodyBytes = 1024 * 1024,
+    maxBodyBytes = maxAnswerBytes,
     statusOnly = false,
   }: {
     method?: string;

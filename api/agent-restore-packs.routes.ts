@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { notFound } from '../common/errors.ts';
-import { chunkIdsPerAsk, packAccessPerAsk } from '../common/pack-upload-limits.ts';
+import { chunkPlacesPerAsk, packAccessPerAsk } from '../common/pack-upload-limits.ts';
 import type { Db } from '../db/database.ts';
 import { snapshotChunkPlaces, snapshotPacks } from '../db/restore-chunks.data.ts';
 import { activeRestoreForServer } from '../db/restores.data.ts';
@@ -75,7 +75,7 @@ export function agentRestorePacksRoutes(
         summary: `Where chunks of the snapshot this server is ${names.verb} lie: pack, offset and lengths`,
         request: {
           params: idParam('op_...'),
-          body: jsonBody(z.strictObject({ ids: z.array(chunkIdHex).min(1).max(chunkIdsPerAsk) })),
+          body: jsonBody(z.strictObject({ ids: z.array(chunkIdHex).min(1).max(chunkPlacesPerAsk) })),
         },
         responses: {
           200: jsonResponse(

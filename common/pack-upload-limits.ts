@@ -4,6 +4,12 @@
 
 /** Chunk ids asked about in one call: 10,000 are some 660 KB of JSON, under the API's 1 MiB body limit. */
 export const chunkIdsPerAsk = 10_000;
+/**
+ * Chunks a restoring or verifying agent asks the places of in one call: each place answered is up to
+ * some 200 bytes of JSON, and the answer must fit the agent's 1 MiB limit on what it reads
+ * (agent/http-request.ts), where 10,000 did not (a 10 GiB snapshot's restore failed on it).
+ */
+export const chunkPlacesPerAsk = 4_000;
 
 /**
  * Blobs in one pack. Its "stored" report lists each (up to some 140 bytes of JSON), and must fit the
