@@ -1,47 +1,18 @@
-import { createHash } from 'node:crypto';
+import { gear, masks, type ChunkParams } from './gear.ts';
+import { GearScanner } from './gear-scan.ts';
 
 // Content-defined chunking, FastCDC with normalized chunking (Xia et al., 2016/2020): a cut depends
 // only on the bytes just before it, so an insertion moves the cuts near it and no others, and the
 // chunks after it are found again. Every writer must cut exactly alike, or the same file chunked by
 // two agents would not deduplicate: the rule is docs/FORMAT.md's ("Chunking"), byte for byte.
 
-export interface ChunkParams {
-  min: number;
-  avg: number;
-  max: number;
-}
+export type { ChunkParams } from './gear.ts';
 
 /** The format's parameters; bench/chunking.ts measures why 1 MiB (docs/FORMAT.md). */
 export const chunkParams: ChunkParams = { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024 };
 
 /** A chunk's plaintext never exceeds this in any version-2 object, whatever parameters made it. */
 export const maxChunkBytes = 16 * 1024 * 1024;
-
-let table: Int32Array | undefined;
-
-/**
- * gear[b] = the first 4 bytes, big-endian, of SHA-256("strackt-gear-v1" || b): a table anyone can
- * rebuild from one line, instead of 256 numbers to copy without a typo. Made at first use: an agent
- * that never chunks does not hash 256 strings at start.
- */
-export function gear(): Int32Array {
-  return (table ??= Int32Array.from({ length: 256 }, (_, b) =>
-    createHash('sha256')
-      .update(Buffer.concat([Buffer.from('strackt-gear-v1', 'ascii'), Buffer.of(b)]))
-      .digest()
-      .readInt32BE(0),
-  ));
-}
-
-/** The top `bits` bits of a 32-bit word: the hash's high bits depend on the most bytes (up to 32). */
-const topBits = (bits: number) => (~0 << (32 - bits)) | 0;
-
-function masks(avg: number): { small: number; large: number } {
-  const bits = Math.log2(avg);
-  if (!Number.isInteger(bits)) throw new RangeError('the average chunk size must be a power of two');
-  // Normalization level 2: harder to cut before the average, easier after, so sizes bunch around it.
-  return { small: topBits(bits + 2), large: topBits(bits - 2) };
-}
 
 /**
  * The length of the chunk starting at data[start], given the bytes up to data[end]: all of them if
@@ -61,7 +32,7 @@ export function cutPoint(data: Uint8Array, start: number, end: number, params = 
  * at a byte depends only on the 32 before it (each step shifts the older ones out of the 32-bit
  * word), so 32 bytes re-hashed resume the scan exactly. Hot loop: 32-bit ints and typed arrays only.
  */
-export function cutFrom(
+function cutFrom(
   data: Uint8Array,
   start: number,
   from: number,
@@ -99,10 +70,10 @@ export function cutFrom(
  */
 export class Chunker {
   // Less than max bytes wait between cuts, so compacting them to the front always frees max bytes.
-  private readonly buf: Buffer;
+  private readonly scanner: GearScanner;
 
   constructor(readonly params = chunkParams) {
-    this.buf = Buffer.allocUnsafe(2 * params.max);
+    this.scanner = new GearScanner(2 * params.max);
   }
 
   /**
@@ -110,7 +81,8 @@ export class Chunker {
    * the next one is asked for (hash, compress and seal it first); run one file at a time.
    */
   async *chunksOf(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-    const { buf, params } = this;
+    const { scanner, params } = this;
+    const { buf } = scanner;
     let start = 0;
     let end = 0;
     /** Where the scan for the chunk at `start` goes on: the bytes before held no cut. */
@@ -120,7 +92,7 @@ export class Chunker {
     // max - 1 of them for every read (seven times the file's bytes copied, measured).
     const cuts = function* (final: boolean) {
       while (end > start) {
-        let n = cutFrom(buf, start, scanned, end, params);
+        let n = scanner.cutFrom(start, scanned, end, params);
         if (n === undefined) {
           if (!final) {
             scanned = end;

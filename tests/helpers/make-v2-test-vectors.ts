@@ -13,7 +13,8 @@ import { snapshotObjectKeys } from '../../format/manifest.ts';
 import { keyIdOf, parsePrintableSecretKey, publicKeyOf } from '../../format/team-key.ts';
 import { zstd } from '../../format/zstd-binding.ts';
 import { chunkIdOf, dedupKeyOf } from '../../format/v2/chunk-id.ts';
-import { chunkParams, cutPoint, gear } from '../../format/v2/chunker.ts';
+import { chunkParams, cutPoint } from '../../format/v2/chunker.ts';
+import { gear } from '../../format/v2/gear.ts';
 import { sealManifestV2, type ManifestV2 } from '../../format/v2/manifest-v2.ts';
 import {
   encodeIndex,

@@ -3,7 +3,8 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { it } from 'node:test';
 import { chunkIdOf, dedupKeyOf } from '../../format/v2/chunk-id.ts';
-import { Chunker, cutPoint, gear, type ChunkParams } from '../../format/v2/chunker.ts';
+import { Chunker, cutPoint, type ChunkParams } from '../../format/v2/chunker.ts';
+import { gear } from '../../format/v2/gear.ts';
 import { generateTeamKey } from '../../format/team-key.ts';
 
 const small: ChunkParams = { min: 2048, avg: 8192, max: 65536 };
@@ -75,4 +76,16 @@ it('streams the same cuts as the whole buffer, whatever the input pieces', async
     assert.deepEqual(lengths, cutAll(data), `pieces of ${piece}`);
     assert.deepEqual(Buffer.concat(chunks), data);
   }
+});
+
+it("cuts as the format's reference rule at the format's own parameters", async () => {
+  // The chunker scans in WebAssembly (gear-scan.ts); cutPoint is the rule as docs/FORMAT.md writes it.
+  const text = Buffer.from('the quick brown fox jumps over the lazy dog '.repeat(100_000));
+  const data = Buffer.concat([noise(5_000_000, 5), Buffer.alloc(9 * 1024 * 1024), text, noise(3_000_000, 6)]);
+  const reference: number[] = [];
+  for (let at = 0; at < data.length; at += reference.at(-1)!) reference.push(cutPoint(data, at, data.length));
+  const lengths: number[] = [];
+  for await (const c of new Chunker().chunksOf(Readable.from([data]))) lengths.push(c.length);
+  assert.deepEqual(lengths, reference);
+  assert.ok(reference.includes(8 * 1024 * 1024), 'a run with no cut makes a chunk of the maximum size');
 });
