@@ -1,5 +1,7 @@
 import { maxPackBlobs } from '../../common/pack-upload-limits.ts';
+import { blobOverhead } from './blob.ts';
 import { ChunkThreads } from './chunk-threads.ts';
+import { maxChunkBytes } from './chunker.ts';
 import { packTargetBytes } from './pack-layout.ts';
 import { PackWriter } from './pack-writer.ts';
 import type { ChunkStore } from './tree-writer.ts';
@@ -17,6 +19,21 @@ export const askBatch = 1000;
  * copy. Two of 16 MiB hold what one batch of 32 MiB held before the packing ran beside the reading.
  */
 const arenaBytes = 16 * 1024 * 1024;
+/** The pack being filled is the third arena: the threads seal each blob straight into its place. */
+const packArena = 2;
+/**
+ * A pack is stored once it reaches packTargetBytes, so its last blob starts before that; then its
+ * index (5,000 entries of 44 bytes at most) and trailer: 1 MiB is room for them.
+ */
+const packBufferBytes = packTargetBytes + blobOverhead + maxChunkBytes + 1024 * 1024;
+
+interface OpenPack {
+  writer: PackWriter;
+  /** Where the pack's bytes end in the pack buffer. */
+  size: number;
+  /** Its blobs being sealed. */
+  sealing: Promise<number>[];
+}
 
 interface Pending {
   id: Promise<string>;
@@ -30,7 +47,11 @@ export class ChunkPacker {
   readonly known = new Set<string>();
   private pending: Pending[] = [];
   private pendingBytes = 0;
-  private readonly arenas = [new SharedArrayBuffer(arenaBytes), new SharedArrayBuffer(arenaBytes)];
+  private readonly arenas = [
+    new SharedArrayBuffer(arenaBytes),
+    new SharedArrayBuffer(arenaBytes),
+    new SharedArrayBuffer(packBufferBytes),
+  ];
   private readonly views = this.arenas.map((a) => Buffer.from(a));
   /** The arena the pending chunks are in. */
   private arena = 0;
@@ -38,13 +59,9 @@ export class ChunkPacker {
   private threads: ChunkThreads | undefined;
   /** The last batch handed on, packed once the one before it is; rejects with the first failure. */
   private packing: Promise<void> = Promise.resolve();
-  private pack: { writer: PackWriter; size: number } | undefined;
-  /**
-   * The pack being filled, in one buffer for the whole capture (the store is done with a pack's bytes
-   * once it has taken it): a fresh buffer per blob, the kernel handing out and zeroing new pages,
-   * cost the main thread more than sealing the blob.
-   */
-  private packBytes = Buffer.allocUnsafe(0);
+  /** The pack being filled, in the pack buffer for the whole capture (the store is done with a
+   * pack's bytes once it has taken it). */
+  private pack: OpenPack | undefined;
   readonly figures = { chunksStored: 0, bytesStored: 0, packs: 0, packedBytes: 0 };
 
   constructor(
@@ -97,10 +114,10 @@ export class ChunkPacker {
           .map(({ id, offset, length }) => {
             const frame = this.threads!.compress(arena, offset, length);
             frame.catch(() => {}); // awaited in order by packBatch, unless packing failed first
-            return { id, place: this.views[arena]!.subarray(offset, offset + length), frame };
+            return { id, offset, length, frame };
           });
       });
-      this.packing = previous.then(async () => this.packBatch(await compressing));
+      this.packing = previous.then(async () => this.packBatch(await compressing, arena));
       // Each is awaited later (the packing by the next flush or finish); failing before then is no crash.
       compressing.catch(() => {});
       this.packing.catch(() => {});
@@ -120,49 +137,57 @@ export class ChunkPacker {
     await this.threads?.close();
   }
 
-  /** Sealed in order: a pack's entries follow the files. */
-  private async packBatch(chunks: { id: string; place: Buffer; frame: Promise<number> }[]) {
-    for (const { id, place, frame } of chunks) {
+  /**
+   * Placed in order (a pack's entries follow the files) and sealed on the threads, each blob where
+   * its place in the pack buffer is; resolves once the batch's blobs are all sealed, its arena then
+   * free again.
+   */
+  private async packBatch(
+    chunks: { id: string; offset: number; length: number; frame: Promise<number> }[],
+    arena: number,
+  ) {
+    const sealing: Promise<number>[] = [];
+    for (const { id, offset, length, frame } of chunks) {
       // The place holds the chunk's zstd frame from its start now, or the chunk itself if size is 0.
       const size = await frame;
-      await this.packChunk(id, place, size ? place.subarray(0, size) : null);
+      if (!this.pack) {
+        const pack = { size: 0, sealing: [] } as unknown as OpenPack;
+        // The writer's bytes (its preamble, index and trailer) are valid until its next call: copied.
+        pack.writer = new PackWriter(this.publicKey, (b) => (pack.size = this.append(b, pack.size)));
+        this.pack = pack;
+      }
+      const { writer } = this.pack;
+      const entry = writer.reserve(Buffer.from(id, 'hex'), blobOverhead + (size || length), length);
+      this.pack.size = entry.offset + entry.length;
+      const sealed = this.threads!.seal(arena, offset, length, size, writer.dataKey, id, {
+        arena: packArena,
+        at: entry.offset,
+      });
+      sealed.catch(() => {}); // awaited below and by storePack, whichever comes first
+      sealing.push(sealed);
+      this.pack.sealing.push(sealed);
+      this.figures.chunksStored++;
+      this.figures.bytesStored += length;
+      if (writer.bytes >= packTargetBytes || writer.count >= maxPackBlobs) await this.storePack();
     }
-  }
-
-  /** `place`: as long as the chunk, and the chunk itself where frame is null (else overwritten by it). */
-  private async packChunk(id: string, place: Buffer, frame: Buffer | null): Promise<void> {
-    if (!this.pack) {
-      const pack = { size: 0 } as { writer: PackWriter; size: number };
-      // The writer's bytes are valid until its next add: copied as they come.
-      pack.writer = new PackWriter(this.publicKey, (b) => (pack.size = this.append(b, pack.size)));
-      this.pack = pack;
-    }
-    this.pack.writer.add(Buffer.from(id, 'hex'), place, frame);
-    this.figures.chunksStored++;
-    this.figures.bytesStored += place.length;
-    if (this.pack.writer.bytes >= packTargetBytes || this.pack.writer.count >= maxPackBlobs)
-      await this.storePack();
+    await Promise.all(sealing);
   }
 
   private async storePack(): Promise<void> {
     const pack = this.pack;
     if (!pack) return;
     this.pack = undefined;
+    await Promise.all(pack.sealing);
     const entries = pack.writer.finish();
     this.figures.packs++;
     this.figures.packedBytes += pack.writer.bytes;
-    const bytes = [this.packBytes.subarray(0, pack.size)];
+    const bytes = [this.views[packArena]!.subarray(0, pack.size)];
     await this.store.storePack({ bytes, sizeBytes: pack.writer.bytes, entries });
   }
 
-  /** Copies b to the pack buffer at `at`, growing it if need be; answers where the pack now ends. */
+  /** Copies b to the pack buffer at `at`; answers where the pack now ends. */
   private append(b: Buffer, at: number): number {
-    if (at + b.length > this.packBytes.length) {
-      // Room for a pack of the target size and its last blob, mostly: it grows at most a few times.
-      const grown = Buffer.allocUnsafe(Math.max(at + b.length, packTargetBytes) + 2 * 1024 * 1024);
-      this.packBytes.copy(grown, 0, 0, at);
-      this.packBytes = grown;
-    }
-    return at + b.copy(this.packBytes, at);
+    if (at + b.length > packBufferBytes) throw new RangeError('ChunkPacker: the pack outgrew its buffer');
+    return at + b.copy(this.views[packArena]!, at);
   }
 }

@@ -56,6 +56,24 @@ export class ChunkThreads {
   }
 
   /**
+   * Seals the chunk at arenas[arena][offset, offset + length), its zstd frame's `size` bytes at the
+   * start of that place (0: the chunk raw), as the blob of chunk `id` (hex) under the pack's data
+   * `key`, at arenas[out.arena][out.at]: answers the blob's length (blobOverhead more than its payload).
+   */
+  async seal(
+    arena: number,
+    offset: number,
+    length: number,
+    size: number,
+    key: Buffer,
+    id: string,
+    out: { arena: number; at: number },
+  ): Promise<number> {
+    return ((await this.run({ t: 'seal', arena, offset, length, size, key, id, out })) as { size: number })
+      .size;
+  }
+
+  /**
    * Hashes arenas[arena][offset, offset + length) and, if that is `id` (hex), writes it at every
    * target (file descriptors of this process); answers the id it hashed.
    */

@@ -1,7 +1,8 @@
 import sodium from 'sodium-native';
 import { newDataKey } from '../data-key.ts';
 import { TAG_FINAL } from '../secretstream.ts';
-import { BlobSealer } from './blob.ts';
+import { BlobSealer, blobOverhead } from './blob.ts';
+import { maxChunkBytes } from './chunker.ts';
 import {
   encodeIndex,
   encodePreamble,
@@ -24,11 +25,12 @@ export class PackWriter {
   private readonly entries: PackEntry[] = [];
   private size = preambleBytes;
   private finished = false;
+  /** Made at the first add: a pack whose blobs are sealed elsewhere needs no zstd context. */
+  private sealer: BlobSealer | undefined;
 
   constructor(
     publicKey: Buffer,
     private readonly emit: (bytes: Buffer) => void,
-    private readonly sealer = new BlobSealer(),
   ) {
     this.preamble = encodePreamble(publicKey, this.dataKey);
     emit(this.preamble);
@@ -45,14 +47,25 @@ export class PackWriter {
 
   /** `frame`: the chunk's zstd frame (null: stored raw), when it was compressed beforehand. */
   add(id: Buffer, plain: Uint8Array, frame?: Buffer | null): PackEntry {
-    if (this.finished) throw new Error('PackWriter.add: the pack is finished');
-    const { blob } = this.sealer.seal(this.dataKey, id, plain, frame);
-    // Index offsets are 32-bit; packs stay near packTargetBytes, far below.
-    if (this.size + blob.length > 2 ** 32 - 1) throw new RangeError('PackWriter.add: the pack is full');
-    const entry = { id: Buffer.from(id), offset: this.size, length: blob.length, rawLength: plain.length };
-    this.entries.push(entry);
-    this.size += blob.length;
+    const { blob } = (this.sealer ??= new BlobSealer()).seal(this.dataKey, id, plain, frame);
+    const entry = this.reserve(id, blob.length, plain.length);
     this.emit(blob);
+    return entry;
+  }
+
+  /**
+   * The place of a blob the caller seals itself (under dataKey) and writes at entry.offset of the
+   * pack, before the next bytes are emitted: nothing is emitted for it here.
+   */
+  reserve(id: Buffer, blobLength: number, rawLength: number): PackEntry {
+    if (this.finished) throw new Error('PackWriter: the pack is finished');
+    if (rawLength > maxChunkBytes || blobLength < blobOverhead || blobLength > blobOverhead + maxChunkBytes)
+      throw new RangeError('PackWriter: no blob of a chunk the format allows');
+    // Index offsets are 32-bit; packs stay near packTargetBytes, far below.
+    if (this.size + blobLength > 2 ** 32 - 1) throw new RangeError('PackWriter: the pack is full');
+    const entry = { id: Buffer.from(id), offset: this.size, length: blobLength, rawLength };
+    this.entries.push(entry);
+    this.size += blobLength;
     return entry;
   }
 

@@ -154,4 +154,33 @@ describe('writeTree', () => {
     assert.equal(events.at(-1), 'pack');
     assert.ok(events.includes('read'));
   });
+
+  it('packs compressible chunks as zstd frames and the rest raw, across several packs', async () => {
+    // Sealed on the chunk threads, each blob straight into its place in the pack being filled.
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(1_000_000));
+    const own = await mkdtemp(join(tmpdir(), 'strackt-tree-'));
+    try {
+      await mkdir(join(own, 'v'));
+      await writeFile(join(own, 'v/noise'), noise(20 * 1024 * 1024, 7));
+      await writeFile(join(own, 'v/text'), text);
+      const store = new MemoryStore();
+      const out = await writeTree({
+        root: () => own,
+        volumes: ['v'],
+        dedupKey,
+        publicKey: team.publicKey,
+        store,
+      });
+      for (const e of out.entries.filter((x) => x.type === 'file'))
+        assert.deepEqual(store.contentOf(e), await readFile(join(own, e.path)), e.path);
+      assert.ok(store.packs >= 2, `${store.packs} packs`);
+      // The noise stored raw, the text as a frame a small part of its size.
+      assert.ok(
+        out.figures.packedBytes < 20 * 1024 * 1024 + text.length / 10,
+        `${out.figures.packedBytes} bytes`,
+      );
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
+  });
 });
