@@ -29,9 +29,16 @@ export async function repackBlobs(
   // The writer's bytes are valid until its next add: copied as they come.
   const writer = new PackWriter(team.publicKey, (bytes) => parts.push(Buffer.from(bytes)));
   const damaged: BlobCopy[] = [];
+  // A chunk may sit in several of the packs (two backups stored it at once, or a healed copy): one
+  // copy goes into the new pack, whose index holds each chunk once.
+  const added = new Set<string>();
   for await (const [blob, chunk] of openedBlobs(store, team, dedupKey, blobs)) {
-    if (chunk) writer.add(blob.chunkId, chunk);
-    else damaged.push(blob);
+    const id = blob.chunkId.toString('hex');
+    if (!chunk) damaged.push(blob);
+    else if (!added.has(id)) {
+      writer.add(blob.chunkId, chunk);
+      added.add(id);
+    }
   }
   if (writer.count === 0) return { bytes: Buffer.alloc(0), entries: [], damaged };
   const entries = writer.finish();

@@ -13,10 +13,13 @@ import { ProcessRuntime } from '../../agent/process-runtime.ts';
 import { createEnvironment } from '../../db/environments.data.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createSnapshot, markFailed } from '../../db/snapshots.data.ts';
-import { getTeamPublicKey, teamDedupKey } from '../../db/team-keys.data.ts';
+import { getTeamPublicKey, openTeamSecretKey, teamDedupKey } from '../../db/team-keys.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { chunkIdOf } from '../../format/v2/chunk-id.ts';
+import { readPack } from '../../format/v2/pack-reader.ts';
 import { PackWriter } from '../../format/v2/pack-writer.ts';
+import type { BlobCopy } from '../../storage/opened-blobs.ts';
+import { repackBlobs } from '../../storage/pack-repack.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
 import { restoreWithKitV2 } from '../helpers/restore-kit-v2.ts';
 import { freePorts, stack, uniqueName } from '../helpers/stack.ts';
@@ -529,5 +532,31 @@ describe('format-2 garbage collection beside backups and faults', () => {
     await (await deleteSnapshot(extra)).result();
     assert.deepEqual([await statusOf(), await objectOf()], [undefined, 'gone from the bucket']);
     await restoreAllListed(contents);
+  });
+
+  it('repacks a chunk that two of the packs hold into one copy', async () => {
+    // Two backups storing one chunk at once leave it in two packs; repacked together, the new pack's
+    // index could name it only once (found by the retention test once format 2 was the default).
+    const team = (await getTeamPublicKey(cp.db, ids.team))!;
+    const teamSecret = await openTeamSecretKey(cp.db, cp.vault, ids.team);
+    const dedupKey = await teamDedupKey(cp.db, cp.vault, ids.team);
+    const store = await cp.storeOf(ids.team, ids.destination);
+    const shared = randomBytes(5000);
+    const copies: BlobCopy[] = [];
+    for (const own of [randomBytes(3000), randomBytes(7000)]) {
+      const parts: Buffer[] = [];
+      const writer = new PackWriter(team.publicKey, (bytes) => parts.push(Buffer.from(bytes)));
+      for (const plain of [shared, own]) writer.add(chunkIdOf(dedupKey, plain), plain);
+      const objectKey = `strackt/${ids.team}/test-packs/${uniqueName('pack')}`;
+      for (const e of writer.finish()) copies.push({ ...e, chunkId: e.id, packId: objectKey, objectKey });
+      await store.put(objectKey, Buffer.concat(parts));
+    }
+    const repacked = await repackBlobs(store, { ...team, secretKey: teamSecret }, dedupKey, copies);
+    assert.deepEqual(repacked.damaged, []);
+    const repackedIds = repacked.entries.map((e) => e.id.toString('hex'));
+    assert.equal(repackedIds.length, 3, "the shared chunk once, and each pack's own");
+    assert.equal(new Set(repackedIds).size, 3);
+    const opened = [...readPack(repacked.bytes, { secretKey: teamSecret }, dedupKey)];
+    assert.ok(opened.some(({ plain }) => Buffer.from(plain).equals(shared)));
   });
 });
