@@ -104,6 +104,10 @@ export function createBackupActivities({
           .catch(credentialsRefused(input.destinationId));
         await setUploadId(db, snapshot.id, uploadId);
       }
+      // Format 2 asks nothing of the storage before its agent's first upload, where URLs presigned
+      // with revoked keys would fail only in a retried step: one authenticated read fails it at once.
+      if (snapshot.format_version === 2)
+        await store.readRange(snapshot.manifest_key, 0, 1).catch(credentialsRefused(input.destinationId));
       return {
         snapshotId: snapshot.id,
         teamPublicKey: key.publicKey.toString('hex'),
