@@ -1,16 +1,19 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { chunkZstdLevel } from './blob.ts';
+import { maxChunkBytes } from './chunker.ts';
+import { FormatV2Error, type FormatV2ErrorKind } from './errors.ts';
 
 type Reply =
   | { job: number; id: string }
   | { job: number; size: number }
+  | { job: number; refused: { kind: FormatV2ErrorKind; message: string } }
   | { job: number; error: { message: string; code?: string } };
 
 /**
  * The capture's hashing and zstd on threads of their own (chunk-worker.js), reading chunks straight
  * from the capture's shared batch buffers: the two are most of a first backup's work, and on the
- * main thread they left the other cores idle. A restore's hashing and writing, likewise.
+ * main thread they left the other cores idle. A restore's opening, hashing and writing, likewise.
  */
 export class ChunkThreads {
   private readonly threads: Worker[];
@@ -26,13 +29,15 @@ export class ChunkThreads {
     this.threads = Array.from({ length: Math.min(availableParallelism(), 2) }, () => {
       // execArgv: [], or the threads would preload what this process was started with (tsx).
       const thread = new Worker(new URL('./chunk-worker.js', import.meta.url), {
-        workerData: { arenas, dedupKey, level },
+        workerData: { arenas, dedupKey, level, maxChunkBytes },
         execArgv: [],
       });
       thread.on('message', (reply: Reply) => {
         const waiting = this.jobs.get(reply.job);
         this.jobs.delete(reply.job);
         if ('error' in reply) waiting?.reject(Object.assign(new Error(reply.error.message), reply.error));
+        else if ('refused' in reply)
+          waiting?.reject(new FormatV2Error(reply.refused.kind, reply.refused.message));
         else waiting?.resolve(reply);
       });
       thread.on('error', (err: Error) => this.fail(err));
@@ -74,17 +79,21 @@ export class ChunkThreads {
   }
 
   /**
-   * Hashes arenas[arena][offset, offset + length) and, if that is `id` (hex), writes it at every
-   * target (file descriptors of this process); answers the id it hashed.
+   * Opens the blob at arenas[arena][offset, offset + length) with its pack's data `key` as chunk `id`
+   * (hex) of `rawLength` bytes, checks the chunk against the id and writes it at every target (file
+   * descriptors of this process). Rejects with a FormatV2Error for a blob that is not that chunk, as
+   * BlobOpener would, or with the error of a write.
    */
-  async write(
+  async open(
     arena: number,
     offset: number,
     length: number,
+    key: Buffer,
     id: string,
+    rawLength: number,
     targets: { fd: number; at: number }[],
-  ): Promise<string> {
-    return ((await this.run({ t: 'write', arena, offset, length, id, targets })) as { id: string }).id;
+  ): Promise<void> {
+    await this.run({ t: 'open', arena, offset, length, key, id, rawLength, targets });
   }
 
   /**

@@ -7,18 +7,19 @@
 // Then each is sealed into its pack ('seal'), a blob as docs/FORMAT.md ("Blob") and blob.ts's
 // BlobSealer make it, written where the pack buffer (an arena too) holds its place: sealing on the
 // main thread was the largest step left there, which every other step waits for.
-// A restore sends its opened chunks the same way ('write'): each hashed, checked against its id and
-// written where the files want it, so that the main thread is left opening blobs.
+// A restore sends its blobs the same way ('open'), from the buffers its readers fetch into: each opened,
+// its chunk checked against its id and written where the files want it.
 //
-// workerData: { arenas, dedupKey, level }, arenas being the shared batch buffers.
+// workerData: { arenas, dedupKey, level, maxChunkBytes }, arenas being the shared buffers.
 // In: { t: 'hash' | 'compress', job, arena, offset, length }, or
 //   { t: 'seal', job, arena, offset, length, size, key, id, out: { arena, at } } (size: the frame's,
 //   0 for the chunk raw; key: the pack's data key), or
-//   { t: 'write', job, arena, offset, length, id, targets: [{ fd, at }] }, or 'close' once done.
+//   { t: 'open', job, arena, offset, length, key, id, rawLength, targets: [{ fd, at }] } (the blob,
+//   its pack's data key), or 'close' once done.
 // Out: { job, id } (hex), or { job, size }, the size of the frame now at the start of the chunk's
 //   place in its arena, 0 when zstd does not shrink it (the chunk is left as it was), or for a seal
-//   the blob's; for a write, { job, id } the chunk's id (written only if it is the one asked), or
-//   { job, error }.
+//   the blob's; for an open, { job, id } once written, or { job, refused: { kind, message } } (a
+//   FormatV2Error's) for a blob that does not open as that chunk; or { job, error } (a file's).
 import { Buffer } from 'node:buffer';
 import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -30,12 +31,18 @@ const require = createRequire(import.meta.url);
 const sodium = require('sodium-native');
 const zstd = require('zstd-napi/binding');
 const cctx = new zstd.CCtx();
+const dctx = new zstd.DCtx();
 const arenas = workerData.arenas.map((sab) => Buffer.from(sab));
 const dedupKey = Buffer.from(workerData.dedupKey);
 const id = Buffer.alloc(32);
 let scratch = Buffer.allocUnsafe(0);
 const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
-let message = Buffer.allocUnsafe(0);
+const header = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
+const abytes = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
+const { maxChunkBytes } = workerData;
+const blobOverhead = header + abytes + 1;
+const tag = Buffer.alloc(1);
+const buffers = { message: Buffer.allocUnsafe(0), plain: Buffer.allocUnsafe(0) };
 const hashes = [];
 const seals = [];
 const frames = [];
@@ -68,27 +75,78 @@ function hash({ job }, plain) {
   port.postMessage({ job, id: id.toString('hex') });
 }
 
-function write({ job, id: expected, targets }, plain) {
-  sodium.crypto_generichash(id, plain, dedupKey);
-  const got = id.toString('hex');
+/**
+ * A restore's blob, read into a reader's buffer: opened as blob.ts's BlobOpener opens one (the same
+ * checks, refused with the same kinds of docs/FORMAT.md's errors), its chunk hashed against its id,
+ * then written at every target. All of it here, so that the main thread is left fetching.
+ */
+function open({ job, key, id: expected, rawLength, targets }, blob) {
+  const short = expected.slice(0, 16);
+  const refuse = (kind, message) => port.postMessage({ job, refused: { kind, message } });
+  if (blob.length < blobOverhead || blob.length > blobOverhead + maxChunkBytes)
+    return refuse('corrupt_framing', `blob ${short}: ${blob.length} bytes is no blob`);
+  const m = room('message', blob.length - header - abytes);
+  sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, blob.subarray(0, header), Buffer.from(key));
   try {
-    if (got === expected)
-      for (const { fd, at } of targets)
-        for (let done = 0; done < plain.length;)
-          done += writeSync(fd, plain, done, plain.length - done, at + done);
+    sodium.crypto_secretstream_xchacha20poly1305_pull(
+      state,
+      m,
+      tag,
+      blob.subarray(header),
+      Buffer.from(expected, 'hex'),
+    );
+  } catch {
+    return refuse('blob_altered', `blob ${short} failed authentication: altered or moved`);
+  }
+  if (tag[0] !== sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL)
+    return refuse('blob_altered', `blob ${short} is not final`);
+  const payload = m.subarray(1);
+  let plain = payload;
+  if (m[0] === 1) {
+    let size = null;
+    try {
+      size = zstd.getFrameContentSize(payload);
+    } catch {
+      size = null;
+    }
+    if (size === null || size > maxChunkBytes)
+      return refuse('corrupt_framing', `blob ${short}: no zstd frame of a chunk's size`);
+    plain = room('plain', size);
+    let n = -1;
+    try {
+      n = dctx.decompress(plain, payload);
+    } catch {
+      n = -1;
+    }
+    if (n !== size) return refuse('corrupt_framing', `blob ${short}: its zstd frame is corrupt`);
+  } else if (m[0] !== 0) return refuse('corrupt_framing', `blob ${short}: unknown encoding ${m[0]}`);
+  if (plain.length !== rawLength)
+    return refuse('corrupt_framing', `chunk ${expected} has another size than indexed`);
+  sodium.crypto_generichash(id, plain, dedupKey);
+  if (id.toString('hex') !== expected)
+    return refuse('chunk_mismatch', `blob ${short} holds other content than its id says`);
+  try {
+    for (const { fd, at } of targets)
+      for (let done = 0; done < plain.length;)
+        done += writeSync(fd, plain, done, plain.length - done, at + done);
   } catch (err) {
     return port.postMessage({ job, error: { message: err.message, code: err.code } });
   }
-  port.postMessage({ job, id: got });
+  port.postMessage({ job, id: expected });
+}
+
+/** The scratch buffer `name`, `length` bytes of it, grown to the largest asked (chunks vary). */
+function room(name, length) {
+  if (buffers[name].length < length) buffers[name] = Buffer.allocUnsafe(length);
+  return buffers[name].subarray(0, length);
 }
 
 function seal({ job, size, key, id: chunkId, out }, place) {
   // [encoding byte: 1 zstd, 0 raw, payload], sealed alone with the chunk id as additional data.
   const payload = size > 0 ? place.subarray(0, size) : place;
-  if (message.length < 1 + payload.length) message = Buffer.allocUnsafe(1 + place.length);
-  message[0] = size > 0 ? 1 : 0;
-  message.set(payload, 1);
-  const m = message.subarray(0, 1 + payload.length);
+  const m = room('message', 1 + payload.length);
+  m[0] = size > 0 ? 1 : 0;
+  m.set(payload, 1);
   const header = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
   const blob = arenas[out.arena].subarray(
     out.at,
@@ -105,7 +163,7 @@ function seal({ job, size, key, id: chunkId, out }, place) {
   port.postMessage({ job, size: blob.length });
 }
 
-const jobs = { hash, compress, seal, write };
+const jobs = { hash, compress, seal, open };
 
 function compress({ job }, plain) {
   if (scratch.length < plain.length) scratch = Buffer.allocUnsafe(plain.length);

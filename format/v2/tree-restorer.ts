@@ -13,8 +13,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EntryRules } from '../entry-rules.ts';
-import { BlobOpener } from './blob.ts';
-import { ChunkRing } from './chunk-ring.ts';
+import { blobOverhead } from './blob.ts';
 import { ChunkThreads } from './chunk-threads.ts';
 import { maxChunkBytes } from './chunker.ts';
 import { FormatV2Error } from './errors.ts';
@@ -60,11 +59,8 @@ export interface TreeRestoreInput {
 const gapBytes = 256 * 1024;
 /** One request's bytes at most (or one blob's, if larger): what a read holds in memory. */
 const rangeBytes = 16 * 1024 * 1024;
-/**
- * Opened chunks waiting for a thread to check and write them: twice the largest chunk, so that one
- * is opened while another is written, and ~16 of the usual 1 MiB.
- */
-const ringBytes = 2 * maxChunkBytes;
+/** A reader's buffer, shared with the chunk threads: one request's bytes, or the largest blob. */
+const readerBytes = Math.max(rangeBytes, blobOverhead + maxChunkBytes);
 
 interface Target {
   file: number;
@@ -141,14 +137,22 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
       );
   }
 
+  const byPack = new Map<string, Wanted[]>();
+  for (const w of wanted.values()) {
+    const list = byPack.get(w.location.packId) ?? [];
+    list.push(w);
+    byPack.set(w.location.packId, list);
+  }
+  const readers = Math.min(input.concurrency ?? 4, byPack.size);
+
   // The tree, files empty: in manifest order, so every parent exists before its children.
   const handles: FileHandle[] = [];
-  // The main thread fetches and opens the blobs (one opener: open() does not wait); hashing each
-  // chunk against its id and writing it, most of the rest of the work, go to the chunk threads,
-  // started now so that they load while the tree is made.
-  const opener = new BlobOpener();
-  const ring = new ChunkRing(ringBytes);
-  const threads = new ChunkThreads([ring.memory], input.dedupKey);
+  // The main thread fetches, each reader into a buffer of its own that the chunk threads share; they
+  // open each blob, check its chunk against its id and write it (with the main thread opening blobs,
+  // a restore went no faster than it could decrypt and decompress on one core). Started now, so that
+  // they load while the tree is made.
+  const buffers = Array.from({ length: readers }, () => new SharedArrayBuffer(readerBytes));
+  const threads = new ChunkThreads(buffers, input.dedupKey);
   const made: { at: string; k: number }[] = [];
   const createFlags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
   try {
@@ -165,74 +169,54 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
       made.push({ at, k });
     }
 
-    const byPack = new Map<string, Wanted[]>();
-    for (const w of wanted.values()) {
-      const list = byPack.get(w.location.packId) ?? [];
-      list.push(w);
-      byPack.set(w.location.packId, list);
-    }
     let bytesFetched = 0;
     let bytesWritten = 0;
     const queue = [...byPack.entries()];
-    const worker = async () => {
-      // One buffer per reader for all its ranges: a fresh one per range was garbage that the agent's
-      // peak memory counted until V8 came to collect it.
-      let into = Buffer.allocUnsafe(0);
+    const reader = async (arena: number) => {
+      const into = Buffer.from(buffers[arena]!);
       for (let next = queue.shift(); next; next = queue.shift()) {
         const [packId, blobs] = next;
         const dataKey = await source.dataKey(packId);
         for (const range of ranges(blobs)) {
           const start = range[0]!.location.offset;
           const last = range.at(-1)!.location;
-          if (into.length < last.offset + last.length - start)
-            into = Buffer.allocUnsafe(Math.max(rangeBytes, last.offset + last.length - start));
-          const bytes = await source.read(packId, start, last.offset + last.length, into);
-          if (bytes.length !== last.offset + last.length - start)
-            throw new FormatV2Error('truncated', `pack ${packId} is shorter than its index says`);
-          bytesFetched += bytes.length;
-          const written: Promise<void>[] = [];
-          for (const w of range) {
-            const blob = bytes.subarray(
-              w.location.offset - start,
-              w.location.offset - start + w.location.length,
+          const length = last.offset + last.length - start;
+          if (length > readerBytes)
+            throw new FormatV2Error(
+              'corrupt_framing',
+              `pack ${packId}: a blob is indexed larger than a blob can be`,
             );
-            if (w.location.rawLength > maxChunkBytes)
-              throw new FormatV2Error(
-                'corrupt_framing',
-                `chunk ${w.id} is indexed larger than a chunk can be`,
-              );
-            const slot = await ring.take(w.location.rawLength);
-            let plain: Buffer;
-            try {
-              plain = opener.open(dataKey, Buffer.from(w.id, 'hex'), blob, slot.view);
-            } catch (err) {
-              slot.release();
-              throw err;
-            }
-            if (plain.length !== w.location.rawLength) {
-              slot.release();
-              throw new FormatV2Error('corrupt_framing', `chunk ${w.id} has another size than indexed`);
-            }
-            const targets = w.targets.map((t) => ({ fd: handles[t.file]!.fd, at: t.at }));
-            const done = threads.write(0, slot.at, plain.length, w.id, targets);
-            done.then(slot.release, slot.release);
-            const checked = done.then((id) => {
-              if (id !== w.id)
+          const bytes = await source.read(packId, start, last.offset + last.length, into);
+          if (bytes.length !== length)
+            throw new FormatV2Error('truncated', `pack ${packId} is shorter than its index says`);
+          // A source that could not read into the buffer: its bytes go there, where the threads read.
+          if (bytes.buffer !== buffers[arena] || bytes.byteOffset !== 0) bytes.copy(into);
+          bytesFetched += bytes.length;
+          await Promise.all(
+            range.map(async (w) => {
+              if (w.location.rawLength > maxChunkBytes)
                 throw new FormatV2Error(
-                  'chunk_mismatch',
-                  `blob ${w.id.slice(0, 16)} holds other content than its id says`,
+                  'corrupt_framing',
+                  `chunk ${w.id} is indexed larger than a chunk can be`,
                 );
-              bytesWritten += plain.length * targets.length;
-            });
-            checked.catch(() => {}); // awaited below, but a failure may come while a slot is awaited
-            written.push(checked);
-          }
-          await Promise.all(written);
+              const targets = w.targets.map((t) => ({ fd: handles[t.file]!.fd, at: t.at }));
+              await threads.open(
+                arena,
+                w.location.offset - start,
+                w.location.length,
+                dataKey,
+                w.id,
+                w.location.rawLength,
+                targets,
+              );
+              bytesWritten += w.location.rawLength * targets.length;
+            }),
+          );
           input.onProgress?.({ bytesFetched, bytesWritten });
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(input.concurrency ?? 4, byPack.size) }, worker));
+    await Promise.all(Array.from({ length: readers }, (_, arena) => reader(arena)));
   } finally {
     // The threads first: they write through the handles' descriptors, which closing frees for reuse.
     await threads.close();
