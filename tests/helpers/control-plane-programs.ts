@@ -16,10 +16,14 @@ import {
  * The control plane as it is deployed: the API (api/main.ts) and the workflow worker
  * (worker/control-plane.main.ts) as processes of their own on the real services, so a test can kill
  * either with SIGKILL and start it again. The API keeps its port across restarts, as agents know it
- * by its URL. `temporalAddress` lets a test bring its own Temporal server; `runApi` and `runWorker`
- * start more replicas of either on the same database and task queue.
+ * by its URL. `temporalAddress` lets a test bring its own Temporal server, `snapshotFormat` sets the
+ * format backups are written in; `runApi` and `runWorker` start more replicas of either on the same
+ * database and task queue.
  */
-export async function startControlPlanePrograms({ temporalAddress = stack.temporalAddress } = {}) {
+export async function startControlPlanePrograms({
+  temporalAddress = stack.temporalAddress,
+  snapshotFormat = undefined as 1 | 2 | undefined,
+} = {}) {
   const testDb = await createTestDatabase();
   const temporal = await connectTestClient(temporalAddress);
   const controlTaskQueue = uniqueName('control');
@@ -34,6 +38,7 @@ export async function startControlPlanePrograms({ temporalAddress = stack.tempor
     API_PORT: String(port),
     VAULT_MASTER_KEY: randomBytes(32).toString('base64'),
     STRACKT_OUTBOUND_ALLOW: stackOutboundAllow,
+    ...(snapshotFormat && { STRACKT_SNAPSHOT_FORMAT: String(snapshotFormat) }),
   };
 
   /** An API process on `apiPort`; resolves once it answers. */
