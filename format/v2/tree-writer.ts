@@ -1,5 +1,6 @@
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ArchiveError } from '../archive-writer.ts';
 import { askBatch, ChunkPacker } from './chunk-packer.ts';
 import { Chunker } from './chunker.ts';
 import type { ManifestV2Entry } from './manifest-v2.ts';
@@ -69,7 +70,7 @@ export interface TreeWritten {
     packs: number;
     /** The packs holding them, as sent. */
     packedBytes: number;
-    /** Sockets, pipes and devices: tar's version 1 leaves them out too. */
+    /** Sockets: tar leaves them out of version 1 too (a FIFO or a device fails the capture, as there). */
     skipped: number;
   };
 }
@@ -213,6 +214,11 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
       } else {
         await readFile(entry, source, { ...stamp, chunks: [] });
       }
+    } else if (s.isFIFO() || s.isCharacterDevice() || s.isBlockDevice()) {
+      // Refused as version 1 refuses them (archive-writer.ts): no restore could make one, and a
+      // snapshot silently without it would not be the volume the customer has.
+      const kind = s.isFIFO() ? 'FIFO' : s.isCharacterDevice() ? 'character device' : 'block device';
+      throw new ArchiveError(`cannot back up ${path}: it is a ${kind}`);
     } else {
       volume.entries--;
       figures.skipped++;

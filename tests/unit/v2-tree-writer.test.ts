@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import { appendFile, link, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -178,6 +179,21 @@ describe('writeTree', () => {
       assert.ok(
         out.figures.packedBytes < 20 * 1024 * 1024 + text.length / 10,
         `${out.figures.packedBytes} bytes`,
+      );
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a FIFO as version 1 does, naming it', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'strackt-tree-'));
+    try {
+      await mkdir(join(own, 'v'));
+      execFileSync('mkfifo', [join(own, 'v/a-pipe')]);
+      const store = new MemoryStore();
+      await assert.rejects(
+        writeTree({ root: () => own, volumes: ['v'], dedupKey, publicKey: team.publicKey, store }),
+        { name: 'ArchiveError', message: 'cannot back up v/a-pipe: it is a FIFO' },
       );
     } finally {
       await rm(own, { recursive: true, force: true });
