@@ -69,11 +69,16 @@ class RestorePacks implements PackSource {
   private asked = 0;
   private readonly access = new Map<string, Promise<PackAccess>>();
   private readonly keys: Buffer[] = [];
+  /** Bytes fetched by all the readers, and what of them was last told. */
+  private fetched = 0;
+  private told = 0;
 
   constructor(
     private readonly deps: DedupRestoreDeps,
     private readonly operationId: string,
     private readonly signal: AbortSignal,
+    /** The bytes fetched so far, as they come (each MiB): a range is some MiB, too coarse to watch. */
+    private readonly onFetched: (bytes: number) => void,
   ) {}
 
   async locate(chunkIds: string[]): Promise<Map<string, ChunkLocation>> {
@@ -125,8 +130,22 @@ class RestorePacks implements PackSource {
   async read(packId: string, start: number, end: number, into: Buffer): Promise<Buffer> {
     const pack = await this.accessOf(packId);
     const limit = this.deps.downloadLimit;
-    const pace = limit && ((body: AsyncIterable<Buffer>) => limit.paced(body));
-    return downloadRange(pack.url, { start, end }, this.signal, pace, into);
+    const paced = (body: AsyncIterable<Buffer>) => this.counted(limit ? limit.paced(body) : body);
+    return downloadRange(pack.url, { start, end }, this.signal, paced, into);
+  }
+
+  private async *counted(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const data of body) {
+      this.fetched += data.length;
+      if (this.fetched - this.told >= 1 << 20) this.tell();
+      yield data;
+    }
+  }
+
+  /** Tells the bytes fetched so far (at the end: the last of them). */
+  tell(): void {
+    this.told = this.fetched;
+    this.onFetched(this.fetched);
   }
 
   /** The packs' data keys, wiped once the restore no longer reads. */
@@ -164,7 +183,7 @@ export async function unpackDedupSnapshot(
     },
     'fetching the snapshot (format 2)',
   );
-  const source = new RestorePacks(deps, input.ref.operationId, input.signal);
+  const source = new RestorePacks(deps, input.ref.operationId, input.signal, input.onFetched);
   const dedupKey = await deps.controlPlane.dedupKey();
   try {
     await mkdir(input.staging, { mode: 0o700 });
@@ -174,8 +193,8 @@ export async function unpackDedupSnapshot(
       source,
       asRoot: process.getuid?.() === 0,
       dedupKey,
-      onProgress: (p) => input.onFetched(p.bytesFetched),
     }).catch(classifyV2);
+    source.tell();
     return { entries: manifest.entries.length, bytes: unpackedBytesV2(manifest) };
   } finally {
     source.forget();

@@ -52,7 +52,6 @@ export interface TreeRestoreInput {
   dedupKey: Buffer;
   /** Packs read at once. */
   concurrency?: number;
-  onProgress?: (p: { bytesFetched: number; bytesWritten: number }) => void;
 }
 
 /** Neighbouring blobs are fetched in one request unless this many unneeded bytes lie between them. */
@@ -169,8 +168,6 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
       made.push({ at, k });
     }
 
-    let bytesFetched = 0;
-    let bytesWritten = 0;
     const queue = [...byPack.entries()];
     const reader = async (arena: number) => {
       const into = Buffer.from(buffers[arena]!);
@@ -191,7 +188,6 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
             throw new FormatV2Error('truncated', `pack ${packId} is shorter than its index says`);
           // A source that could not read into the buffer: its bytes go there, where the threads read.
           if (bytes.buffer !== buffers[arena] || bytes.byteOffset !== 0) bytes.copy(into);
-          bytesFetched += bytes.length;
           await Promise.all(
             range.map(async (w) => {
               if (w.location.rawLength > maxChunkBytes)
@@ -209,10 +205,8 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
                 w.location.rawLength,
                 targets,
               );
-              bytesWritten += w.location.rawLength * targets.length;
             }),
           );
-          input.onProgress?.({ bytesFetched, bytesWritten });
         }
       }
     };
