@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { EnvironmentSpec } from '../common/environment-spec.ts';
 import type { SnapshotMethod } from '../common/host-tasks.ts';
-import type { Logger } from '../common/log.ts';
+import { transferred, type Logger } from '../common/log.ts';
 import { newDataKey } from '../format/data-key.ts';
 import { keyIdOf } from '../format/team-key.ts';
 import { chunkParams } from '../format/v2/chunker.ts';
@@ -40,6 +40,8 @@ export interface DedupCaptureProgress {
   bytesRead: number;
   bytesUploaded: number;
   packsUploaded: number;
+  /** What is to be sent in all, known once the volumes are read (null until then). */
+  bytesExpected: number | null;
 }
 
 export interface DedupCaptured {
@@ -73,7 +75,12 @@ export async function captureDedupSnapshot(
   const publicKey = Buffer.from(input.teamPublicKey, 'hex');
   const dedupKey = await controlPlane.dedupKey();
   const spool = confined(runtime.capturesRoot(), 'packs', spec.environmentId);
-  const progress: DedupCaptureProgress = { bytesRead: 0, bytesUploaded: 0, packsUploaded: 0 };
+  const progress: DedupCaptureProgress = {
+    bytesRead: 0,
+    bytesUploaded: 0,
+    packsUploaded: 0,
+    bytesExpected: null,
+  };
   const uploader = new PackUploader({
     api: controlPlane,
     snapshotId: input.snapshotId,
@@ -110,8 +117,22 @@ export async function captureDedupSnapshot(
     await uploader.halt();
     throw err;
   }
-  await uploader.drain();
   const tree = captured.result;
+  // Every pack is on the agent's disk now: what is left to send is known, and so the time it takes.
+  progress.bytesExpected = tree.figures.packedBytes;
+  onProgress(progress);
+  await uploader.drain();
+  log.info(
+    {
+      volumes: tree.volumes,
+      entries: tree.entries.length,
+      chunks: tree.chunkIds.length,
+      ...tree.figures,
+      frozenMs: captured.heldMs,
+      methods: captured.methods,
+    },
+    'captured',
+  );
 
   const manifest: ManifestV2 = {
     format: 'strackt-snapshot',
@@ -147,14 +168,10 @@ export async function captureDedupSnapshot(
   await saveFilesCache(runtime.capturesRoot(), spec.environmentId, tree.files);
 
   const bytes = tree.volumes.reduce((n, v) => n + v.bytes, 0);
+  // The lines version 1 logs, in its order; bytes as the snapshot lists them: what this backup added.
   log.info(
-    {
-      ...tree.figures,
-      entries: tree.entries.length,
-      chunks: tree.chunkIds.length,
-      frozenMs: captured.heldMs,
-    },
-    'captured and uploaded (format 2)',
+    { ...transferred(tree.figures.packedBytes + sealed.length, started), packs: tree.figures.packs },
+    'uploaded',
   );
   return {
     manifestSha256,

@@ -178,10 +178,11 @@ export async function unpackDedupSnapshot(
   deps.log.info(
     {
       snapshotId: input.access.snapshotId,
+      formatVersion: 2,
       volumes: manifest.volumes,
       bytesExpected: input.access.bytesExpected,
     },
-    'fetching the snapshot (format 2)',
+    'fetching the snapshot',
   );
   const source = new RestorePacks(deps, input.ref.operationId, input.signal, input.onFetched);
   const dedupKey = await deps.controlPlane.dedupKey();

@@ -148,10 +148,11 @@ const transferDetails = {
     z.object({ bytesUploaded: count, bytesExpected: z.nullable(count) }),
     z.transform((d) => ({ bytes: d.bytesUploaded, totalBytes: d.bytesExpected })),
   ),
-  // What it read of the volumes: most of it is found stored and never sent.
+  // What it sent of the chunks the destination lacked, of all it is to send once the volumes are read:
+  // the network is what takes the time (what it reads is mostly found stored).
   captureDedupSnapshot: z.pipe(
-    z.object({ bytesRead: count }),
-    z.transform((d) => ({ bytes: d.bytesRead, totalBytes: null })),
+    z.object({ bytesUploaded: count, bytesExpected: z.nullable(count) }),
+    z.transform((d) => ({ bytes: d.bytesUploaded, totalBytes: d.bytesExpected })),
   ),
   fetchAndUnpack: z.pipe(
     z.object({ bytesFetched: count, bytesExpected: count }),
