@@ -47,7 +47,9 @@ const peakRssMiB = (program: ProgramRun) => rssMiB(program.child.pid!).peak;
 const seconds = (step: Operation['steps'][number]) =>
   (Date.parse(step.endedAt!) - Date.parse(step.startedAt!)) / 1000;
 
-const cp = await startControlPlane();
+// Version 1's streaming pipeline, whose figures docs/ARCHITECTURE.md keeps; bench:incremental measures
+// format 2, the default, beside restic.
+const cp = await startControlPlane({ snapshotFormat: 1 });
 const { team, token } = await createTeam(cp.db, uniqueName('bench'));
 const server = await createServer(cp.db, team.id, 'bench');
 const dataRoot = join(stack.runDir, 'agent');

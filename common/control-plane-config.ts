@@ -11,11 +11,11 @@ export const controlPlaneConfig = {
   STRACKT_CONTROL_TASK_QUEUE: z.string().min(1).default(defaultControlTaskQueue),
   // An agent silent this long is offline; the API holds its long polls for a third of it (25 s).
   AGENT_STALE_AFTER_SECONDS: z._default(positiveSeconds, 75),
-  // The format new backups are written in (docs/FORMAT.md): 2, deduplicated, is restored, verified and
-  // pruned like 1, and stays opt-in until its first backup is as fast as 1's (bench:incremental).
+  // The format new backups are written in (docs/FORMAT.md): 2, deduplicated; 1, a whole archive each
+  // time, is still written on request, and snapshots of both are listed, restored, verified and pruned.
   STRACKT_SNAPSHOT_FORMAT: z
     .enum(['1', '2'])
-    .default('1')
+    .default('2')
     .transform((v) => Number(v) as 1 | 2),
   API_HOST: z.string().default('127.0.0.1'),
   // Private addresses a team's webhooks, buckets and receivers may use (common/outbound-guard.ts).

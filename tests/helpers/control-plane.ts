@@ -237,7 +237,7 @@ export async function startControlPlane({
   apiHost = '127.0.0.1',
   temporalUiUrl = undefined as string | undefined,
   apiLog = undefined as LogDestination | undefined,
-  snapshotFormat = 1 as 1 | 2,
+  snapshotFormat = 2 as 1 | 2,
 } = {}) {
   const testDb = await createTestDatabase();
   const temporal = await connectTestClient(temporalAddress);

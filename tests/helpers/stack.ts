@@ -93,7 +93,7 @@ export async function startControlWorker(
   storeOf: StoreOf,
   taskQueue: string,
   address = stack.temporalAddress,
-  snapshotFormat: 1 | 2 = 1,
+  snapshotFormat: 1 | 2 = 2,
 ): Promise<{ shutdown: () => Promise<void> }> {
   if (!runtimeInstalled) {
     // Worker state chatter drowns test output; warnings and errors still show.

@@ -179,7 +179,11 @@ test('an agent that reaches only the API and its object store backs up, restores
   await t.test('backs up an environment of the server in the namespace', async () => {
     assert.ok(await answers(netns.name, web.port), 'the service runs in the namespace');
     snapshotId = (await cp.backUp(token, web.envId, destinationId)).id;
-    assert.deepEqual(outcomes(insideServer.agent, 'captureSnapshot'), ['completed'], 'its agent captured it');
+    assert.deepEqual(
+      outcomes(insideServer.agent, 'captureDedupSnapshot'),
+      ['completed'],
+      'its agent captured it',
+    );
     await writeFile(join(web.volume, 'marker'), 'changed after the snapshot');
   });
 

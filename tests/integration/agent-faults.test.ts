@@ -75,7 +75,8 @@ describe('faults between the agent, the API and the workflows', () => {
   };
 
   before(async () => {
-    cp = await startControlPlanePrograms();
+    // Version 1's parts and spool: agent-faults-v2.test.ts takes the API away from a format-2 backup.
+    cp = await startControlPlanePrograms({ snapshotFormat: 1 });
     const team = await createTeam(cp.db, 'faults');
     token = team.token;
     server = await cp.addServer(token, team.team.id, 'edge', { env: agentEnv });

@@ -87,7 +87,9 @@ describe('agent tasks: one server’s agent token against other servers’ work'
   }
 
   before(async () => {
-    cp = await startControlPlane();
+    // Version 1's upload endpoints (part URLs, parts, the manifest URL); agent-packs.test.ts refuses other
+    // servers format 2's (chunks needed, pack URLs, stored reports).
+    cp = await startControlPlane({ snapshotFormat: 1 });
     const t1 = await createTeam(cp.db, 'one');
     const t2 = await createTeam(cp.db, 'two');
     Object.assign(team1, { id: t1.team.id, token: t1.token });

@@ -8,7 +8,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { BackupStrategy, ServiceSpec } from '../../common/environment-spec.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
-import { openManifest } from '../../format/manifest-object.ts';
+import { openManifestV2 } from '../../format/v2/manifest-v2.ts';
 import { parsePrintableSecretKey } from '../../format/team-key.ts';
 import { stackS3, startControlPlane, type ControlPlane, type Operation } from '../helpers/control-plane.ts';
 import { startAgent, type ProgramRun } from '../helpers/processes.ts';
@@ -82,7 +82,9 @@ describe('backup strategies and hooks', () => {
 
   async function manifestPaths(objectKey: string): Promise<string[]> {
     const body = await stackS3().send(new GetObjectCommand({ Bucket: bucket, Key: objectKey }));
-    const manifest = await openManifest(Buffer.from(await body.Body!.transformToByteArray()), { secretKey });
+    const manifest = await openManifestV2(Buffer.from(await body.Body!.transformToByteArray()), {
+      secretKey,
+    });
     return manifest.entries.map((e) => e.path);
   }
 

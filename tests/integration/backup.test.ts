@@ -29,7 +29,9 @@ describe('backup to the team’s own bucket', () => {
   const s3 = stackS3();
 
   before(async () => {
-    cp = await startControlPlane();
+    // Version 1's data object and upload; backup-format2.test.ts and dedup-capture.test.ts take format 2's
+    // point-in-time snapshot and its faults.
+    cp = await startControlPlane({ snapshotFormat: 1 });
     const team = await createTeam(cp.db, 'backers');
     token = team.token;
     const created0 = await createServer(cp.db, team.team.id, 'a');

@@ -147,7 +147,7 @@ describe('a cluster of API processes and workers on Temporal with PostgreSQL', (
   it('finishes a backup whose API process and workflow worker are killed mid-upload, once', async (t) => {
     const operationId = await api.backupUnderWay(token, envId, destinationId);
     const { workflowId } = (await api.request<Operation>('GET', `/operations/${operationId}`, token)).body;
-    await underWay(operationId, 'captureSnapshot');
+    await underWay(operationId, 'captureDedupSnapshot');
     const [first, second] = [...apis.keys()] as [number, number];
     assert.ok(
       proxy.connections.get(first)! > 0 && proxy.connections.get(second)! > 0,
@@ -162,7 +162,7 @@ describe('a cluster of API processes and workers on Temporal with PostgreSQL', (
       .where('operation_id', '=', operationId)
       .executeTakeFirstOrThrow();
     assert.ok(agentLines({ snapshotId: snapshotOfBackup }).length > 0, 'the capture’s lines are found');
-    assert.ok(!stepEnded({ snapshotId: snapshotOfBackup }, 'captureSnapshot'), 'killed mid-upload');
+    assert.ok(!stepEnded({ snapshotId: snapshotOfBackup }, 'captureDedupSnapshot'), 'killed mid-upload');
     const toSecond = proxy.connections.get(second)!;
 
     const op = await api.finished(token, operationId, 180_000);
@@ -194,17 +194,17 @@ describe('a cluster of API processes and workers on Temporal with PostgreSQL', (
     snapshotId = snapshots[0]!.id;
     const runs = await activitiesOnce(workflowId);
     const activities = runs.map((r) => r.type);
-    assert.ok(activities.includes('captureSnapshot'), `${activities}`);
-    assert.deepEqual(hostStepsOnce({ snapshotId }), ['captureSnapshot']);
+    assert.ok(activities.includes('captureDedupSnapshot'), `${activities}`);
+    assert.deepEqual(hostStepsOnce({ snapshotId }), ['captureDedupSnapshot']);
     t.diagnostic(`activities: ${activities.join(', ')}; workflow tasks by ${taskWorkers.join(', ')}`);
-    // The storage joins the parts under completeBackup: a worker dying there costs its heartbeat
-    // timeout before the other runs it again, not the two minutes the first runs of this test lost.
-    const complete = runs.find((r) => r.type === 'completeBackup')!;
+    // A worker dying under the completion costs its timeout before the other runs it again, not the
+    // two minutes the first runs of this test lost.
+    const complete = runs.find((r) => r.type === 'completeDedupBackup')!;
     assert.ok(complete.deadWorkerMs <= 15_000, JSON.stringify(complete));
     t.diagnostic(
-      `completeBackup took ${complete.ms} ms; a worker dying in it costs ${complete.deadWorkerMs} ms`,
+      `completeDedupBackup took ${complete.ms} ms; a worker dying in it costs ${complete.deadWorkerMs} ms`,
     );
-    const waited = await pickUpAfter(cp.temporal, workflowId, 'captureSnapshot');
+    const waited = await pickUpAfter(cp.temporal, workflowId, 'captureDedupSnapshot');
     t.diagnostic(`the other worker went on ${waited} ms after the capture`);
   });
 

@@ -8,13 +8,13 @@ import { promisify } from 'node:util';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import type { SnapshotMethod } from '../../common/host-tasks.ts';
 import { createTeam } from '../../db/teams.data.ts';
-import { parsePrintableSecretKey } from '../../format/team-key.ts';
-import { restoreAndAuditBank } from '../helpers/bank-proof.ts';
+import { auditRestoredBank } from '../helpers/bank-proof.ts';
 import { stackS3, startControlPlane, type AgentServer, type ControlPlane } from '../helpers/control-plane.ts';
 import { loopDevicesLeft, makeLoopFs, type LoopFs, type LoopFsKind } from '../helpers/loop-fs.ts';
 import { startAgent } from '../helpers/processes.ts';
+import { restoreWithKitV2 } from '../helpers/restore-kit-v2.ts';
 import { ledgerService, postgresService } from '../helpers/services.ts';
-import { freePorts, uniqueName, waitFor } from '../helpers/stack.ts';
+import { freePorts, stack, uniqueName, waitFor } from '../helpers/stack.ts';
 import { openBank, startTransfers } from '../helpers/transfers.ts';
 
 const run = promisify(execFile);
@@ -42,7 +42,7 @@ describe('file-system snapshots: the services held only while they are taken', (
   let teamId: string;
   let destinationId: string;
   let bucket: string;
-  let secretKey: Buffer;
+  let teamKey: string;
   const s3 = stackS3();
 
   before(async () => {
@@ -52,7 +52,7 @@ describe('file-system snapshots: the services held only while they are taken', (
     teamId = team.team.id;
     const dest = await cp.addDestination(token);
     ({ destinationId, bucket } = dest);
-    secretKey = parsePrintableSecretKey(dest.teamKey!);
+    teamKey = dest.teamKey!;
   });
 
   after(async () => {
@@ -120,7 +120,7 @@ describe('file-system snapshots: the services held only while they are taken', (
         const snap = body.snapshots[0]!;
         assert.deepEqual(snap.volumeMethods, { ledger: method, pgdata: method });
         const note = op.steps.find((s) => s.name === 'capture and upload')?.note ?? '';
-        assert.match(note, new RegExp(`^held ${snap.frozenMs} ms; ledger ${method}, pgdata ${method}$`));
+        assert.match(note, new RegExp(`^held ${snap.frozenMs} ms; ledger ${method}, pgdata ${method}(;|$)`));
         console.log(`${kind}: ${method}, services held ${snap.frozenMs} ms`);
         if (method === 'read') assert.match(server.agent.output(), /ext4 at .* has no snapshots or reflinks/);
         assert.ok(
@@ -130,7 +130,15 @@ describe('file-system snapshots: the services held only while they are taken', (
         if (kind === 'btrfs')
           assert.deepEqual(await subvolumes(fs.mountPoint), plain ? [] : made, 'no snapshot subvolume left');
 
-        await restoreAndAuditBank(s3, bucket, secretKey, snap.objects, committed);
+        const restored = await restoreWithKitV2({
+          bucket,
+          teamPrefix: `strackt/${teamId}`,
+          secretKey: teamKey,
+          environmentId: env.body.id,
+          snapshotId: snap.id,
+          work: join(stack.runDir, uniqueName('kit')),
+        });
+        await auditRestoredBank(restored, committed);
       });
     });
   }

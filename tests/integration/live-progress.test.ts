@@ -91,7 +91,7 @@ it('shows a throttled backup’s bytes growing, with rate and time left, while i
     queried?.transfer && queried.transfer.bytes > 0,
     `the progress query: ${JSON.stringify(queried)}`,
   );
-  assert.equal(queried.transfer.step, 'captureSnapshot');
+  assert.equal(queried.transfer.step, 'captureDedupSnapshot');
   assert.equal(last?.status, 'succeeded', JSON.stringify(last));
   assert.equal(last?.transfer, null, 'no live figures once the operation has ended');
 
@@ -100,7 +100,7 @@ it('shows a throttled backup’s bytes growing, with rate and time left, while i
   assert.ok(growing.length >= 3, `bytes grew in ${growing.length} events: ${JSON.stringify(seen)}`);
   for (const t of seen) {
     assert.equal(t.stepName, 'capture and upload');
-    assert.equal(t.step, 'captureSnapshot');
+    assert.equal(t.step, 'captureDedupSnapshot');
   }
   const rated = seen.filter((t) => t.bytesPerSecond !== null && t.bytesPerSecond > 0);
   assert.ok(rated.length > 0, 'a rate once bytes moved');

@@ -58,7 +58,7 @@ describe('logs of a backup and a restore on the real stack', () => {
     assert.equal((await cp.finished(token, restore.body.id)).status, 'succeeded');
 
     const agent = logLines(server.agent.output());
-    const backup = story(agent, 'snapshotId', snapshot.id).filter((l) => l.step === 'captureSnapshot');
+    const backup = story(agent, 'snapshotId', snapshot.id).filter((l) => l.step === 'captureDedupSnapshot');
     assert.deepEqual(
       backup.map((l) => l.msg),
       ['task started', 'capturing', 'captured', 'uploaded', 'task ended'],
@@ -96,7 +96,8 @@ describe('logs of a backup and a restore on the real stack', () => {
       ['webdata'],
     );
     const unpacked = restoring.find((l) => l.msg === 'unpacked into staging')!;
-    assert.equal(unpacked.bytes, snapshot.sizeBytes);
+    // The blobs of a first snapshot fetched: no more than it stored (its packs' indexes are not read).
+    assert.ok(Number(unpacked.bytes) > 3 * 1024 * 1024 && Number(unpacked.bytes) <= snapshot.sizeBytes);
     assert.equal(typeof unpacked.mibPerSecond, 'number');
 
     const logs = {

@@ -275,8 +275,8 @@ describe('nobody finds out too late: missed backups and webhooks', () => {
     assert.deepEqual(overview.body.storage, [{ destinationId, snapshots: 1, bytes: snapshot.sizeBytes }]);
     const good = await restore();
     assert.equal(good.op.status, 'succeeded', JSON.stringify(good.op));
-    // The snapshot's data object gone from the bucket: the next restore fails at preflight.
-    await stackS3().send(new DeleteObjectCommand({ Bucket: bucket, Key: snapshot.objects.data }));
+    // The snapshot's manifest gone from the bucket: the next restore fails.
+    await stackS3().send(new DeleteObjectCommand({ Bucket: bucket, Key: snapshot.objects.manifest }));
     const bad = await restore();
     assert.equal(bad.op.status, 'failed');
     for (const [event, id] of [

@@ -76,7 +76,9 @@ describe('backups to a receiver the customer runs', () => {
   const objectsOn = (dir: string) => filesUnder(join(dir, 'objects'));
 
   before(async () => {
-    cp = await startControlPlane();
+    // Version 1's objects and uploads on a receiver; agent-packs.test.ts and restore-v2.test.ts send and read
+    // format 2's packs there.
+    cp = await startControlPlane({ snapshotFormat: 1 });
     const team = await createTeam(cp.db, 'receivers');
     token = team.token;
     teamId = team.team.id;

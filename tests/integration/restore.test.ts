@@ -98,7 +98,9 @@ describe('restore onto any connected server of the team', () => {
   }
 
   before(async () => {
-    cp = await startControlPlane();
+    // Version 1's data object and its checkpoints; restore-v2.test.ts restores format 2's snapshots,
+    // through the same staging, swap and rollback.
+    cp = await startControlPlane({ snapshotFormat: 1 });
     const team = await createTeam(cp.db, 'restorers');
     token = team.token;
     teamId = team.team.id;

@@ -46,7 +46,9 @@ describe('retention and verification: the evidence a customer needs', () => {
   const s3 = stackS3();
 
   before(async () => {
-    cp = await startControlPlane();
+    // Version 1's objects, pruned whole; gc-format2.test.ts and verify-v2.test.ts prune and verify format 2's
+    // packs.
+    cp = await startControlPlane({ snapshotFormat: 1 });
     const team = await createTeam(cp.db, 'keepers');
     token = team.token;
     teamId = team.team.id;

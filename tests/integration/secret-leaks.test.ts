@@ -13,6 +13,9 @@ import { Vault } from '../../db/vault.ts';
 import { createServer } from '../../db/servers.data.ts';
 import { createTeam } from '../../db/teams.data.ts';
 import { openDataKey } from '../../format/data-key.ts';
+import { dedupKeyOf } from '../../format/v2/chunk-id.ts';
+import { preambleBytes } from '../../format/v2/pack-layout.ts';
+import { packDataKey } from '../../format/v2/pack-reader.ts';
 import { parsePrintableSecretKey, publicKeyOf } from '../../format/team-key.ts';
 // First of the helpers: it loads the API, whose zod must be extended for OpenAPI before any schema is made.
 import { stackS3 } from '../helpers/control-plane.ts';
@@ -174,7 +177,7 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
       destinationId: created.body.destination.id,
     });
     assert.equal((await finished(backup.body.id)).status, 'succeeded');
-    const snaps = await call<{ snapshots: { id: string; objects: { data: string } }[] }>(
+    const snaps = await call<{ snapshots: { id: string; objects: { manifest: string } }[] }>(
       'GET',
       `/environments/${env.body.id}/snapshots`,
     );
@@ -234,21 +237,31 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
       'receiver-prune-token',
     );
 
-    // The snapshot's data key, opened here the way a customer would, to know what to look for.
+    // The snapshot's data keys, opened here the way a customer would, to know what to look for: its
+    // manifest's and each of its packs', and the team's dedup key, which servers hold.
     const s3 = stackS3();
-    const head = Buffer.from(
-      await (
-        await s3.send(
-          new GetObjectCommand({ Bucket: bucket, Key: snapshot.objects.data, Range: 'bytes=0-135' }),
-        )
-      ).Body!.transformToByteArray(),
-    );
+    const headOf = async (key: string) =>
+      Buffer.from(
+        await (
+          await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-135' }))
+        ).Body!.transformToByteArray(),
+      );
+    const head = await headOf(snapshot.objects.manifest);
     const dataKey = openDataKey(head.subarray(32, 112), publicKeyOf(teamSecret), teamSecret);
     assert.ok(dataKey, 'the team key opens the snapshot');
+    const packKeys: Buffer[] = [];
+    for (const o of (await s3.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? [])
+      if (o.Key!.includes('/packs/'))
+        packKeys.push(
+          packDataKey((await headOf(o.Key!)).subarray(0, preambleBytes), { secretKey: teamSecret }),
+        );
+    assert.ok(packKeys.length > 0, "the snapshot's packs are searched");
     const needles = [
       ...encodings('team secret key', teamSecret),
       { name: 'team secret key (printable)', needle: Buffer.from(printable) },
       ...encodings('data key', dataKey),
+      ...packKeys.flatMap((key, k) => encodings(`data key of pack ${k}`, key)),
+      ...encodings('dedup key', dedupKeyOf(teamSecret)),
       ...encodings('bucket secret', Buffer.from(s3SecretKey)),
       { name: 'bucket secret (text)', needle: Buffer.from(s3SecretKey) },
       ...encodings('vault master key', vaultMasterKey),
@@ -297,7 +310,7 @@ describe('no secret in Temporal histories, logs, the bucket or the database', ()
     // The same search finds what is meant to be there: the sealed data key in the object, the team's
     // public key in the backup's history (an activity argument) and in the dump.
     const where = (needle: Buffer) => haystacks.filter((h) => h.bytes.includes(needle)).map((h) => h.name);
-    assert.ok(where(head.subarray(32, 112)).some((n) => n.endsWith('data.tar.zst.strackt')));
+    assert.ok(where(head.subarray(32, 112)).some((n) => n.endsWith(snapshot.objects.manifest)));
     const publicHex = Buffer.from(publicKeyOf(teamSecret).toString('hex'));
     assert.ok(where(publicHex).some((n) => n.startsWith('Temporal history of backup-')));
     assert.ok(where(publicHex).includes('pg_dump'));
