@@ -13,7 +13,7 @@ import {
 } from '../db/snapshots.data.ts';
 import { countSnapshotChunks } from '../db/chunk-index.data.ts';
 import { getTeamPublicKey } from '../db/team-keys.data.ts';
-import { refusedCredentialsCode, s3ErrorName } from '../storage/probe-errors.ts';
+import { accessDenied, refusedCredentialsCode, s3ErrorName } from '../storage/probe-errors.ts';
 import { ReceiverError } from '../storage/receiver-client.ts';
 import type { SnapshotStore } from '../storage/snapshot-store.ts';
 import type { StoreOf } from '../storage/destination-store.ts';
@@ -106,8 +106,12 @@ export function createBackupActivities({
       }
       // Format 2 asks nothing of the storage before its agent's first upload, where URLs presigned
       // with revoked keys would fail only in a retried step: one authenticated read fails it at once.
+      // Of a key not there yet: AccessDenied then may only mean the keys cannot list the bucket, which
+      // a backup does not need (the destination check asks for PutObject, GetObject and DeleteObject).
       if (snapshot.format_version === 2)
-        await store.readRange(snapshot.manifest_key, 0, 1).catch(credentialsRefused(input.destinationId));
+        await store.readRange(snapshot.manifest_key, 0, 1).catch((err: unknown) => {
+          if (!accessDenied(err)) credentialsRefused(input.destinationId)(err);
+        });
       return {
         snapshotId: snapshot.id,
         teamPublicKey: key.publicKey.toString('hex'),

@@ -91,6 +91,15 @@ export function s3ErrorName(err: unknown): string {
  * The provider's code when an S3 call failed because the credentials were refused or lack the
  * right (revoked keys, a removed policy): no retry will help until someone changes them.
  */
+/**
+ * Whether an S3 call was denied by the policy rather than refused for its credentials: a GET of a
+ * missing key without s3:ListBucket, which a bucket's writer need not have, is answered so too.
+ */
+export function accessDenied(err: unknown): boolean {
+  const name = (err as ErrorShape)?.name;
+  return typeof name === 'string' && deniedCodes.has(name);
+}
+
 export function refusedCredentialsCode(err: unknown): string | undefined {
   const name = (err as ErrorShape)?.name;
   return typeof name === 'string' && (credentialCodes.has(name) || deniedCodes.has(name)) ? name : undefined;
