@@ -286,7 +286,8 @@ export async function downloadRange(
   const out = into ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let at = 0;
   for await (const chunk of pace(await download(target, signal, range))) at += chunk.copy(out, at);
-  return out;
+  // What arrived: a short body is the caller's to name (a pack shorter than its index says).
+  return out.subarray(0, at);
 }
 
 /** A download's chunks as they come, telling `onBytes` the bytes so far every 8 MiB (progress, heartbeats). */

@@ -151,8 +151,9 @@ const transferDetails = {
   // What it sent of the chunks the destination lacked, of all it is to send once the volumes are read:
   // the network is what takes the time (what it reads is mostly found stored).
   captureDedupSnapshot: z.pipe(
-    z.object({ bytesUploaded: count, bytesExpected: z.nullable(count) }),
-    z.transform((d) => ({ bytes: d.bytesUploaded, totalBytes: d.bytesExpected })),
+    // An agent older than the total sends none: its bytes still show.
+    z.object({ bytesUploaded: count, bytesExpected: z.optional(z.nullable(count)) }),
+    z.transform((d) => ({ bytes: d.bytesUploaded, totalBytes: d.bytesExpected ?? null })),
   ),
   fetchAndUnpack: z.pipe(
     z.object({ bytesFetched: count, bytesExpected: count }),

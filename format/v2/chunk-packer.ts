@@ -158,10 +158,16 @@ export class ChunkPacker {
       }
       const { writer } = this.pack;
       const entry = writer.reserve(Buffer.from(id, 'hex'), blobOverhead + (size || length), length);
+      if (entry.offset + entry.length > packBufferBytes)
+        throw new RangeError('ChunkPacker: the pack outgrew its buffer');
       this.pack.size = entry.offset + entry.length;
       const sealed = this.threads!.seal(arena, offset, length, size, writer.dataKey, id, {
         arena: packArena,
         at: entry.offset,
+      }).then((n) => {
+        if (n !== entry.length)
+          throw new Error(`ChunkPacker: a blob of ${n} bytes where ${entry.length} were placed`);
+        return n;
       });
       sealed.catch(() => {}); // awaited below and by storePack, whichever comes first
       sealing.push(sealed);

@@ -102,7 +102,9 @@ export class GearScanner {
     this.exports = new WebAssembly.Instance(module).exports as Exports;
     const { memory } = this.exports;
     memory.grow(Math.ceil((dataAt + bytes) / page) - memory.buffer.byteLength / page);
-    new Int32Array(memory.buffer, 0, 256).set(gear());
+    // Little-endian, as WebAssembly reads it, whatever the host's order.
+    const table = new DataView(memory.buffer, 0, dataAt);
+    for (const [b, v] of gear().entries()) table.setInt32(4 * b, v, true);
     this.buf = Buffer.from(memory.buffer, dataAt, bytes);
   }
 
