@@ -295,7 +295,11 @@ describe('restore of a format-2 snapshot', () => {
     a.agent = startAgent(cp.apiUrl, a.agentToken, a.root);
     const op = await cp.finished(token, started.body.id, 180_000);
     assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
-    assert.match(a.agent.output(), /fetching the snapshot \(format 2\)/, 'the new agent fetched it again');
+    assert.match(
+      a.agent.output(),
+      /"formatVersion":2,.*"msg":"fetching the snapshot"/,
+      'the new agent fetched it again',
+    );
     assert.deepEqual(await tree(volume), atBig);
   });
 
