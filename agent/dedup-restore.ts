@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import type { Logger } from '../common/log.ts';
 import { packAccessPerAsk } from '../common/pack-upload-limits.ts';
 import { openDataKey } from '../format/data-key.ts';
@@ -162,13 +162,35 @@ export interface DedupUnpackInput {
   staging: string;
   signal: AbortSignal;
   onFetched: (bytes: number) => void;
+  /** Throws to stop the unpack before it writes more (the disk is nearly full). */
+  roomCheck: () => void;
+  /**
+   * The ids (32 bytes each, appended) of the chunks written at all their targets and checked: what a
+   * resumed unpack does not fetch again. Appended after the writes, so it may lag, never run ahead.
+   */
+  journal: string;
+  /** `staging` and `journal` are an interrupted attempt's, kept: the unpack goes on where it stopped. */
+  resume: boolean;
+  /** Entries whole so far: made, and for a file every chunk written (see the journal). */
+  onEntriesDone: (n: number) => void;
+}
+
+const idBytes = 32;
+
+/** The chunk ids a journal holds: whole records only (the agent may have stopped mid-append). */
+async function journalled(path: string): Promise<Set<string>> {
+  const bytes = await readFile(path).catch(() => Buffer.alloc(0));
+  const ids = new Set<string>();
+  for (let at = 0; at + idBytes <= bytes.length; at += idBytes)
+    ids.add(bytes.subarray(at, at + idBytes).toString('hex'));
+  return ids;
 }
 
 /**
- * Writes the snapshot's tree into `staging` (made here, empty), every chunk authenticated and checked
- * to be the one its file names. No checkpoint: after an agent restart the unpack starts again from a
- * fresh staging, its packs fetched again (they are read by range, and a snapshot's blob bytes are
- * about its files' size once deduplicated).
+ * Writes the snapshot's tree into `staging` (made here, empty, unless resumed), every chunk
+ * authenticated and checked to be the one its file names. After an interruption (an agent restart)
+ * the chunks the journal names are neither fetched nor written again: packs are read by range, so a
+ * resume fetches about what is left.
  */
 export async function unpackDedupSnapshot(
   deps: DedupRestoreDeps,
@@ -186,18 +208,32 @@ export async function unpackDedupSnapshot(
   );
   const source = new RestorePacks(deps, input.ref.operationId, input.signal, input.onFetched);
   const dedupKey = await deps.controlPlane.dedupKey();
-  try {
+  const written = input.resume ? await journalled(input.journal) : undefined;
+  if (written) deps.log.info({ chunksDone: written.size }, 'resuming with the chunks already written');
+  else {
     await mkdir(input.staging, { mode: 0o700 });
+    await rm(input.journal, { force: true });
+  }
+  // Appending, whichever reader's range ends first: each record lands whole after the last.
+  const journal = await open(input.journal, 'a', 0o600);
+  try {
     await restoreTree({
       manifest,
       staging: input.staging,
       source,
       asRoot: process.getuid?.() === 0,
       dedupKey,
+      written,
+      roomCheck: input.roomCheck,
+      onWritten: async (ids, entriesDone) => {
+        if (ids.length) await journal.write(Buffer.from(ids.join(''), 'hex'));
+        input.onEntriesDone(entriesDone);
+      },
     }).catch(classifyV2);
     source.tell();
     return { entries: manifest.entries.length, bytes: unpackedBytesV2(manifest) };
   } finally {
     source.forget();
+    await journal.close();
   }
 }

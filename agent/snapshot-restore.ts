@@ -61,8 +61,9 @@ const diskMargin = 64 * 1024 * 1024;
 /**
  * Where a restore works on the target, on the volumes' own filesystem so the swap is two renames:
  * `<restores>/<environment>/<operation>/` with `staging/` (the unpacked snapshot), `checkpoint`
- * (how many entries of it are written and verified: what an interrupted unpack resumes after) and,
- * after the swap, `previous/` (the data it replaced, kept until the environment's next restore here).
+ * (how many entries of it are written and verified: an interrupted unpack resumes if it is above 0),
+ * in format 2 `written` (the chunks written: dedup-restore.ts) and, after the swap, `previous/` (the
+ * data it replaced, kept until the environment's next restore here).
  */
 function paths(runtime: Runtime, { operationId, environmentId }: RestoreRef) {
   const envDir = runtime.restoresRoot(environmentId);
@@ -71,6 +72,7 @@ function paths(runtime: Runtime, { operationId, environmentId }: RestoreRef) {
     envDir,
     dir,
     checkpoint: join(dir, 'checkpoint'),
+    journal: join(dir, 'written'),
     staging: join(dir, 'staging'),
     previous: join(dir, 'previous'),
     swapped: join(dir, 'swapped'),
@@ -84,11 +86,7 @@ const exists = (path: string) =>
     () => false,
   );
 
-/**
- * Format 2 starts again from a fresh staging after an interruption (no checkpoint is kept for it):
- * the folder an earlier attempt left is dropped first, as fetchAndUnpack does when it has no
- * checkpoint to resume from.
- */
+/** Format 2's unpack, loaded at first use: an agent that never restores format 2 keeps none of it. */
 async function unpackV2(deps: RestoreDeps, input: DedupUnpackInput) {
   const { unpackDedupSnapshot } = await import('./dedup-restore.ts');
   return unpackDedupSnapshot(deps, input);
@@ -164,9 +162,9 @@ export async function preflightRestore(deps: RestoreDeps, ref: RestoreRef): Prom
 /**
  * Streams the data object into staging, every chunk authenticated and every file checked against
  * the manifest, while the services keep running. Nothing is spooled: a second copy on disk cost a
- * third of the throughput on the benchmark. After an interruption (an agent restart) the object is
- * fetched and checked again from its start, but the entries the checkpoint names as written and
- * verified are not written again.
+ * third of the throughput on the benchmark. After an interruption (an agent restart) a format-1
+ * object is fetched and checked again from its start, but the entries the checkpoint names as written
+ * and verified are not written again; format 2 fetches only the chunks not written yet.
  */
 export async function fetchAndUnpack(
   deps: RestoreDeps,
@@ -180,6 +178,7 @@ export async function fetchAndUnpack(
   const checkpoint = Number((await readFile(p.checkpoint, 'utf8').catch(() => '')) || 0);
   const resume = checkpoint > 0 && (await exists(p.staging)) ? { entriesDone: checkpoint } : undefined;
   if (!resume) await rm(p.staging, { recursive: true, force: true });
+  if (!resume) await rm(p.journal, { force: true });
   const { access: a, dataKey } = await access(deps, ref.operationId);
   if (resume) {
     deps.log.info({ entriesDone: checkpoint }, 'resuming an interrupted restore');
@@ -210,6 +209,18 @@ export async function fetchAndUnpack(
         ),
       );
   };
+  const roomCheck = () => {
+    watchRoom();
+    room.signal.throwIfAborted();
+  };
+  // At most once a second, one write at a time: the checkpoint may lag, never run ahead.
+  const checkpointed = (n: number) => {
+    entriesDone = n;
+    watchRoom();
+    if (Date.now() - savedAt < 1000) return;
+    savedAt = Date.now();
+    saved = saved.then(() => writeFile(p.checkpoint, String(n))).catch(() => undefined);
+  };
   const watcher = setInterval(watchRoom, 250);
   const stop = signal ? AbortSignal.any([signal, room.signal]) : room.signal;
   const onFetched = (bytes: number) => {
@@ -234,29 +245,32 @@ export async function fetchAndUnpack(
       resume,
       keepStagingOnFailure: true,
       // Before every buffer written too: the timer alone let a fast disk fill between two of its looks.
-      roomCheck: async () => {
-        watchRoom();
-        room.signal.throwIfAborted();
-      },
-      onCheckpoint: (n) => {
-        entriesDone = n;
-        watchRoom();
-        // At most once a second, one write at a time: the checkpoint may lag, never run ahead.
-        if (Date.now() - savedAt < 1000) return;
-        savedAt = Date.now();
-        saved = saved.then(() => writeFile(p.checkpoint, String(n))).catch(() => undefined);
-      },
+      roomCheck: async () => roomCheck(),
+      onCheckpoint: checkpointed,
     }).catch(classify);
   };
   try {
     const result =
       a.formatVersion === 2
-        ? await unpackV2(deps, { ref, access: a, dataKey, staging: p.staging, signal: stop, onFetched })
+        ? await unpackV2(deps, {
+            ref,
+            access: a,
+            dataKey,
+            staging: p.staging,
+            signal: stop,
+            onFetched,
+            roomCheck,
+            journal: p.journal,
+            resume: resume !== undefined,
+            onEntriesDone: checkpointed,
+          })
         : await unpackV1();
     await saved;
     // The staging root becomes the environment's volumes folder: services of other users traverse it.
     await chmod(p.staging, 0o755);
     await rm(p.checkpoint, { force: true });
+    await rm(p.journal, { force: true });
+    entriesDone = result.entries;
     report();
     deps.log.info(
       { ...transferred(fetched, started), entries: result.entries, unpackedBytes: result.bytes },

@@ -21,6 +21,8 @@ export class ChunkThreads {
   private readonly jobs = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private nextJob = 0;
   private failure: Error | undefined;
+  /** Set once closing: the threads write nothing more of what they still hold (a failed restore). */
+  private readonly stopped = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(arenas: SharedArrayBuffer[], dedupKey: Buffer, level = chunkZstdLevel) {
     // Two at most: hashing and zstd are some 60% of the work, so with the main thread they keep three
@@ -29,7 +31,7 @@ export class ChunkThreads {
     this.threads = Array.from({ length: Math.min(availableParallelism(), 2) }, () => {
       // execArgv: [], or the threads would preload what this process was started with (tsx).
       const thread = new Worker(new URL('./chunk-worker.js', import.meta.url), {
-        workerData: { arenas, dedupKey, level, maxChunkBytes },
+        workerData: { arenas, dedupKey, level, maxChunkBytes, stopped: this.stopped },
         execArgv: [],
       });
       thread.on('message', (reply: Reply) => {
@@ -102,6 +104,7 @@ export class ChunkThreads {
    */
   async close(): Promise<void> {
     this.failure ??= new Error('the threads were closed');
+    Atomics.store(this.stopped, 0, 1);
     for (const thread of this.threads) thread.postMessage('close');
     await Promise.all(this.exited);
   }

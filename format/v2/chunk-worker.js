@@ -10,7 +10,9 @@
 // A restore sends its blobs the same way ('open'), from the buffers its readers fetch into: each opened,
 // its chunk checked against its id and written where the files want it.
 //
-// workerData: { arenas, dedupKey, level, maxChunkBytes }, arenas being the shared buffers.
+// workerData: { arenas, dedupKey, level, maxChunkBytes, stopped }, arenas being the shared buffers,
+//   stopped an Int32Array set to 1 when the opens still queued are not to be written (a restore that
+//   failed, or stopped while its disk still had room, writes no more).
 // In: { t: 'hash' | 'compress', job, arena, offset, length }, or
 //   { t: 'seal', job, arena, offset, length, size, key, id, out: { arena, at } } (size: the frame's,
 //   0 for the chunk raw; key: the pack's data key), or
@@ -39,7 +41,7 @@ let scratch = Buffer.allocUnsafe(0);
 const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
 const header = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
 const abytes = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
-const { maxChunkBytes } = workerData;
+const { maxChunkBytes, stopped } = workerData;
 const blobOverhead = header + abytes + 1;
 const tag = Buffer.alloc(1);
 const buffers = { message: Buffer.allocUnsafe(0), plain: Buffer.allocUnsafe(0) };
@@ -83,6 +85,7 @@ function hash({ job }, plain) {
 function open({ job, key, id: expected, rawLength, targets }, blob) {
   const short = expected.slice(0, 16);
   const refuse = (kind, message) => port.postMessage({ job, refused: { kind, message } });
+  if (Atomics.load(stopped, 0)) return port.postMessage({ job, error: { message: 'the unpack stopped' } });
   if (blob.length < blobOverhead || blob.length > blobOverhead + maxChunkBytes)
     return refuse('corrupt_framing', `blob ${short}: ${blob.length} bytes is no blob`);
   const m = room('message', blob.length - header - abytes);

@@ -3,10 +3,12 @@ import {
   chmod,
   chown,
   link,
+  lstat,
   lutimes,
   lchown,
   mkdir,
   open,
+  rm,
   symlink,
   utimes,
   type FileHandle,
@@ -23,7 +25,8 @@ import type { ManifestV2 } from './manifest-v2.ts';
 // checked by version 1's rules first (nothing is written for a manifest that names a way out of the
 // folder), every file is made empty, then the packs are read once each, by byte ranges holding the
 // blobs needed, several at a time, and every chunk is checked and written where each file wants it.
-// A chunk shared by many files, or many times in one, is fetched once.
+// A chunk shared by many files, or many times in one, is fetched once. An interrupted unpack resumes in
+// the staging it left, fetching only the chunks it had not written yet.
 
 /** Where a chunk lies, as the control plane's index says (checked again when its blob is opened). */
 export interface ChunkLocation {
@@ -52,6 +55,21 @@ export interface TreeRestoreInput {
   dedupKey: Buffer;
   /** Packs read at once. */
   concurrency?: number;
+  /**
+   * Given when `staging` is an interrupted attempt's, kept: the chunks it wrote at all their targets
+   * and checked. They are not fetched again; the tree is completed where it stands.
+   */
+  written?: ReadonlySet<string>;
+  /**
+   * Awaited once the tree is made and after every range's chunks are written, with those chunks' ids
+   * and the entries whole so far (made, and for a file every chunk written): what a resume may skip.
+   */
+  onWritten?: (chunkIds: string[], entriesDone: number) => Promise<void>;
+  /**
+   * Called before every range is fetched and after every chunk is written: throws to stop the unpack
+   * (the disk is nearly full), the chunk threads writing nothing more than the chunks they hold.
+   */
+  roomCheck?: () => void;
 }
 
 /** Neighbouring blobs are fetched in one request unless this many unneeded bytes lie between them. */
@@ -118,15 +136,21 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
     ...new Set(fileEntries.flatMap((k) => manifest.entries[k]!.chunks!)),
   ]);
   const wanted = new Map<string, Wanted>();
+  const written = input.written ?? new Set<string>();
+  // Per file, its chunk writes still to do: at 0, the file is whole.
+  const pending = fileEntries.map(() => 0);
   for (const [file, k] of fileEntries.entries()) {
     const entry = manifest.entries[k]!;
     let at = 0;
     for (const id of entry.chunks!) {
       const location = locations.get(id);
       if (!location) throw new FormatV2Error('chunk_missing', `chunk ${id} of ${entry.path} is in no pack`);
-      let w = wanted.get(id);
-      if (!w) wanted.set(id, (w = { id, location, targets: [] }));
-      w.targets.push({ file, at });
+      if (!written.has(id)) {
+        let w = wanted.get(id);
+        if (!w) wanted.set(id, (w = { id, location, targets: [] }));
+        w.targets.push({ file, at });
+        pending[file]!++;
+      }
       at += location.rawLength;
     }
     if (at !== entry.size)
@@ -153,13 +177,23 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
   const buffers = Array.from({ length: readers }, () => new SharedArrayBuffer(readerBytes));
   const threads = new ChunkThreads(buffers, input.dedupKey);
   const made: { at: string; k: number }[] = [];
-  const createFlags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  // Resumed, the tree is as the attempt before left it: what it made is taken as it stands (the
+  // staging is this agent's alone), a file's bytes already written kept.
+  const resume = input.written !== undefined;
+  const createFlags =
+    constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (resume ? 0 : constants.O_EXCL);
+  const makeDirectory = (at: string) =>
+    mkdir(at, { mode: 0o700 }).catch(async (err: NodeJS.ErrnoException) => {
+      if (!(resume && err.code === 'EEXIST' && (await lstat(at)).isDirectory())) throw err;
+    });
+  let entriesDone = 0;
   try {
     for (const [k, e] of manifest.entries.entries()) {
       const at = join(staging, paths[k]!);
-      if (e.type === 'directory') await mkdir(at, { mode: 0o700 });
+      if (e.type === 'directory') await makeDirectory(at);
       else if (e.type === 'file') handles.push(await open(at, createFlags, 0o600));
       else if (e.type === 'symlink') {
+        if (resume) await rm(at, { force: true });
         await symlink(e.target!, at);
         if (input.asRoot) await lchown(at, e.uid, e.gid);
         await lutimes(at, e.mtime, e.mtime);
@@ -167,6 +201,11 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
       } else continue;
       made.push({ at, k });
     }
+    entriesDone =
+      manifest.entries.length -
+      pending.filter((n) => n > 0).length -
+      manifest.entries.filter((e) => e.type === 'hardlink').length;
+    await input.onWritten?.([], entriesDone);
 
     const queue = [...byPack.entries()];
     const reader = async (arena: number) => {
@@ -178,6 +217,7 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
           const start = range[0]!.location.offset;
           const last = range.at(-1)!.location;
           const length = last.offset + last.length - start;
+          input.roomCheck?.();
           if (length > readerBytes)
             throw new FormatV2Error(
               'corrupt_framing',
@@ -205,7 +245,13 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
                 w.location.rawLength,
                 targets,
               );
+              input.roomCheck?.();
             }),
+          );
+          for (const w of range) for (const t of w.targets) if (--pending[t.file]! === 0) entriesDone++;
+          await input.onWritten?.(
+            range.map((w) => w.id),
+            entriesDone,
           );
         }
       }
@@ -219,8 +265,11 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
 
   // Hard links once their targets are whole; then owners, modes and times, the deepest first, so a
   // directory's time is not changed again by what is made inside it.
-  for (const [k, e] of manifest.entries.entries())
-    if (e.type === 'hardlink') await link(join(staging, e.target!), join(staging, paths[k]!));
+  for (const [k, e] of manifest.entries.entries()) {
+    if (e.type !== 'hardlink') continue;
+    if (resume) await rm(join(staging, paths[k]!), { force: true });
+    await link(join(staging, e.target!), join(staging, paths[k]!));
+  }
   for (const { at, k } of made.reverse()) {
     const e = manifest.entries[k]!;
     if (input.asRoot) await chown(at, e.uid, e.gid);

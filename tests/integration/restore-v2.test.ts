@@ -274,7 +274,7 @@ describe('restore of a format-2 snapshot', () => {
     assert.equal((await packAccess(a.agentToken, packIds)).status, 404);
   });
 
-  it('starts the unpack again in a fresh staging when the agent is killed mid-fetch', async () => {
+  it('resumes when the agent is killed mid-fetch, not fetching again the chunks it had written', async () => {
     // Downloads capped at 16 MiB/s: the 48 MiB of new packs take some 3 s, time to kill the agent mid-way.
     await a.agent.kill();
     a.agent = startAgent(cp.apiUrl, a.agentToken, a.root, { STRACKT_DOWNLOAD_MIB_PER_SECOND: '16' });
@@ -285,22 +285,47 @@ describe('restore of a format-2 snapshot', () => {
 
     const started = await restore(snapshot);
     assert.equal(started.status, 202, JSON.stringify(started.body));
-    const staging = join(a.root, 'restores', envId, started.body.id, 'staging');
-    await waitFor('the unpack to write', async () => existsSync(join(staging, 'webdata', 'big.bin')), {
-      intervalMs: 5,
-      timeoutMs: 60_000,
-    });
-    await new Promise((r) => setTimeout(r, 500));
+    const work = join(a.root, 'restores', envId, started.body.id);
+    const journalled = async () =>
+      (await readFile(join(work, 'written')).catch(() => Buffer.alloc(0))).length;
+    await waitFor(
+      'chunks written and checkpointed',
+      async () =>
+        (await journalled()) >= 3 * 32 &&
+        Number((await readFile(join(work, 'checkpoint'), 'utf8').catch(() => '')) || 0) > 0,
+      { intervalMs: 5, timeoutMs: 60_000 },
+    );
     await a.agent.kill('SIGKILL');
+    const journal = await readFile(join(work, 'written'));
+    const done = new Set<string>();
+    for (let at = 0; at + 32 <= journal.length; at += 32)
+      done.add(journal.subarray(at, at + 32).toString('hex'));
     a.agent = startAgent(cp.apiUrl, a.agentToken, a.root);
     const op = await cp.finished(token, started.body.id, 180_000);
     assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
-    assert.match(
-      a.agent.output(),
-      /"formatVersion":2,.*"msg":"fetching the snapshot"/,
-      'the new agent fetched it again',
-    );
     assert.deepEqual(await tree(volume), atBig);
+
+    const out = a.agent.output();
+    assert.match(out, /"msg":"resuming an interrupted restore"/, out.slice(-2000));
+    const resumed = /"chunksDone":(\d+),.*"msg":"resuming with the chunks already written"/.exec(out);
+    assert.ok(resumed && Number(resumed[1]) >= done.size, `resumed after the ${done.size} chunks journalled`);
+    // What the restarted agent fetched: about the snapshot's blobs less those written before the kill.
+    const blobs = await cp.db
+      .selectFrom('pack_chunks')
+      .innerJoin('snapshot_chunks', 'snapshot_chunks.chunk_id', 'pack_chunks.chunk_id')
+      .select(['pack_chunks.chunk_id', 'pack_chunks.length'])
+      .where('snapshot_chunks.snapshot_id', '=', snapshot)
+      .execute();
+    const all = blobs.reduce((n, b) => n + b.length, 0);
+    const skipped = blobs
+      .filter((b) => done.has(b.chunk_id.toString('hex')))
+      .reduce((n, b) => n + b.length, 0);
+    assert.ok(skipped >= 2 * 1024 * 1024, `${skipped} bytes of chunks written before the kill`);
+    const fetched = Number(/"bytes":(\d+),[^\n]*"msg":"unpacked into staging"/.exec(out)?.[1]);
+    assert.ok(
+      fetched < all - skipped / 2,
+      `the restarted agent fetched ${fetched} of the snapshot's ${all} blob bytes, ${skipped} of them written before`,
+    );
   });
 
   it('fails with SnapshotCorrupt on a flipped byte in a pack, the live data and services untouched', async () => {

@@ -75,9 +75,9 @@ const staging = async () => {
   return at;
 };
 
-async function snapshot(store: MemoryPacks): Promise<ManifestV2> {
+async function snapshot(store: MemoryPacks, root = source()): Promise<ManifestV2> {
   const out = await writeTree({
-    root: () => source(),
+    root: () => root,
     volumes: ['data', 'logs'],
     dedupKey,
     publicKey: team.publicKey,
@@ -138,6 +138,79 @@ describe('restoreTree', () => {
     // big and copy are the same 6 MiB: read once.
     const fetched = store.reads.reduce((sum, r) => sum + r.end - r.start, 0);
     assert.ok(fetched < 7.5 * 1024 * 1024, `${fetched} bytes fetched`);
+  });
+
+  it('resumes an interrupted unpack in its staging, fetching only the chunks it had not written', async () => {
+    // Three packs' worth, read in three ranges at least.
+    const large = join(dir, 'large');
+    await mkdir(join(large, 'data'), { recursive: true });
+    await mkdir(join(large, 'logs'));
+    for (const [k, name] of ['a', 'b', 'c'].entries())
+      await writeFile(join(large, 'data', name), noise(14 * 1024 * 1024, 10 + k));
+    await writeFile(join(large, 'logs/app.log'), 'line\n'.repeat(1000));
+    await symlink('a', join(large, 'data/link'));
+    const store = new MemoryPacks();
+    const manifest = await snapshot(store, large);
+    const at = await staging();
+    // The first attempt stops at its third read, as an agent killed mid-fetch would.
+    const failing: PackSource = {
+      locate: (ids) => store.locate(ids),
+      dataKey: (id) => store.dataKey(id),
+      read: async (id, start, end) => {
+        if (store.reads.length === 2) throw new Error('killed');
+        return store.read(id, start, end);
+      },
+    };
+    const written: string[] = [];
+    const whole: number[] = [];
+    const onWritten = async (ids: string[], entriesDone: number) => {
+      written.push(...ids);
+      whole.push(entriesDone);
+    };
+    await assert.rejects(
+      restoreTree({
+        manifest,
+        staging: at,
+        source: failing,
+        asRoot: true,
+        dedupKey,
+        concurrency: 1,
+        onWritten,
+      }),
+      /killed/,
+    );
+    assert.ok(written.length > 0, 'some chunks were written before the stop');
+    assert.ok(
+      whole.every((n, k) => k === 0 || n >= whole[k - 1]!),
+      `entries whole only grow: ${whole}`,
+    );
+    const before = new Set(written);
+    store.reads.length = 0;
+
+    await restoreTree({
+      manifest,
+      staging: at,
+      source: store,
+      asRoot: true,
+      dedupKey,
+      written: before,
+      onWritten,
+    });
+    for (const e of manifest.entries.filter((e) => e.type === 'file'))
+      assert.deepEqual(await readFile(join(at, e.path)), await readFile(join(large, e.path)), e.path);
+    assert.equal(await readlink(join(at, 'data/link')), 'a');
+    assert.ok(store.reads.length > 0, 'the rest was fetched');
+    // No range fetched by the first attempt whose chunks it wrote is fetched again.
+    for (const r of store.reads) {
+      const ids = [...store.index].filter(
+        ([, l]) => l.packId === r.packId && l.offset >= r.start && l.offset < r.end,
+      );
+      assert.ok(
+        ids.some(([id]) => !before.has(id)),
+        `${r.packId}:${r.start} holds only chunks written before`,
+      );
+    }
+    assert.equal(whole.at(-1), manifest.entries.filter((e) => e.type !== 'hardlink').length);
   });
 
   it('refuses a manifest naming a way out of the staging folder before writing anything', async () => {
