@@ -149,23 +149,29 @@ export async function captureDedupSnapshot(
     chunking: chunkParams,
     entries: tree.entries,
   };
-  const dataKey = newDataKey();
-  const sealed = await sealManifestV2(manifest, publicKey, dataKey);
-  dataKey.fill(0);
   // Referenced before the manifest is stored: a listed snapshot never names a chunk collection may drop.
-  await controlPlane.chunksReferenced(input.snapshotId, tree.chunkIds);
+  // Asked first, and the manifest sealed while the control plane records them.
+  const referenced = controlPlane.chunksReferenced(input.snapshotId, tree.chunkIds);
+  referenced.catch(() => {}); // awaited below, once the manifest is sealed
+  const dataKey = newDataKey();
+  const sealed = await sealManifestV2(manifest, publicKey, dataKey).finally(() => dataKey.fill(0));
+  await referenced;
   signal?.throwIfAborted();
   const manifestPath = confined(spool, 'manifest.json.strackt');
   await writeFile(manifestPath, sealed);
   const manifestSha256 = createHash('sha256').update(sealed).digest('hex');
+  // The note written while the manifest goes: one of a backup that then fails costs nothing, its
+  // chunks being confirmed held before the next capture relies on them.
+  const noted = saveFilesCache(runtime.capturesRoot(), spec.environmentId, tree.files);
+  noted.catch(() => {}); // awaited once the manifest is stored
   await putFile(await controlPlane.manifestUrl(input.snapshotId), manifestPath, sealed.length, {
     sha256: manifestSha256,
   }).catch((err: unknown) => {
     if (!(err instanceof PartUploadError)) throw err;
     throw new PartUploadError(`the manifest: ${err.message}`, err.status);
   });
+  await noted;
   await uploader.reset();
-  await saveFilesCache(runtime.capturesRoot(), spec.environmentId, tree.files);
 
   const bytes = tree.volumes.reduce((n, v) => n + v.bytes, 0);
   // The lines version 1 logs, in its order; bytes as the snapshot lists them: what this backup added.

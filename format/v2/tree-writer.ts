@@ -1,3 +1,4 @@
+import type { BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArchiveError } from '../archive-writer.ts';
@@ -53,6 +54,12 @@ export interface TreeWriterInput {
   onProgress?: (bytesRead: number) => void;
 }
 
+interface Unchanged {
+  entry: ManifestV2Entry;
+  source: string;
+  cached: CachedFile;
+}
+
 export interface TreeWritten {
   entries: ManifestV2Entry[];
   volumes: { name: string; entries: number; bytes: number }[];
@@ -76,6 +83,17 @@ export interface TreeWritten {
 }
 
 const readBytes = 1024 * 1024;
+/**
+ * A directory's entries are looked at (lstat) this many at once: one at a time, the walk of the
+ * benchmark's 10 GiB (2,781 entries) took 190 ms, 54 ms so.
+ */
+const statsAtOnce = 256;
+/**
+ * Batches of unchanged files asked about at once: the walk goes on meanwhile, each answer taken in
+ * turn (a file the destination no longer fully holds is read then). One at a time, an unchanged
+ * backup of 10 GiB waited on eight answers in a row.
+ */
+const asksAtOnce = 4;
 
 const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -130,8 +148,10 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
   /** Hard links: the first path of each inode with more than one name. */
   const linked = new Map<string, string>();
   /** Unchanged files whose chunks are still to be confirmed held. */
-  let toConfirm: { entry: ManifestV2Entry; source: string; cached: CachedFile }[] = [];
+  let toConfirm: Unchanged[] = [];
   let toConfirmChunks = 0;
+  /** Batches asked about, oldest first. */
+  const asking: { batch: Unchanged[]; ids: string[]; needed: Promise<Set<string>> }[] = [];
 
   /** Files read whose chunk ids are still being hashed: each fills its entry in once they are. */
   const hashing: Promise<void>[] = [];
@@ -158,12 +178,20 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
     hashing.push(hashed);
   };
 
-  const confirm = async () => {
+  const ask = () => {
     const batch = toConfirm;
     toConfirm = [];
     toConfirmChunks = 0;
     const ids = [...new Set(batch.flatMap((f) => f.cached.chunks))].filter((id) => !packer.known.has(id));
-    const needed = ids.length ? await input.store.needed(ids) : new Set<string>();
+    const needed = ids.length ? input.store.needed(ids) : Promise.resolve(new Set<string>());
+    needed.catch(() => {}); // awaited in its turn
+    asking.push({ batch, ids, needed });
+  };
+
+  /** The oldest answer taken: by the walk alone, so that files are read one at a time. */
+  const settle = async () => {
+    const { batch, ids, needed: answer } = asking.shift()!;
+    const needed = await answer;
     for (const id of ids) if (!needed.has(id)) packer.known.add(id);
     for (const f of batch) {
       if (f.cached.chunks.some((id) => needed.has(id))) {
@@ -172,8 +200,12 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
     }
   };
 
-  const visit = async (path: string, source: string, volume: { entries: number; bytes: number }) => {
-    const s = await lstat(source, { bigint: true });
+  const visit = async (
+    path: string,
+    source: string,
+    volume: { entries: number; bytes: number },
+    s: BigIntStats,
+  ) => {
     const base = {
       path,
       mode: Number(s.mode & 0o7777n),
@@ -185,7 +217,12 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
     if (s.isDirectory()) {
       entries.push({ ...base, type: 'directory' });
       const names = (await readdir(source)).sort(byteOrder);
-      for (const name of names) await visit(`${path}/${name}`, join(source, name), volume);
+      for (let at = 0; at < names.length; at += statsAtOnce) {
+        const some = names.slice(at, at + statsAtOnce);
+        const stats = await Promise.all(some.map((name) => lstat(join(source, name), { bigint: true })));
+        for (const [k, name] of some.entries())
+          await visit(`${path}/${name}`, join(source, name), volume, stats[k]!);
+      }
     } else if (s.isSymbolicLink()) {
       entries.push({ ...base, type: 'symlink', target: await readlink(source) });
     } else if (s.isFile()) {
@@ -210,7 +247,8 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
         files.set(path, { ...stamp, chunks: cached.chunks });
         toConfirm.push({ entry, source, cached });
         toConfirmChunks += cached.chunks.length;
-        if (toConfirmChunks >= askBatch) await confirm();
+        if (toConfirmChunks >= askBatch) ask();
+        if (asking.length > asksAtOnce) await settle();
       } else {
         await readFile(entry, source, { ...stamp, chunks: [] });
       }
@@ -228,10 +266,12 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
   try {
     for (const name of [...input.volumes].sort(byteOrder)) {
       const volume = { name, entries: 0, bytes: 0 };
-      await visit(name, join(input.root(name), name), volume);
+      const source = join(input.root(name), name);
+      await visit(name, source, volume, await lstat(source, { bigint: true }));
       volumes.push(volume);
     }
-    await confirm();
+    ask();
+    while (asking.length) await settle();
     // Every chunk read is in the packer's hands by now: the hold need not wait for the packing.
     input.onSourceRead?.();
     await packer.finish();
