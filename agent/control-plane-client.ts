@@ -306,8 +306,12 @@ export class ControlPlaneClient {
     return this.packAccess('verifications', operationId, packIds);
   }
 
-  /** Copies the verification found damaged (hex chunk ids); answers how many the control plane marked bad. */
-  async reportVerificationDamage(
+  /**
+   * Copies the restore or verification found damaged (hex chunk ids); answers how many the control
+   * plane marked bad.
+   */
+  async reportDamage(
+    kind: 'restores' | 'verifications',
     operationId: string,
     copies: { chunkId: string; packId: string }[],
   ): Promise<number> {
@@ -315,7 +319,7 @@ export class ControlPlaneClient {
     for (let at = 0; at < copies.length; at += damageReportCopies) {
       const answer = await this.patiently<{ marked: number }>(
         'POST',
-        `/agent/verifications/${encodeURIComponent(operationId)}/damage`,
+        `/agent/${kind}/${encodeURIComponent(operationId)}/damage`,
         { copies: copies.slice(at, at + damageReportCopies) },
       );
       marked += answer.marked;

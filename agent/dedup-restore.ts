@@ -12,7 +12,7 @@ import {
   type PackAccess,
   type RestoreAccess,
 } from './control-plane-client.ts';
-import { downloadRange, downloadSmall } from './http-download.ts';
+import { DownloadError, downloadRange, downloadSmall } from './http-download.ts';
 import type { RateLimit } from './rate-limit.ts';
 import { classify, RestoreError, type RestoreRef } from './stored-snapshot.ts';
 
@@ -22,7 +22,10 @@ import { classify, RestoreError, type RestoreRef } from './stored-snapshot.ts';
 // (snapshot-restore.ts): an agent that never restores format 2 keeps none of it in memory.
 
 export interface DedupRestoreDeps {
-  controlPlane: Pick<ControlPlaneClient, 'dedupKey' | 'locateRestoreChunks' | 'restorePackAccess'>;
+  controlPlane: Pick<
+    ControlPlaneClient,
+    'dedupKey' | 'locateRestoreChunks' | 'restorePackAccess' | 'reportDamage'
+  >;
   agentKey: AgentKey;
   downloadLimit?: RateLimit;
   log: Logger;
@@ -35,10 +38,10 @@ function classifyV2(err: unknown): never {
       err.kind === 'wrong_key' ? 'WrongKey' : 'SnapshotCorrupt',
       `the stored snapshot: ${err.message}`,
     );
-  if (err instanceof ControlPlaneError && err.code === 'pack_unreadable')
-    throw new RestoreError('SnapshotCorrupt', `the stored snapshot: ${err.message}`);
   return classify(err);
 }
+
+const unreadable = (err: unknown) => err instanceof ControlPlaneError && err.code === 'pack_unreadable';
 
 /** The manifest, opened, and checked to name the snapshot and environment asked for. */
 export async function openDedupManifest(
@@ -54,6 +57,26 @@ export async function openDedupManifest(
       `the manifest names snapshot ${manifest.snapshotId} of ${manifest.environmentId}, not ${a.snapshotId} of ${ref.environmentId}`,
     );
   return manifest;
+}
+
+/**
+ * Copies the unpack found damaged, told to the control plane: it reads each again itself and marks
+ * those it finds damaged too, so that the next backup uploads their chunks anew. The restore fails
+ * on the damage either way; a report that does not get through is logged, not added to it.
+ */
+async function reportDamage(deps: DedupRestoreDeps, input: DedupUnpackInput, err: FormatV2Error) {
+  const copies = [...new Map(err.copies.map((c) => [`${c.chunkId}:${c.packId}`, c])).values()];
+  const marked = await deps.controlPlane
+    .reportDamage('restores', input.ref.operationId, copies)
+    .catch((failure: unknown) => {
+      deps.log.warn({ err: failure, copies: copies.length }, 'the damage found could not be reported');
+      return undefined;
+    });
+  if (marked !== undefined)
+    deps.log.warn(
+      { copies: copies.length, marked },
+      'damaged copies reported: the next backup uploads them anew',
+    );
 }
 
 export const unpackedBytesV2 = (m: ManifestV2) => m.entries.reduce((sum, e) => sum + (e.size ?? 0), 0);
@@ -100,14 +123,27 @@ class RestorePacks implements PackSource {
         const next = this.order[this.asked++]!;
         if (next !== packId && !this.access.has(next)) batch.push(next);
       }
-      const asked = this.deps.controlPlane.restorePackAccess(this.operationId, batch);
+      const { controlPlane } = this.deps;
+      const asked = controlPlane.restorePackAccess(this.operationId, batch);
       for (const id of batch) {
-        const pack = asked.then((packs) => {
-          const found = packs.find((p) => p.packId === id);
-          if (!found)
-            throw new RestoreError('SnapshotCorrupt', `the control plane gave no access to pack ${id}`);
-          return found;
+        // A batch refused for one pack the control plane cannot read: each asked alone, to learn which.
+        const own = asked.catch((err: unknown) => {
+          if (!unreadable(err) || batch.length === 1) throw err;
+          return controlPlane.restorePackAccess(this.operationId, [id]);
         });
+        const pack = own.then(
+          (packs) => {
+            const found = packs.find((p) => p.packId === id);
+            if (!found)
+              throw new RestoreError('SnapshotCorrupt', `the control plane gave no access to pack ${id}`);
+            return found;
+          },
+          (err: unknown) => {
+            // Damage, not a failure to retry: the pack is gone or its preamble does not read.
+            if (unreadable(err)) throw new FormatV2Error('chunk_missing', (err as Error).message);
+            throw err;
+          },
+        );
         // Awaited only when its pack's turn comes, if ever (a failed restore stops early): a failure
         // must not count as unhandled meanwhile, which would end the agent.
         pack.catch(() => undefined);
@@ -131,7 +167,12 @@ class RestorePacks implements PackSource {
     const pack = await this.accessOf(packId);
     const limit = this.deps.downloadLimit;
     const paced = (body: AsyncIterable<Buffer>) => this.counted(limit ? limit.paced(body) : body);
-    return downloadRange(pack.url, { start, end }, this.signal, paced, into);
+    return downloadRange(pack.url, { start, end }, this.signal, paced, into).catch((err: unknown) => {
+      // The storage refusing a range of a pack it listed: gone, or shorter than indexed.
+      if (err instanceof DownloadError && (err.status === 404 || err.status === 416))
+        throw new FormatV2Error('chunk_missing', `pack ${packId} could not be read: ${err.message}`);
+      throw err;
+    });
   }
 
   private async *counted(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -229,7 +270,10 @@ export async function unpackDedupSnapshot(
         if (ids.length) await journal.write(Buffer.from(ids.join(''), 'hex'));
         input.onEntriesDone(entriesDone);
       },
-    }).catch(classifyV2);
+    }).catch(async (err: unknown) => {
+      if (err instanceof FormatV2Error && err.copies.length > 0) await reportDamage(deps, input, err);
+      return classifyV2(err);
+    });
     source.tell();
     return { entries: manifest.entries.length, bytes: unpackedBytesV2(manifest) };
   } finally {

@@ -26,7 +26,7 @@ import { RestoreError, type RestoreRef } from './stored-snapshot.ts';
 export interface DedupVerifyDeps {
   controlPlane: Pick<
     ControlPlaneClient,
-    'dedupKey' | 'locateVerificationChunks' | 'verificationPackAccess' | 'reportVerificationDamage'
+    'dedupKey' | 'locateVerificationChunks' | 'verificationPackAccess' | 'reportDamage'
   >;
   agentKey: AgentKey;
   downloadLimit?: RateLimit;
@@ -195,7 +195,8 @@ export async function verifyDedupSnapshot(
     return { entries: manifest.entries.length, bytes: fetched };
   const marked =
     damage.length > 0
-      ? await cp.reportVerificationDamage(
+      ? await cp.reportDamage(
+          'verifications',
           ref.operationId,
           damage.map(({ chunkId, packId }) => ({ chunkId, packId })),
         )

@@ -40,7 +40,7 @@ interface Deps {
     | 'verificationAccess'
     | 'locateVerificationChunks'
     | 'verificationPackAccess'
-    | 'reportVerificationDamage'
+    | 'reportDamage'
     | 'confirmRestore'
   >;
   serverId: string;

@@ -26,7 +26,7 @@ export interface RestoreDeps {
   runtime: Runtime;
   controlPlane: Pick<
     ControlPlaneClient,
-    'restoreAccess' | 'dedupKey' | 'locateRestoreChunks' | 'restorePackAccess'
+    'restoreAccess' | 'dedupKey' | 'locateRestoreChunks' | 'restorePackAccess' | 'reportDamage'
   >;
   agentKey: AgentKey;
   /** A cap on the agent's download bandwidth (STRACKT_DOWNLOAD_MIB_PER_SECOND). */

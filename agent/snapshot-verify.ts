@@ -11,11 +11,7 @@ import { classify, dataObject, fetchManifest, openAccess, type RestoreRef } from
 export interface VerifyDeps {
   controlPlane: Pick<
     ControlPlaneClient,
-    | 'verificationAccess'
-    | 'dedupKey'
-    | 'locateVerificationChunks'
-    | 'verificationPackAccess'
-    | 'reportVerificationDamage'
+    'verificationAccess' | 'dedupKey' | 'locateVerificationChunks' | 'verificationPackAccess' | 'reportDamage'
   >;
   agentKey: AgentKey;
   downloadLimit?: RateLimit;

@@ -10,7 +10,7 @@ import { agentRoutes } from './agent.routes.ts';
 import { agentPacksRoutes } from './agent-packs.routes.ts';
 import { agentRestorePacksRoutes } from './agent-restore-packs.routes.ts';
 import { agentTasksRoutes } from './agent-tasks.routes.ts';
-import { agentVerificationDamageRoutes } from './agent-verification-damage.routes.ts';
+import { agentDamageRoutes } from './agent-damage.routes.ts';
 import { backupsOverviewRoutes } from './backups-overview.routes.ts';
 import { requireAgent, requireTeam } from './auth.ts';
 import { destinationsRoutes } from './destinations.routes.ts';
@@ -103,6 +103,7 @@ export function createApp(deps: AppDeps) {
   app.route('/agent', agentPacksRoutes(deps));
   app.route('/agent', agentRestorePacksRoutes(deps, 'restores'));
   app.route('/agent', agentRestorePacksRoutes(deps, 'verifications'));
-  app.route('/agent', agentVerificationDamageRoutes(deps));
+  app.route('/agent', agentDamageRoutes(deps, 'restores'));
+  app.route('/agent', agentDamageRoutes(deps, 'verifications'));
   return app;
 }

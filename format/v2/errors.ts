@@ -13,8 +13,16 @@ export type FormatV2ErrorKind =
   | 'truncated'
   | 'malformed_manifest';
 
+/** A stored copy of a chunk: its id (hex) and the pack holding it. */
+export interface ChunkCopy {
+  chunkId: string;
+  packId: string;
+}
+
 export class FormatV2Error extends Error {
   override name = 'FormatV2Error';
+  /** The stored copies found damaged, where the reader knows them (a restore reading its packs). */
+  readonly copies: ChunkCopy[] = [];
   constructor(
     readonly kind: FormatV2ErrorKind,
     message: string,

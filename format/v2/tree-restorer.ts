@@ -36,7 +36,10 @@ export interface ChunkLocation {
   rawLength: number;
 }
 
-/** What the restorer reads through: the destination's packs, and each pack's data key. */
+/**
+ * What the restorer reads through: the destination's packs, and each pack's data key. A pack that is
+ * gone or cannot be read is refused with a FormatV2Error, as damage, not as a failure to retry.
+ */
 export interface PackSource {
   locate(chunkIds: string[]): Promise<Map<string, ChunkLocation>>;
   dataKey(packId: string): Promise<Buffer>;
@@ -212,7 +215,12 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
       const into = Buffer.from(buffers[arena]!);
       for (let next = queue.shift(); next; next = queue.shift()) {
         const [packId, blobs] = next;
-        const dataKey = await source.dataKey(packId);
+        // A refusal names the copies it found damaged, for the caller to have them checked and marked.
+        const damaged = (err: unknown, found: Wanted[]): never => {
+          if (err instanceof FormatV2Error) err.copies.push(...found.map((w) => ({ chunkId: w.id, packId })));
+          throw err;
+        };
+        const dataKey = await source.dataKey(packId).catch((err: unknown) => damaged(err, blobs));
         for (const range of ranges(blobs)) {
           const start = range[0]!.location.offset;
           const last = range.at(-1)!.location;
@@ -223,9 +231,14 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
               'corrupt_framing',
               `pack ${packId}: a blob is indexed larger than a blob can be`,
             );
-          const bytes = await source.read(packId, start, last.offset + last.length, into);
+          const bytes = await source
+            .read(packId, start, last.offset + last.length, into)
+            .catch((err: unknown) => damaged(err, range));
           if (bytes.length !== length)
-            throw new FormatV2Error('truncated', `pack ${packId} is shorter than its index says`);
+            damaged(
+              new FormatV2Error('truncated', `pack ${packId} is shorter than its index says`),
+              range.filter((w) => w.location.offset + w.location.length - start > bytes.length),
+            );
           // A source that could not read into the buffer: its bytes go there, where the threads read.
           if (bytes.buffer !== buffers[arena] || bytes.byteOffset !== 0) bytes.copy(into);
           await Promise.all(
@@ -236,15 +249,17 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
                   `chunk ${w.id} is indexed larger than a chunk can be`,
                 );
               const targets = w.targets.map((t) => ({ fd: handles[t.file]!.fd, at: t.at }));
-              await threads.open(
-                arena,
-                w.location.offset - start,
-                w.location.length,
-                dataKey,
-                w.id,
-                w.location.rawLength,
-                targets,
-              );
+              await threads
+                .open(
+                  arena,
+                  w.location.offset - start,
+                  w.location.length,
+                  dataKey,
+                  w.id,
+                  w.location.rawLength,
+                  targets,
+                )
+                .catch((err: unknown) => damaged(err, [w]));
               input.roomCheck?.();
             }),
           );

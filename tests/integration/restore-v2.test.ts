@@ -90,7 +90,13 @@ describe('restore of a format-2 snapshot', () => {
       .selectFrom('packs')
       .innerJoin('pack_chunks', 'pack_chunks.pack_id', 'packs.id')
       .innerJoin('snapshot_chunks', 'snapshot_chunks.chunk_id', 'pack_chunks.chunk_id')
-      .select(['packs.id', 'packs.object_key', 'pack_chunks.chunk_id', 'pack_chunks.offset'])
+      .select([
+        'packs.id',
+        'packs.object_key',
+        'pack_chunks.chunk_id',
+        'pack_chunks.offset',
+        'pack_chunks.raw_length',
+      ])
       .where('snapshot_chunks.snapshot_id', '=', snapshotId)
       .execute();
 
@@ -235,6 +241,11 @@ describe('restore of a format-2 snapshot', () => {
         { packIds: ids },
       );
 
+    const damage = (agentToken: string) =>
+      cp.request<{ marked: number } & ApiError>('POST', `/agent/restores/${op.id}/damage`, agentToken, {
+        copies: [{ chunkId: rows[0]!.chunk_id.toString('hex'), packId: rows[0]!.id }],
+      });
+
     const own = await locate(a.agentToken, [...chunkIds, stranger]);
     assert.equal(own.status, 200, JSON.stringify(own.body));
     assert.deepEqual(own.body.locations.map((l) => l.chunkId).sort(), [...chunkIds].sort());
@@ -247,13 +258,21 @@ describe('restore of a format-2 snapshot', () => {
     const foreignTeam = await createTeam(cp.db, 'strangers');
     const foreign = await createServer(cp.db, foreignTeam.team.id, 'theirs');
     for (const intruder of [sameTeam.agentToken, foreign.agentToken]) {
-      for (const answer of [await locate(intruder, chunkIds), await packAccess(intruder, packIds)]) {
+      for (const answer of [
+        await locate(intruder, chunkIds),
+        await packAccess(intruder, packIds),
+        await damage(intruder),
+      ]) {
         assert.equal(answer.status, 404, JSON.stringify(answer.body));
         assert.equal(answer.body.error.code, 'restore_not_found');
         const text = JSON.stringify(answer.body);
         assert.ok(!packIds.some((id) => text.includes(id)) && !text.includes(chunkIds[0]!), text);
       }
     }
+    // Its own server claiming a good copy damaged: the control plane reads it again and marks nothing.
+    const lie = await damage(a.agentToken);
+    assert.equal(lie.status, 200, JSON.stringify(lie.body));
+    assert.equal(lie.body.marked, 0);
     const notOfIt = await packAccess(a.agentToken, [packIds[0]!, 'pack_0000000000000000']);
     assert.equal(notOfIt.status, 404);
     assert.equal(notOfIt.body.error.code, 'pack_not_found');
@@ -272,6 +291,7 @@ describe('restore of a format-2 snapshot', () => {
       .execute();
     assert.equal((await locate(a.agentToken, chunkIds)).status, 404);
     assert.equal((await packAccess(a.agentToken, packIds)).status, 404);
+    assert.equal((await damage(a.agentToken)).status, 404);
   });
 
   it('resumes when the agent is killed mid-fetch, not fetching again the chunks it had written', async () => {
@@ -328,8 +348,9 @@ describe('restore of a format-2 snapshot', () => {
     );
   });
 
-  it('fails with SnapshotCorrupt on a flipped byte in a pack, the live data and services untouched', async () => {
-    const [first] = await packsOfSnapshot();
+  it('fails with SnapshotCorrupt on a flipped byte in a pack, the live data and services untouched, and the next backup heals it', async () => {
+    // The blob of db/base/table's first chunk (5 MiB of noise that stays as it is): the largest.
+    const [first] = (await packsOfSnapshot()).sort((x, y) => y.raw_length - x.raw_length);
     const stored = Buffer.from(
       await (
         await s3.send(new GetObjectCommand({ Bucket: bucket, Key: first!.object_key }))
@@ -353,6 +374,36 @@ describe('restore of a format-2 snapshot', () => {
     assert.ok(existsSync(`/proc/${pid}`) && (await fetch(`http://127.0.0.1:${port}/`)).ok, 'services up');
     assert.deepEqual(await tree(volume), before, 'nothing on disk changed');
     assert.ok(!existsSync(join(a.root, 'restores', envId, started.body.id)), 'no staging left behind');
+
+    // The restore told the control plane, which read the copy again and marked it, and it alone, bad.
+    const bad = await cp.db
+      .selectFrom('pack_chunks')
+      .select(['pack_id', 'chunk_id'])
+      .where('bad_at', 'is not', null)
+      .execute();
+    assert.deepEqual(
+      bad.map((c) => [c.pack_id, c.chunk_id.toString('hex')]),
+      [[first!.id, first!.chunk_id.toString('hex')]],
+    );
+    // The next backup does not rely on it: the chunk is uploaded anew and that snapshot restores.
+    const healed = await captureV2(destinationId);
+    const copies = await cp.db
+      .selectFrom('pack_chunks')
+      .select(['pack_id', 'bad_at'])
+      .where('chunk_id', '=', first!.chunk_id)
+      .execute();
+    assert.ok(
+      copies.some((c) => c.pack_id !== first!.id && c.bad_at === null),
+      `a good copy beside the bad one: ${JSON.stringify(copies)}`,
+    );
+    const again = await restore(healed);
+    assert.equal(again.status, 202, JSON.stringify(again.body));
+    const restored = await cp.finished(token, again.body.id, 120_000);
+    assert.equal(restored.status, 'succeeded', JSON.stringify(restored));
+    assert.equal(
+      (await readFile(join(volume, 'db', 'base', 'table'))).compare(noise(5 * 1024 * 1024 + 77, 3)),
+      0,
+    );
   });
 
   it('restores from a receiver, reading its packs by range over the pinned certificate', async () => {

@@ -70,6 +70,7 @@ describe('host steps given ids that are not ids', () => {
         restoreAccess: () => assert.fail('the control plane is asked nothing'),
         dedupKey: () => assert.fail('the control plane is asked nothing'),
         locateRestoreChunks: () => assert.fail('the control plane is asked nothing'),
+        reportDamage: () => assert.fail('the control plane is asked nothing'),
         restorePackAccess: () => assert.fail('the control plane is asked nothing'),
       },
       agentKey: { publicKey: Buffer.alloc(32), secretKey: Buffer.alloc(32) },

@@ -5,6 +5,7 @@ import type { Db } from '../db/database.ts';
 import { getSnapshotById } from '../db/snapshots.data.ts';
 import { getTeamPublicKey, openTeamSecretKey, teamDedupKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
+import { activeRestoreForServer } from '../db/restores.data.ts';
 import { activeVerificationForServer } from '../db/verifications.data.ts';
 import { markCopiesBad, snapshotCopies } from '../db/verify-chunks.data.ts';
 import { damagedCopies } from '../storage/damaged-copies.ts';
@@ -23,28 +24,30 @@ import {
 
 const chunkIdHex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a chunk id: 64 lowercase hex digits');
 
+/** The operations that read a format-2 snapshot's packs and may find them damaged. */
+const readers = {
+  restores: { what: 'restore', verb: 'restoring', operationId: 'reportRestoreDamage' },
+  verifications: { what: 'verification', verb: 'verifying', operationId: 'reportVerificationDamage' },
+} as const;
+
 /**
- * What a verification of a format-2 snapshot found damaged (docs/ARCHITECTURE.md, "Chunk index
- * (format 2)"): copies the next backup must upload anew. Only the server running that verification
+ * What a verification or a restore of a format-2 snapshot found damaged (docs/ARCHITECTURE.md, "Chunk
+ * index (format 2)"): copies the next backup must upload anew. Only the server running that operation
  * may report, only copies of that snapshot's chunks count, and each is read again by the control
  * plane before it is marked bad: a lying agent cannot make a good copy unusable.
  */
-export function agentVerificationDamageRoutes({
-  db,
-  vault,
-  storeOf,
-}: {
-  db: Db;
-  vault: Vault;
-  storeOf: StoreOf;
-}) {
+export function agentDamageRoutes(
+  { db, vault, storeOf }: { db: Db; vault: Vault; storeOf: StoreOf },
+  kind: keyof typeof readers,
+) {
+  const names = readers[kind];
   return newRouter<AgentEnv>().openapi(
     createRoute({
       method: 'post',
-      path: '/verifications/{id}/damage',
-      operationId: 'reportVerificationDamage',
+      path: `/${kind}/{id}/damage`,
+      operationId: names.operationId,
       tags: ['Agent'],
-      summary: 'Copies of chunks the format-2 snapshot this server is verifying found missing or corrupt',
+      summary: `Copies of chunks the format-2 snapshot this server is ${names.verb} found missing or corrupt`,
       request: {
         params: idParam('op_...'),
         body: jsonBody(
@@ -66,9 +69,13 @@ export function agentVerificationDamageRoutes({
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const verification = await activeVerificationForServer(db, c.get('server').id, id);
-      if (!verification?.sealed_data_key) throw notFound('verification', id);
-      const snapshot = await getSnapshotById(db, verification.snapshot_id);
+      const serverId = c.get('server').id;
+      const running =
+        kind === 'restores'
+          ? await activeRestoreForServer(db, serverId, id)
+          : await activeVerificationForServer(db, serverId, id);
+      if (!running?.sealed_data_key) throw notFound(names.what, id);
+      const snapshot = await getSnapshotById(db, running.snapshot_id);
       const reported = c.req.valid('json').copies.map((k) => ({
         chunkId: Buffer.from(k.chunkId, 'hex'),
         packId: k.packId,
@@ -76,7 +83,7 @@ export function agentVerificationDamageRoutes({
       const copies = await snapshotCopies(db, snapshot, reported);
       if (copies.length === 0) return c.json({ marked: 0 }, 200);
       const team = await getTeamPublicKey(db, snapshot.team_id);
-      if (!team) throw notFound('verification', id);
+      if (!team) throw notFound(names.what, id);
       const store = await storeOf(snapshot.team_id, snapshot.destination_id);
       const secretKey = await openTeamSecretKey(db, vault, snapshot.team_id);
       const dedupKey = await teamDedupKey(db, vault, snapshot.team_id);
