@@ -78,7 +78,7 @@ export interface TreeRestoreInput {
 /** Neighbouring blobs are fetched in one request unless this many unneeded bytes lie between them. */
 const gapBytes = 256 * 1024;
 /** One request's bytes at most (or one blob's, if larger): what a read holds in memory. */
-const rangeBytes = 16 * 1024 * 1024;
+const rangeBytes = 8 * 1024 * 1024;
 /** A reader's buffer, shared with the chunk threads: one request's bytes, or the largest blob. */
 const readerBytes = Math.max(rangeBytes, blobOverhead + maxChunkBytes);
 
