@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, truncate } from 'node:fs/promises';
 import type { Logger } from '../common/log.ts';
 import { packAccessPerAsk } from '../common/pack-upload-limits.ts';
 import { openDataKey } from '../format/data-key.ts';
@@ -169,8 +169,10 @@ class RestorePacks implements PackSource {
     const paced = (body: AsyncIterable<Buffer>) => this.counted(limit ? limit.paced(body) : body);
     return downloadRange(pack.url, { start, end }, this.signal, paced, into).catch((err: unknown) => {
       // The storage refusing a range of a pack it listed: gone, or shorter than indexed.
-      if (err instanceof DownloadError && (err.status === 404 || err.status === 416))
+      if (err instanceof DownloadError && err.status === 404)
         throw new FormatV2Error('chunk_missing', `pack ${packId} could not be read: ${err.message}`);
+      if (err instanceof DownloadError && err.status === 416)
+        throw new FormatV2Error('truncated', `pack ${packId} is shorter than its index says: ${err.message}`);
       throw err;
     });
   }
@@ -218,12 +220,16 @@ export interface DedupUnpackInput {
 
 const idBytes = 32;
 
-/** The chunk ids a journal holds: whole records only (the agent may have stopped mid-append). */
+/**
+ * The chunk ids a journal holds: whole records only. A record cut short (the agent stopped mid-append)
+ * is dropped from the file, so that the ones appended after stay aligned.
+ */
 async function journalled(path: string): Promise<Set<string>> {
   const bytes = await readFile(path).catch(() => Buffer.alloc(0));
+  const whole = bytes.length - (bytes.length % idBytes);
+  if (whole < bytes.length) await truncate(path, whole);
   const ids = new Set<string>();
-  for (let at = 0; at + idBytes <= bytes.length; at += idBytes)
-    ids.add(bytes.subarray(at, at + idBytes).toString('hex'));
+  for (let at = 0; at < whole; at += idBytes) ids.add(bytes.subarray(at, at + idBytes).toString('hex'));
   return ids;
 }
 

@@ -3,6 +3,14 @@ import tls from 'node:tls';
 import { CertificateMismatchError, pinnedConnection, connectTarget } from '../storage/pinned-client.ts';
 import type { StorageUrl } from './storage-url.ts';
 
+/** Content-Range `bytes start-last/total` from the start asked, ending at the object's end before the range's. */
+function shortObject(contentRange: string | undefined, range: { start: number; end: number }): boolean {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(contentRange ?? '');
+  if (!m) return false;
+  const [start, last, total] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return start === range.start && last + 1 === total && total < range.end;
+}
+
 export class DownloadError extends Error {
   override name = 'DownloadError';
   constructor(
@@ -192,6 +200,15 @@ class ResponseReader {
       this.fail(new DownloadError(`the storage answered HTTP ${status} to a download`, status));
     else if (headers.has('transfer-encoding') || !length || !/^\d+$/.test(length))
       this.fail(new DownloadError('downloading failed: the storage answered without a Content-Length'));
+    // A shorter answer from the start asked, ending where the object ends: the object is shorter than
+    // the range (a pack cut short), which no retry mends. Told as 416, as a range starting past it is.
+    else if (range && shortObject(headers.get('content-range'), range))
+      this.fail(
+        new DownloadError(
+          `the object ends before the range asked (${headers.get('content-range')}, asked up to ${range.end})`,
+          416,
+        ),
+      );
     // Other bytes than asked for would be read as the blobs wanted, and only fail authentication.
     else if (
       range &&

@@ -248,7 +248,7 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
         toConfirm.push({ entry, source, cached });
         toConfirmChunks += cached.chunks.length;
         if (toConfirmChunks >= askBatch) ask();
-        if (asking.length > asksAtOnce) await settle();
+        if (asking.length >= asksAtOnce) await settle();
       } else {
         await readFile(entry, source, { ...stamp, chunks: [] });
       }

@@ -311,7 +311,8 @@ describe('restore of a format-2 snapshot', () => {
     await waitFor(
       'chunks written and checkpointed',
       async () =>
-        (await journalled()) >= 3 * 32 &&
+        // Eight chunks at least: 4 MiB or more, chunks being 512 KiB at the least.
+        (await journalled()) >= 8 * 32 &&
         Number((await readFile(join(work, 'checkpoint'), 'utf8').catch(() => '')) || 0) > 0,
       { intervalMs: 5, timeoutMs: 60_000 },
     );

@@ -143,6 +143,17 @@ describe('download (reused read buffers)', () => {
         downloadRange({ url: ranged.url }, { start: 11, end: 16 }),
         /another range than asked/,
       );
+      // The object ends inside the range asked (bytes 10-14 of 15): short, told as 416, not retried.
+      const short = await rawServer(
+        'HTTP/1.1 206 Partial Content\r\nContent-Length: 5\r\n',
+        'Content-Range: bytes 10-14/15\r\n\r\nhello',
+      );
+      await assert.rejects(
+        downloadRange({ url: short.url }, { start: 10, end: 20 }),
+        (err) =>
+          err instanceof DownloadError && err.status === 416 && /ends before the range/.test(err.message),
+      );
+      short.close();
     } finally {
       ranged.close();
       sniff.close();

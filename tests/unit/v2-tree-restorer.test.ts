@@ -149,6 +149,12 @@ describe('restoreTree', () => {
       await writeFile(join(large, 'data', name), noise(14 * 1024 * 1024, 10 + k));
     await writeFile(join(large, 'logs/app.log'), 'line\n'.repeat(1000));
     await symlink('a', join(large, 'data/link'));
+    // Chunks shared by two files, repeated within one, a hard link and an empty file.
+    await writeFile(join(large, 'data', 'copy'), noise(14 * 1024 * 1024, 10));
+    const block = noise(3 * 1024 * 1024, 20);
+    await writeFile(join(large, 'data', 'twice'), Buffer.concat([block, block, block]));
+    await link(join(large, 'data', 'b'), join(large, 'data', 'hard'));
+    await writeFile(join(large, 'data', 'empty'), '');
     const store = new MemoryPacks();
     const manifest = await snapshot(store, large);
     const at = await staging();
@@ -199,6 +205,9 @@ describe('restoreTree', () => {
     for (const e of manifest.entries.filter((e) => e.type === 'file'))
       assert.deepEqual(await readFile(join(at, e.path)), await readFile(join(large, e.path)), e.path);
     assert.equal(await readlink(join(at, 'data/link')), 'a');
+    assert.equal((await lstat(join(at, 'data/hard'))).ino, (await lstat(join(at, 'data/b'))).ino);
+    const twice = manifest.entries.find((e) => e.path === 'data/twice')!.chunks!;
+    assert.ok(new Set(twice).size < twice.length, 'a chunk repeated within a file');
     assert.ok(store.reads.length > 0, 'the rest was fetched');
     // No range fetched by the first attempt whose chunks it wrote is fetched again.
     for (const r of store.reads) {
