@@ -2,15 +2,14 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { notFound } from '../common/errors.ts';
 import { damageReportCopies } from '../common/pack-upload-limits.ts';
 import type { Db } from '../db/database.ts';
-import { getSnapshotById } from '../db/snapshots.data.ts';
 import { getTeamPublicKey, openTeamSecretKey, teamDedupKey } from '../db/team-keys.data.ts';
 import type { Vault } from '../db/vault.ts';
-import { activeRestoreForServer } from '../db/restores.data.ts';
-import { activeVerificationForServer } from '../db/verifications.data.ts';
 import { markCopiesBad, snapshotCopies } from '../db/verify-chunks.data.ts';
 import { damagedCopies } from '../storage/damaged-copies.ts';
 import type { StoreOf } from '../storage/destination-store.ts';
 import { storageUnreachable } from '../storage/probe-errors.ts';
+import { chunkIdHex } from './agent-packs.routes.ts';
+import { snapshotRead } from './agent-restore-packs.routes.ts';
 import type { AgentEnv } from './auth.ts';
 import {
   bodyErrors,
@@ -22,12 +21,10 @@ import {
   newRouter,
 } from './router.ts';
 
-const chunkIdHex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a chunk id: 64 lowercase hex digits');
-
 /** The operations that read a format-2 snapshot's packs and may find them damaged. */
 const readers = {
-  restores: { what: 'restore', verb: 'restoring', operationId: 'reportRestoreDamage' },
-  verifications: { what: 'verification', verb: 'verifying', operationId: 'reportVerificationDamage' },
+  restores: { verb: 'restoring', operationId: 'reportRestoreDamage' },
+  verifications: { verb: 'verifying', operationId: 'reportVerificationDamage' },
 } as const;
 
 /**
@@ -69,13 +66,7 @@ export function agentDamageRoutes(
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const serverId = c.get('server').id;
-      const running =
-        kind === 'restores'
-          ? await activeRestoreForServer(db, serverId, id)
-          : await activeVerificationForServer(db, serverId, id);
-      if (!running?.sealed_data_key) throw notFound(names.what, id);
-      const snapshot = await getSnapshotById(db, running.snapshot_id);
+      const snapshot = await snapshotRead(db, kind, c.get('server').id, id);
       const reported = c.req.valid('json').copies.map((k) => ({
         chunkId: Buffer.from(k.chunkId, 'hex'),
         packId: k.packId,
@@ -83,7 +74,7 @@ export function agentDamageRoutes(
       const copies = await snapshotCopies(db, snapshot, reported);
       if (copies.length === 0) return c.json({ marked: 0 }, 200);
       const team = await getTeamPublicKey(db, snapshot.team_id);
-      if (!team) throw notFound(names.what, id);
+      if (!team) throw notFound(kind === 'restores' ? 'restore' : 'verification', id);
       const store = await storeOf(snapshot.team_id, snapshot.destination_id);
       const secretKey = await openTeamSecretKey(db, vault, snapshot.team_id);
       const dedupKey = await teamDedupKey(db, vault, snapshot.team_id);

@@ -44,6 +44,24 @@ const readers = {
 } as const;
 
 /**
+ * The snapshot the calling server's running restore or verification reads, else not found. The key
+ * is dropped when the operation closes: from then on, nothing more is handed out for it.
+ */
+export async function snapshotRead(
+  db: Db,
+  kind: 'restores' | 'verifications',
+  serverId: string,
+  operationId: string,
+) {
+  const running =
+    kind === 'restores'
+      ? await activeRestoreForServer(db, serverId, operationId)
+      : await activeVerificationForServer(db, serverId, operationId);
+  if (!running?.sealed_data_key) throw notFound(readers[kind].what, operationId);
+  return getSnapshotById(db, running.snapshot_id);
+}
+
+/**
  * The agent's side of reading a format-2 snapshot's packs, to restore or to verify it
  * (docs/ARCHITECTURE.md, "Chunk index (format 2)"): where its chunks lie, and for each pack holding
  * them a URL and the pack's data key sealed to the agent. Only for the restore or verification the
@@ -55,15 +73,8 @@ export function agentRestorePacksRoutes(
   kind: keyof typeof readers,
 ) {
   const names = readers[kind];
-  async function runningRead(serverId: string, operationId: string) {
-    const running =
-      kind === 'restores'
-        ? await activeRestoreForServer(db, serverId, operationId)
-        : await activeVerificationForServer(db, serverId, operationId);
-    // The key is dropped when the operation closes: from then on, nothing more is handed out for it.
-    if (!running?.sealed_data_key) throw notFound(names.what, operationId);
-    return getSnapshotById(db, running.snapshot_id);
-  }
+  const runningRead = (serverId: string, operationId: string) =>
+    snapshotRead(db, kind, serverId, operationId);
 
   return newRouter<AgentEnv>()
     .openapi(
