@@ -1,7 +1,7 @@
 import sodium from 'sodium-native';
 import { ABYTES, HEADERBYTES, STATEBYTES, TAG_FINAL } from '../secretstream.ts';
 import { zstd } from '../zstd-binding.ts';
-import { chunkIdOf } from './chunk-id.ts';
+import { chunkIdHasher } from './chunk-id.ts';
 import { maxChunkBytes } from './chunker.ts';
 import { FormatV2Error } from './errors.ts';
 
@@ -103,12 +103,16 @@ export class BlobOpener {
   /** The sealed message, reused when the chunk is decoded into a buffer of the caller's. */
   private scratch = Buffer.allocUnsafe(0);
 
+  private readonly chunkIdOf: ((plaintext: Uint8Array) => Buffer) | undefined;
+
   /**
    * @param dedupKey when given, the plaintext's keyed hash must equal the id: a blob authenticates
    *   against its pack's data key, which any holder of the team public key can make, so only this
    *   proves the content is the chunk the manifest names.
    */
-  constructor(private readonly dedupKey?: Buffer) {}
+  constructor(dedupKey?: Buffer) {
+    this.chunkIdOf = dedupKey && chunkIdHasher(dedupKey);
+  }
 
   /**
    * The chunk, in a buffer of its own, or decoded into `into` (a chunk larger than it fails as
@@ -139,7 +143,7 @@ export class BlobOpener {
     }
     if (this.tag[0] !== TAG_FINAL) throw new FormatV2Error('blob_altered', `blob ${hex(id)} is not final`);
     const plain = this.decode(id, message, into);
-    if (this.dedupKey && !chunkIdOf(this.dedupKey, plain).equals(id))
+    if (this.chunkIdOf && !this.chunkIdOf(plain).equals(id))
       throw new FormatV2Error('chunk_mismatch', `blob ${hex(id)} holds other content than its id says`);
     return plain;
   }

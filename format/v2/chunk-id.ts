@@ -1,4 +1,4 @@
-import sodium from 'sodium-native';
+import { keyedBlake2b } from './keyed-blake2b.js';
 
 // Chunk ids are keyed hashes: with a plain hash, anyone reading the bucket or strackt's index could
 // confirm that a team holds a known file by hashing it. docs/SECURITY.md says what the key protects.
@@ -12,14 +12,16 @@ export const chunkIdBytes = 32;
  * team key alone. It is one-way: the dedup key gives nothing of the secret key.
  */
 export function dedupKeyOf(teamSecretKey: Buffer): Buffer {
-  const out = Buffer.alloc(32);
-  sodium.crypto_generichash(out, dedupKeyContext, teamSecretKey);
-  return out;
+  return keyedBlake2b(teamSecretKey)(dedupKeyContext, Buffer.alloc(32));
 }
 
 /** BLAKE2b-256 of the chunk's plaintext, keyed with the dedup key. */
 export function chunkIdOf(dedupKey: Buffer, plaintext: Uint8Array): Buffer {
-  const out = Buffer.alloc(chunkIdBytes);
-  sodium.crypto_generichash(out, plaintext as Buffer, dedupKey);
-  return out;
+  return chunkIdHasher(dedupKey)(plaintext);
+}
+
+/** chunkIdOf for many chunks of one key: the hasher (a WebAssembly instance) made once. */
+export function chunkIdHasher(dedupKey: Buffer): (plaintext: Uint8Array) => Buffer {
+  const hash = keyedBlake2b(dedupKey);
+  return (plaintext) => hash(plaintext, Buffer.alloc(chunkIdBytes));
 }

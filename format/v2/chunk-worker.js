@@ -27,6 +27,7 @@ import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setImmediate } from 'node:timers';
 import { parentPort, workerData } from 'node:worker_threads';
+import { keyedBlake2b } from './keyed-blake2b.js';
 
 const port = parentPort;
 const require = createRequire(import.meta.url);
@@ -35,7 +36,7 @@ const zstd = require('zstd-napi/binding');
 const cctx = new zstd.CCtx();
 const dctx = new zstd.DCtx();
 const arenas = workerData.arenas.map((sab) => Buffer.from(sab));
-const dedupKey = Buffer.from(workerData.dedupKey);
+const chunkIdOf = keyedBlake2b(workerData.dedupKey);
 const id = Buffer.alloc(32);
 let scratch = Buffer.allocUnsafe(0);
 const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
@@ -73,7 +74,7 @@ function schedule() {
 }
 
 function hash({ job }, plain) {
-  sodium.crypto_generichash(id, plain, dedupKey);
+  chunkIdOf(plain, id);
   port.postMessage({ job, id: id.toString('hex') });
 }
 
@@ -125,7 +126,7 @@ function open({ job, key, id: expected, rawLength, targets }, blob) {
   } else if (m[0] !== 0) return refuse('corrupt_framing', `blob ${short}: unknown encoding ${m[0]}`);
   if (plain.length !== rawLength)
     return refuse('corrupt_framing', `chunk ${expected} has another size than indexed`);
-  sodium.crypto_generichash(id, plain, dedupKey);
+  chunkIdOf(plain, id);
   if (id.toString('hex') !== expected)
     return refuse('chunk_mismatch', `blob ${short} holds other content than its id says`);
   try {

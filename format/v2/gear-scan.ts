@@ -1,4 +1,5 @@
 import { gear, masks, type ChunkParams } from './gear.ts';
+import { leb, name, preamble, section, vec } from './wasm-encoding.js';
 
 // The chunker's scan for a cut, in WebAssembly over a buffer in the module's memory: the same rule as
 // cutFrom (chunker.ts, the reference, and docs/FORMAT.md), three times as fast as V8 made that loop
@@ -15,19 +16,6 @@ import { gear, masks, type ChunkParams } from './gear.ts';
 /** Where the data starts in the module's memory: after the gear table. */
 const dataAt = 1024;
 const page = 64 * 1024;
-
-const leb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    const b = n & 0x7f;
-    n >>>= 7;
-    out.push(n ? b | 0x80 : b);
-  } while (n);
-  return out;
-};
-const vec = (items: number[][]) => [...leb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
-const name = (s: string) => [...leb(s.length), ...Buffer.from(s, 'ascii')];
 
 const op = {
   block: 0x02,
@@ -69,7 +57,7 @@ const scanBody = [
 
 const module = new WebAssembly.Module(
   Uint8Array.from([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...preamble,
     ...section(1, vec([[0x60, ...vec([[op.i32], [op.i32], [op.i32], [op.i32]]), ...vec([[op.i32]])]])),
     ...section(3, vec([[0]])),
     ...section(5, vec([[0x00, 1]])),
