@@ -45,6 +45,8 @@ interface Pending {
 export class ChunkPacker {
   /** Chunks held, or hashed in this packer: never asked about or packed twice. */
   readonly known = new Set<string>();
+  /** Questions asked ahead (expect), answered before a batch is asked about. */
+  private expected: Promise<void> = Promise.resolve();
   private pending: Pending[] = [];
   private pendingBytes = 0;
   private readonly arenas = [
@@ -75,15 +77,33 @@ export class ChunkPacker {
    * hashed it (wrapped, or awaiting the answer would wait for the hash).
    */
   async add(plain: Buffer): Promise<{ id: Promise<string> }> {
-    if (this.pending.length >= askBatch || this.pendingBytes + plain.length > arenaBytes) await this.flush();
+    // A byte before each chunk: its blob's encoding byte is written there when it is sealed.
+    if (this.pending.length >= askBatch || this.pendingBytes + 1 + plain.length > arenaBytes)
+      await this.flush();
     this.threads ??= new ChunkThreads(this.arenas, this.dedupKey);
-    const offset = this.pendingBytes;
+    const offset = this.pendingBytes + 1;
     this.views[this.arena]!.set(plain, offset);
     const id = this.threads.hash(this.arena, offset, plain.length);
     id.catch(() => {}); // awaited by the batch's flush, which fails first
     this.pending.push({ id, offset, length: plain.length });
-    this.pendingBytes += plain.length;
+    this.pendingBytes = offset + plain.length;
     return { id };
+  }
+
+  /**
+   * Asks ahead about chunks likely to come again: a changed file's chunks as the previous capture cut
+   * it, while the file is read. Those the destination holds become known, so a batch made of them is
+   * packed without a question of its own, a round trip that the reading would otherwise wait on
+   * (asked only once the batch before it is hashed, answered while this one fills).
+   */
+  expect(ids: string[]): void {
+    const ask = [...new Set(ids)].filter((id) => !this.known.has(id));
+    if (!ask.length) return;
+    const answer = this.store.needed(ask).then((needed) => {
+      for (const id of ask) if (!needed.has(id)) this.known.add(id);
+    });
+    this.expected = Promise.all([this.expected, answer]).then(() => {});
+    this.expected.catch(() => {}); // awaited by the next batch's question, which fails with it
   }
 
   /**
@@ -101,7 +121,9 @@ export class ChunkPacker {
     const previous = this.packing;
     if (batch.length) {
       this.arena ^= 1;
+      const expected = this.expected;
       const compressing = Promise.all(batch.map((p) => p.id)).then(async (ids) => {
+        await expected;
         const fresh: { id: string; offset: number; length: number }[] = [];
         for (const [i, id] of ids.entries()) {
           if (this.known.has(id)) continue;

@@ -66,6 +66,8 @@ export class ChunkThreads {
    * Seals the chunk at arenas[arena][offset, offset + length), its zstd frame's `size` bytes at the
    * start of that place (0: the chunk raw), as the blob of chunk `id` (hex) under the pack's data
    * `key`, at arenas[out.arena][out.at]: answers the blob's length (blobOverhead more than its payload).
+   * The byte before the place (offset - 1) must be free: the encoding byte is written there, so the
+   * message is sealed where it lies, not copied.
    */
   async seal(
     arena: number,

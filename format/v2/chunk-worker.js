@@ -15,7 +15,7 @@
 //   failed, or stopped while its disk still had room, writes no more).
 // In: { t: 'hash' | 'compress', job, arena, offset, length }, or
 //   { t: 'seal', job, arena, offset, length, size, key, id, out: { arena, at } } (size: the frame's,
-//   0 for the chunk raw; key: the pack's data key), or
+//   0 for the chunk raw; key: the pack's data key; the byte before offset is free, and written), or
 //   { t: 'open', job, arena, offset, length, key, id, rawLength, targets: [{ fd, at }] } (the blob,
 //   its pack's data key), or 'close' once done.
 // Out: { job, id } (hex), or { job, size }, the size of the frame now at the start of the chunk's
@@ -145,17 +145,12 @@ function room(name, length) {
   return buffers[name].subarray(0, length);
 }
 
-function seal({ job, size, key, id: chunkId, out }, place) {
-  // [encoding byte: 1 zstd, 0 raw, payload], sealed alone with the chunk id as additional data.
-  const payload = size > 0 ? place.subarray(0, size) : place;
-  const m = room('message', 1 + payload.length);
+function seal({ job, arena, offset, length, size, key, id: chunkId, out }) {
+  // [encoding byte: 1 zstd, 0 raw, payload], sealed alone with the chunk id as additional data: the
+  // byte before the chunk's place is the seal's to write, so the message is sealed where it lies.
+  const m = arenas[arena].subarray(offset - 1, offset + (size > 0 ? size : length));
   m[0] = size > 0 ? 1 : 0;
-  m.set(payload, 1);
-  const header = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
-  const blob = arenas[out.arena].subarray(
-    out.at,
-    out.at + header + m.length + sodium.crypto_secretstream_xchacha20poly1305_ABYTES,
-  );
+  const blob = arenas[out.arena].subarray(out.at, out.at + header + m.length + abytes);
   sodium.crypto_secretstream_xchacha20poly1305_init_push(state, blob.subarray(0, header), Buffer.from(key));
   sodium.crypto_secretstream_xchacha20poly1305_push(
     state,

@@ -95,6 +95,9 @@ const statsAtOnce = 256;
  */
 const asksAtOnce = 4;
 
+/** A changed file of this many chunks (some 16 MiB, a packer's batch) is asked about ahead. */
+const expectedAtLeast = 16;
+
 const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /**
@@ -250,6 +253,10 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
         if (toConfirmChunks >= askBatch) ask();
         if (asking.length >= asksAtOnce) await settle();
       } else {
+        // Changed: most of its chunks are likely the ones it had (a file appended to, a database's
+        // pages), asked about while it is read if it fills whole batches: a smaller one's are asked
+        // with the batch it shares.
+        if (cached && cached.chunks.length >= expectedAtLeast) packer.expect(cached.chunks);
         await readFile(entry, source, { ...stamp, chunks: [] });
       }
     } else if (s.isFIFO() || s.isCharacterDevice() || s.isBlockDevice()) {

@@ -124,6 +124,35 @@ describe('writeTree', () => {
     assert.deepEqual(store.contentOf(big), await readFile(join(dir, 'pgdata/base/1/big')));
   });
 
+  it("asks ahead about a large changed file's chunks, then only about the ones it did not have", async () => {
+    // 24 MiB: more chunks than a batch holds, the files worth asking about ahead.
+    const path = join(dir, 'pgdata/base/1/large');
+    await writeFile(path, noise(24 * 1024 * 1024, 7));
+    try {
+      const store = new MemoryStore();
+      const first = await write(store);
+      const large = (w: { entries: ManifestV2Entry[] }) =>
+        w.entries.find((e) => e.path === 'pgdata/base/1/large')!;
+      const before = large(first).chunks!;
+      await appendFile(path, noise(64 * 1024, 4));
+      store.asked.length = 0;
+      const changed = await write(store, { previous: first.files });
+      const [ahead, ...later] = store.asked;
+      assert.deepEqual(new Set(ahead), new Set(before));
+      const askedLater = new Set(later.flat());
+      assert.deepEqual(
+        before.filter((id) => askedLater.has(id)),
+        [],
+      );
+      const fresh = large(changed).chunks!.filter((id) => !before.includes(id));
+      assert.ok(fresh.length > 0);
+      assert.ok(fresh.every((id) => askedLater.has(id)));
+      assert.deepEqual(store.contentOf(large(changed)), await readFile(path));
+    } finally {
+      await rm(path);
+    }
+  });
+
   it('stores nothing for the same files of another environment on the destination', async () => {
     const store = new MemoryStore();
     await write(store);
