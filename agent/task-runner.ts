@@ -114,6 +114,10 @@ export class TaskRunner {
       await this.report(task, outcome, log);
     } finally {
       this.running--;
+      // A backup's or restore's buffers (some 100 MiB, most of them outside the JavaScript heap) are
+      // garbage once it ends, but V8 collects them only when its own heap asks for it: the next task
+      // then allocated its own beside them. The launcher exposes gc (deploy/build-agent.mjs).
+      if (this.running === 0) (globalThis as { gc?: () => void }).gc?.();
       this.slotFreed?.();
       this.slotFreed = undefined;
     }

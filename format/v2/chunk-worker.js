@@ -45,7 +45,7 @@ const abytes = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
 const { maxChunkBytes, stopped } = workerData;
 const blobOverhead = header + abytes + 1;
 const tag = Buffer.alloc(1);
-const buffers = { message: Buffer.allocUnsafe(0), plain: Buffer.allocUnsafe(0) };
+const buffers = { plain: Buffer.allocUnsafe(0) };
 const hashes = [];
 const seals = [];
 const frames = [];
@@ -89,7 +89,10 @@ function open({ job, key, id: expected, rawLength, targets }, blob) {
   if (Atomics.load(stopped, 0)) return port.postMessage({ job, error: { message: 'the unpack stopped' } });
   if (blob.length < blobOverhead || blob.length > blobOverhead + maxChunkBytes)
     return refuse('corrupt_framing', `blob ${short}: ${blob.length} bytes is no blob`);
-  const m = room('message', blob.length - header - abytes);
+  // Opened in place, over the ciphertext after the header and the sealed tag byte: libsodium checks the
+  // whole ciphertext's tag before it decrypts, and a thread's own message buffer was as large as the
+  // largest blob it ever opened.
+  const m = blob.subarray(header + 1, blob.length - abytes + 1);
   sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, blob.subarray(0, header), Buffer.from(key));
   try {
     sodium.crypto_secretstream_xchacha20poly1305_pull(
