@@ -66,11 +66,8 @@ export default new Proxy({}, { get: (_, name) => sodium()[name] });`,
   },
 };
 
-/**
- * V8's young generation capped at 2 MiB semi-spaces, and gc exposed to the task runner: why, by the
- * launcher below.
- */
-const nodeFlags = ['--max-semi-space-size=2', '--expose-gc'];
+/** V8's young generation capped at 2 MiB semi-spaces: why, by the launcher below. */
+const nodeFlags = ['--max-semi-space-size=2'];
 
 /** The Node.js major the agent runs on (the scripts' and the package's, deploy/node-version). */
 const nodeMajor = /^version (\d+)\./m.exec(readFileSync(join(root, 'deploy', 'node-version'), 'utf8'))[1];

@@ -87,23 +87,29 @@ function compressBody() {
   return [...vec([[32, op.i64]]), ...body];
 }
 
-const body = compressBody();
-const module = new WebAssembly.Module(
-  Uint8Array.from([
-    ...preamble,
-    ...section(1, vec([[0x60, ...vec([[op.i32], [op.i32], [op.i64], [op.i32]]), ...vec([])]])),
-    ...section(3, vec([[0]])),
-    ...section(5, vec([[0x00, 1]])),
-    ...section(
-      7,
-      vec([
-        [...name('memory'), 2, 0],
-        [...name('compress'), 0, 0],
-      ]),
-    ),
-    ...section(10, vec([[...leb(body.length), ...body]])),
-  ]),
-);
+/** Compiled at the first hasher's making: a process that hashes nothing pays nothing for it. */
+let module;
+function compiled() {
+  if (module) return module;
+  const body = compressBody();
+  module = new WebAssembly.Module(
+    Uint8Array.from([
+      ...preamble,
+      ...section(1, vec([[0x60, ...vec([[op.i32], [op.i32], [op.i64], [op.i32]]), ...vec([])]])),
+      ...section(3, vec([[0]])),
+      ...section(5, vec([[0x00, 1]])),
+      ...section(
+        7,
+        vec([
+          [...name('memory'), 2, 0],
+          [...name('compress'), 0, 0],
+        ]),
+      ),
+      ...section(10, vec([[...leb(body.length), ...body]])),
+    ]),
+  );
+  return module;
+}
 
 const blockBytes = 128;
 const keyAt = 64;
@@ -117,7 +123,7 @@ const pieceBytes = 32 * 1024;
  */
 export function keyedBlake2b(key) {
   if (key.length < 16 || key.length > 64) throw new RangeError('keyedBlake2b: a key is 16 to 64 bytes');
-  const { memory, compress } = new WebAssembly.Instance(module).exports;
+  const { memory, compress } = new WebAssembly.Instance(compiled()).exports;
   const mem = new Uint8Array(memory.buffer);
   const h0 = [...iv];
   // The parameter block: digest length 32, key length, fanout and depth 1.
