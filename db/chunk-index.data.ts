@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { DomainError, invalid, notFound } from '../common/errors.ts';
 import { newId } from '../common/ids.ts';
 import { chunkIdBytes } from '../format/v2/chunk-id.ts';
@@ -28,6 +28,20 @@ function distinctIds(ids: Buffer[]): Buffer[] {
   return [...seen.values()];
 }
 
+/**
+ * The ids as rows of one column, sent as a single array: a statement naming thousands of parameters
+ * costs the driver and PostgreSQL more than its lookups do (measured with 10,000 held chunks: asked
+ * for and recorded in 0.35-0.41 s, the API's own CPU 0.13-0.16 s, that way; 0.24-0.38 s and
+ * 0.05-0.10 s this way). Joined, not used as `in (...)`: the planner then looks each id up by index,
+ * where it chose to scan the table once per id (10 s for 10,000).
+ */
+function idRows(ids: Buffer[]) {
+  const hex = ids.map((id) => id.toString('hex'));
+  return sql<{ chunk_id: Buffer }>`(select decode(h, 'hex') as chunk_id from unnest(${hex}::text[]) h)`.as(
+    'ids',
+  );
+}
+
 export async function lockDestinationIndex(
   trx: Transaction<Database>,
   destinationId: string,
@@ -49,12 +63,14 @@ async function uploadingSnapshot(trx: Transaction<Database>, snapshotId: string)
 }
 
 async function claim(trx: Transaction<Database>, snapshotId: string, ids: Buffer[]): Promise<void> {
-  for (const batch of batches(ids))
-    await trx
-      .insertInto('chunk_claims')
-      .values(batch.map((chunk_id) => ({ snapshot_id: snapshotId, chunk_id })))
-      .onConflict((oc) => oc.doNothing())
-      .execute();
+  await trx
+    .insertInto('chunk_claims')
+    .columns(['snapshot_id', 'chunk_id'])
+    .expression((eb) =>
+      eb.selectFrom(idRows(ids)).select([eb.val(snapshotId).as('snapshot_id'), 'ids.chunk_id']),
+    )
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }
 
 /**
@@ -70,31 +86,37 @@ export async function chunksToUpload(db: Db, snapshotId: string, ids: Buffer[]):
   return db.transaction().execute(async (trx) => {
     const backup = await uploadingSnapshot(trx, snapshotId);
     await lockDestinationIndex(trx, backup.destination_id, 'shared');
-    const held = new Set<string>();
-    for (const batch of batches(wanted)) {
-      const rows = await trx
-        .selectFrom('pack_chunks')
-        .innerJoin('packs', 'packs.id', 'pack_chunks.pack_id')
-        .select('pack_chunks.chunk_id')
-        .distinct()
-        .where('packs.destination_id', '=', backup.destination_id)
-        .where('packs.status', '=', 'stored')
-        .where('pack_chunks.bad_at', 'is', null)
-        .where((eb) =>
-          eb.or([
-            eb('packs.environment_id', '=', backup.environment_id),
-            eb('pack_chunks.verified_at', 'is not', null),
-          ]),
-        )
-        .where('pack_chunks.chunk_id', 'in', batch)
-        .execute();
-      await claim(
-        trx,
-        snapshotId,
-        rows.map((r) => r.chunk_id),
-      );
-      for (const r of rows) held.add(r.chunk_id.toString('hex'));
-    }
+    const rows = await trx
+      .with('held', (q) =>
+        q
+          .selectFrom(idRows(wanted))
+          .innerJoin('pack_chunks', 'pack_chunks.chunk_id', 'ids.chunk_id')
+          .innerJoin('packs', 'packs.id', 'pack_chunks.pack_id')
+          .select('pack_chunks.chunk_id')
+          .distinct()
+          .where('packs.destination_id', '=', backup.destination_id)
+          .where('packs.status', '=', 'stored')
+          .where('pack_chunks.bad_at', 'is', null)
+          .where((eb) =>
+            eb.or([
+              eb('packs.environment_id', '=', backup.environment_id),
+              eb('pack_chunks.verified_at', 'is not', null),
+            ]),
+          ),
+      )
+      .with('claimed', (q) =>
+        q
+          .insertInto('chunk_claims')
+          .columns(['snapshot_id', 'chunk_id'])
+          .expression((eb) =>
+            eb.selectFrom('held').select([eb.val(snapshotId).as('snapshot_id'), 'held.chunk_id']),
+          )
+          .onConflict((oc) => oc.doNothing()),
+      )
+      .selectFrom('held')
+      .select('held.chunk_id')
+      .execute();
+    const held = new Set(rows.map((r) => r.chunk_id.toString('hex')));
     return wanted.filter((id) => !held.has(id.toString('hex')));
   });
 }
@@ -230,67 +252,35 @@ export async function recordSnapshotChunks(db: Db, snapshotId: string, ids: Buff
   await db.transaction().execute(async (trx) => {
     const backup = await uploadingSnapshot(trx, snapshotId);
     await lockDestinationIndex(trx, backup.destination_id, 'shared');
-    let claimed = 0;
-    for (const batch of batches(referenced)) {
-      const { n } = await trx
-        .selectFrom('chunk_claims')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('snapshot_id', '=', snapshotId)
-        .where('chunk_id', 'in', batch)
-        .executeTakeFirstOrThrow();
-      claimed += Number(n);
-    }
-    if (claimed !== referenced.length)
+    // Recorded in the statement that counts the claims: a shortfall throws, and the transaction with
+    // it leaves nothing recorded.
+    const { n } = await trx
+      .with('claimed', (q) =>
+        q
+          .selectFrom(idRows(referenced))
+          .innerJoin('chunk_claims as c', 'c.chunk_id', 'ids.chunk_id')
+          .select('c.chunk_id')
+          .where('c.snapshot_id', '=', snapshotId),
+      )
+      .with('recorded', (q) =>
+        q
+          .insertInto('snapshot_chunks')
+          .columns(['snapshot_id', 'chunk_id'])
+          .expression((eb) =>
+            eb.selectFrom('claimed').select([eb.val(snapshotId).as('snapshot_id'), 'claimed.chunk_id']),
+          )
+          .onConflict((oc) => oc.doNothing()),
+      )
+      .selectFrom('claimed')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
+    if (Number(n) !== referenced.length)
       throw new DomainError(
         'invalid',
         'chunks_not_claimed',
-        `${referenced.length - claimed} of the snapshot's chunks were neither found held nor uploaded by this backup`,
+        `${referenced.length - Number(n)} of the snapshot's chunks were neither found held nor uploaded by this backup`,
       );
-    for (const batch of batches(referenced))
-      await trx
-        .insertInto('snapshot_chunks')
-        .values(batch.map((chunk_id) => ({ snapshot_id: snapshotId, chunk_id })))
-        .onConflict((oc) => oc.doNothing())
-        .execute();
   });
-}
-
-/**
- * Marks every copy of these chunks on a destination bad (a verification or restore found one missing
- * or corrupt): they never count as held again, so the next backup needing one uploads it anew. The
- * snapshots referencing them keep them (what is left of a copy is not garbage collection's to drop).
- */
-export async function markChunksBad(db: Db, destinationId: string, ids: Buffer[]): Promise<number> {
-  let marked = 0;
-  for (const batch of batches(distinctIds(ids))) {
-    const result = await db
-      .updateTable('pack_chunks')
-      .set({ bad_at: new Date() })
-      .where('bad_at', 'is', null)
-      .where('chunk_id', 'in', batch)
-      .where('pack_id', 'in', (eb) =>
-        eb.selectFrom('packs').select('id').where('destination_id', '=', destinationId),
-      )
-      .executeTakeFirst();
-    marked += Number(result.numUpdatedRows);
-  }
-  return marked;
-}
-
-/** Marks blobs of a pack whose plaintext the control plane found to hash to their ids. */
-export async function markChunksVerified(db: Db, packId: string, ids: Buffer[]): Promise<number> {
-  let marked = 0;
-  for (const batch of batches(distinctIds(ids))) {
-    const result = await db
-      .updateTable('pack_chunks')
-      .set({ verified_at: new Date() })
-      .where('pack_id', '=', packId)
-      .where('bad_at', 'is', null)
-      .where('chunk_id', 'in', batch)
-      .executeTakeFirst();
-    marked += Number(result.numUpdatedRows);
-  }
-  return marked;
 }
 
 /** How many chunk references of a format-2 snapshot are recorded. */
