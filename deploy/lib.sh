@@ -75,6 +75,9 @@ wait_tcp() {
     [ $SECONDS -lt "$deadline" ] || die "$1 did not listen on $2:$3 within $4 s (its log: $LOG_DIR/$1.log)"
     sleep 0.2
   done
+  # Listening, but perhaps another program on that port while this one failed to bind it.
+  sleep 0.2
+  kill -0 "$5" 2>/dev/null || die "$1 exited during start-up (its log: $LOG_DIR/$1.log)"
 }
 
 # run_bg NAME COMMAND...: starts a service in the background, its output in $LOG_DIR/NAME.log.
@@ -204,22 +207,24 @@ start_test_stack() {
   s3_access_key=test$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
   s3_secret_key=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
   ensure_postgres "$run_dir"
+  # versitygw first: Temporal's dev server binds more ports than the one it is given, chosen free when
+  # it starts, and once took the one chosen for versitygw, whose start then found Temporal listening.
+  start_versitygw "$s3_port" "$run_dir/objects" "$s3_access_key" "$s3_secret_key"
   # A 10 s long poll lets the agent-liveness test see a killed agent go stale in seconds, not minutes.
   case "${STRACKT_TEST_TEMPORAL:-dev}" in
     dev)
       temporal_address=127.0.0.1:$temporal_port
-      say "starting Temporal (dev server in memory, $temporal_address) and versitygw (127.0.0.1:$s3_port)..."
+      say "versitygw on 127.0.0.1:$s3_port; starting Temporal (dev server in memory, $temporal_address)..."
       start_temporal "$temporal_port" none "" --dynamic-config-value 'matching.longPollExpirationInterval="10s"'
       ;;
     postgres)
-      say "starting Temporal (server on PostgreSQL at $PG_BASE_URL) and versitygw (127.0.0.1:$s3_port)..."
+      say "versitygw on 127.0.0.1:$s3_port; starting Temporal (server on PostgreSQL at $PG_BASE_URL)..."
       start_temporal_postgres "$run_dir/temporal" 'matching.longPollExpirationInterval="10s"'
       temporal_address=$TEMPORAL_PG_ADDRESS
       say "Temporal on PostgreSQL at $temporal_address"
       ;;
     *) die "STRACKT_TEST_TEMPORAL is dev or postgres, not $STRACKT_TEST_TEMPORAL" ;;
   esac
-  start_versitygw "$s3_port" "$run_dir/objects" "$s3_access_key" "$s3_secret_key"
   export STRACKT_TEST_TEMPORAL_ADDRESS=$temporal_address
   export STRACKT_TEST_PG_BASE_URL=$PG_BASE_URL
   export STRACKT_TEST_S3_ENDPOINT=http://127.0.0.1:$s3_port STRACKT_TEST_S3_ACCESS_KEY=$s3_access_key STRACKT_TEST_S3_SECRET_KEY=$s3_secret_key
