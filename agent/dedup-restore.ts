@@ -243,6 +243,9 @@ export async function unpackDedupSnapshot(
   deps: DedupRestoreDeps,
   input: DedupUnpackInput,
 ): Promise<{ entries: number; bytes: number }> {
+  // Asked while the manifest downloads: a round trip that need not wait for it.
+  const dedupKeyAsked = deps.controlPlane.dedupKey();
+  dedupKeyAsked.catch(() => {}); // awaited below, unless the manifest fails first
   const manifest = await openDedupManifest(input.access, input.dataKey, input.ref);
   deps.log.info(
     {
@@ -254,7 +257,7 @@ export async function unpackDedupSnapshot(
     'fetching the snapshot',
   );
   const source = new RestorePacks(deps, input.ref.operationId, input.signal, input.onFetched);
-  const dedupKey = await deps.controlPlane.dedupKey();
+  const dedupKey = await dedupKeyAsked;
   const written = input.resume ? await journalled(input.journal) : undefined;
   if (written) deps.log.info({ chunksDone: written.size }, 'resuming with the chunks already written');
   else {

@@ -135,49 +135,17 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
   rules.checkLinks();
 
   const fileEntries = manifest.entries.flatMap((e, k) => (e.type === 'file' ? [k] : []));
-  const locations = await source.locate([
-    ...new Set(fileEntries.flatMap((k) => manifest.entries[k]!.chunks!)),
-  ]);
-  const wanted = new Map<string, Wanted>();
-  const written = input.written ?? new Set<string>();
-  // Per file, its chunk writes still to do: at 0, the file is whole.
-  const pending = fileEntries.map(() => 0);
-  for (const [file, k] of fileEntries.entries()) {
-    const entry = manifest.entries[k]!;
-    let at = 0;
-    for (const id of entry.chunks!) {
-      const location = locations.get(id);
-      if (!location) throw new FormatV2Error('chunk_missing', `chunk ${id} of ${entry.path} is in no pack`);
-      if (!written.has(id)) {
-        let w = wanted.get(id);
-        if (!w) wanted.set(id, (w = { id, location, targets: [] }));
-        w.targets.push({ file, at });
-        pending[file]!++;
-      }
-      at += location.rawLength;
-    }
-    if (at !== entry.size)
-      throw new FormatV2Error(
-        'corrupt_framing',
-        `the chunks of ${entry.path} make ${at} bytes, not ${entry.size}`,
-      );
-  }
-
-  const byPack = new Map<string, Wanted[]>();
-  for (const w of wanted.values()) {
-    const list = byPack.get(w.location.packId) ?? [];
-    list.push(w);
-    byPack.set(w.location.packId, list);
-  }
-  const readers = Math.min(input.concurrency ?? 4, byPack.size);
-
+  // Asked while the tree is made, which needs no chunk's place: the answer is awaited once it is.
+  const locating = source.locate([...new Set(fileEntries.flatMap((k) => manifest.entries[k]!.chunks!))]);
+  locating.catch(() => {}); // awaited below; failing first is no crash meanwhile
+  const concurrency = input.concurrency ?? 4;
   // The tree, files empty: in manifest order, so every parent exists before its children.
   const handles: FileHandle[] = [];
   // The main thread fetches, each reader into a buffer of its own that the chunk threads share; they
   // open each blob, check its chunk against its id and write it (with the main thread opening blobs,
   // a restore went no faster than it could decrypt and decompress on one core). Started now, so that
   // they load while the tree is made.
-  const buffers = Array.from({ length: readers }, () => new SharedArrayBuffer(readerBytes));
+  const buffers = Array.from({ length: concurrency }, () => new SharedArrayBuffer(readerBytes));
   const threads = new ChunkThreads(buffers, input.dedupKey);
   const made: { at: string; k: number }[] = [];
   // Resumed, the tree is as the attempt before left it: what it made is taken as it stands (the
@@ -204,6 +172,39 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
       } else continue;
       made.push({ at, k });
     }
+    const locations = await locating;
+    const wanted = new Map<string, Wanted>();
+    const written = input.written ?? new Set<string>();
+    // Per file, its chunk writes still to do: at 0, the file is whole.
+    const pending = fileEntries.map(() => 0);
+    for (const [file, k] of fileEntries.entries()) {
+      const entry = manifest.entries[k]!;
+      let at = 0;
+      for (const id of entry.chunks!) {
+        const location = locations.get(id);
+        if (!location) throw new FormatV2Error('chunk_missing', `chunk ${id} of ${entry.path} is in no pack`);
+        if (!written.has(id)) {
+          let w = wanted.get(id);
+          if (!w) wanted.set(id, (w = { id, location, targets: [] }));
+          w.targets.push({ file, at });
+          pending[file]!++;
+        }
+        at += location.rawLength;
+      }
+      if (at !== entry.size)
+        throw new FormatV2Error(
+          'corrupt_framing',
+          `the chunks of ${entry.path} make ${at} bytes, not ${entry.size}`,
+        );
+    }
+
+    const byPack = new Map<string, Wanted[]>();
+    for (const w of wanted.values()) {
+      const list = byPack.get(w.location.packId) ?? [];
+      list.push(w);
+      byPack.set(w.location.packId, list);
+    }
+    const readers = Math.min(concurrency, byPack.size);
     entriesDone =
       manifest.entries.length -
       pending.filter((n) => n > 0).length -
