@@ -49,7 +49,14 @@ export type Db = Kysely<Database>;
 const endTimeoutSeconds = 5;
 
 export function createDb(databaseUrl: string, options: { max?: number } = {}): Db {
-  const client = postgres(databaseUrl, { max: options.max ?? 10, onnotice: () => {}, connect_timeout: 10 });
+  const client = postgres(databaseUrl, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    connect_timeout: 10,
+    // No JIT compilation: every query here is short, and a plan costed high on statistics taken while
+    // a table was small (the chunk index after a first backup) was compiled for 90 ms to run for 3.
+    connection: { jit: 'off' },
+  });
   // Kysely's destroy() ends the pool with no timeout, which waits for every connection it ever
   // reserved: after an hour of bench:load an API process, and another day the worker, never got past
   // it on SIGTERM (the cause is not found yet). Bounded, a stopping process exits all the same.
