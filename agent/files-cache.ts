@@ -8,7 +8,8 @@ import { confined } from './confined-path.ts';
 // reads only what changed (docs/FORMAT.md, "Version 2"). It is the agent's own: a server can never
 // open a manifest, and needs none to know what it read last time. Whatever is wrong with the note
 // (missing, damaged, another version) costs one full read, never a wrong snapshot: every chunk it
-// names is confirmed held by the destination before it is referenced.
+// names is confirmed held by the destination before it is referenced, and a changed file's chunks
+// are taken again only once hashed from the bytes read (format/v2/tree-writer.ts).
 
 const cacheSchema = z.strictObject({
   version: z.literal(1),
@@ -20,6 +21,8 @@ const cacheSchema = z.strictObject({
       ctimeNs: z.string(),
       ino: z.string(),
       chunks: z.array(z.string().check(z.regex(/^[0-9a-f]{64}$/))),
+      // Since 2026-12-07; a note without them still spares the unchanged files.
+      lengths: z.optional(z.array(z.int())),
     }),
   ),
 });

@@ -280,6 +280,8 @@ line(
   median(changed.map((c) => c.theirs)),
   `, ${mb(median(changed.map((c) => c.sent)))} stored (each round: ${what})`,
 );
+const each = (side: 'ours' | 'theirs') => changed.map((c) => c[side].toFixed(2)).join(', ');
+console.log(`  each round (s): strackt ${each('ours')}; restic ${each('theirs')}`);
 console.log(`  machine CPU (core-seconds) during the last round, ${cpuOfLast}`);
 const ours = await storedBytes(`strackt/${team.id}/`);
 const theirs = await storedBytes('restic/');

@@ -80,6 +80,8 @@ export const hostTasks = {
         filesRead: count,
         filesUnchanged: count,
         bytesRead: count,
+        // Sent by agents since 2026-12-07.
+        bytesInPlace: z.optional(count),
         chunksStored: count,
         bytesStored: count,
         packs: count,

@@ -37,10 +37,11 @@ function captureNote(c: HostTaskResult<'captureSnapshot'>): string {
 /** The same for format 2, and what deduplication spared: files not read, bytes not sent. */
 function dedupCaptureNote(c: HostTaskResult<'captureDedupSnapshot'>): string {
   const methods = Object.entries(c.methods).map(([volume, method]) => `${volume} ${method}`);
-  const { filesRead, filesUnchanged, bytesRead, bytesStored, packs } = c.figures;
+  const { filesRead, filesUnchanged, bytesRead, bytesInPlace, bytesStored, packs } = c.figures;
+  const inPlace = bytesInPlace ? `, ${bytesInPlace} of them chunks found in place` : '';
   return (
     `held ${c.frozenMs} ms${methods.length ? `; ${methods.join(', ')}` : ''}; ` +
-    `${filesRead} files read (${bytesRead} bytes), ${filesUnchanged} unchanged; ` +
+    `${filesRead} files read (${bytesRead} bytes${inPlace}), ${filesUnchanged} unchanged; ` +
     `${bytesStored} bytes new in ${packs} packs`
   );
 }

@@ -94,16 +94,18 @@ export class ChunkPacker {
    * Asks ahead about chunks likely to come again: a changed file's chunks as the previous capture cut
    * it, while the file is read. Those the destination holds become known, so a batch made of them is
    * packed without a question of its own, a round trip that the reading would otherwise wait on
-   * (asked only once the batch before it is hashed, answered while this one fills).
+   * (asked only once the batch before it is hashed, answered while this one fills). Resolves once
+   * they are known.
    */
-  expect(ids: string[]): void {
+  expect(ids: string[]): Promise<void> {
     const ask = [...new Set(ids)].filter((id) => !this.known.has(id));
-    if (!ask.length) return;
+    if (!ask.length) return Promise.resolve();
     const answer = this.store.needed(ask).then((needed) => {
       for (const id of ask) if (!needed.has(id)) this.known.add(id);
     });
     this.expected = Promise.all([this.expected, answer]).then(() => {});
     this.expected.catch(() => {}); // awaited by the next batch's question, which fails with it
+    return answer;
   }
 
   /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createCipheriv } from 'node:crypto';
-import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 // First: it loads the API, whose zod must be extended for OpenAPI before any schema is made.
@@ -137,5 +137,36 @@ describe('format-2 capture', () => {
         ),
         path,
       );
+  });
+
+  it("hashes a changed database file's unchanged chunks in place, its note kept on disk", async () => {
+    const large = join(runtime.volumePath(ids.env, 'data'), 'base/large');
+    const bytes = 24 * 1024 * 1024;
+    await writeFile(large, noise(bytes, 5));
+    const first = await capture();
+    assert.equal(first.result.figures.bytesInPlace, 0);
+
+    // Pages written in the middle, as a database writes them: the agent's note of the capture before
+    // (read back from its file) gives the chunks the file had, and only the one written is cut.
+    const fd = await open(large, 'r+');
+    await fd.write(noise(16 * 1024, 6), 0, 16 * 1024, 11 * 1024 * 1024 + 4096);
+    await fd.close();
+    const second = await capture();
+    assert.equal(second.result.figures.filesRead, 1);
+    assert.ok(
+      second.result.figures.bytesInPlace >= bytes - 3 * 1024 * 1024,
+      JSON.stringify(second.result.figures),
+    );
+    assert.ok(second.result.figures.bytesStored < 3 * 1024 * 1024, JSON.stringify(second.result.figures));
+
+    const restored = await restoreWithKitV2({
+      bucket: ids.bucket,
+      teamPrefix: `strackt/${ids.team}`,
+      secretKey,
+      environmentId: ids.env,
+      snapshotId: second.snapshotId,
+      work: join(dir, 'kit-in-place'),
+    });
+    assert.deepEqual(await readFile(join(restored, 'data/base/large')), await readFile(large));
   });
 });

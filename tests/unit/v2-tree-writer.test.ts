@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
-import { appendFile, link, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  link,
+  mkdir,
+  mkdtemp,
+  open,
+  readFile,
+  rm,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,7 +20,12 @@ import { generateTeamKey } from '../../format/team-key.ts';
 import { dedupKeyOf } from '../../format/v2/chunk-id.ts';
 import type { ManifestV2Entry } from '../../format/v2/manifest-v2.ts';
 import { readPack } from '../../format/v2/pack-reader.ts';
-import { writeTree, type ChunkStore, type TreeWriterInput } from '../../format/v2/tree-writer.ts';
+import {
+  writeTree,
+  type CachedFile,
+  type ChunkStore,
+  type TreeWriterInput,
+} from '../../format/v2/tree-writer.ts';
 
 const team = generateTeamKey();
 const dedupKey = dedupKeyOf(team.secretKey);
@@ -151,6 +167,118 @@ describe('writeTree', () => {
     } finally {
       await rm(path);
     }
+  });
+
+  describe('a changed file with the chunks it had', () => {
+    let own: string;
+    const path = () => join(own, 'v/db');
+    const capture = (store: ChunkStore, previous?: TreeWriterInput['previous']) =>
+      writeTree({ root: () => own, volumes: ['v'], dedupKey, publicKey: team.publicKey, store, previous });
+    const chunks = (w: { entries: ManifestV2Entry[] }) => w.entries.find((e) => e.path === 'v/db')!.chunks!;
+    /** The second capture of the changed file beside a capture of it from nothing, on another store. */
+    const changedBeside = async (
+      change: () => Promise<void>,
+      note = (files: Map<string, CachedFile>) => files,
+    ) => {
+      await writeFile(path(), noise(24 * 1024 * 1024, 21));
+      const store = new MemoryStore();
+      const first = await capture(store);
+      await change();
+      const changed = await capture(store, note(first.files));
+      const fresh = await capture(new MemoryStore());
+      assert.deepEqual(
+        store.contentOf(changed.entries.find((e) => e.path === 'v/db')!),
+        await readFile(path()),
+      );
+      return { first, changed, fresh, store };
+    };
+
+    before(async () => {
+      own = await mkdtemp(join(tmpdir(), 'strackt-tree-'));
+      await mkdir(join(own, 'v'));
+    });
+    after(() => rm(own, { recursive: true, force: true }));
+
+    it('takes again those still in place, hashed not cut, and lists the chunks cutting gives', async () => {
+      const { first, changed, fresh } = await changedBeside(async () => {
+        const fd = await open(path(), 'r+');
+        await fd.write(noise(8 * 1024, 22), 0, 8 * 1024, 13 * 1024 * 1024 + 100);
+        await fd.close();
+      });
+      assert.deepEqual(chunks(changed), chunks(fresh));
+      const kept = chunks(changed).filter((id) => chunks(first).includes(id));
+      assert.ok(kept.length >= chunks(first).length - 2, `${kept.length} of ${chunks(first).length} kept`);
+      // All of the file read, most of it only hashed; what changed was cut and stored.
+      assert.equal(changed.figures.bytesRead, 24 * 1024 * 1024);
+      // Every chunk it had again was taken in place: the cutting stopped where they started again.
+      const { lengths } = changed.files.get('v/db')!;
+      const inPlace = chunks(changed).reduce((n, id, k) => n + (kept.includes(id) ? lengths![k]! : 0), 0);
+      assert.equal(changed.figures.bytesInPlace, inPlace);
+      assert.equal(changed.figures.chunksStored, chunks(changed).length - kept.length);
+      assert.deepEqual(
+        changed.files.get('v/db')!.lengths!.reduce((a, b) => a + b),
+        24 * 1024 * 1024,
+      );
+    });
+
+    it('cuts a file appended to from its last chunk, and one cut short where it ends', async () => {
+      const appended = await changedBeside(() => appendFile(path(), noise(64 * 1024, 23)));
+      assert.deepEqual(chunks(appended.changed), chunks(appended.fresh));
+      const lastLength = appended.first.files.get('v/db')!.lengths!.at(-1)!;
+      assert.equal(appended.changed.figures.bytesInPlace, 24 * 1024 * 1024 - lastLength);
+
+      const truncated = await changedBeside(() => truncate(path(), 20 * 1024 * 1024 + 5));
+      assert.deepEqual(chunks(truncated.changed), chunks(truncated.fresh));
+      assert.ok(truncated.changed.figures.bytesInPlace > 0);
+    });
+
+    it('makes the same snapshot from a wrong note: lengths moved, ids of other chunks', async () => {
+      const wrong = (files: Map<string, CachedFile>) => {
+        const f = files.get('v/db')!;
+        const lengths = [...f.lengths!];
+        [lengths[1], lengths[2]] = [lengths[2]!, lengths[1]!];
+        const ids = [...f.chunks];
+        [ids[5], ids[6]] = [ids[6]!, ids[5]!];
+        ids[9] = ids[0]!;
+        return new Map([['v/db', { ...f, chunks: ids, lengths }]]);
+      };
+      const { changed, fresh } = await changedBeside(() => appendFile(path(), 'x'), wrong);
+      assert.deepEqual(chunks(changed), chunks(fresh));
+      assert.ok(changed.figures.bytesInPlace > 0);
+      const garbled = (files: Map<string, CachedFile>) =>
+        new Map([['v/db', { ...files.get('v/db')!, lengths: [1, -5, 24 * 1024 * 1024] }]]);
+      const second = await changedBeside(() => appendFile(path(), 'y'), garbled);
+      assert.deepEqual(chunks(second.changed), chunks(second.fresh));
+      assert.equal(second.changed.figures.bytesInPlace, 0);
+    });
+
+    it('cuts a file written all over to its end once its checks mostly fail', async () => {
+      // A byte in each of its first 16 MiB: then no check finds its chunk, and the last 8 MiB, which
+      // would be found in place, are cut too, the checks given up after a few.
+      const { changed, fresh } = await changedBeside(async () => {
+        const fd = await open(path(), 'r+');
+        for (let at = 0; at < 16 * 1024 * 1024; at += 1024 * 1024) await fd.write(Buffer.from([1]), 0, 1, at);
+        await fd.close();
+      });
+      assert.deepEqual(chunks(changed), chunks(fresh));
+      assert.equal(changed.figures.bytesInPlace, 0);
+    });
+
+    it('sends again a chunk in place that the destination no longer holds', async () => {
+      await writeFile(path(), noise(24 * 1024 * 1024, 24));
+      const store = new MemoryStore();
+      const first = await capture(store);
+      const lost = chunks(first)[3]!;
+      store.chunks.delete(lost);
+      await appendFile(path(), 'z');
+      const changed = await capture(store, first.files);
+      assert.ok(store.chunks.has(lost));
+      assert.ok(chunks(changed).includes(lost));
+      assert.deepEqual(
+        store.contentOf(changed.entries.find((e) => e.path === 'v/db')!),
+        await readFile(path()),
+      );
+    });
   });
 
   it('stores nothing for the same files of another environment on the destination', async () => {
