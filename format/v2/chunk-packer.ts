@@ -39,6 +39,8 @@ interface Pending {
   id: Promise<string>;
   offset: number;
   length: number;
+  /** False for a check's bytes (check): hashed only, never asked about or packed. */
+  packed: boolean;
 }
 
 /** Fills packs with the chunks the destination lacks, asking about them in batches. */
@@ -77,17 +79,42 @@ export class ChunkPacker {
    * hashed it (wrapped, or awaiting the answer would wait for the hash).
    */
   async add(plain: Buffer): Promise<{ id: Promise<string> }> {
+    const room = await this.room(plain.length);
+    room.set(plain);
+    return { id: this.hash(room, true) };
+  }
+
+  /**
+   * Hashes `length` bytes that `fill` reads into their place (answering how many it read), a chunk
+   * a file had where it may still be, on the threads as add's: answers its id, or undefined if fewer
+   * bytes came. Never asked about or packed, whatever its id: the caller compares it with the one it
+   * expects. Checks are so spread over the threads, with no copy, and bounded as chunks are.
+   */
+  async check(
+    length: number,
+    fill: (into: Buffer) => Promise<number>,
+  ): Promise<{ id: Promise<string> } | undefined> {
+    const room = await this.room(length);
+    return (await fill(room)) === length ? { id: this.hash(room, false) } : undefined;
+  }
+
+  /** The next chunk's place in the batch's arena, `length` bytes (the batch before flushed if full). */
+  private async room(length: number): Promise<Buffer> {
     // A byte before each chunk: its blob's encoding byte is written there when it is sealed.
-    if (this.pending.length >= askBatch || this.pendingBytes + 1 + plain.length > arenaBytes)
-      await this.flush();
+    if (this.pending.length >= askBatch || this.pendingBytes + 1 + length > arenaBytes) await this.flush();
     this.threads ??= new ChunkThreads(this.arenas, this.dedupKey);
     const offset = this.pendingBytes + 1;
-    this.views[this.arena]!.set(plain, offset);
-    const id = this.threads.hash(this.arena, offset, plain.length);
+    return this.views[this.arena]!.subarray(offset, offset + length);
+  }
+
+  /** Hashes the chunk in `room` (room's answer, filled) and adds it to the batch. */
+  private hash(room: Buffer, packed: boolean): Promise<string> {
+    const offset = room.byteOffset;
+    const id = this.threads!.hash(this.arena, offset, room.length);
     id.catch(() => {}); // awaited by the batch's flush, which fails first
-    this.pending.push({ id, offset, length: plain.length });
-    this.pendingBytes = offset + plain.length;
-    return { id };
+    this.pending.push({ id, offset, length: room.length, packed });
+    this.pendingBytes = offset + room.length;
+    return id;
   }
 
   /**
@@ -128,9 +155,10 @@ export class ChunkPacker {
         await expected;
         const fresh: { id: string; offset: number; length: number }[] = [];
         for (const [i, id] of ids.entries()) {
-          if (this.known.has(id)) continue;
+          if (!batch[i]!.packed || this.known.has(id)) continue;
           this.known.add(id);
-          fresh.push({ ...batch[i]!, id });
+          const { offset, length } = batch[i]!;
+          fresh.push({ id, offset, length });
         }
         const needed = fresh.length ? await this.store.needed(fresh.map((p) => p.id)) : new Set();
         return fresh

@@ -5,8 +5,7 @@
 // hashlib (measured side by side); the bytes are the same, checked against libsodium in the tests.
 // Plain JavaScript: the chunk threads (chunk-worker.js) load it without a TypeScript loader.
 //
-//   compress(at, n, t, last)   memory: the state h[0..7] (i64) at 0, then the bytes waiting (the key
-//     block first):
+//   compress(at, n, t, last)   memory: the state h[0..7] (i64) at 0, a key block, then the data
 //     n blocks of 128 bytes from at, t the bytes hashed before them: each block's counter is t plus
 //     128 per block so far, but with last set (and n = 1) the block is the final one and t its
 //     counter as given (every byte hashed, the padding not).
@@ -114,74 +113,43 @@ function compiled() {
 
 const blockBytes = 128;
 const keyAt = 64;
-/**
- * The bytes not yet compressed, from keyAt (the key block first): up to a piece of data copied into
- * the module's one page of memory at a time, and a block more.
- */
-const pendingRoom = blockBytes + 32 * 1024;
+const dataAt = keyAt + blockBytes;
+/** The data is hashed in pieces of this size, copied into the module's one page of memory. */
+const pieceBytes = 32 * 1024;
 
 /**
- * Keyed BLAKE2b-256 with `key` (16 to 64 bytes, as libsodium takes), as libsodium's
- * crypto_generichash(out, data, key) with a 32-byte out, over data given in pieces:
- * update(piece) as the pieces come, then digest(out?) answers the 32 bytes (written into `out` if
- * given) and starts the next message. A capture checking a file's bytes against the chunks it had
- * hashes them as they are read, in whatever pieces the reads give.
+ * A hasher of keyed BLAKE2b-256 with `key` (16 to 64 bytes, as libsodium takes), as libsodium's crypto_generichash(out,
+ * data, key) with a 32-byte out: hash(data, out?) answers the 32 bytes, written into `out` if given.
  */
-export function keyedBlake2bStream(key) {
+export function keyedBlake2b(key) {
   if (key.length < 16 || key.length > 64) throw new RangeError('keyedBlake2b: a key is 16 to 64 bytes');
   const { memory, compress } = new WebAssembly.Instance(compiled()).exports;
   const mem = new Uint8Array(memory.buffer);
-  const view = new DataView(memory.buffer);
   const h0 = [...iv];
   // The parameter block: digest length 32, key length, fanout and depth 1.
   h0[0] ^= 0x01010000n | (BigInt(key.length) << 8n) | 32n;
-  /** Bytes compressed so far, the key block's included. */
-  let counted = 0;
-  /** Bytes waiting from keyAt: the last block is held back until it is known to be the final one. */
-  let pending = 0;
-  const start = () => {
+  const view = new DataView(memory.buffer);
+  return (data, out = new Uint8Array(32)) => {
     for (let i = 0; i < 8; i++) view.setBigUint64(8 * i, h0[i], true);
     mem.fill(0, keyAt, keyAt + blockBytes);
     mem.set(key, keyAt);
-    counted = 0;
-    pending = blockBytes;
-  };
-  /** Compresses every whole block waiting but the last (at least one byte stays for the final). */
-  const compressHeld = () => {
-    const blocks = Math.floor((pending - 1) / blockBytes);
-    if (blocks === 0) return;
-    compress(keyAt, blocks, BigInt(counted), 0);
-    counted += blocks * blockBytes;
-    pending -= blocks * blockBytes;
-    mem.copyWithin(keyAt, keyAt + blocks * blockBytes, keyAt + blocks * blockBytes + pending);
-  };
-  start();
-  return {
-    update(data) {
-      for (let done = 0; done < data.length;) {
-        if (pending === pendingRoom) compressHeld();
-        const n = Math.min(pendingRoom - pending, data.length - done);
-        mem.set(data.subarray(done, done + n), keyAt + pending);
-        pending += n;
-        done += n;
+    if (data.length === 0) compress(keyAt, 1, BigInt(blockBytes), 1);
+    else {
+      compress(keyAt, 1, 0n, 0);
+      let done = 0;
+      // Every block but the last is compressed as it comes; the last one, padded with zeros, is final.
+      for (; data.length - done > pieceBytes; done += pieceBytes) {
+        mem.set(data.subarray(done, done + pieceBytes), dataAt);
+        compress(dataAt, pieceBytes / blockBytes, BigInt(blockBytes + done), 0);
       }
-    },
-    digest(out = new Uint8Array(32)) {
-      compressHeld();
-      mem.fill(0, keyAt + pending, keyAt + blockBytes);
-      compress(keyAt, 1, BigInt(counted + pending), 1);
-      for (let i = 0; i < 32; i++) out[i] = mem[i];
-      start();
-      return out;
-    },
-  };
-}
-
-/** keyedBlake2bStream for data whole: hash(data, out?) answers its 32 bytes. */
-export function keyedBlake2b(key) {
-  const stream = keyedBlake2bStream(key);
-  return (data, out) => {
-    stream.update(data);
-    return stream.digest(out);
+      const rest = data.length - done;
+      const blocks = Math.ceil(rest / blockBytes);
+      mem.set(data.subarray(done), dataAt);
+      mem.fill(0, dataAt + rest, dataAt + blocks * blockBytes);
+      compress(dataAt, blocks - 1, BigInt(blockBytes + done), 0);
+      compress(dataAt + (blocks - 1) * blockBytes, 1, BigInt(blockBytes + data.length), 1);
+    }
+    for (let i = 0; i < 32; i++) out[i] = mem[i];
+    return out;
   };
 }

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { ArchiveError } from '../archive-writer.ts';
 import { askBatch, ChunkPacker } from './chunk-packer.ts';
 import { chunkParams, Chunker } from './chunker.ts';
-import { keyedBlake2bStream } from './keyed-blake2b.js';
 import type { ManifestV2Entry } from './manifest-v2.ts';
 import type { PackEntry } from './pack-layout.ts';
 
@@ -105,13 +104,16 @@ const asksAtOnce = 4;
 /** A changed file of this many chunks (some 16 MiB, a packer's batch) is asked about ahead. */
 const expectedAtLeast = 16;
 /**
- * A changed file's chunks are checked in place while the bytes hashed for checks that failed stay
- * under two chunks' worth and half of those found in place; then it is cut to its end. A chunk found
- * in place costs this thread its hash; one that is not, its hash and then its cut too. Where pages
- * are written all over a file (pgbench's 4,000 transactions touch most MiB of a 3 GiB cluster) the
- * checks would double the hashing, measured: 7.7 s for the benchmark's changed round against 6.3.
+ * A changed file's chunks are checked in place while the bytes hashed for checks that failed (or
+ * were made ahead of one that failed) stay under 8 MiB and half of those found in place; then it is
+ * cut to its end. A chunk found in place costs its hash; one that is not, its hash and then its cut
+ * too. Where pages are written all over a file (pgbench's 4,000 transactions touch most MiB of a
+ * 3 GiB cluster), checking every chunk doubled the hashing: 7.7 s for the benchmark's changed round
+ * against 6.3, measured. The slack lets a file whose first chunk always changes (a header) be checked.
  */
-const checkSlack = 2 * chunkParams.avg;
+const checkSlack = 8 * 1024 * 1024;
+/** Checks made ahead of the one awaited: enough to keep the chunk threads hashing. */
+const checksAhead = 4;
 
 const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -141,6 +143,17 @@ async function* fileBytes(
     // A read still under way must end before its file closes (the consumer may stop early).
     await reading.catch(() => {});
   }
+}
+
+/** Reads `into.length` bytes at `at` into `into`; answers how many there were (fewer at the end). */
+async function readAt(file: FileHandle, into: Buffer, at: number): Promise<number> {
+  let done = 0;
+  while (done < into.length) {
+    const { bytesRead } = await file.read(into, done, into.length - done, at + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
 }
 
 /**
@@ -195,54 +208,14 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
   /** Files read whose chunk ids are still being hashed: each fills its entry in once they are. */
   const hashing: Promise<void>[] = [];
 
-  /** Hashes the chunks a file had, as checkChunk reads them. */
-  const check = keyedBlake2bStream(input.dedupKey);
-  const digest = Buffer.alloc(32);
-
-  /**
-   * Whether the `length` bytes at `at` are still the chunk `id`: read and hashed, not cut. With
-   * `last`, the file must end after them too: a last chunk was cut by the file's end, not its bytes.
-   */
-  const checkChunk = async (file: FileHandle, at: number, length: number, id: string, last: boolean) => {
-    if (last && (await file.read(readBufs[0], 0, 1, at + length)).bytesRead > 0) return false;
-    let [into, spare] = readBufs;
-    let done = 0;
-    let reading: Promise<{ bytesRead: number }> | undefined = file.read(
-      into,
-      0,
-      Math.min(readBytes, length),
-      at,
-    );
-    try {
-      while (reading) {
-        const { bytesRead } = await reading;
-        reading = undefined;
-        // Shorter than the chunk now.
-        if (bytesRead === 0) return false;
-        const got = into.subarray(0, bytesRead);
-        done += bytesRead;
-        if (done < length) {
-          [into, spare] = [spare, into];
-          reading = file.read(into, 0, Math.min(readBytes, length - done), at + done);
-        }
-        check.update(got);
-      }
-      return check.digest(digest).equals(Buffer.from(id, 'hex'));
-    } finally {
-      await reading?.catch(() => {});
-      // Stopped short: the hash begun is dropped, so that the next check starts from nothing.
-      if (done < length) check.digest(digest);
-    }
-  };
-
   /**
    * Reads a file and cuts it into chunks, or, given the chunks it had (`previous`, held chunks known
    * to the packer once `held` resolves), takes each of them again whose bytes are the same at the
    * same place. That is the chunk cutting would give: a cut depends only on the chunk's own bytes,
    * from a start the file's beginning or a cut before, so the same bytes from the same start end at
    * the same cut. Where one differs, the file is cut from there, until a cut falls where one of the
-   * chunks it had started. A database's file with some pages written is hashed once, not also cut
-   * and copied twice; a file appended to is cut only from its last chunk. Every chunk taken is
+   * chunks it had started. A database's file with some pages written is read into place and hashed,
+   * not also copied and cut; a file appended to is cut only from its last chunk. Every chunk taken is
    * hashed from the bytes read: a wrong note costs a cut, never a wrong snapshot.
    */
   const readFile = async (
@@ -264,28 +237,49 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
     let at = 0;
     const handle = await open(source, 'r');
     try {
+      const n = had?.chunks.length ?? 0;
       /** The chunk it had that started at `at`, while there is one. */
       let k = starts ? 0 : undefined;
-      /** Bytes found in place, and hashed by checks that failed. */
+      /** Bytes found in place, and hashed for nothing by checks. */
       let [found, missed] = [0, 0];
       const checking = () => missed <= checkSlack + found / 2;
       if (starts) await previous!.held;
       for (;;) {
-        while (k !== undefined && k < had!.chunks.length && checking()) {
-          const [id, length] = [had!.chunks[k]!, had!.lengths![k]!];
-          // One the destination lacks is cut and sent again.
-          if (!packer.known.has(id)) break;
-          if (!(await checkChunk(handle, at, length, id, k === had!.chunks.length - 1))) {
-            missed += length;
+        // Chunk k onwards checked in order, some ahead of the one awaited: each read into its place
+        // among the packer's chunks and hashed on the threads.
+        const checks: { id: string; length: number; hashed: Promise<string> }[] = [];
+        let [ahead, next] = [k ?? n, at];
+        let issuing = true;
+        while (k !== undefined && k < n) {
+          while (issuing && ahead < n && checks.length < checksAhead && checking()) {
+            const [id, length] = [had!.chunks[ahead]!, had!.lengths![ahead]!];
+            // One the destination lacks is cut and sent again; a last one was cut by the file's end,
+            // so it is only the same if the file still ends there.
+            const ends = async () => (await handle.read(readBufs[0], 0, 1, next + length)).bytesRead === 0;
+            const check =
+              packer.known.has(id) && (ahead < n - 1 || (await ends()))
+                ? await packer.check(length, (into) => readAt(handle, into, next))
+                : undefined;
+            if (!check) issuing = false;
+            else {
+              checks.push({ id, length, hashed: check.id });
+              next += length;
+              ahead++;
+            }
+          }
+          const c = checks.shift();
+          if (!c) break;
+          if ((await c.hashed) !== c.id) {
+            missed += c.length + checks.reduce((bytes, later) => bytes + later.length, 0);
             break;
           }
-          taken(Promise.resolve(id), length);
-          found += length;
-          figures.bytesInPlace += length;
-          at += length;
+          taken(Promise.resolve(c.id), c.length);
+          found += c.length;
+          figures.bytesInPlace += c.length;
+          at += c.length;
           k++;
         }
-        if (k !== undefined && k === had!.chunks.length) break;
+        if (k === n) break;
         k = undefined;
         for await (const chunk of chunker.chunksOf(fileBytes(handle, at, readBufs))) {
           taken((await packer.add(chunk)).id, chunk.length);

@@ -242,9 +242,15 @@ describe('writeTree', () => {
         ids[9] = ids[0]!;
         return new Map([['v/db', { ...f, chunks: ids, lengths }]]);
       };
-      const { changed, fresh } = await changedBeside(() => appendFile(path(), 'x'), wrong);
+      const { first, changed, fresh, store } = await changedBeside(() => appendFile(path(), 'x'), wrong);
       assert.deepEqual(chunks(changed), chunks(fresh));
       assert.ok(changed.figures.bytesInPlace > 0);
+      // The bytes a wrong length had checked are no chunk: never stored.
+      const listed = new Set([...chunks(first), ...chunks(changed)]);
+      assert.deepEqual(
+        [...store.chunks.keys()].filter((id) => !listed.has(id)),
+        [],
+      );
       const garbled = (files: Map<string, CachedFile>) =>
         new Map([['v/db', { ...files.get('v/db')!, lengths: [1, -5, 24 * 1024 * 1024] }]]);
       const second = await changedBeside(() => appendFile(path(), 'y'), garbled);
@@ -253,11 +259,12 @@ describe('writeTree', () => {
     });
 
     it('cuts a file written all over to its end once its checks mostly fail', async () => {
-      // A byte in each of its first 16 MiB: then no check finds its chunk, and the last 8 MiB, which
-      // would be found in place, are cut too, the checks given up after a few.
+      // A byte in each 256 KiB of its first 16 MiB (a chunk is 512 KiB or more): then no check finds
+      // its chunk, and the last 8 MiB, which would be found in place, are cut too, the checks given up
+      // after a few.
       const { changed, fresh } = await changedBeside(async () => {
         const fd = await open(path(), 'r+');
-        for (let at = 0; at < 16 * 1024 * 1024; at += 1024 * 1024) await fd.write(Buffer.from([1]), 0, 1, at);
+        for (let at = 0; at < 16 * 1024 * 1024; at += 256 * 1024) await fd.write(Buffer.from([1]), 0, 1, at);
         await fd.close();
       });
       assert.deepEqual(chunks(changed), chunks(fresh));
