@@ -16,10 +16,12 @@ import {
 import { join } from 'node:path';
 import { EntryRules } from '../entry-rules.ts';
 import { blobOverhead } from './blob.ts';
+import { chunkIdHasher } from './chunk-id.ts';
 import { ChunkThreads } from './chunk-threads.ts';
 import { maxChunkBytes } from './chunker.ts';
 import { FormatV2Error } from './errors.ts';
 import type { ManifestV2 } from './manifest-v2.ts';
+import { readAt } from './read-at.ts';
 
 // Unpacking a version-2 snapshot into a staging folder (docs/FORMAT.md, "Version 2"): the entries are
 // checked by version 1's rules first (nothing is written for a manifest that names a way out of the
@@ -60,7 +62,8 @@ export interface TreeRestoreInput {
   concurrency?: number;
   /**
    * Given when `staging` is an interrupted attempt's, kept: the chunks it wrote at all their targets
-   * and checked. They are not fetched again; the tree is completed where it stands.
+   * and checked. They are not fetched again once read back whole; the tree is completed where it
+   * stands.
    */
   written?: ReadonlySet<string>;
   /**
@@ -115,6 +118,43 @@ function ranges(blobs: Wanted[]): Wanted[][] {
   return out;
 }
 
+/**
+ * Of the chunks a journal names, those still whole at every place they were written. A journal
+ * names chunks written, not chunks on disk: after a machine lost power, the journal's last records
+ * may have been kept and not the bytes they name. So each is read back and hashed before it is
+ * trusted; one that is not whole is fetched again (a resume only, at a local read and hash a chunk).
+ */
+async function stillWritten(
+  input: TreeRestoreInput,
+  handles: FileHandle[],
+  locations: Map<string, ChunkLocation>,
+): Promise<Set<string>> {
+  const written = new Set(input.written ?? []);
+  if (!written.size) return written;
+  const hash = chunkIdHasher(input.dedupKey);
+  let buffer = Buffer.alloc(0);
+  const files = input.manifest.entries.filter((e) => e.type === 'file');
+  for (const [file, entry] of files.entries()) {
+    let at = 0;
+    for (const id of entry.chunks!) {
+      const length = locations.get(id)?.rawLength;
+      // One in no pack fails the unpack below, as a fresh one would.
+      if (length === undefined || length > maxChunkBytes) break;
+      if (written.has(id)) {
+        if (buffer.length < length) buffer = Buffer.allocUnsafe(length);
+        const bytes = buffer.subarray(0, length);
+        if (
+          (await readAt(handles[file]!, bytes, at)) !== length ||
+          !hash(bytes).equals(Buffer.from(id, 'hex'))
+        )
+          written.delete(id);
+      }
+      at += length;
+    }
+  }
+  return written;
+}
+
 export async function restoreTree(input: TreeRestoreInput): Promise<{ files: number; bytes: number }> {
   const { manifest, staging, source } = input;
   const rules = new EntryRules(new Set(manifest.volumes.map((v) => v.name)));
@@ -152,7 +192,7 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
   // staging is this agent's alone), a file's bytes already written kept.
   const resume = input.written !== undefined;
   const createFlags =
-    constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (resume ? 0 : constants.O_EXCL);
+    constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | (resume ? 0 : constants.O_EXCL);
   const makeDirectory = (at: string) =>
     mkdir(at, { mode: 0o700 }).catch(async (err: NodeJS.ErrnoException) => {
       if (!(resume && err.code === 'EEXIST' && (await lstat(at)).isDirectory())) throw err;
@@ -174,7 +214,7 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
     }
     const locations = await locating;
     const wanted = new Map<string, Wanted>();
-    const written = input.written ?? new Set<string>();
+    const written = await stillWritten(input, handles, locations);
     // Per file, its chunk writes still to do: at 0, the file is whole.
     const pending = fileEntries.map(() => 0);
     for (const [file, k] of fileEntries.entries()) {

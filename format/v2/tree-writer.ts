@@ -6,6 +6,7 @@ import { askBatch, ChunkPacker } from './chunk-packer.ts';
 import { chunkParams, Chunker } from './chunker.ts';
 import type { ManifestV2Entry } from './manifest-v2.ts';
 import type { PackEntry } from './pack-layout.ts';
+import { readAt } from './read-at.ts';
 
 // The version-2 capture of a tree of volumes (docs/FORMAT.md, "Version 2"): walked in the order GNU
 // tar's --sort=name gives version 1, each regular file cut into chunks, each chunk the destination
@@ -143,17 +144,6 @@ async function* fileBytes(
     // A read still under way must end before its file closes (the consumer may stop early).
     await reading.catch(() => {});
   }
-}
-
-/** Reads `into.length` bytes at `at` into `into`; answers how many there were (fewer at the end). */
-async function readAt(file: FileHandle, into: Buffer, at: number): Promise<number> {
-  let done = 0;
-  while (done < into.length) {
-    const { bytesRead } = await file.read(into, done, into.length - done, at + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done;
 }
 
 /**
