@@ -87,8 +87,8 @@ export const unpackedBytesV2 = (m: ManifestV2) => m.entries.reduce((sum, e) => s
  * hour, so they are asked for shortly before use rather than all at the start.
  */
 class RestorePacks implements PackSource {
-  /** Packs in the order the restorer reads them (its chunks' first use), and how far access was asked. */
-  private readonly order: string[] = [];
+  /** Packs in the order the restorer reads them (its plan), and how far access was asked. */
+  private order: string[] = [];
   private asked = 0;
   private readonly access = new Map<string, Promise<PackAccess>>();
   private readonly keys: Buffer[] = [];
@@ -106,14 +106,13 @@ class RestorePacks implements PackSource {
 
   async locate(chunkIds: string[]): Promise<Map<string, ChunkLocation>> {
     const places = await this.deps.controlPlane.locateRestoreChunks(this.operationId, chunkIds);
-    const found = new Map(places.map(({ chunkId, ...at }) => [chunkId, at]));
-    const seen = new Set<string>();
-    for (const id of chunkIds) {
-      const packId = found.get(id)?.packId;
-      if (packId && !seen.has(packId)) this.order.push(packId);
-      if (packId) seen.add(packId);
-    }
-    return found;
+    return new Map(places.map(({ chunkId, ...at }) => [chunkId, at]));
+  }
+
+  /** A resumed restore's plan leaves out the packs whose chunks are all written: no access asked. */
+  plan(packIds: string[]): void {
+    this.order = packIds;
+    this.asked = 0;
   }
 
   private accessOf(packId: string): Promise<PackAccess> {

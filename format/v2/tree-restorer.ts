@@ -46,6 +46,11 @@ export interface PackSource {
   locate(chunkIds: string[]): Promise<Map<string, ChunkLocation>>;
   dataKey(packId: string): Promise<Buffer>;
   /**
+   * Told before any pack is read: the packs the unpack reads, in the order it reads them (a resumed
+   * unpack's, only those holding chunks still to write).
+   */
+  plan?(packIds: string[]): void;
+  /**
    * Bytes [start, end) of the pack object, at the start of `into` (large enough) if the source can:
    * the caller's again once they are opened.
    */
@@ -244,6 +249,7 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
       list.push(w);
       byPack.set(w.location.packId, list);
     }
+    source.plan?.([...byPack.keys()]);
     const readers = Math.min(concurrency, byPack.size);
     entriesDone =
       manifest.entries.length -

@@ -36,6 +36,8 @@ class MemoryPacks implements ChunkStore, PackSource {
   readonly packs = new Map<string, Buffer>();
   readonly index = new Map<string, ChunkLocation>();
   readonly reads: { packId: string; start: number; end: number }[] = [];
+  /** The packs each unpack said it would read. */
+  readonly plans: string[][] = [];
 
   async needed(ids: string[]) {
     return new Set(ids.filter((id) => !this.index.has(id)));
@@ -51,6 +53,10 @@ class MemoryPacks implements ChunkStore, PackSource {
         length: e.length,
         rawLength: e.rawLength,
       });
+  }
+
+  plan(packIds: string[]) {
+    this.plans.push(packIds);
   }
 
   async locate(ids: string[]) {
@@ -159,12 +165,13 @@ describe('restoreTree', () => {
     const store = new MemoryPacks();
     const manifest = await snapshot(store, large);
     const at = await staging();
-    // The first attempt stops at its third read, as an agent killed mid-fetch would.
+    // The first attempt stops at its fifth read, as an agent killed mid-fetch would: its first packs
+    // are written whole by then.
     const failing: PackSource = {
       locate: (ids) => store.locate(ids),
       dataKey: (id) => store.dataKey(id),
       read: async (id, start, end) => {
-        if (store.reads.length === 2) throw new Error('killed');
+        if (store.reads.length === 4) throw new Error('killed');
         return store.read(id, start, end);
       },
     };
@@ -193,7 +200,7 @@ describe('restoreTree', () => {
     );
     const before = new Set(written);
     // The machine lost power: the journal kept a record whose chunk's bytes never reached the disk.
-    const lost = written[0]!;
+    const lost = written.at(-1)!;
     const place = manifest.entries
       .filter((e) => e.type === 'file')
       .flatMap((e) => {
@@ -237,6 +244,13 @@ describe('restoreTree', () => {
         `${r.packId}:${r.start} holds only chunks written before`,
       );
     }
+    // Only the packs holding chunks still to write were planned (the agent asks access for those).
+    const toWrite = manifest.entries.flatMap((e) => e.chunks ?? []).filter((id) => !trusted.has(id));
+    assert.deepEqual(new Set(store.plans.at(-1)), new Set(toWrite.map((id) => store.index.get(id)!.packId)));
+    assert.ok(
+      store.plans.at(-1)!.length < store.packs.size,
+      'a pack whose chunks were all written is left out',
+    );
     const lostAt = store.index.get(lost)!;
     assert.ok(
       store.reads.some(
