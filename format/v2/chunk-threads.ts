@@ -122,7 +122,11 @@ export class ChunkThreads {
     const job = this.nextJob++;
     return new Promise((resolve, reject) => {
       this.jobs.set(job, { resolve, reject });
-      this.threads[job % this.threads.length]!.postMessage({ ...message, job });
+      // A data key goes as a copy of its own: cloned, a view into a pooled Buffer takes the whole
+      // slab with it. The message's clone is the thread's to wipe once the job is done; this one now.
+      const key = message.key instanceof Uint8Array ? Uint8Array.from(message.key) : undefined;
+      this.threads[job % this.threads.length]!.postMessage({ ...message, ...(key && { key }), job });
+      key?.fill(0);
     });
   }
 

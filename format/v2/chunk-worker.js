@@ -66,7 +66,16 @@ function schedule() {
   setImmediate(() => {
     scheduled = false;
     const m = hashes.shift() ?? seals.shift() ?? frames.shift();
-    if (m) jobs[m.t](m, arenas[m.arena].subarray(m.offset, m.offset + m.length));
+    try {
+      if (m) jobs[m.t](m, arenas[m.arena].subarray(m.offset, m.offset + m.length));
+    } finally {
+      // A seal's or an open's data key, the message's own copy (of its own buffer, see
+      // chunk-threads.ts), and the stream state derived from it: wiped once the job is done.
+      if (m?.key) {
+        new Uint8Array(m.key.buffer).fill(0);
+        state.fill(0);
+      }
+    }
     if (hashes.length || seals.length || frames.length) schedule();
     // Between two jobs: the one place where stopping cannot cut a call short.
     else if (closing) port.close();
@@ -93,7 +102,7 @@ function open({ job, key, id: expected, rawLength, targets }, blob) {
   // whole ciphertext's tag before it decrypts, and a thread's own message buffer was as large as the
   // largest blob it ever opened.
   const m = blob.subarray(header + 1, blob.length - abytes + 1);
-  sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, blob.subarray(0, header), Buffer.from(key));
+  sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, blob.subarray(0, header), keyOf(key));
   try {
     sodium.crypto_secretstream_xchacha20poly1305_pull(
       state,
@@ -142,6 +151,9 @@ function open({ job, key, id: expected, rawLength, targets }, blob) {
   port.postMessage({ job, id: expected });
 }
 
+/** A job's data key as libsodium takes it: a view of the message's own copy, no other. */
+const keyOf = (key) => Buffer.from(key.buffer, key.byteOffset, key.length);
+
 /** The scratch buffer `name`, `length` bytes of it, grown to the largest asked (chunks vary). */
 function room(name, length) {
   if (buffers[name].length < length) buffers[name] = Buffer.allocUnsafe(length);
@@ -154,7 +166,7 @@ function seal({ job, arena, offset, length, size, key, id: chunkId, out }) {
   const m = arenas[arena].subarray(offset - 1, offset + (size > 0 ? size : length));
   m[0] = size > 0 ? 1 : 0;
   const blob = arenas[out.arena].subarray(out.at, out.at + header + m.length + abytes);
-  sodium.crypto_secretstream_xchacha20poly1305_init_push(state, blob.subarray(0, header), Buffer.from(key));
+  sodium.crypto_secretstream_xchacha20poly1305_init_push(state, blob.subarray(0, header), keyOf(key));
   sodium.crypto_secretstream_xchacha20poly1305_push(
     state,
     blob.subarray(header),

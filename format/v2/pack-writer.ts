@@ -84,6 +84,9 @@ export class PackWriter {
       this.preamble,
       TAG_FINAL,
     );
+    // The index was the key's last use: every blob is sealed before it (the caller's too).
+    state.fill(0);
+    this.dataKey.fill(0);
     this.emit(sealed);
     this.emit(encodeTrailer(sealed.length));
     this.size += sealed.length + 12;

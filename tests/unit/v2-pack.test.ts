@@ -19,10 +19,13 @@ function pack(items = chunks, publicKey = team.publicKey) {
   const parts: Buffer[] = [];
   const writer = new PackWriter(publicKey, (b) => parts.push(Buffer.from(b)));
   for (const c of items) writer.add(chunkIdOf(dedupKey, c), c);
+  const dataKey = Buffer.from(writer.dataKey);
   const entries = writer.finish();
+  // Finished, the writer holds its data key no longer.
+  assert.deepEqual(writer.dataKey, Buffer.alloc(dataKey.length));
   const bytes = Buffer.concat(parts);
   assert.equal(bytes.length, writer.bytes);
-  return { bytes, entries, dataKey: writer.dataKey };
+  return { bytes, entries, dataKey };
 }
 
 const fails = (kind: FormatV2ErrorKind) => (err: unknown) => {
