@@ -5,8 +5,7 @@ import type { SnapshotMethod } from '../common/host-tasks.ts';
 import { transferred, type Logger } from '../common/log.ts';
 import { newDataKey } from '../format/data-key.ts';
 import { keyIdOf } from '../format/team-key.ts';
-import { chunkParams } from '../format/v2/chunker.ts';
-import { sealManifestV2, type ManifestV2 } from '../format/v2/manifest-v2.ts';
+import { manifestChunking, sealManifestV2, type ManifestV2 } from '../format/v2/manifest-v2.ts';
 import { writeTree, type TreeWritten } from '../format/v2/tree-writer.ts';
 import { confined } from './confined-path.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
@@ -146,7 +145,7 @@ export async function captureDedupSnapshot(
     keyId: keyIdOf(publicKey).toString('hex'),
     services: spec.services.map((s) => ({ name: s.name, volumes: s.volumes })),
     volumes: tree.volumes,
-    chunking: chunkParams,
+    chunking: manifestChunking,
     entries: tree.entries,
   };
   // Referenced before the manifest is stored: a listed snapshot never names a chunk collection may drop.

@@ -11,8 +11,14 @@ import { confined } from './confined-path.ts';
 // names is confirmed held by the destination before it is referenced, and a changed file's chunks
 // are taken again only once hashed from the bytes read (format/v2/tree-writer.ts).
 
+/**
+ * 2 since the chunk ids became HMAC-SHA-256: a note of version 1 names keyed BLAKE2b ids, which a
+ * capture would find held (the destination still has their chunks) and reference beside the new ones.
+ */
+const version = 2;
+
 const cacheSchema = z.strictObject({
-  version: z.literal(1),
+  version: z.literal(version),
   files: z.record(
     z.string(),
     z.strictObject({
@@ -53,6 +59,6 @@ export async function saveFilesCache(
 ): Promise<void> {
   const path = pathOf(capturesRoot, environmentId);
   await mkdir(dirname(path), { recursive: true });
-  await writeFile(`${path}.tmp`, JSON.stringify({ version: 1, files: Object.fromEntries(files) }));
+  await writeFile(`${path}.tmp`, JSON.stringify({ version, files: Object.fromEntries(files) }));
   await rename(`${path}.tmp`, path);
 }

@@ -148,7 +148,7 @@ console.log(
   ).toFixed(0)} MB/s`,
 );
 console.log(
-  `keyed BLAKE2b-256 of the chunks: ${mbps(
+  `chunk ids (HMAC-SHA-256) of the chunks: ${mbps(
     size,
     best(() => cuts(random, oneMiB).forEach((c) => chunkIdOf(key, c))),
   ).toFixed(0)} MB/s (chunk + hash)`,

@@ -13,6 +13,7 @@
 # "strackt-assemble-v2: <kind>: <message>".
 
 import hashlib
+import hmac
 import importlib.util
 import json
 import os
@@ -111,7 +112,7 @@ def open_blob(path, data_key, dedup_key, chunk_id, offset, length, raw):
         plain = done.stdout
     else:
         raise Failure("corrupt_framing", f"{path}: blob {chunk_id.hex()}: unknown encoding {message[0]}")
-    if len(plain) != raw or hashlib.blake2b(plain, digest_size=32, key=dedup_key).digest() != chunk_id:
+    if len(plain) != raw or hmac.new(dedup_key, plain, hashlib.sha256).digest() != chunk_id:
         raise Failure("chunk_mismatch", f"{path}: blob {chunk_id.hex()} holds other content than its id")
     return plain
 
@@ -178,6 +179,9 @@ def open_manifest(path, key_file):
         raise Failure("bad_manifest", f"{path}: not a zstd-compressed JSON manifest")
     if manifest.get("format") != "strackt-snapshot" or manifest.get("formatVersion") != 2:
         raise Failure("bad_manifest", f"{path} is not a version 2 strackt manifest")
+    scheme = manifest.get("chunking", {}).get("id")
+    if scheme != "hmac-sha256":
+        raise Failure("bad_manifest", f"{path}: chunk ids of scheme {scheme!r}, not hmac-sha256")
     return manifest
 
 

@@ -1,7 +1,7 @@
 import sodium from 'sodium-native';
 import { ABYTES, HEADERBYTES, STATEBYTES, TAG_FINAL } from '../secretstream.ts';
 import { zstd } from '../zstd-binding.ts';
-import { chunkIdHasher } from './chunk-id.ts';
+import { chunkIdOf } from './chunk-id.ts';
 import { maxChunkBytes } from './chunker.ts';
 import { FormatV2Error } from './errors.ts';
 
@@ -103,16 +103,12 @@ export class BlobOpener {
   /** The sealed message, reused when the chunk is decoded into a buffer of the caller's. */
   private scratch = Buffer.allocUnsafe(0);
 
-  private readonly chunkIdOf: ((plaintext: Uint8Array) => Buffer) | undefined;
-
   /**
    * @param dedupKey when given, the plaintext's keyed hash must equal the id: a blob authenticates
    *   against its pack's data key, which any holder of the team public key can make, so only this
    *   proves the content is the chunk the manifest names.
    */
-  constructor(dedupKey?: Buffer) {
-    this.chunkIdOf = dedupKey && chunkIdHasher(dedupKey);
-  }
+  constructor(private readonly dedupKey?: Buffer) {}
 
   /**
    * The chunk, in a buffer of its own, or decoded into `into` (a chunk larger than it fails as
@@ -143,7 +139,7 @@ export class BlobOpener {
     }
     if (this.tag[0] !== TAG_FINAL) throw new FormatV2Error('blob_altered', `blob ${hex(id)} is not final`);
     const plain = this.decode(id, message, into);
-    if (this.chunkIdOf && !this.chunkIdOf(plain).equals(id))
+    if (this.dedupKey && !chunkIdOf(this.dedupKey, plain).equals(id))
       throw new FormatV2Error('chunk_mismatch', `blob ${hex(id)} holds other content than its id says`);
     return plain;
   }

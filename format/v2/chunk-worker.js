@@ -27,7 +27,7 @@ import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setImmediate } from 'node:timers';
 import { parentPort, workerData } from 'node:worker_threads';
-import { keyedBlake2b } from './keyed-blake2b.js';
+import { chunkIdOf } from './chunk-id-hash.js';
 
 const port = parentPort;
 const require = createRequire(import.meta.url);
@@ -36,8 +36,7 @@ const zstd = require('zstd-napi/binding');
 const cctx = new zstd.CCtx();
 const dctx = new zstd.DCtx();
 const arenas = workerData.arenas.map((sab) => Buffer.from(sab));
-const chunkIdOf = keyedBlake2b(workerData.dedupKey);
-const id = Buffer.alloc(32);
+const { dedupKey } = workerData;
 let scratch = Buffer.allocUnsafe(0);
 const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
 const header = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
@@ -83,8 +82,7 @@ function schedule() {
 }
 
 function hash({ job }, plain) {
-  chunkIdOf(plain, id);
-  port.postMessage({ job, id: id.toString('hex') });
+  port.postMessage({ job, id: chunkIdOf(dedupKey, plain).toString('hex') });
 }
 
 /**
@@ -138,8 +136,7 @@ function open({ job, key, id: expected, rawLength, targets }, blob) {
   } else if (m[0] !== 0) return refuse('corrupt_framing', `blob ${short}: unknown encoding ${m[0]}`);
   if (plain.length !== rawLength)
     return refuse('corrupt_framing', `chunk ${expected} has another size than indexed`);
-  chunkIdOf(plain, id);
-  if (id.toString('hex') !== expected)
+  if (chunkIdOf(dedupKey, plain).toString('hex') !== expected)
     return refuse('chunk_mismatch', `blob ${short} holds other content than its id says`);
   try {
     for (const { fd, at } of targets)

@@ -1,5 +1,5 @@
 import { gear, masks, type ChunkParams } from './gear.ts';
-import { leb, name, preamble, section, vec } from './wasm-encoding.js';
+import { leb, name, preamble, section, vec } from './wasm-encoding.ts';
 
 // The chunker's scan for a cut, in WebAssembly over a buffer in the module's memory: the same rule as
 // cutFrom (chunker.ts, the reference, and docs/FORMAT.md), three times as fast as V8 made that loop

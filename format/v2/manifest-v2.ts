@@ -6,6 +6,8 @@ import { EncryptStream } from '../container-sealer.ts';
 import type { KeySource } from '../data-key.ts';
 import { manifestSchema, maxManifestEntries } from '../manifest-schema.ts';
 import { zstd } from '../zstd-binding.ts';
+import { chunkIdScheme } from './chunk-id.ts';
+import { chunkParams } from './chunker.ts';
 import { FormatV2Error } from './errors.ts';
 
 // The version-2 manifest (docs/FORMAT.md, "Manifest, version 2"): v1's, less the data object, each
@@ -31,7 +33,9 @@ const bytes = z.int().check(z.minimum(1), z.maximum(2 ** 30));
 export const manifestV2Schema = z
   .extend(z.omit(manifestSchema, { formatVersion: true, entries: true, data: true }), {
     formatVersion: z.literal(2),
-    chunking: z.strictObject({ min: bytes, avg: bytes, max: bytes }),
+    // The chunk ids' scheme, named: ids made any other way (format 2's first, keyed BLAKE2b) would
+    // fail every chunk's check, where this says at once which it is.
+    chunking: z.strictObject({ min: bytes, avg: bytes, max: bytes, id: z.literal(chunkIdScheme) }),
     entries: z.array(entry).check(z.maxLength(maxManifestEntries)),
   })
   .check(
@@ -57,6 +61,11 @@ export const manifestV2Schema = z
   );
 
 export type ManifestV2 = z.infer<typeof manifestV2Schema>;
+/** What every capture writes: the chunker's parameters and the chunk ids' scheme. */
+export const manifestChunking: Readonly<ManifestV2['chunking']> = Object.freeze({
+  ...chunkParams,
+  id: chunkIdScheme,
+});
 export type ManifestV2Entry = ManifestV2['entries'][number];
 
 export function parseManifestV2(value: unknown): ManifestV2 {

@@ -16,7 +16,7 @@ import {
 import { join } from 'node:path';
 import { EntryRules } from '../entry-rules.ts';
 import { blobOverhead } from './blob.ts';
-import { chunkIdHasher } from './chunk-id.ts';
+import { chunkIdOf } from './chunk-id.ts';
 import { ChunkThreads } from './chunk-threads.ts';
 import { maxChunkBytes } from './chunker.ts';
 import { FormatV2Error } from './errors.ts';
@@ -136,7 +136,6 @@ async function stillWritten(
 ): Promise<Set<string>> {
   const written = new Set(input.written ?? []);
   if (!written.size) return written;
-  const hash = chunkIdHasher(input.dedupKey);
   let buffer = Buffer.alloc(0);
   const files = input.manifest.entries.filter((e) => e.type === 'file');
   for (const [file, entry] of files.entries()) {
@@ -150,7 +149,7 @@ async function stillWritten(
         const bytes = buffer.subarray(0, length);
         if (
           (await readAt(handles[file]!, bytes, at)) !== length ||
-          !hash(bytes).equals(Buffer.from(id, 'hex'))
+          !chunkIdOf(input.dedupKey, bytes).equals(Buffer.from(id, 'hex'))
         )
           written.delete(id);
       }

@@ -13,9 +13,9 @@ import { snapshotObjectKeys } from '../../format/manifest.ts';
 import { keyIdOf, parsePrintableSecretKey, publicKeyOf } from '../../format/team-key.ts';
 import { zstd } from '../../format/zstd-binding.ts';
 import { chunkIdOf, dedupKeyOf } from '../../format/v2/chunk-id.ts';
-import { chunkParams, cutPoint } from '../../format/v2/chunker.ts';
+import { cutPoint } from '../../format/v2/chunker.ts';
 import { gear } from '../../format/v2/gear.ts';
-import { sealManifestV2, type ManifestV2 } from '../../format/v2/manifest-v2.ts';
+import { manifestChunking, sealManifestV2, type ManifestV2 } from '../../format/v2/manifest-v2.ts';
 import {
   encodeIndex,
   encodePreamble,
@@ -152,7 +152,7 @@ const manifest: ManifestV2 = {
   sourceServerId: 'srv_vector',
   createdAt: '2026-12-05T00:00:00.000Z',
   keyId: keyIdOf(publicKey).toString('hex'),
-  chunking: chunkParams,
+  chunking: manifestChunking,
   services: [{ name: 'app', volumes: ['data'] }],
   volumes: [
     {

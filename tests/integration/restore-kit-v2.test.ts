@@ -11,8 +11,8 @@ import { promisify } from 'node:util';
 import { newDataKey } from '../../format/data-key.ts';
 import { keyIdOf, generateTeamKey, printableSecretKey } from '../../format/team-key.ts';
 import { chunkIdOf, dedupKeyOf } from '../../format/v2/chunk-id.ts';
-import { chunkParams, Chunker } from '../../format/v2/chunker.ts';
-import { sealManifestV2, type ManifestV2 } from '../../format/v2/manifest-v2.ts';
+import { Chunker } from '../../format/v2/chunker.ts';
+import { manifestChunking, sealManifestV2, type ManifestV2 } from '../../format/v2/manifest-v2.ts';
 import { newPackId, packObjectKey } from '../../format/v2/pack-layout.ts';
 import { PackWriter } from '../../format/v2/pack-writer.ts';
 
@@ -146,7 +146,7 @@ describe('strackt-assemble-v2.py', () => {
       sourceServerId: 'srv_vector',
       createdAt: '2026-12-05T00:00:00.000Z',
       keyId: keyIdOf(team.publicKey).toString('hex'),
-      chunking: chunkParams,
+      chunking: manifestChunking,
       services: [{ name: 'app', volumes: ['vol'] }],
       volumes: [
         { name: 'vol', entries: 1604, bytes: [big, text, ...small].reduce((n, b) => n + b.length, 0) },
@@ -170,5 +170,13 @@ describe('strackt-assemble-v2.py', () => {
     assert.deepEqual(readFileSync(join(dest, 'vol/big.bin')), big);
     assert.deepEqual(readFileSync(join(dest, 'vol/log.txt')), text);
     assert.deepEqual(readFileSync(join(dest, 'vol/small/1599')), small[1599]);
+
+    // A manifest naming ids of another scheme (format 2's first: keyed BLAKE2b) is refused as such.
+    const other = { ...manifest, chunking: { ...manifest.chunking, id: 'blake2b-256' } };
+    writeFileSync(manifestPath, await sealManifestV2(other as ManifestV2, team.publicKey, newDataKey()));
+    assert.match(
+      await assemble(keyFile, teamDir, join(work, 'other-scheme')),
+      /bad_manifest: .*chunk ids of scheme 'blake2b-256', not hmac-sha256/,
+    );
   });
 });

@@ -4,9 +4,9 @@ import type { SnapshotFormatError } from '../../format/format-error.ts';
 import { newDataKey } from '../../format/data-key.ts';
 import { openManifest } from '../../format/manifest-object.ts';
 import { generateTeamKey } from '../../format/team-key.ts';
-import { chunkParams } from '../../format/v2/chunker.ts';
 import { FormatV2Error } from '../../format/v2/errors.ts';
 import {
+  manifestChunking,
   openManifestV2,
   parseManifestV2,
   sealManifestV2,
@@ -27,7 +27,7 @@ function manifest(): ManifestV2 {
     sourceServerId: 'srv_abc123',
     createdAt: '2026-12-05T10:00:00.123Z',
     keyId: 'ab'.repeat(16),
-    chunking: chunkParams,
+    chunking: manifestChunking,
     services: [{ name: 'db', volumes: ['pgdata'] }],
     volumes: [{ name: 'pgdata', entries: 4, bytes: 3 }],
     entries: [
@@ -99,6 +99,19 @@ it('refuses forged manifests, naming the field', () => {
   assert.throws(
     forge((m) => (m.entries[1]!.size = -1)),
     refused(/entries\.1\.size/),
+  );
+  // Ids of another scheme (format 2's first, keyed BLAKE2b, named or not) are refused as such, before
+  // any chunk would fail its check.
+  assert.throws(
+    forge((m) => (m.chunking = { ...m.chunking, id: 'blake2b-256' as 'hmac-sha256' })),
+    refused(/chunking\.id/),
+  );
+  assert.throws(
+    forge((m) => {
+      const { id: _, ...rest } = m.chunking;
+      m.chunking = rest as ManifestV2['chunking'];
+    }),
+    refused(/chunking\.id/),
   );
   assert.throws(
     forge((m) => (m.data = { object: 'x', tarBytes: 1 })),

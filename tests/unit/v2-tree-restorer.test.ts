@@ -21,7 +21,7 @@ import { RefusedEntryError } from '../../format/entry-rules.ts';
 import { generateTeamKey } from '../../format/team-key.ts';
 import { dedupKeyOf } from '../../format/v2/chunk-id.ts';
 import { FormatV2Error } from '../../format/v2/errors.ts';
-import type { ManifestV2 } from '../../format/v2/manifest-v2.ts';
+import { manifestChunking, type ManifestV2 } from '../../format/v2/manifest-v2.ts';
 import { packDataKey } from '../../format/v2/pack-reader.ts';
 import { restoreTree, type ChunkLocation, type PackSource } from '../../format/v2/tree-restorer.ts';
 import { writeTree, type ChunkStore, type FinishedPack } from '../../format/v2/tree-writer.ts';
@@ -102,7 +102,7 @@ async function snapshot(store: MemoryPacks, root = source()): Promise<ManifestV2
     keyId: '00',
     services: [{ name: 'db', volumes: ['data', 'logs'] }],
     volumes: out.volumes,
-    chunking: { min: 524288, avg: 1048576, max: 8388608 },
+    chunking: manifestChunking,
     entries: out.entries,
   };
 }
