@@ -189,6 +189,6 @@ function compress({ job }, plain) {
   }
   // Over the chunk's own bytes, hashed by now: a fresh buffer per frame, zeroed by the kernel and
   // left to the main thread's garbage collector, cost more than the copy.
-  if (size > 0) plain.set(scratch.subarray(0, size));
+  if (size > 0) scratch.copy(plain, 0, 0, size);
   port.postMessage({ job, size });
 }
