@@ -15,12 +15,18 @@ import type { ChunkStore } from './tree-writer.ts';
 export const askBatch = 1000;
 /**
  * A batch's chunks, held while the destination is asked about them and until they are packed: in
- * one of two shared buffers, in turn, which the hashing and compressing threads read without a
- * copy. Two of 16 MiB hold what one batch of 32 MiB held before the packing ran beside the reading.
+ * one of three shared buffers, in turn, which the hashing and compressing threads read without a
+ * copy. A batch's question is asked once its chunks are hashed; with two buffers the reading waited
+ * for its answer as soon as the next batch was read (16 MiB, some 15-20 ms), while answers took
+ * 16-19 ms (29 at the 90th percentile) in the benchmark's changed rounds, the control plane sharing
+ * the machine's two cores with the capture. Re-reading 2 GB of PostgreSQL files in process with
+ * answers 20 and 30 ms away took 3.9 and 4.4 s with two buffers, 3.6 with three (3.4-3.6 with
+ * instant answers); three of 11 MiB or four of 9 (more questions) 3.7-4.1.
  */
 const arenaBytes = 16 * 1024 * 1024;
-/** The pack being filled is the third arena: the threads seal each blob straight into its place. */
-const packArena = 2;
+const batchArenas = 3;
+/** The pack being filled is the last arena: the threads seal each blob straight into its place. */
+const packArena = batchArenas;
 /**
  * A pack is stored once it reaches packTargetBytes, so its last blob starts before that; then its
  * index (5,000 entries of 44 bytes at most) and trailer: 1 MiB is room for them.
@@ -52,13 +58,14 @@ export class ChunkPacker {
   private pending: Pending[] = [];
   private pendingBytes = 0;
   private readonly arenas = [
-    new SharedArrayBuffer(arenaBytes),
-    new SharedArrayBuffer(arenaBytes),
+    ...Array.from({ length: batchArenas }, () => new SharedArrayBuffer(arenaBytes)),
     new SharedArrayBuffer(packBufferBytes),
   ];
   private readonly views = this.arenas.map((a) => Buffer.from(a));
   /** The arena the pending chunks are in. */
   private arena = 0;
+  /** Per arena, the packing of the last batch held in it: the arena is free again once it is done. */
+  private readonly packed: Promise<void>[] = [];
   /** Started with the first chunk: a capture of unchanged files needs none. */
   private threads: ChunkThreads | undefined;
   /** The last batch handed on, packed once the one before it is; rejects with the first failure. */
@@ -140,9 +147,9 @@ export class ChunkPacker {
   /**
    * Hands the pending chunks on: once hashed, those not known asked about, and those needed sent to
    * the threads to compress as soon as the answer comes, then sealed and packed after the batch
-   * before them, which this waits for (its arena is the one the next chunks go to). So one batch
-   * fills while another is packed, and neither the question's round trip nor a batch's end leaves
-   * the threads idle.
+   * before them. Waits for the packing of the batch last held in the arena the next chunks go to,
+   * two batches back. So one batch fills while the two before it are asked about and packed, and
+   * neither the question's round trip nor a batch's end leaves the threads idle.
    */
   async flush(): Promise<void> {
     const batch = this.pending;
@@ -151,7 +158,7 @@ export class ChunkPacker {
     this.pendingBytes = 0;
     const previous = this.packing;
     if (batch.length) {
-      this.arena ^= 1;
+      this.arena = (this.arena + 1) % batchArenas;
       const expected = this.expected;
       const compressing = Promise.all(batch.map((p) => p.id)).then(async (ids) => {
         await expected;
@@ -172,11 +179,12 @@ export class ChunkPacker {
           });
       });
       this.packing = previous.then(async () => this.packBatch(await compressing, arena));
+      this.packed[arena] = this.packing;
       // Each is awaited later (the packing by the next flush or finish); failing before then is no crash.
       compressing.catch(() => {});
       this.packing.catch(() => {});
     }
-    await previous;
+    await this.packed[this.arena];
   }
 
   /** Every chunk handed over packed, and the last pack stored. */
