@@ -45,8 +45,10 @@ interface Pending {
   id: Promise<string>;
   offset: number;
   length: number;
-  /** False for a check's bytes (check): hashed only, never asked about or packed. */
-  packed: boolean;
+  /**
+   * A check's (check): the chunk id its bytes must hash to, or they are never asked about or packed.
+   */
+  expected?: string;
 }
 
 /** Fills packs with the chunks the destination lacks, asking about them in batches. */
@@ -90,21 +92,24 @@ export class ChunkPacker {
     // Buffer's copy, a memmove: a typed array's set into shared memory copies with atomic care, three
     // times as long (0.12 s a GiB against 0.04, measured).
     plain.copy(room);
-    return { id: this.hash(room, true) };
+    return { id: this.hash(room) };
   }
 
   /**
    * Hashes `length` bytes that `fill` reads into their place (answering how many it read), a chunk
    * a file had where it may still be, on the threads as add's: answers its id, or undefined if fewer
-   * bytes came. Never asked about or packed, whatever its id: the caller compares it with the one it
-   * expects. Checks are so spread over the threads, with no copy, and bounded as chunks are.
+   * bytes came. Taken as add's chunks are (known, else asked about and packed if the destination
+   * lacks it) if its id is the `expected` one, which the caller compares it with; else dropped.
+   * Checks are so spread over the threads, with no copy, and bounded as chunks are; and the reading
+   * need not wait to know which of a file's chunks the destination still holds.
    */
   async check(
     length: number,
     fill: (into: Buffer) => Promise<number>,
+    expected: string,
   ): Promise<{ id: Promise<string> } | undefined> {
     const room = await this.room(length);
-    return (await fill(room)) === length ? { id: this.hash(room, false) } : undefined;
+    return (await fill(room)) === length ? { id: this.hash(room, expected) } : undefined;
   }
 
   /** The next chunk's place in the batch's arena, `length` bytes (the batch before flushed if full). */
@@ -117,11 +122,11 @@ export class ChunkPacker {
   }
 
   /** Hashes the chunk in `room` (room's answer, filled) and adds it to the batch. */
-  private hash(room: Buffer, packed: boolean): Promise<string> {
+  private hash(room: Buffer, expected?: string): Promise<string> {
     const offset = room.byteOffset;
     const id = this.threads!.hash(this.arena, offset, room.length);
     id.catch(() => {}); // awaited by the batch's flush, which fails first
-    this.pending.push({ id, offset, length: room.length, packed });
+    this.pending.push({ id, offset, length: room.length, expected });
     this.pendingBytes = offset + room.length;
     return id;
   }
@@ -130,18 +135,16 @@ export class ChunkPacker {
    * Asks ahead about chunks likely to come again: a changed file's chunks as the previous capture cut
    * it, while the file is read. Those the destination holds become known, so a batch made of them is
    * packed without a question of its own, a round trip that the reading would otherwise wait on
-   * (asked only once the batch before it is hashed, answered while this one fills). Resolves once
-   * they are known.
+   * (asked only once the batch before it is hashed, answered while this one fills).
    */
-  expect(ids: string[]): Promise<void> {
+  expect(ids: string[]): void {
     const ask = [...new Set(ids)].filter((id) => !this.known.has(id));
-    if (!ask.length) return Promise.resolve();
+    if (!ask.length) return;
     const answer = this.store.needed(ask).then((needed) => {
       for (const id of ask) if (!needed.has(id)) this.known.add(id);
     });
     this.expected = Promise.all([this.expected, answer]).then(() => {});
     this.expected.catch(() => {}); // awaited by the next batch's question, which fails with it
-    return answer;
   }
 
   /**
@@ -164,7 +167,8 @@ export class ChunkPacker {
         await expected;
         const fresh: { id: string; offset: number; length: number }[] = [];
         for (const [i, id] of ids.entries()) {
-          if (!batch[i]!.packed || this.known.has(id)) continue;
+          const { expected } = batch[i]!;
+          if ((expected !== undefined && id !== expected) || this.known.has(id)) continue;
           this.known.add(id);
           const { offset, length } = batch[i]!;
           fresh.push({ id, offset, length });

@@ -199,8 +199,8 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
   const hashing: Promise<void>[] = [];
 
   /**
-   * Reads a file and cuts it into chunks, or, given the chunks it had (`previous`, held chunks known
-   * to the packer once `held` resolves), takes each of them again whose bytes are the same at the
+   * Reads a file and cuts it into chunks, or, given the chunks it had (`had`), takes each of them
+   * again whose bytes are the same at the
    * same place. That is the chunk cutting would give: a cut depends only on the chunk's own bytes,
    * from a start the file's beginning or a cut before, so the same bytes from the same start end at
    * the same cut. Where one differs, the file is cut from there, until a cut falls where one of the
@@ -208,12 +208,7 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
    * not also copied and cut; a file appended to is cut only from its last chunk. Every chunk taken is
    * hashed from the bytes read: a wrong note costs a cut, never a wrong snapshot.
    */
-  const readFile = async (
-    entry: ManifestV2Entry,
-    source: string,
-    stamp: CachedFile,
-    previous?: { file: CachedFile; held: Promise<void> },
-  ) => {
+  const readFile = async (entry: ManifestV2Entry, source: string, stamp: CachedFile, had?: CachedFile) => {
     const ids: Promise<string>[] = [];
     const lengths: number[] = [];
     const taken = (id: Promise<string>, length: number) => {
@@ -222,8 +217,7 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
       figures.bytesRead += length;
       input.onProgress?.(figures.bytesRead);
     };
-    const starts = previousChunks(previous?.file);
-    const had = previous?.file;
+    const starts = previousChunks(had);
     let at = 0;
     const handle = await open(source, 'r');
     try {
@@ -233,7 +227,6 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
       /** Bytes found in place, and hashed for nothing by checks. */
       let [found, missed] = [0, 0];
       const checking = () => missed <= checkSlack + found / 2;
-      if (starts) await previous!.held;
       for (;;) {
         // Chunk k onwards checked in order, some ahead of the one awaited: each read into its place
         // among the packer's chunks and hashed on the threads.
@@ -243,12 +236,11 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
         while (k !== undefined && k < n) {
           while (issuing && ahead < n && checks.length < checksAhead && checking()) {
             const [id, length] = [had!.chunks[ahead]!, had!.lengths![ahead]!];
-            // One the destination lacks is cut and sent again; a last one was cut by the file's end,
-            // so it is only the same if the file still ends there.
+            // A last one was cut by the file's end, so it is only the same if the file still ends there.
             const ends = async () => (await handle.read(readBufs[0], 0, 1, next + length)).bytesRead === 0;
             const check =
-              packer.known.has(id) && (ahead < n - 1 || (await ends()))
-                ? await packer.check(length, (into) => readAt(handle, into, next))
+              ahead < n - 1 || (await ends())
+                ? await packer.check(length, (into) => readAt(handle, into, next), id)
                 : undefined;
             if (!check) issuing = false;
             else {
@@ -312,7 +304,7 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
     for (const id of ids) if (!needed.has(id)) packer.known.add(id);
     for (const f of batch) {
       if (f.cached.chunks.some((id) => needed.has(id))) {
-        await readFile(f.entry, f.source, f.cached, { file: f.cached, held: Promise.resolve() });
+        await readFile(f.entry, f.source, f.cached, f.cached);
       } else figures.filesUnchanged++;
     }
   };
@@ -370,9 +362,9 @@ export async function writeTree(input: TreeWriterInput): Promise<TreeWritten> {
         // Changed: most of its chunks are likely the ones it had (a file appended to, a database's
         // pages), asked about while it is read if it fills whole batches: a smaller one's are asked
         // with the batch it shares.
-        const held =
-          cached && cached.chunks.length >= expectedAtLeast ? packer.expect(cached.chunks) : undefined;
-        await readFile(entry, source, { ...stamp, chunks: [] }, held && { file: cached!, held });
+        const expected = cached && cached.chunks.length >= expectedAtLeast;
+        if (expected) packer.expect(cached.chunks);
+        await readFile(entry, source, { ...stamp, chunks: [] }, expected ? cached : undefined);
       }
     } else if (s.isFIFO() || s.isCharacterDevice() || s.isBlockDevice()) {
       // Refused as version 1 refuses them (archive-writer.ts): no restore could make one, and a

@@ -281,6 +281,11 @@ describe('writeTree', () => {
       const changed = await capture(store, first.files);
       assert.ok(store.chunks.has(lost));
       assert.ok(chunks(changed).includes(lost));
+      // Taken in place as the others, and sent from the bytes checked: the reading did not wait to
+      // learn which ones the destination still holds.
+      const lastLength = first.files.get('v/db')!.lengths!.at(-1)!;
+      assert.equal(changed.figures.bytesInPlace, 24 * 1024 * 1024 - lastLength);
+      assert.equal(changed.figures.chunksStored, 2);
       assert.deepEqual(
         store.contentOf(changed.entries.find((e) => e.path === 'v/db')!),
         await readFile(path()),
