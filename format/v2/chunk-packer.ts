@@ -28,10 +28,13 @@ const batchArenas = 3;
 /** The pack being filled is the last arena: the threads seal each blob straight into its place. */
 const packArena = batchArenas;
 /**
- * A pack is stored once it reaches packTargetBytes, so its last blob starts before that; then its
- * index (5,000 entries of 44 bytes at most) and trailer: 1 MiB is room for them.
+ * A pack is stored once it reaches packTargetBytes, or before a blob that would take it past that
+ * by more than packSlack (a pack of one blob excepted: a chunk is 8 MiB at most); then its index
+ * (5,000 entries of 44 bytes at most) and trailer: 1 MiB is room for them. A pack's last blob was
+ * let overshoot by a whole chunk before, which took 7 MiB more of buffer than this.
  */
-const packBufferBytes = packTargetBytes + blobOverhead + maxChunkBytes + 1024 * 1024;
+const packSlack = 1024 * 1024;
+const packBufferBytes = Math.max(packTargetBytes + packSlack, blobOverhead + maxChunkBytes) + 1024 * 1024;
 
 interface OpenPack {
   writer: PackWriter;
@@ -216,6 +219,9 @@ export class ChunkPacker {
     for (const { id, offset, length, frame } of chunks) {
       // The place holds the chunk's zstd frame from its start now, or the chunk itself if size is 0.
       const size = await frame;
+      const blobBytes = blobOverhead + (size || length);
+      if (this.pack && this.pack.writer.bytes + blobBytes > packTargetBytes + packSlack)
+        await this.storePack();
       if (!this.pack) {
         const pack = { size: 0, sealing: [] } as unknown as OpenPack;
         // The writer's bytes (its preamble, index and trailer) are valid until its next call: copied.
@@ -223,7 +229,7 @@ export class ChunkPacker {
         this.pack = pack;
       }
       const { writer } = this.pack;
-      const entry = writer.reserve(Buffer.from(id, 'hex'), blobOverhead + (size || length), length);
+      const entry = writer.reserve(Buffer.from(id, 'hex'), blobBytes, length);
       if (entry.offset + entry.length > packBufferBytes)
         throw new RangeError('ChunkPacker: the pack outgrew its buffer');
       this.pack.size = entry.offset + entry.length;

@@ -20,6 +20,7 @@ import { generateTeamKey } from '../../format/team-key.ts';
 import { dedupKeyOf } from '../../format/v2/chunk-id.ts';
 import type { ManifestV2Entry } from '../../format/v2/manifest-v2.ts';
 import { readPack } from '../../format/v2/pack-reader.ts';
+import { packTargetBytes } from '../../format/v2/pack-layout.ts';
 import {
   writeTree,
   type CachedFile,
@@ -37,6 +38,7 @@ class MemoryStore implements ChunkStore {
   readonly chunks = new Map<string, Buffer>();
   readonly asked: string[][] = [];
   packs = 0;
+  largestPack = 0;
 
   async needed(ids: string[]): Promise<Set<string>> {
     this.asked.push(ids);
@@ -49,6 +51,7 @@ class MemoryStore implements ChunkStore {
     for (const { entry, plain } of readPack(bytes, { secretKey: team.secretKey }, dedupKey))
       this.chunks.set(entry.id.toString('hex'), Buffer.from(plain));
     this.packs++;
+    this.largestPack = Math.max(this.largestPack, pack.sizeBytes);
   }
 
   /** A file's bytes as a restore assembles them. */
@@ -344,6 +347,8 @@ describe('writeTree', () => {
       for (const e of out.entries.filter((x) => x.type === 'file'))
         assert.deepEqual(store.contentOf(e), await readFile(join(own, e.path)), e.path);
       assert.ok(store.packs >= 2, `${store.packs} packs`);
+      // No pack past its target by more than 1 MiB and its index: the pack buffer is sized so.
+      assert.ok(store.largestPack <= packTargetBytes + 1024 * 1024 + 64 * 1024, `${store.largestPack} bytes`);
       // The noise stored raw, the text as a frame a small part of its size.
       assert.ok(
         out.figures.packedBytes < 20 * 1024 * 1024 + text.length / 10,
