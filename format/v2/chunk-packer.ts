@@ -20,10 +20,11 @@ export const askBatch = 1000;
  * for its answer as soon as the next batch was read (16 MiB, some 15-20 ms), while answers took
  * 16-19 ms (29 at the 90th percentile) in the benchmark's changed rounds, the control plane sharing
  * the machine's two cores with the capture. Re-reading 2 GB of PostgreSQL files in process with
- * answers 20 and 30 ms away took 3.9 and 4.4 s with two buffers, 3.6 with three (3.4-3.6 with
- * instant answers); three of 11 MiB or four of 9 (more questions) 3.7-4.1.
+ * answers 20 and 30 ms away took 3.9 and 4.4 s with two buffers of 16 MiB, 3.5-3.6 with three, 3.6
+ * and 3.7 with three of 13 MiB (more questions), 3.7-4.1 with three of 11 or four of 9. Three of 13:
+ * with three of 16 the agent's peak (a 10 GiB first backup) reached 243-252 MiB, over its 250.
  */
-const arenaBytes = 16 * 1024 * 1024;
+const arenaBytes = 13 * 1024 * 1024;
 const batchArenas = 3;
 /** The pack being filled is the last arena: the threads seal each blob straight into its place. */
 const packArena = batchArenas;
