@@ -171,8 +171,8 @@ export class ChunkPacker {
         await expected;
         const fresh: { id: string; offset: number; length: number }[] = [];
         for (const [i, id] of ids.entries()) {
-          const { expected } = batch[i]!;
-          if ((expected !== undefined && id !== expected) || this.known.has(id)) continue;
+          const checked = batch[i]!.expected;
+          if ((checked !== undefined && id !== checked) || this.known.has(id)) continue;
           this.known.add(id);
           const { offset, length } = batch[i]!;
           fresh.push({ id, offset, length });
