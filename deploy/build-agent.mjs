@@ -99,7 +99,7 @@ export async function buildAgent(out, { selfContained = false, node = execPath }
   // Started by URL relative to the module that starts them, which is now agent.mjs; with the modules
   // they import.
   const threads = ['tar-reader.js', 'hash-worker.js', 'unpack-writer.js', 'v2/chunk-worker.js'];
-  for (const thread of [...threads, 'v2/chunk-id-hash.js'])
+  for (const thread of [...threads, 'v2/chunk-id-hash.js', 'v2/blob-codec.js'])
     await copyFile(join(root, 'format', thread), join(out, basename(thread)));
 
   // V8's code cache of the bundle, made at build so the first start has it too: compiling the 1 MiB

@@ -4,8 +4,8 @@
 // measured, part of it on the main thread). Hashes go first: the capture waits for ids to ask the
 // destination about a batch, while frames are only needed once the batch before is packed. Plain
 // JavaScript so that it starts in ~30 ms (see ../unpack-writer.js).
-// Then each is sealed into its pack ('seal'), a blob as docs/FORMAT.md ("Blob") and blob.ts's
-// BlobSealer make it, written where the pack buffer (an arena too) holds its place: sealing on the
+// Then each is sealed into its pack ('seal'), a blob as docs/FORMAT.md ("Blob") says (blob-codec.js,
+// which blob.ts's BlobSealer and BlobOpener use too), written where the pack buffer (an arena too) holds its place: sealing on the
 // main thread was the largest step left there, which every other step waits for.
 // A restore sends its blobs the same way ('open'), from the buffers its readers fetch into: each opened,
 // its chunk checked against its id and written where the files want it.
@@ -27,6 +27,7 @@ import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setImmediate } from 'node:timers';
 import { parentPort, workerData } from 'node:worker_threads';
+import { compressChunk, encodingRaw, encodingZstd, openBlob, sealBlob } from './blob-codec.js';
 import { chunkIdOf } from './chunk-id-hash.js';
 
 const port = parentPort;
@@ -34,17 +35,15 @@ const require = createRequire(import.meta.url);
 const sodium = require('sodium-native');
 const zstd = require('zstd-napi/binding');
 const cctx = new zstd.CCtx();
-const dctx = new zstd.DCtx();
 const arenas = workerData.arenas.map((sab) => Buffer.from(sab));
 const { dedupKey } = workerData;
 let scratch = Buffer.allocUnsafe(0);
 const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+const opening = { state, tag: Buffer.alloc(1), zstd, dctx: new zstd.DCtx() };
 const header = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES;
 const abytes = sodium.crypto_secretstream_xchacha20poly1305_ABYTES;
 const { maxChunkBytes, stopped } = workerData;
-const blobOverhead = header + abytes + 1;
-const tag = Buffer.alloc(1);
-const buffers = { plain: Buffer.allocUnsafe(0) };
+let plainRoom = Buffer.allocUnsafe(0);
 const hashes = [];
 const seals = [];
 const frames = [];
@@ -86,58 +85,27 @@ function hash({ job }, plain) {
 }
 
 /**
- * A restore's blob, read into a reader's buffer: opened as blob.ts's BlobOpener opens one (the same
- * checks, refused with the same kinds of docs/FORMAT.md's errors), its chunk hashed against its id,
- * then written at every target. All of it here, so that the main thread is left fetching.
+ * A restore's blob, read into a reader's buffer: opened and its chunk checked as blob.ts's BlobOpener
+ * does (blob-codec.js), then written at every target. All of it here, so that the main thread is left
+ * fetching.
  */
-function open({ job, key, id: expected, rawLength, targets }, blob) {
-  const short = expected.slice(0, 16);
-  const refuse = (kind, message) => port.postMessage({ job, refused: { kind, message } });
+function open({ job, key, id, rawLength, targets }, blob) {
   if (Atomics.load(stopped, 0)) return port.postMessage({ job, error: { message: 'the unpack stopped' } });
-  if (blob.length < blobOverhead || blob.length > blobOverhead + maxChunkBytes)
-    return refuse('corrupt_framing', `blob ${short}: ${blob.length} bytes is no blob`);
   // Opened in place, over the ciphertext after the header and the sealed tag byte: libsodium checks the
   // whole ciphertext's tag before it decrypts, and a thread's own message buffer was as large as the
   // largest blob it ever opened.
-  const m = blob.subarray(header + 1, blob.length - abytes + 1);
-  sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, blob.subarray(0, header), keyOf(key));
-  try {
-    sodium.crypto_secretstream_xchacha20poly1305_pull(
-      state,
-      m,
-      tag,
-      blob.subarray(header),
-      Buffer.from(expected, 'hex'),
-    );
-  } catch {
-    return refuse('blob_altered', `blob ${short} failed authentication: altered or moved`);
-  }
-  if (tag[0] !== sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL)
-    return refuse('blob_altered', `blob ${short} is not final`);
-  const payload = m.subarray(1);
-  let plain = payload;
-  if (m[0] === 1) {
-    let size = null;
-    try {
-      size = zstd.getFrameContentSize(payload);
-    } catch {
-      size = null;
-    }
-    if (size === null || size > maxChunkBytes)
-      return refuse('corrupt_framing', `blob ${short}: no zstd frame of a chunk's size`);
-    plain = room('plain', size);
-    let n = -1;
-    try {
-      n = dctx.decompress(plain, payload);
-    } catch {
-      n = -1;
-    }
-    if (n !== size) return refuse('corrupt_framing', `blob ${short}: its zstd frame is corrupt`);
-  } else if (m[0] !== 0) return refuse('corrupt_framing', `blob ${short}: unknown encoding ${m[0]}`);
-  if (plain.length !== rawLength)
-    return refuse('corrupt_framing', `chunk ${expected} has another size than indexed`);
-  if (chunkIdOf(dedupKey, plain).toString('hex') !== expected)
-    return refuse('chunk_mismatch', `blob ${short} holds other content than its id says`);
+  const opened = openBlob(opening, keyOf(key), Buffer.from(id, 'hex'), blob, {
+    message: blob.subarray(header + 1, Math.max(header + 1, blob.length - abytes + 1)),
+    roomFor: (size) => {
+      if (plainRoom.length < size) plainRoom = Buffer.allocUnsafe(size);
+      return plainRoom.subarray(0, size);
+    },
+    maxChunkBytes,
+    rawLength,
+    dedupKey,
+  });
+  if (opened.refused) return port.postMessage({ job, refused: opened.refused });
+  const { plain } = opened;
   try {
     for (const { fd, at } of targets)
       for (let done = 0; done < plain.length;)
@@ -145,32 +113,19 @@ function open({ job, key, id: expected, rawLength, targets }, blob) {
   } catch (err) {
     return port.postMessage({ job, error: { message: err.message, code: err.code } });
   }
-  port.postMessage({ job, id: expected });
+  port.postMessage({ job, id });
 }
 
 /** A job's data key as libsodium takes it: a view of the message's own copy, no other. */
 const keyOf = (key) => Buffer.from(key.buffer, key.byteOffset, key.length);
 
-/** The scratch buffer `name`, `length` bytes of it, grown to the largest asked (chunks vary). */
-function room(name, length) {
-  if (buffers[name].length < length) buffers[name] = Buffer.allocUnsafe(length);
-  return buffers[name].subarray(0, length);
-}
-
-function seal({ job, arena, offset, length, size, key, id: chunkId, out }) {
-  // [encoding byte: 1 zstd, 0 raw, payload], sealed alone with the chunk id as additional data: the
-  // byte before the chunk's place is the seal's to write, so the message is sealed where it lies.
+function seal({ job, arena, offset, length, size, key, id, out }) {
+  // [encoding byte, payload]: the byte before the chunk's place is the seal's to write, so the
+  // message is sealed where it lies.
   const m = arenas[arena].subarray(offset - 1, offset + (size > 0 ? size : length));
-  m[0] = size > 0 ? 1 : 0;
+  m[0] = size > 0 ? encodingZstd : encodingRaw;
   const blob = arenas[out.arena].subarray(out.at, out.at + header + m.length + abytes);
-  sodium.crypto_secretstream_xchacha20poly1305_init_push(state, blob.subarray(0, header), keyOf(key));
-  sodium.crypto_secretstream_xchacha20poly1305_push(
-    state,
-    blob.subarray(header),
-    m,
-    Buffer.from(chunkId, 'hex'),
-    sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL,
-  );
+  sealBlob(state, blob, m, keyOf(key), Buffer.from(id, 'hex'));
   port.postMessage({ job, size: blob.length });
 }
 
@@ -178,15 +133,7 @@ const jobs = { hash, compress, seal, open };
 
 function compress({ job }, plain) {
   if (scratch.length < plain.length) scratch = Buffer.allocUnsafe(plain.length);
-  let size = 0;
-  try {
-    // A destination smaller than the input: zstd refuses when the frame would not fit, which is
-    // exactly when compression does not pay (random or already compressed data).
-    if (plain.length > 1)
-      size = cctx.compress(scratch.subarray(0, plain.length - 1), plain, workerData.level);
-  } catch {
-    size = 0;
-  }
+  const size = compressChunk(cctx, scratch, plain, workerData.level);
   // Over the chunk's own bytes, hashed by now: a fresh buffer per frame, zeroed by the kernel and
   // left to the main thread's garbage collector, cost more than the copy.
   if (size > 0) scratch.copy(plain, 0, 0, size);
