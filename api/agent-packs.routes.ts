@@ -78,9 +78,8 @@ export function agentPacksRoutes({ db, vault, storeOf }: { db: Db; vault: Vault;
         },
       }),
       async (c) => {
-        const snapshot = await ownUpload(c.get('server').id, c.req.valid('param').id);
         const ids = c.req.valid('json').ids.map((id) => Buffer.from(id, 'hex'));
-        const needed = await chunksToUpload(db, snapshot.id, ids);
+        const needed = await chunksToUpload(db, c.req.valid('param').id, ids, c.get('server').id);
         return c.json({ needed: needed.map((id) => id.toString('hex')) }, 200);
       },
     )
@@ -211,9 +210,8 @@ export function agentPacksRoutes({ db, vault, storeOf }: { db: Db; vault: Vault;
         },
       }),
       async (c) => {
-        const snapshot = await ownUpload(c.get('server').id, c.req.valid('param').id);
         const ids = c.req.valid('json').ids.map((id) => Buffer.from(id, 'hex'));
-        await recordSnapshotChunks(db, snapshot.id, ids);
+        await recordSnapshotChunks(db, c.req.valid('param').id, ids, c.get('server').id);
         return c.body(null, 204);
       },
     );

@@ -51,6 +51,23 @@ export async function lockDestinationIndex(
   await (mode === 'shared' ? row.forKeyShare() : row.forUpdate()).execute();
 }
 
+/**
+ * A backup in flight (of `serverId` when given, else any server's), found in the statement that takes
+ * its destination's lock shared: one round trip, where an ask is made every few MiB a backup reads.
+ */
+async function lockedUpload(trx: Transaction<Database>, snapshotId: string, serverId: string | undefined) {
+  let query = trx
+    .selectFrom('snapshots')
+    .innerJoin('destinations', 'destinations.id', 'snapshots.destination_id')
+    .select(['snapshots.id', 'snapshots.destination_id', 'snapshots.environment_id'])
+    .where('snapshots.id', '=', snapshotId)
+    .where('snapshots.status', '=', 'uploading');
+  if (serverId !== undefined) query = query.where('snapshots.source_server_id', '=', serverId);
+  const snapshot = await query.forKeyShare('destinations').executeTakeFirst();
+  if (!snapshot) throw notFound('snapshot upload', snapshotId);
+  return snapshot;
+}
+
 async function uploadingSnapshot(trx: Transaction<Database>, snapshotId: string) {
   const snapshot = await trx
     .selectFrom('snapshots')
@@ -79,13 +96,20 @@ async function claim(trx: Transaction<Database>, snapshotId: string, ids: Buffer
  * garbage collection keeps them. A chunk counts as held only in a stored pack, from a blob not marked
  * bad, and only if the backup's own environment stored that blob or the control plane verified it:
  * an agent can seal garbage under a known id, and that must not stop another environment from
- * uploading the real chunk (docs/SECURITY.md).
+ * uploading the real chunk (docs/SECURITY.md). `serverId`: only of that server's backup.
  */
-export async function chunksToUpload(db: Db, snapshotId: string, ids: Buffer[]): Promise<Buffer[]> {
+export async function chunksToUpload(
+  db: Db,
+  snapshotId: string,
+  ids: Buffer[],
+  serverId?: string,
+): Promise<Buffer[]> {
   const wanted = distinctIds(ids);
   return db.transaction().execute(async (trx) => {
-    const backup = await uploadingSnapshot(trx, snapshotId);
-    await lockDestinationIndex(trx, backup.destination_id, 'shared');
+    // The lock taken first, in a statement of its own: the lookup below then reads the index as
+    // garbage collection left it (each statement of a read-committed transaction sees what was
+    // committed when it began).
+    const backup = await lockedUpload(trx, snapshotId, serverId);
     const rows = await trx
       .with('held', (q) =>
         q
@@ -267,13 +291,17 @@ export async function packStored(
  * before it is marked complete. Each must have been claimed by this backup (found held, or uploaded
  * by it): a chunk never claimed may be collected at any moment, and the snapshot would reference it
  * missing. The claims stay while the backup runs (a later batch may name a chunk again); garbage
- * collection drops those of backups that ended.
+ * collection drops those of backups that ended. `serverId`: only of that server's backup.
  */
-export async function recordSnapshotChunks(db: Db, snapshotId: string, ids: Buffer[]): Promise<void> {
+export async function recordSnapshotChunks(
+  db: Db,
+  snapshotId: string,
+  ids: Buffer[],
+  serverId?: string,
+): Promise<void> {
   const referenced = distinctIds(ids);
   await db.transaction().execute(async (trx) => {
-    const backup = await uploadingSnapshot(trx, snapshotId);
-    await lockDestinationIndex(trx, backup.destination_id, 'shared');
+    await lockedUpload(trx, snapshotId, serverId);
     // Recorded in the statement that counts the claims: a shortfall throws, and the transaction with
     // it leaves nothing recorded.
     const { n } = await trx

@@ -199,6 +199,7 @@ describe('format-2 uploads: chunks needed, packs, stored reports', () => {
     const before = await indexOf(snapshotId);
     const probes: [string, unknown?][] = [
       [`/agent/snapshots/${snapshotId}/chunks/needed`, { ids: hex(ids) }],
+      [`/agent/snapshots/${snapshotId}/chunks/referenced`, { ids: hex(ids) }],
       [`/agent/snapshots/${snapshotId}/packs`],
       [
         `/agent/snapshots/${snapshotId}/packs/${packId}/stored`,
