@@ -59,7 +59,12 @@ async function lockedUpload(trx: Transaction<Database>, snapshotId: string, serv
   let query = trx
     .selectFrom('snapshots')
     .innerJoin('destinations', 'destinations.id', 'snapshots.destination_id')
-    .select(['snapshots.id', 'snapshots.destination_id', 'snapshots.environment_id'])
+    .select([
+      'snapshots.id',
+      'snapshots.destination_id',
+      'snapshots.environment_id',
+      'snapshots.source_server_id',
+    ])
     .where('snapshots.id', '=', snapshotId)
     .where('snapshots.status', '=', 'uploading');
   if (serverId !== undefined) query = query.where('snapshots.source_server_id', '=', serverId);
@@ -71,7 +76,7 @@ async function lockedUpload(trx: Transaction<Database>, snapshotId: string, serv
 async function uploadingSnapshot(trx: Transaction<Database>, snapshotId: string) {
   const snapshot = await trx
     .selectFrom('snapshots')
-    .select(['id', 'team_id', 'destination_id', 'environment_id'])
+    .select(['id', 'team_id', 'destination_id', 'environment_id', 'source_server_id'])
     .where('id', '=', snapshotId)
     .where('status', '=', 'uploading')
     .executeTakeFirst();
@@ -94,9 +99,10 @@ async function claim(trx: Transaction<Database>, snapshotId: string, ids: Buffer
  * Of the chunks a backup in flight is about to store, those its destination lacks: the agent uploads
  * these and references the others, which this claims for the backup in the same transaction so that
  * garbage collection keeps them. A chunk counts as held only in a stored pack, from a blob not marked
- * bad, and only if the backup's own environment stored that blob or the control plane verified it:
- * an agent can seal garbage under a known id, and that must not stop another environment from
- * uploading the real chunk (docs/SECURITY.md). `serverId`: only of that server's backup.
+ * bad, and only if the backup's own environment or its own server's agent stored that blob, or the
+ * control plane verified it: an agent can seal garbage under a known id, and that must not stop the
+ * environments of other servers from uploading the real chunk (docs/SECURITY.md); the environments of
+ * its own server it could spoil anyway, holding their data. `serverId`: only of that server's backup.
  */
 export async function chunksToUpload(
   db: Db,
@@ -137,6 +143,7 @@ export async function chunksToUpload(
                             p('packs.status', '=', 'stored'),
                             p.or([
                               p('packs.environment_id', '=', backup.environment_id),
+                              p('packs.server_id', '=', backup.source_server_id),
                               p('pack_chunks.verified_at', 'is not', null),
                             ]),
                           ])
@@ -179,7 +186,13 @@ export async function startPack(
     const owner =
       'snapshotId' in p
         ? await uploadingSnapshot(trx, p.snapshotId)
-        : { id: null, team_id: p.teamId, destination_id: p.destinationId, environment_id: null };
+        : {
+            id: null,
+            team_id: p.teamId,
+            destination_id: p.destinationId,
+            environment_id: null,
+            source_server_id: null,
+          };
     return trx
       .insertInto('packs')
       .values({
@@ -187,6 +200,7 @@ export async function startPack(
         team_id: owner.team_id,
         destination_id: owner.destination_id,
         environment_id: owner.environment_id,
+        server_id: owner.source_server_id,
         snapshot_id: owner.id,
         object_key: p.objectKey,
         size_bytes: null,

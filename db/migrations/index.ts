@@ -20,6 +20,7 @@ import * as overviewIndexes from './2026-12-05T2300-overview-indexes.ts';
 import * as packsBySnapshot from './2026-12-06T0100-packs-by-snapshot.ts';
 import * as snapshotFormatVersion from './2026-12-06T0200-snapshot-format-version.ts';
 import * as packsDeletingSince from './2026-12-06T0300-packs-deleting-since.ts';
+import * as packsByServer from './2026-12-07T0100-packs-by-server.ts';
 
 // Listed explicitly (not read from the folder) so the set of migrations is part of the build.
 export const migrations: Record<string, Migration> = {
@@ -44,4 +45,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-06T0100-packs-by-snapshot': packsBySnapshot,
   '2026-12-06T0200-snapshot-format-version': snapshotFormatVersion,
   '2026-12-06T0300-packs-deleting-since': packsDeletingSince,
+  '2026-12-07T0100-packs-by-server': packsByServer,
 };

@@ -11,6 +11,11 @@ export interface PackTable {
   destination_id: string;
   /** The environment whose backup wrote it (null for a repack by the control plane, or once deleted). */
   environment_id: string | null;
+  /**
+   * The server whose agent wrote it (null for a repack, a server since deleted, or a pack older than
+   * the column): its copies count as held for that server's environments (db/chunk-index.data.ts).
+   */
+  server_id: string | null;
   /** The backup that wrote it, while it runs: a pack it left uploading is garbage once it ends. */
   snapshot_id: string | null;
   object_key: string;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createCipheriv } from 'node:crypto';
-import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 // First: it loads the API, whose zod must be extended for OpenAPI before any schema is made.
@@ -220,6 +220,49 @@ describe('format-2 backups through the backup operation', () => {
       work: join(dir, 'kit-bank'),
     });
     await auditRestoredBank(restored, committed);
+  });
+
+  it('stores nothing again for the same file in another environment of the server, which restores on its own', async () => {
+    const env = await cp.request<{ id: string }>('POST', '/environments', token, {
+      name: 'shop-staging',
+      serverId: ids.server,
+      services: [{ name: 'db', command: 'sleep 600', volumes: ['data'] }],
+    });
+    assert.equal(env.status, 201, JSON.stringify(env.body));
+    const staging = new ProcessRuntime(dataRoot).volumePath(env.body.id, 'data');
+    await mkdir(join(staging, 'base'), { recursive: true });
+    await copyFile(join(volume('data'), 'base/table'), join(staging, 'base/table'));
+    await writeFile(join(staging, 'settings.json'), '{"env":"staging"}\n');
+    const started = await cp.request<{ id: string }>('POST', `/environments/${env.body.id}/backups`, token, {
+      destinationId: ids.destination,
+    });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const op = await cp.finished(token, started.body.id, 180_000);
+    assert.equal(op.status, 'succeeded', JSON.stringify(op));
+    // Both files read (a first backup of the environment), the 6 MiB table found held: the shop's.
+    assert.match(note(op), /2 files read .* 0 unchanged/);
+    const { body } = await cp.request<{ snapshots: Snapshot[] }>(
+      'GET',
+      `/environments/${env.body.id}/snapshots`,
+      token,
+    );
+    const snapshot = body.snapshots[0]!;
+    assert.ok(snapshot.sizeBytes < 64 * 1024, `${snapshot.sizeBytes} bytes stored`);
+
+    const restored = await restoreWithKitV2({
+      bucket: ids.bucket,
+      teamPrefix: `strackt/${ids.team}`,
+      secretKey,
+      environmentId: env.body.id,
+      snapshotId: snapshot.id,
+      work: join(dir, 'kit-staging'),
+    });
+    for (const path of ['base/table', 'settings.json'])
+      assert.deepEqual(
+        await readFile(join(restored, 'data', path)),
+        await readFile(join(staging, path)),
+        path,
+      );
   });
 
   async function packObjects(): Promise<string[]> {

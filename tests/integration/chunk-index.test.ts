@@ -19,7 +19,7 @@ const newChunk = () => randomBytes(32);
 /** Format 2's chunk index on real PostgreSQL: what counts as held, what is live, what may go. */
 describe('the chunk index (format 2)', () => {
   let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
-  const ids = { team: '', server: '', envA: '', envB: '' };
+  const ids = { team: '', server: '', envA: '', envB: '', otherServer: '', envC: '' };
 
   /** A fresh destination, so each test sees only its own packs. */
   async function destination(): Promise<string> {
@@ -32,12 +32,12 @@ describe('the chunk index (format 2)', () => {
     return (await createDestination(testDb.db, vault, ids.team, input, new Date())).id;
   }
 
-  function backup(destinationId: string, environmentId: string): Promise<Snapshot> {
+  function backup(destinationId: string, environmentId: string, serverId = ids.server): Promise<Snapshot> {
     return createSnapshot(testDb.db, {
       teamId: ids.team,
       environmentId,
       destinationId,
-      sourceServerId: ids.server,
+      sourceServerId: serverId,
       operationId: 'op_test',
       keyId: 'key',
       objectKeys: (id) => ({ data: `${id}/none`, manifest: `${id}/manifest.json.strackt` }),
@@ -77,10 +77,13 @@ describe('the chunk index (format 2)', () => {
     testDb = await createTestDatabase();
     ids.team = (await createTeam(testDb.db, 'dedup')).team.id;
     ids.server = (await createServer(testDb.db, ids.team, 'web-1')).server.id;
-    for (const env of ['envA', 'envB'] as const)
-      ids[env] = (
-        await createEnvironment(testDb.db, ids.team, { name: env, serverId: ids.server, services: [] })
-      ).id;
+    ids.otherServer = (await createServer(testDb.db, ids.team, 'web-2')).server.id;
+    for (const [env, serverId] of [
+      ['envA', ids.server],
+      ['envB', ids.server],
+      ['envC', ids.otherServer],
+    ] as const)
+      ids[env] = (await createEnvironment(testDb.db, ids.team, { name: env, serverId, services: [] })).id;
   });
 
   after(async () => {
@@ -102,11 +105,14 @@ describe('the chunk index (format 2)', () => {
     await assert.rejects(chunksToUpload(testDb.db, second.id, [c1!]), { code: 'snapshot upload_not_found' });
   });
 
-  it('counts another environment’s chunk as held only once verified (poisoning)', async () => {
+  it('counts a chunk as held for the environments of the server that stored it, for another server’s only once verified (poisoning)', async () => {
     const dst = await destination();
     const c = newChunk();
     const { pack } = await completeBackup(dst, ids.envA, [c]);
-    const other = await backup(dst, ids.envB);
+    // The agent that stored it holds envB's data too: nothing it could spoil there that it cannot already.
+    const sameServer = await backup(dst, ids.envB);
+    assert.deepEqual(await chunksToUpload(testDb.db, sameServer.id, [c]), []);
+    const other = await backup(dst, ids.envC, ids.otherServer);
     assert.deepEqual(hex(await chunksToUpload(testDb.db, other.id, [c])), hex([c]));
     // As a repack does once the control plane has opened the blob and hashed it to its id.
     await testDb.db
@@ -208,8 +214,8 @@ describe('the chunk index (format 2)', () => {
     const entries = [{ chunkId: live!, offset: 112, length: 100, rawLength: 90 }];
     await packStored(testDb.db, copy.id, { sizeBytes: 100, entries, verified: true });
     assert.deepEqual(await markPacksDeleting(testDb.db, dst, [pack.id]), [pack.id]);
-    // The verified copy counts as held for any environment of the team.
-    const other = await backup(dst, ids.envB);
+    // The verified copy counts as held for any environment of the team, on any of its servers.
+    const other = await backup(dst, ids.envC, ids.otherServer);
     assert.deepEqual(await chunksToUpload(testDb.db, other.id, [live!]), []);
   });
 
@@ -222,8 +228,8 @@ describe('the chunk index (format 2)', () => {
       (await garbage(testDb.db, dst)).packsToDelete.map((p) => p.id),
       [old.pack!.id],
     );
-    // Another environment's agent seals garbage under c's id; it counts as held only for its own.
-    const forged = await backup(dst, ids.envB);
+    // Another server's agent seals garbage under c's id; it counts as held only for its own.
+    const forged = await backup(dst, ids.envC, ids.otherServer);
     await upload(forged.id, [c]);
     // Then, before the collection decides, a backup of A claims its own copy.
     const next = await backup(dst, ids.envA);
