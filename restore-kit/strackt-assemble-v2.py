@@ -2,10 +2,12 @@
 # strackt-assemble-v2: turns a version-2 strackt snapshot (docs/FORMAT.md, "Version 2") into what the
 # version-1 tools take: a tar archive and a version-1 manifest, which strackt-extract.py then checks
 # and unpacks. It reads a local copy of the team's folder of the bucket (its packs/ and the
-# snapshot's manifest), with the team secret key alone: Python 3, PyNaCl and the zstd command.
+# snapshot's manifest), with the team secret key alone: Python 3, PyNaCl and the zstd command; or,
+# with --decryptor, the C tool (strackt-decrypt.c, on libsodium) in place of PyNaCl.
 #
 #   aws s3 sync s3://BUCKET/PREFIX/TEAM_ID team                # or only the packs the snapshot needs
 #   strackt-assemble-v2.py --key-file team.key team ENV_ID/SNAPSHOT_ID out
+#   strackt-assemble-v2.py --decryptor ./strackt-decrypt --key-file team.key team ENV_ID/SNAPSHOT_ID out
 #   strackt-extract.py --manifest out/manifest.json out/snapshot.tar restored
 #
 # Every chunk is checked twice: its blob authenticates under its pack's key and its id, and its
@@ -23,86 +25,150 @@ import sys
 import tarfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-_spec = importlib.util.spec_from_file_location("strackt_decrypt", os.path.join(HERE, "strackt-decrypt.py"))
-kit = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kit)
-Failure, sodium, CryptoError = kit.Failure, kit.sodium, kit.CryptoError
 
-USAGE = """usage: strackt-assemble-v2.py --key-file KEYFILE TEAM_DIR ENV_ID/SNAPSHOT_ID OUT_DIR
-Writes OUT_DIR/snapshot.tar and OUT_DIR/manifest.json for strackt-extract.py."""
+USAGE = """usage: strackt-assemble-v2.py [--decryptor STRACKT_DECRYPT] --key-file KEYFILE TEAM_DIR ENV_ID/SNAPSHOT_ID OUT_DIR
+Writes OUT_DIR/snapshot.tar and OUT_DIR/manifest.json for strackt-extract.py. --decryptor: the C
+tool (strackt-decrypt.c, built) opens the manifest, packs and blobs, in place of PyNaCl."""
 
 PACK_MAGIC, TRAILER_MAGIC = b"STRKPACK", b"STRKPEND"
 PREAMBLE, TRAILER, ENTRY = 112, 12, 44
-HEADERBYTES, ABYTES = 24, sodium.crypto_secretstream_xchacha20poly1305_ABYTES
+HEADERBYTES, ABYTES = 24, 17
 TAIL_READ = 65536
 MAX_CHUNK = 16 * 1024 * 1024
 
 
-def open_once(key, header_ct, ad):
-    """One secretstream message that must be final; None when it does not authenticate."""
-    state = sodium.crypto_secretstream_xchacha20poly1305_state()
-    sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header_ct[:HEADERBYTES], key)
-    try:
-        plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, header_ct[HEADERBYTES:], ad)
-    except CryptoError:
-        return None
-    return plain if tag == sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL else None
+class Failure(Exception):
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
 
 
-def read_pack_index(path, secret, public):
-    """(data key, [(id, offset, length, raw length)]) of one pack, from its first and last bytes."""
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        preamble = f.read(PREAMBLE)
-        f.seek(max(0, size - TAIL_READ))
-        tail = f.read()
-        if len(tail) >= TRAILER and tail[-8:] == TRAILER_MAGIC:
-            (n,) = struct.unpack(">I", tail[-TRAILER:-8])
-            if len(tail) < n + TRAILER <= size:
-                # An index of more blobs than the first read covers (many small chunks).
-                f.seek(size - n - TRAILER)
-                tail = f.read()
-    if preamble[:8] != PACK_MAGIC:
-        raise Failure("not_a_pack", f"{path}: not a strackt pack")
-    if len(preamble) < PREAMBLE or preamble[8] != 2 or preamble[9] != 1 or any(preamble[10:16]):
-        raise Failure("header_altered", f"{path}: unknown version, cipher or flags")
-    if preamble[16:32] != kit.key_id_of(public):
-        raise Failure("wrong_key", f"{path}: sealed to team key {kit.fingerprint(preamble[16:32])}")
-    try:
-        data_key = sodium.crypto_box_seal_open(preamble[32:PREAMBLE], public, secret)
-    except CryptoError:
-        raise Failure("header_altered", f"{path}: the sealed data key does not open")
-    if len(tail) < TRAILER or tail[-8:] != TRAILER_MAGIC:
-        raise Failure("truncated", f"{path}: no trailer")
-    (n,) = struct.unpack(">I", tail[-TRAILER:-8])
-    if n + TRAILER > len(tail) or size < PREAMBLE + n + TRAILER:
-        raise Failure("truncated", f"{path}: shorter than its index says")
-    index = open_once(data_key, tail[-TRAILER - n : -TRAILER], preamble)
-    if index is None:
-        raise Failure("header_altered", f"{path}: the index or preamble failed authentication")
-    (count,) = struct.unpack(">I", index[:4])
-    if len(index) != 4 + count * ENTRY:
-        raise Failure("corrupt_framing", f"{path}: index of the wrong length")
-    entries, expected = [], PREAMBLE
-    for k in range(count):
-        at = 4 + k * ENTRY
-        offset, length, raw = struct.unpack(">III", index[at + 32 : at + ENTRY])
-        if offset != expected or not HEADERBYTES + ABYTES + 1 <= length <= HEADERBYTES + ABYTES + 1 + MAX_CHUNK:
-            raise Failure("corrupt_framing", f"{path}: index entry {k} out of place")
-        entries.append((bytes(index[at : at + 32]), offset, length, raw))
-        expected += length
-    if expected != size - n - TRAILER:
-        raise Failure("corrupt_framing", f"{path}: the index does not cover every blob byte")
-    return data_key, entries
+class NaClCrypto:
+    """The manifest, packs and blobs opened with PyNaCl (strackt-decrypt.py's)."""
+
+    def __init__(self, key_file):
+        spec = importlib.util.spec_from_file_location("strackt_decrypt", os.path.join(HERE, "strackt-decrypt.py"))
+        self.kit = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.kit)
+        self.key_file = key_file
+        try:
+            self.secret = self.kit.read_secret_key(key_file)
+        except self.kit.Failure as failure:
+            raise Failure(failure.kind, str(failure))
+        self.public = self.kit.PrivateKey(self.secret).public_key.encode()
+        self.dedup_key = hashlib.blake2b(b"strackt-dedup-key-v1", digest_size=32, key=self.secret).digest()
+
+    def manifest(self, path):
+        """The manifest object decrypted (a zstd frame of JSON), or its error's line."""
+        decrypted = subprocess.run(
+            [sys.executable, os.path.join(HERE, "strackt-decrypt.py"), "--key-file", self.key_file, path],
+            capture_output=True,
+        )
+        if decrypted.returncode != 0:
+            raise Failure("bad_manifest", decrypted.stderr.decode(errors="replace").strip())
+        return decrypted.stdout
+
+    def open_once(self, key, header_ct, ad):
+        """One secretstream message that must be final; None when it does not authenticate."""
+        sodium = self.kit.sodium
+        state = sodium.crypto_secretstream_xchacha20poly1305_state()
+        sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header_ct[:HEADERBYTES], key)
+        try:
+            plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, header_ct[HEADERBYTES:], ad)
+        except self.kit.CryptoError:
+            return None
+        return plain if tag == sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL else None
+
+    def pack_index(self, path):
+        """(data key, [(id, offset, length, raw length)]) of one pack, from its first and last bytes."""
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            preamble = f.read(PREAMBLE)
+            f.seek(max(0, size - TAIL_READ))
+            tail = f.read()
+            if len(tail) >= TRAILER and tail[-8:] == TRAILER_MAGIC:
+                (n,) = struct.unpack(">I", tail[-TRAILER:-8])
+                if len(tail) < n + TRAILER <= size:
+                    # An index of more blobs than the first read covers (many small chunks).
+                    f.seek(size - n - TRAILER)
+                    tail = f.read()
+        if preamble[:8] != PACK_MAGIC:
+            raise Failure("not_a_pack", f"{path}: not a strackt pack")
+        if len(preamble) < PREAMBLE or preamble[8] != 2 or preamble[9] != 1 or any(preamble[10:16]):
+            raise Failure("header_altered", f"{path}: unknown version, cipher or flags")
+        if preamble[16:32] != self.kit.key_id_of(self.public):
+            raise Failure("wrong_key", f"{path}: sealed to team key {self.kit.fingerprint(preamble[16:32])}")
+        try:
+            data_key = self.kit.sodium.crypto_box_seal_open(preamble[32:PREAMBLE], self.public, self.secret)
+        except self.kit.CryptoError:
+            raise Failure("header_altered", f"{path}: the sealed data key does not open")
+        if len(tail) < TRAILER or tail[-8:] != TRAILER_MAGIC:
+            raise Failure("truncated", f"{path}: no trailer")
+        (n,) = struct.unpack(">I", tail[-TRAILER:-8])
+        if n + TRAILER > len(tail) or size < PREAMBLE + n + TRAILER:
+            raise Failure("truncated", f"{path}: shorter than its index says")
+        index = self.open_once(data_key, tail[-TRAILER - n : -TRAILER], preamble)
+        if index is None:
+            raise Failure("header_altered", f"{path}: the index or preamble failed authentication")
+        (count,) = struct.unpack(">I", index[:4])
+        if len(index) != 4 + count * ENTRY:
+            raise Failure("corrupt_framing", f"{path}: index of the wrong length")
+        entries, expected = [], PREAMBLE
+        for k in range(count):
+            at = 4 + k * ENTRY
+            offset, length, raw = struct.unpack(">III", index[at + 32 : at + ENTRY])
+            if offset != expected or not HEADERBYTES + ABYTES + 1 <= length <= HEADERBYTES + ABYTES + 1 + MAX_CHUNK:
+                raise Failure("corrupt_framing", f"{path}: index entry {k} out of place")
+            entries.append((bytes(index[at : at + 32]), offset, length, raw))
+            expected += length
+        if expected != size - n - TRAILER:
+            raise Failure("corrupt_framing", f"{path}: the index does not cover every blob byte")
+        return data_key, entries
+
+    def blob(self, path, data_key, chunk_id, offset, length):
+        """The blob's message (its encoding byte, then the payload), once it authenticates."""
+        with open(path, "rb") as f:
+            f.seek(offset)
+            sealed = f.read(length)
+        message = self.open_once(data_key, sealed, chunk_id)
+        if message is None:
+            raise Failure("blob_altered", f"{path}: blob {chunk_id.hex()} failed authentication")
+        return message
 
 
-def open_blob(path, data_key, dedup_key, chunk_id, offset, length, raw):
-    with open(path, "rb") as f:
-        f.seek(offset)
-        blob = f.read(length)
-    message = open_once(data_key, blob, chunk_id)
-    if message is None:
-        raise Failure("blob_altered", f"{path}: blob {chunk_id.hex()} failed authentication")
+class ToolCrypto:
+    """The same steps through the C tool: PyNaCl is then not needed. A process per blob, so slower."""
+
+    def __init__(self, tool, key_file):
+        self.tool, self.key_file = tool, key_file
+        self.dedup_key = bytes.fromhex(self.run("--dedup-key").decode().strip())
+
+    def run(self, *args, kind=None):
+        done = subprocess.run([self.tool, "--key-file", self.key_file, *args], capture_output=True)
+        if done.returncode != 0:
+            line = done.stderr.decode(errors="replace").strip()
+            if kind:
+                raise Failure(kind, line)
+            found = line.split(": ", 2)
+            raise Failure(found[1], found[2]) if len(found) == 3 else Failure("io_error", line)
+        return done.stdout
+
+    def manifest(self, path):
+        return self.run(path, kind="bad_manifest")
+
+    def pack_index(self, path):
+        entries = []
+        for line in self.run("--pack-index", path).decode().splitlines():
+            chunk_id, offset, length, raw = line.split()
+            entries.append((bytes.fromhex(chunk_id), int(offset), int(length), int(raw)))
+        return None, entries
+
+    def blob(self, path, _data_key, chunk_id, offset, length):
+        return self.run("--blob", path, str(offset), str(length), chunk_id.hex())
+
+
+def open_blob(crypto, path, data_key, chunk_id, offset, length, raw):
+    message = crypto.blob(path, data_key, chunk_id, offset, length)
     if message[0] == 0:
         plain = message[1:]
     elif message[0] == 1:
@@ -112,7 +178,7 @@ def open_blob(path, data_key, dedup_key, chunk_id, offset, length, raw):
         plain = done.stdout
     else:
         raise Failure("corrupt_framing", f"{path}: blob {chunk_id.hex()}: unknown encoding {message[0]}")
-    if len(plain) != raw or hmac.new(dedup_key, plain, hashlib.sha256).digest() != chunk_id:
+    if len(plain) != raw or hmac.new(crypto.dedup_key, plain, hashlib.sha256).digest() != chunk_id:
         raise Failure("chunk_mismatch", f"{path}: blob {chunk_id.hex()} holds other content than its id")
     return plain
 
@@ -120,8 +186,8 @@ def open_blob(path, data_key, dedup_key, chunk_id, offset, length, raw):
 class FileContent:
     """A file's bytes, read chunk by chunk as tarfile asks for them: a file never sits whole in memory."""
 
-    def __init__(self, entry, where, dedup_key):
-        self.path, self.ids, self.where, self.dedup_key = entry["path"], iter(entry["chunks"]), where, dedup_key
+    def __init__(self, entry, where, crypto):
+        self.path, self.ids, self.where, self.crypto = entry["path"], iter(entry["chunks"]), where, crypto
         self.chunk, self.pos, self.total, self.sha256 = b"", 0, 0, hashlib.sha256()
 
     def next_chunk(self):
@@ -132,7 +198,7 @@ class FileContent:
         if found is None:
             raise Failure("missing_chunk", f'"{self.path}": chunk {hex_id} is in no pack')
         path, data_key, offset, length, raw = found
-        self.chunk = open_blob(path, data_key, self.dedup_key, bytes.fromhex(hex_id), offset, length, raw)
+        self.chunk = open_blob(self.crypto, path, data_key, bytes.fromhex(hex_id), offset, length, raw)
         self.pos = 0
         return True
 
@@ -149,7 +215,7 @@ class FileContent:
         return out
 
 
-def index_packs(team_dir, secret, public):
+def index_packs(team_dir, crypto):
     """Where each chunk lies. A pack sealed to another (older) team key or damaged is skipped with a
     warning: the pool is shared by every environment, and a snapshot fails only if it needs one."""
     where = {}
@@ -157,7 +223,7 @@ def index_packs(team_dir, secret, public):
         for name in sorted(names):
             path = os.path.join(folder, name)
             try:
-                data_key, entries = read_pack_index(path, secret, public)
+                data_key, entries = crypto.pack_index(path)
             except Failure as failure:
                 sys.stderr.write(f"strackt-assemble-v2: skipped: {failure.kind}: {failure}\n")
                 continue
@@ -166,13 +232,8 @@ def index_packs(team_dir, secret, public):
     return where
 
 
-def open_manifest(path, key_file):
-    decrypted = subprocess.run(
-        [sys.executable, os.path.join(HERE, "strackt-decrypt.py"), "--key-file", key_file, path], capture_output=True
-    )
-    if decrypted.returncode != 0:
-        raise Failure("bad_manifest", decrypted.stderr.decode(errors="replace").strip())
-    plain = subprocess.run(["zstd", "-dcq"], input=decrypted.stdout, capture_output=True)
+def open_manifest(path, crypto):
+    plain = subprocess.run(["zstd", "-dcq"], input=crypto.manifest(path), capture_output=True)
     try:
         manifest = json.loads(plain.stdout)
     except ValueError:
@@ -185,12 +246,9 @@ def open_manifest(path, key_file):
     return manifest
 
 
-def assemble(key_file, team_dir, snapshot, out_dir):
-    secret = kit.read_secret_key(key_file)
-    public = kit.PrivateKey(secret).public_key.encode()
-    dedup_key = hashlib.blake2b(b"strackt-dedup-key-v1", digest_size=32, key=secret).digest()
-    manifest = open_manifest(os.path.join(team_dir, snapshot, "manifest.json.strackt"), key_file)
-    where = index_packs(team_dir, secret, public)
+def assemble(crypto, team_dir, snapshot, out_dir):
+    manifest = open_manifest(os.path.join(team_dir, snapshot, "manifest.json.strackt"), crypto)
+    where = index_packs(team_dir, crypto)
     os.makedirs(out_dir, exist_ok=True)
     entries = []
     archive = os.path.join(out_dir, "snapshot.tar")
@@ -201,7 +259,7 @@ def assemble(key_file, team_dir, snapshot, out_dir):
             v1 = {k: v for k, v in entry.items() if k != "chunks"}
             content = None
             if entry["type"] == "file":
-                content = FileContent(entry, where, dedup_key)
+                content = FileContent(entry, where, crypto)
                 info.size = entry["size"]
             elif entry["type"] == "directory":
                 info.type = tarfile.DIRTYPE
@@ -228,12 +286,16 @@ def assemble(key_file, team_dir, snapshot, out_dir):
 
 
 def main(argv):
+    decryptor = None
+    if len(argv) == 7 and argv[0] == "--decryptor":
+        decryptor, argv = argv[1], argv[2:]
     if len(argv) != 5 or argv[0] != "--key-file":
         sys.stderr.write(USAGE + "\n")
         return 2
     try:
         try:
-            assemble(*argv[1:])
+            crypto = ToolCrypto(decryptor, argv[1]) if decryptor else NaClCrypto(argv[1])
+            assemble(crypto, *argv[2:])
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise Failure("bad_manifest", f"the manifest lacks or misstates a field: {err!r}")
         except OSError as err:

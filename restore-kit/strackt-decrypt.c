@@ -7,6 +7,13 @@
  *   ./strackt-decrypt --key-file team.key data.tar.zst.strackt | zstd -d | tar -x --numeric-owner
  *   ./strackt-decrypt --fingerprint --key-file team.key
  *
+ * For version 2 (docs/FORMAT.md, "Version 2"), the steps strackt-assemble-v2.py --decryptor takes
+ * from it in place of PyNaCl: a pack's checked index, one blob's sealed message, the dedup key.
+ *
+ *   ./strackt-decrypt --key-file team.key --pack-index PACK      (lines: id offset length raw-length)
+ *   ./strackt-decrypt --key-file team.key --blob PACK OFFSET LENGTH ID   (encoding byte, payload)
+ *   ./strackt-decrypt --key-file team.key --dedup-key                   (64 hex digits)
+ *
  * Exit status 0, or 1 with one line on stderr: "strackt-decrypt: <kind>: <message>". After a failure
  * the output holds only chunks that authenticated, but it is incomplete: discard all of it.
  */
@@ -32,7 +39,11 @@
 static const char usage[] =
     "usage: strackt-decrypt --key-file KEYFILE [INPUT]\n"
     "       strackt-decrypt --fingerprint --key-file KEYFILE\n"
-    "Decrypts a strackt snapshot from INPUT (default: standard input) to standard output.\n";
+    "       strackt-decrypt --key-file KEYFILE --pack-index PACK\n"
+    "       strackt-decrypt --key-file KEYFILE --blob PACK OFFSET LENGTH ID\n"
+    "       strackt-decrypt --key-file KEYFILE --dedup-key\n"
+    "Decrypts a strackt snapshot from INPUT (default: standard input) to standard output; or, for\n"
+    "version 2, prints a pack's index, writes one blob's message, or prints the dedup key.\n";
 static const char base32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 static const char key_id_context[] = "strackt-team-key-id-v1";
 
@@ -194,8 +205,140 @@ static void decrypt(FILE *in, const unsigned char secret[32], const unsigned cha
     free(plain);
 }
 
+/* Version 2 (docs/FORMAT.md, "Pack"): preamble, blobs back to back, sealed index, trailer. */
+#define PACK_PREAMBLE 112
+#define PACK_TRAILER 12
+#define PACK_ENTRY 44
+#define STREAM_HEADER crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#define BLOB_MIN (STREAM_HEADER + ABYTES + 1)
+static const char dedup_context[] = "strackt-dedup-key-v1";
+
+struct pack {
+    FILE *f;
+    const char *path;
+    long size;
+    unsigned char preamble[PACK_PREAMBLE];
+    unsigned char data_key[crypto_secretstream_xchacha20poly1305_KEYBYTES];
+};
+
+static void read_at(struct pack *p, long at, unsigned char *buf, size_t n) {
+    if (fseek(p->f, at, SEEK_SET) != 0 || fread(buf, 1, n, p->f) != n)
+        fail("truncated", "%s: cannot read %zu bytes at %ld", p->path, n, at);
+}
+
+/* One secretstream message that must be final, with `ad` as additional data; its length, or -1. */
+static long open_once(const unsigned char key[32], const unsigned char *sealed, size_t n, const unsigned char *ad,
+                      size_t ad_len, unsigned char *out) {
+    crypto_secretstream_xchacha20poly1305_state state;
+    unsigned long long len;
+    unsigned char tag;
+    if (n < STREAM_HEADER + ABYTES || crypto_secretstream_xchacha20poly1305_init_pull(&state, sealed, key) != 0)
+        return -1;
+    if (crypto_secretstream_xchacha20poly1305_pull(&state, out, &len, &tag, sealed + STREAM_HEADER, n - STREAM_HEADER,
+                                                   ad, ad_len) != 0 ||
+        tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL)
+        return -1;
+    return (long)len;
+}
+
+/* The pack's preamble checked and its data key opened, as strackt-assemble-v2.py does. */
+static void open_pack(struct pack *p, const char *path, const unsigned char secret[32],
+                      const unsigned char public_key[32]) {
+    p->path = path;
+    if (!(p->f = fopen(path, "rb"))) fail("io_error", "cannot open %s: %s", path, strerror(errno));
+    if (fseek(p->f, 0, SEEK_END) != 0 || (p->size = ftell(p->f)) < 0)
+        fail("io_error", "cannot size %s: %s", path, strerror(errno));
+    rewind(p->f);
+    size_t got = read_up_to(p->f, p->preamble, PACK_PREAMBLE);
+    if (got < 8 || memcmp(p->preamble, "STRKPACK", 8) != 0) fail("not_a_pack", "%s: not a strackt pack", path);
+    static const unsigned char zero[6];
+    if (got < PACK_PREAMBLE || p->preamble[8] != 2 || p->preamble[9] != 1 || memcmp(p->preamble + 10, zero, 6) != 0)
+        fail("header_altered", "%s: unknown version, cipher or flags", path);
+    unsigned char id[16];
+    key_id_of(public_key, id);
+    if (memcmp(id, p->preamble + 16, 16) != 0) {
+        char theirs[40];
+        fingerprint(p->preamble + 16, theirs);
+        fail("wrong_key", "%s: sealed to team key %s", path, theirs);
+    }
+    if (crypto_box_seal_open(p->data_key, p->preamble + 32, 80, public_key, secret) != 0)
+        fail("header_altered", "%s: the sealed data key does not open", path);
+}
+
+/* Prints the pack's index, each entry checked in place: "<id> <offset> <length> <raw length>". */
+static void pack_index(const char *path, const unsigned char secret[32], const unsigned char public_key[32]) {
+    struct pack p;
+    open_pack(&p, path, secret, public_key);
+    unsigned char trailer[PACK_TRAILER];
+    if (p.size < PACK_PREAMBLE + PACK_TRAILER) fail("truncated", "%s: no trailer", path);
+    read_at(&p, p.size - PACK_TRAILER, trailer, PACK_TRAILER);
+    if (memcmp(trailer + 4, "STRKPEND", 8) != 0) fail("truncated", "%s: no trailer", path);
+    uint32_t n = be32(trailer);
+    if ((long)n > p.size - PACK_PREAMBLE - PACK_TRAILER) fail("truncated", "%s: shorter than its index says", path);
+    unsigned char *sealed = malloc(n ? n : 1), *index = malloc(n ? n : 1);
+    if (!sealed || !index) fail("io_error", "out of memory for an index of %u bytes", (unsigned)n);
+    read_at(&p, p.size - PACK_TRAILER - n, sealed, n);
+    long len = open_once(p.data_key, sealed, n, p.preamble, PACK_PREAMBLE, index);
+    if (len < 0) fail("header_altered", "%s: the index or preamble failed authentication", path);
+    if (len < 4 || (unsigned long)len != 4 + (unsigned long)be32(index) * PACK_ENTRY)
+        fail("corrupt_framing", "%s: index of the wrong length", path);
+    uint32_t count = be32(index);
+    unsigned long expected = PACK_PREAMBLE;
+    for (uint32_t k = 0; k < count; k++) {
+        const unsigned char *e = index + 4 + (size_t)k * PACK_ENTRY;
+        uint32_t offset = be32(e + 32), length = be32(e + 36), raw = be32(e + 40);
+        if (offset != expected || length < BLOB_MIN || length > BLOB_MIN + MAX_CHUNK_SIZE)
+            fail("corrupt_framing", "%s: index entry %u out of place", path, (unsigned)k);
+        char hex[65];
+        sodium_bin2hex(hex, sizeof hex, e, 32);
+        if (printf("%s %u %u %u\n", hex, (unsigned)offset, (unsigned)length, (unsigned)raw) < 0)
+            fail("io_error", "writing the output: %s", strerror(errno));
+        expected += length;
+    }
+    if (expected != (unsigned long)(p.size - n - PACK_TRAILER))
+        fail("corrupt_framing", "%s: the index does not cover every blob byte", path);
+    if (fflush(stdout) != 0) fail("io_error", "writing the output: %s", strerror(errno));
+    sodium_memzero(p.data_key, sizeof p.data_key);
+    free(sealed);
+    free(index);
+    fclose(p.f);
+}
+
+static unsigned long number(const char *text, const char *what) {
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(text, &end, 10);
+    if (!*text || *end || errno || n > 0xffffffffUL) fail("usage", "%s must be a number, not %s", what, text);
+    return n;
+}
+
+/* Writes the message of the blob at OFFSET (its encoding byte, then its payload), once it authenticates
+   under the pack's data key with its chunk id; the caller decodes it and checks the chunk's hash. */
+static void blob(char **args, const unsigned char secret[32], const unsigned char public_key[32]) {
+    struct pack p;
+    open_pack(&p, args[0], secret, public_key);
+    unsigned long offset = number(args[1], "OFFSET"), length = number(args[2], "LENGTH");
+    unsigned char id[32];
+    if (strlen(args[3]) != 64 || sodium_hex2bin(id, sizeof id, args[3], 64, NULL, NULL, NULL) != 0)
+        fail("usage", "ID must be a chunk id: 64 hex digits");
+    if (length < BLOB_MIN || length > BLOB_MIN + MAX_CHUNK_SIZE || offset + length > (unsigned long)p.size)
+        fail("corrupt_framing", "%s: no blob of %lu bytes at %lu", args[0], length, offset);
+    unsigned char *sealed = malloc(length), *message = malloc(length);
+    if (!sealed || !message) fail("io_error", "out of memory for a blob of %lu bytes", length);
+    read_at(&p, (long)offset, sealed, length);
+    long len = open_once(p.data_key, sealed, length, id, sizeof id, message);
+    if (len < 1) fail("blob_altered", "%s: blob %s failed authentication", args[0], args[3]);
+    write_all(message, (size_t)len);
+    if (fflush(stdout) != 0) fail("io_error", "writing the output: %s", strerror(errno));
+    sodium_memzero(p.data_key, sizeof p.data_key);
+    free(sealed);
+    free(message);
+    fclose(p.f);
+}
+
 int main(int argc, char **argv) {
-    const char *key_file = NULL, *source = NULL;
+    const char *key_file = NULL, *source = NULL, *mode = NULL;
+    char *inputs_of[5];
     int show_fingerprint = 0, options_done = 0, inputs = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -204,6 +347,10 @@ int main(int argc, char **argv) {
             return 0;
         } else if (!options_done && !strcmp(arg, "--fingerprint")) {
             show_fingerprint = 1;
+        } else if (!options_done &&
+                   (!strcmp(arg, "--pack-index") || !strcmp(arg, "--blob") || !strcmp(arg, "--dedup-key"))) {
+            if (mode) fail("usage", "%s and %s do not go together", mode, arg);
+            mode = arg;
         } else if (!options_done && !strcmp(arg, "--key-file")) {
             if (++i == argc) fail("usage", "--key-file needs a file name");
             key_file = argv[i];
@@ -215,11 +362,19 @@ int main(int argc, char **argv) {
             fail("usage", "unknown option %s (see --help)", arg);
         } else {
             source = arg;
+            if (inputs < 5) inputs_of[inputs] = argv[i];
             inputs++;
         }
     }
     if (!key_file || !*key_file) fail("usage", "--key-file KEYFILE is required (see --help)");
-    if (inputs > (show_fingerprint ? 0 : 1)) fail("usage", "too many arguments (see --help)");
+    if (mode && show_fingerprint) fail("usage", "--fingerprint and %s do not go together", mode);
+    int wanted = show_fingerprint               ? 0
+                 : !mode                        ? 1
+                 : !strcmp(mode, "--blob")      ? 4
+                 : !strcmp(mode, "--pack-index") ? 1
+                                                : 0;
+    if (inputs > wanted) fail("usage", "too many arguments (see --help)");
+    if (mode && inputs < wanted) fail("usage", "%s needs %d argument(s) (see --help)", mode, wanted);
     if (sodium_init() < 0) fail("io_error", "libsodium failed to initialise");
     /* A closed pipe downstream (tar stopped) becomes a reported write error rather than a silent death. */
     signal(SIGPIPE, SIG_IGN);
@@ -234,6 +389,25 @@ int main(int argc, char **argv) {
         fingerprint(id, text);
         printf("%s\n", text);
         if (fflush(stdout) != 0) fail("io_error", "writing the output: %s", strerror(errno));
+        return 0;
+    }
+    if (mode && !strcmp(mode, "--dedup-key")) {
+        unsigned char dedup[32];
+        char hex[65];
+        crypto_generichash(dedup, sizeof dedup, (const unsigned char *)dedup_context, strlen(dedup_context), secret,
+                           sizeof secret);
+        sodium_bin2hex(hex, sizeof hex, dedup, sizeof dedup);
+        printf("%s\n", hex);
+        sodium_memzero(dedup, sizeof dedup);
+        if (fflush(stdout) != 0) fail("io_error", "writing the output: %s", strerror(errno));
+        return 0;
+    }
+    if (mode && !strcmp(mode, "--pack-index")) {
+        pack_index(inputs_of[0], secret, public_key);
+        return 0;
+    }
+    if (mode) {
+        blob(inputs_of, secret, public_key);
         return 0;
     }
     FILE *in = stdin;

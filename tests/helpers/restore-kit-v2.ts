@@ -1,18 +1,15 @@
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { stackS3 } from './control-plane.ts';
-
-const run = promisify(execFile);
-const kit = (name: string) => fileURLToPath(new URL(`../../restore-kit/${name}`, import.meta.url));
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { documentedScript } from './documented-script.ts';
+import { repoRoot, stack } from './stack.ts';
 
 /**
- * A format-2 snapshot restored as a customer would without strackt: the team's folder of the bucket
- * copied with an S3 client, then assembled and unpacked by the restore kit's Python with the team key
- * alone. Resolves with the folder holding the volumes.
+ * A format-2 snapshot restored as a customer would without strackt: docs/RESTORE-WITHOUT-STRACKT.md's
+ * block for format 2, run exactly as written in a folder holding only the team key and the restore
+ * kit (an S3 client copies the packs and the manifest, the kit's Python assembles and unpacks them).
+ * Resolves with the folder holding the volumes.
  */
 export async function restoreWithKitV2(p: {
   bucket: string;
@@ -23,39 +20,26 @@ export async function restoreWithKitV2(p: {
   snapshotId: string;
   work: string;
 }): Promise<string> {
-  const teamDir = join(p.work, 'bucket');
-  const s3 = stackS3();
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: p.bucket, Prefix: `${p.teamPrefix}/`, ContinuationToken: token }),
-    );
-    for (const object of page.Contents ?? []) {
-      const body = await s3.send(new GetObjectCommand({ Bucket: p.bucket, Key: object.Key! }));
-      const path = join(teamDir, object.Key!.slice(p.teamPrefix.length + 1));
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, await body.Body!.transformToByteArray());
-    }
-    token = page.NextContinuationToken;
-  } while (token);
-  const keyFile = join(p.work, 'team.key');
-  await writeFile(keyFile, p.secretKey);
-  const out = join(p.work, 'assembled');
-  await run('/usr/bin/python3', [
-    kit('strackt-assemble-v2.py'),
-    '--key-file',
-    keyFile,
-    teamDir,
-    `${p.environmentId}/${p.snapshotId}`,
-    out,
-  ]);
-  const restored = join(out, 'restored');
-  await run('/usr/bin/python3', [
-    kit('strackt-extract.py'),
-    '--manifest',
-    join(out, 'manifest.json'),
-    join(out, 'snapshot.tar'),
-    restored,
-  ]);
-  return restored;
+  await mkdir(join(p.work, 'restore-kit'), { recursive: true });
+  await writeFile(join(p.work, 'team.key'), `${p.secretKey}\n`, { mode: 0o600 });
+  for (const tool of ['strackt-decrypt.py', 'strackt-assemble-v2.py', 'strackt-extract.py'])
+    await cp(join(repoRoot, 'restore-kit', tool), join(p.work, 'restore-kit', tool));
+  const run = spawnSync('bash', ['-c', documentedScript('restore-script-v2')], {
+    cwd: p.work,
+    encoding: 'utf8',
+    env: {
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', // Debian's python3 and awscli
+      HOME: p.work,
+      AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
+      AWS_DEFAULT_REGION: 'us-east-1',
+      ENDPOINT: stack.s3.endpoint,
+      BUCKET: p.bucket,
+      PREFIX: p.teamPrefix.split('/').slice(0, -1).join('/'),
+      KIT: './restore-kit',
+      SNAPSHOT: `${p.teamPrefix}/${p.environmentId}/${p.snapshotId}`,
+    },
+  });
+  assert.equal(run.status, 0, `the documented format-2 restore failed:\n${run.stdout}${run.stderr}`);
+  return join(p.work, 'restored');
 }
