@@ -273,6 +273,24 @@ describe('the chunk index (format 2)', () => {
     assert.deepEqual(await markPacksDeleting(testDb.db, dst, [pack.id]), [pack.id]);
   });
 
+  it('takes asks of one backup at once that claim the same held chunks in other orders, without a deadlock', async () => {
+    // A backup of unchanged files asks about several batches at once, and the same chunk may be in
+    // files of two of them (copies), in another order: their claims must not wait on each other.
+    const dst = await destination();
+    const held = Array.from({ length: 3000 }, newChunk);
+    for (let at = 0; at < held.length; at += 1000)
+      await completeBackup(dst, ids.envA, held.slice(at, at + 1000));
+    for (let round = 0; round < 5; round++) {
+      const next = await backup(dst, ids.envA);
+      const answers = await Promise.all(
+        [held, [...held].reverse(), [...held.slice(1500), ...held.slice(0, 1500)]].map((order) =>
+          chunksToUpload(testDb.db, next.id, order, ids.server),
+        ),
+      );
+      assert.deepEqual(answers, [[], [], []]);
+    }
+  });
+
   it('makes a backup’s claim wait while a collection decides on its destination', async () => {
     const dst = await destination();
     const c = newChunk();
