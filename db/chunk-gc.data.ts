@@ -163,8 +163,8 @@ export async function liveBlobsOf(db: Db, destinationId: string, packIds: string
  * any already deleting, to retry). Decided again here, with backups' claims locked out: a stored pack
  * may go only if each live chunk it holds has a verified copy, not marked bad, in a stored pack not
  * among packIds (so a repacked pack goes once its copy is stored), an upload only if abandoned. An
- * unverified copy will not do: it may be another environment's garbage under the chunk's id, which
- * counts as held only for that environment (docs/SECURITY.md). From then on nothing
+ * unverified copy will not do: it may be another server's garbage under the chunk's id, which
+ * counts as held only for that server's environments (docs/SECURITY.md). From then on nothing
  * counts its chunks as held; the caller deletes the objects, then deletePackRows. A crash in between
  * leaves them deleting, and the next collection finds them in packsToDelete.
  */

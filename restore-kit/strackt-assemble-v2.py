@@ -71,6 +71,8 @@ class NaClCrypto:
     def open_once(self, key, header_ct, ad):
         """One secretstream message that must be final; None when it does not authenticate."""
         sodium = self.kit.sodium
+        if len(header_ct) < HEADERBYTES + ABYTES:
+            return None
         state = sodium.crypto_secretstream_xchacha20poly1305_state()
         sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header_ct[:HEADERBYTES], key)
         try:
@@ -110,7 +112,7 @@ class NaClCrypto:
         index = self.open_once(data_key, tail[-TRAILER - n : -TRAILER], preamble)
         if index is None:
             raise Failure("header_altered", f"{path}: the index or preamble failed authentication")
-        (count,) = struct.unpack(">I", index[:4])
+        (count,) = struct.unpack(">I", index[:4]) if len(index) >= 4 else (-1,)
         if len(index) != 4 + count * ENTRY:
             raise Failure("corrupt_framing", f"{path}: index of the wrong length")
         entries, expected = [], PREAMBLE
@@ -194,11 +196,19 @@ class FileContent:
         hex_id = next(self.ids, None)
         if hex_id is None:
             return False
-        found = self.where.get(bytes.fromhex(hex_id))
-        if found is None:
+        copies = self.where.get(bytes.fromhex(hex_id))
+        if not copies:
             raise Failure("missing_chunk", f'"{self.path}": chunk {hex_id} is in no pack')
-        path, data_key, offset, length, raw = found
-        self.chunk = open_blob(self.crypto, path, data_key, bytes.fromhex(hex_id), offset, length, raw)
+        # Any copy that opens as the chunk will do: another may be damaged, or garbage a server of the
+        # team sealed under the chunk's id (any of them holds the public key).
+        for k, (path, data_key, offset, length, raw) in enumerate(copies):
+            try:
+                self.chunk = open_blob(self.crypto, path, data_key, bytes.fromhex(hex_id), offset, length, raw)
+                break
+            except Failure as failure:
+                if failure.kind not in ("blob_altered", "chunk_mismatch", "corrupt_framing") or k == len(copies) - 1:
+                    raise
+                sys.stderr.write(f"strackt-assemble-v2: skipped: {failure.kind}: {failure}\n")
         self.pos = 0
         return True
 
@@ -216,19 +226,23 @@ class FileContent:
 
 
 def index_packs(team_dir, crypto):
-    """Where each chunk lies. A pack sealed to another (older) team key or damaged is skipped with a
-    warning: the pool is shared by every environment, and a snapshot fails only if it needs one."""
+    """Where each chunk lies, every copy. A pack sealed to another (older) team key, damaged or
+    unreadable is skipped with a warning: the pool is shared by every environment, and a snapshot
+    fails only if it needs one."""
     where = {}
     for folder, _, names in os.walk(os.path.join(team_dir, "packs")):
         for name in sorted(names):
             path = os.path.join(folder, name)
             try:
                 data_key, entries = crypto.pack_index(path)
+            except OSError as err:
+                sys.stderr.write(f"strackt-assemble-v2: skipped: io_error: {path}: {err}\n")
+                continue
             except Failure as failure:
                 sys.stderr.write(f"strackt-assemble-v2: skipped: {failure.kind}: {failure}\n")
                 continue
             for chunk_id, offset, length, raw in entries:
-                where.setdefault(chunk_id, (path, data_key, offset, length, raw))
+                where.setdefault(chunk_id, []).append((path, data_key, offset, length, raw))
     return where
 
 

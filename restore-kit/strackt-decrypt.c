@@ -274,16 +274,18 @@ static void pack_index(const char *path, const unsigned char secret[32], const u
     read_at(&p, p.size - PACK_TRAILER, trailer, PACK_TRAILER);
     if (memcmp(trailer + 4, "STRKPEND", 8) != 0) fail("truncated", "%s: no trailer", path);
     uint32_t n = be32(trailer);
-    if ((long)n > p.size - PACK_PREAMBLE - PACK_TRAILER) fail("truncated", "%s: shorter than its index says", path);
+    if ((uint64_t)n > (uint64_t)(p.size - PACK_PREAMBLE - PACK_TRAILER))
+        fail("truncated", "%s: shorter than its index says", path);
     unsigned char *sealed = malloc(n ? n : 1), *index = malloc(n ? n : 1);
     if (!sealed || !index) fail("io_error", "out of memory for an index of %u bytes", (unsigned)n);
     read_at(&p, p.size - PACK_TRAILER - n, sealed, n);
     long len = open_once(p.data_key, sealed, n, p.preamble, PACK_PREAMBLE, index);
     if (len < 0) fail("header_altered", "%s: the index or preamble failed authentication", path);
-    if (len < 4 || (unsigned long)len != 4 + (unsigned long)be32(index) * PACK_ENTRY)
+    /* In 64 bits: a crafted count times 44 must not wrap to the index's length. */
+    if (len < 4 || (uint64_t)len != 4 + (uint64_t)be32(index) * PACK_ENTRY)
         fail("corrupt_framing", "%s: index of the wrong length", path);
     uint32_t count = be32(index);
-    unsigned long expected = PACK_PREAMBLE;
+    uint64_t expected = PACK_PREAMBLE;
     for (uint32_t k = 0; k < count; k++) {
         const unsigned char *e = index + 4 + (size_t)k * PACK_ENTRY;
         uint32_t offset = be32(e + 32), length = be32(e + 36), raw = be32(e + 40);
@@ -295,7 +297,7 @@ static void pack_index(const char *path, const unsigned char secret[32], const u
             fail("io_error", "writing the output: %s", strerror(errno));
         expected += length;
     }
-    if (expected != (unsigned long)(p.size - n - PACK_TRAILER))
+    if (expected != (uint64_t)(p.size - n - PACK_TRAILER))
         fail("corrupt_framing", "%s: the index does not cover every blob byte", path);
     if (fflush(stdout) != 0) fail("io_error", "writing the output: %s", strerror(errno));
     sodium_memzero(p.data_key, sizeof p.data_key);
@@ -321,7 +323,7 @@ static void blob(char **args, const unsigned char secret[32], const unsigned cha
     unsigned char id[32];
     if (strlen(args[3]) != 64 || sodium_hex2bin(id, sizeof id, args[3], 64, NULL, NULL, NULL) != 0)
         fail("usage", "ID must be a chunk id: 64 hex digits");
-    if (length < BLOB_MIN || length > BLOB_MIN + MAX_CHUNK_SIZE || offset + length > (unsigned long)p.size)
+    if (length < BLOB_MIN || length > BLOB_MIN + MAX_CHUNK_SIZE || (uint64_t)offset + length > (uint64_t)p.size)
         fail("corrupt_framing", "%s: no blob of %lu bytes at %lu", args[0], length, offset);
     unsigned char *sealed = malloc(length), *message = malloc(length);
     if (!sealed || !message) fail("io_error", "out of memory for a blob of %lu bytes", length);

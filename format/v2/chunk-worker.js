@@ -37,6 +37,8 @@ const zstd = require('zstd-napi/binding');
 const cctx = new zstd.CCtx();
 const arenas = workerData.arenas.map((sab) => Buffer.from(sab));
 const { dedupKey } = workerData;
+// Every chunk a thread hashes or opens is checked against its id with it: never without one.
+if (!dedupKey) throw new Error('chunk-worker: started without the dedup key');
 let scratch = Buffer.allocUnsafe(0);
 const state = Buffer.alloc(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
 const opening = { state, tag: Buffer.alloc(1), zstd, dctx: new zstd.DCtx() };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -130,12 +130,14 @@ for (const decryptor of decryptors)
       const chunker = new Chunker();
       let writer: PackWriter | undefined;
       const parts: Buffer[] = [];
+      const packPaths: string[] = [];
       const flush = () => {
         if (!writer) return;
         writer.finish();
         const path = join(teamDir, packObjectKey('', '', newPackId()));
         mkdirSync(dirname(path), { recursive: true });
         writeFileSync(path, Buffer.concat(parts.splice(0)));
+        packPaths.push(path);
         writer = undefined;
       };
       const chunked = async (data: Buffer) => {
@@ -201,6 +203,17 @@ for (const decryptor of decryptors)
       assert.deepEqual(readFileSync(join(dest, 'vol/big.bin')), big);
       assert.deepEqual(readFileSync(join(dest, 'vol/log.txt')), text);
       assert.deepEqual(readFileSync(join(dest, 'vol/small/1599')), small[1599]);
+
+      // Garbage that another server of the team sealed under big.bin's chunk ids, in a pack the kit
+      // finds first (beside the real one, its name sorting before): each chunk comes from a good copy.
+      const forged: Buffer[] = [];
+      const forger = new PackWriter(team.publicKey, (b) => forged.push(Buffer.from(b)));
+      for (const id of files[0]!.chunks) forger.add(Buffer.from(id, 'hex'), randomBytes(1000));
+      forger.finish();
+      writeFileSync(join(dirname(packPaths[0]!), '0'.repeat(32)), Buffer.concat(forged));
+      const despiteForged = at('forged-out');
+      assert.equal(await assemble(decryptor, keyFile, teamDir, despiteForged), '');
+      assert.deepEqual(readFileSync(join(await extract(despiteForged), 'vol/big.bin')), big);
 
       // A manifest naming ids of another scheme (format 2's first: keyed BLAKE2b) is refused as such.
       const other = { ...manifest, chunking: { ...manifest.chunking, id: 'blake2b-256' } };
