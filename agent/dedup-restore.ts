@@ -91,6 +91,8 @@ class RestorePacks implements PackSource {
   private order: string[] = [];
   private asked = 0;
   private readonly access = new Map<string, Promise<PackAccess>>();
+  /** The packs the readers have come to. */
+  private readonly reached = new Set<string>();
   private readonly keys: Buffer[] = [];
   /** Bytes fetched by all the readers, and what of them was last told. */
   private fetched = 0;
@@ -116,40 +118,50 @@ class RestorePacks implements PackSource {
   }
 
   private accessOf(packId: string): Promise<PackAccess> {
-    if (!this.access.has(packId)) {
-      const batch = [packId];
-      while (batch.length < packAccessPerAsk && this.asked < this.order.length) {
-        const next = this.order[this.asked++]!;
-        if (next !== packId && !this.access.has(next)) batch.push(next);
-      }
-      const { controlPlane } = this.deps;
-      const asked = controlPlane.restorePackAccess(this.operationId, batch);
-      for (const id of batch) {
-        // A batch refused for one pack the control plane cannot read: each asked alone, to learn which.
-        const own = asked.catch((err: unknown) => {
-          if (!unreadable(err) || batch.length === 1) throw err;
-          return controlPlane.restorePackAccess(this.operationId, [id]);
-        });
-        const pack = own.then(
-          (packs) => {
-            const found = packs.find((p) => p.packId === id);
-            if (!found)
-              throw new RestoreError('SnapshotCorrupt', `the control plane gave no access to pack ${id}`);
-            return found;
-          },
-          (err: unknown) => {
-            // Damage, not a failure to retry: the pack is gone or its preamble does not read.
-            if (unreadable(err)) throw new FormatV2Error('chunk_missing', (err as Error).message);
-            throw err;
-          },
-        );
-        // Awaited only when its pack's turn comes, if ever (a failed restore stops early): a failure
-        // must not count as unhandled meanwhile, which would end the agent.
-        pack.catch(() => undefined);
-        this.access.set(id, pack);
-      }
+    if (!this.reached.has(packId)) {
+      this.reached.add(packId);
+      if (!this.access.has(packId)) this.ask(packId);
+      // The next batch asked while a quarter of this one is still to read: asked only once a reader
+      // reached a pack outside it, that reader (and soon the others) waited for the whole answer.
+      else if (this.asked - this.reached.size < packAccessPerAsk / 4) this.ask();
     }
     return this.access.get(packId)!;
+  }
+
+  /** Access to the next packs of the plan not asked yet (after `first`, if a reader needs it now). */
+  private ask(first?: string): void {
+    const batch = first ? [first] : [];
+    while (batch.length < packAccessPerAsk && this.asked < this.order.length) {
+      const next = this.order[this.asked++]!;
+      if (next !== first && !this.access.has(next)) batch.push(next);
+    }
+    if (!batch.length) return;
+    const { controlPlane } = this.deps;
+    const asked = controlPlane.restorePackAccess(this.operationId, batch);
+    for (const id of batch) {
+      // A batch refused for one pack the control plane cannot read: each asked alone, to learn which.
+      const own = asked.catch((err: unknown) => {
+        if (!unreadable(err) || batch.length === 1) throw err;
+        return controlPlane.restorePackAccess(this.operationId, [id]);
+      });
+      const pack = own.then(
+        (packs) => {
+          const found = packs.find((p) => p.packId === id);
+          if (!found)
+            throw new RestoreError('SnapshotCorrupt', `the control plane gave no access to pack ${id}`);
+          return found;
+        },
+        (err: unknown) => {
+          // Damage, not a failure to retry: the pack is gone or its preamble does not read.
+          if (unreadable(err)) throw new FormatV2Error('chunk_missing', (err as Error).message);
+          throw err;
+        },
+      );
+      // Awaited only when its pack's turn comes, if ever (a failed restore stops early): a failure
+      // must not count as unhandled meanwhile, which would end the agent.
+      pack.catch(() => undefined);
+      this.access.set(id, pack);
+    }
   }
 
   async dataKey(packId: string): Promise<Buffer> {
