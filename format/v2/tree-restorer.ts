@@ -25,7 +25,7 @@ import { readAt } from './read-at.ts';
 
 // Unpacking a version-2 snapshot into a staging folder (docs/FORMAT.md, "Version 2"): the entries are
 // checked by version 1's rules first (nothing is written for a manifest that names a way out of the
-// folder), every file is made empty, then the packs are read once each, by byte ranges holding the
+// folder), the files are made empty while the packs are read once each, by byte ranges holding the
 // blobs needed, several at a time, and every chunk is checked and written where each file wants it.
 // A chunk shared by many files, or many times in one, is fetched once. An interrupted unpack resumes in
 // the staging it left, fetching only the chunks it had not written yet.
@@ -124,6 +124,41 @@ function ranges(blobs: Wanted[]): Wanted[][] {
 }
 
 /**
+ * The tree as it is made, beside the fetching: files in manifest order, each range's opens waiting
+ * only for the files its chunks go to. Made first, the tree held every fetch for its whole time: a
+ * file's creation costs ~0.2-0.8 ms on an ext4 disk (measured, 1,241 entries took 0.2-1.1 s), while
+ * tar makes each file as its bytes come and zstd and the download run meanwhile.
+ */
+class TreeProgress {
+  private files = 0;
+  private failure: { err: unknown } | undefined;
+  private readonly waiting: { file: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
+
+  /** Resolves once file `file` (its index among the manifest's files) is made. */
+  made(file: number): Promise<void> {
+    if (file < this.files) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure.err);
+    return new Promise((resolve, reject) => this.waiting.push({ file, resolve, reject }));
+  }
+
+  fileMade(): void {
+    this.files++;
+    for (let k = this.waiting.length - 1; k >= 0; k--) {
+      const w = this.waiting[k]!;
+      if (w.file < this.files) {
+        this.waiting.splice(k, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  fail(err: unknown): void {
+    this.failure ??= { err };
+    for (const w of this.waiting.splice(0)) w.reject(err);
+  }
+}
+
+/**
  * Of the chunks a journal names, those still whole at every place they were written. A journal
  * names chunks written, not chunks on disk: after a machine lost power, the journal's last records
  * may have been kept and not the bytes they name. So each is read back and hashed before it is
@@ -202,12 +237,18 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
       if (!(resume && err.code === 'EEXIST' && (await lstat(at)).isDirectory())) throw err;
     });
   let entriesDone = 0;
-  try {
+  const progress = new TreeProgress();
+  /** Set once the unpack fails: the tree is made no further. */
+  let stopped = false;
+  const makeTree = async () => {
     for (const [k, e] of manifest.entries.entries()) {
+      if (stopped) throw new Error('the unpack stopped');
       const at = join(staging, paths[k]!);
       if (e.type === 'directory') await makeDirectory(at);
-      else if (e.type === 'file') handles.push(await open(at, createFlags, 0o600));
-      else if (e.type === 'symlink') {
+      else if (e.type === 'file') {
+        handles.push(await open(at, createFlags, 0o600));
+        progress.fileMade();
+      } else if (e.type === 'symlink') {
         if (resume) await rm(at, { force: true });
         await symlink(e.target!, at);
         if (input.asRoot) await lchown(at, e.uid, e.gid);
@@ -216,8 +257,14 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
       } else continue;
       made.push({ at, k });
     }
+  };
+  const tree = makeTree();
+  tree.catch((err: unknown) => progress.fail(err));
+  try {
     const locations = await locating;
     const wanted = new Map<string, Wanted>();
+    // A resume reads back what the journal names: its files must be open first.
+    if (resume) await tree;
     const written = await stillWritten(input, handles, locations);
     // Per file, its chunk writes still to do: at 0, the file is whole.
     const pending = fileEntries.map(() => 0);
@@ -250,11 +297,15 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
     }
     source.plan?.([...byPack.keys()]);
     const readers = Math.min(concurrency, byPack.size);
-    entriesDone =
+    // Entries whole once the tree is made: all but the files still to write (and the hard links, made last).
+    const wholeOnceMade =
       manifest.entries.length -
       pending.filter((n) => n > 0).length -
       manifest.entries.filter((e) => e.type === 'hardlink').length;
-    await input.onWritten?.([], entriesDone);
+    const treeMade = tree.then(async () => {
+      entriesDone += wholeOnceMade;
+      await input.onWritten?.([], entriesDone);
+    });
 
     const queue = [...byPack.entries()];
     const reader = async (arena: number) => {
@@ -287,6 +338,9 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
             );
           // A source that could not read into the buffer: its bytes go there, where the threads read.
           if (bytes.buffer !== buffers[arena] || bytes.byteOffset !== 0) bytes.copy(into);
+          let lastFile = 0;
+          for (const w of range) for (const t of w.targets) lastFile = Math.max(lastFile, t.file);
+          await progress.made(lastFile);
           await Promise.all(
             range.map(async (w) => {
               if (w.location.rawLength > maxChunkBytes)
@@ -317,8 +371,10 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
         }
       }
     };
-    await Promise.all(Array.from({ length: readers }, (_, arena) => reader(arena)));
+    await Promise.all([treeMade, ...Array.from({ length: readers }, (_, arena) => reader(arena))]);
   } finally {
+    stopped = true;
+    await tree.catch(() => undefined);
     // The threads first: they write through the handles' descriptors, which closing frees for reuse.
     await threads.close();
     await Promise.all(handles.map((h) => h.close()));

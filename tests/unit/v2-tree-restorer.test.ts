@@ -147,6 +147,50 @@ describe('restoreTree', () => {
     assert.ok(fetched < 7.5 * 1024 * 1024, `${fetched} bytes fetched`);
   });
 
+  it('fetches while the tree is still being made, each chunk written once its file is', async () => {
+    // Many small files in one pack, so the first range holds chunks of the last file made.
+    const many = join(dir, 'many');
+    await mkdir(join(many, 'data'), { recursive: true });
+    await mkdir(join(many, 'logs'));
+    const names = Array.from({ length: 400 }, (_, k) => `f${String(k).padStart(3, '0')}`);
+    for (const [k, name] of names.entries()) await writeFile(join(many, 'data', name), noise(2048, k));
+    const store = new MemoryPacks();
+    const manifest = await snapshot(store, many);
+    const at = await staging();
+    let readBeforeLastMade = false;
+    const watching: PackSource = {
+      locate: (ids) => store.locate(ids),
+      dataKey: (id) => store.dataKey(id),
+      read: async (id, start, end) => {
+        const last = await lstat(join(at, 'data', names.at(-1)!)).catch(() => undefined);
+        readBeforeLastMade ||= last === undefined;
+        return store.read(id, start, end);
+      },
+    };
+    await restoreTree({ manifest, staging: at, source: watching, asRoot: true, dedupKey });
+    assert.ok(readBeforeLastMade, 'a range was fetched before the tree was whole');
+    for (const name of names)
+      assert.deepEqual(
+        await readFile(join(at, 'data', name)),
+        await readFile(join(many, 'data', name)),
+        name,
+      );
+  });
+
+  it('fails when an entry cannot be made, the fetching stopped with it', async () => {
+    const store = new MemoryPacks();
+    const manifest = await snapshot(store);
+    const at = await staging();
+    // A fresh unpack makes every file itself: one already there is refused, not written into.
+    await mkdir(join(at, 'logs'));
+    await writeFile(join(at, 'logs/app.log'), 'not ours\n');
+    await assert.rejects(
+      restoreTree({ manifest, staging: at, source: store, asRoot: true, dedupKey }),
+      (err: NodeJS.ErrnoException) => err.code === 'EEXIST',
+    );
+    assert.equal(await readFile(join(at, 'logs/app.log'), 'utf8'), 'not ours\n');
+  });
+
   it('resumes an interrupted unpack in its staging, fetching only the chunks it had not written', async () => {
     // Three packs' worth, read in three ranges at least.
     const large = join(dir, 'large');
