@@ -1,6 +1,5 @@
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type http from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { CertificateMismatchError } from '../storage/pinned-client.ts';
 import type { RateLimit } from './rate-limit.ts';
 import { storageErrorCode, storageRequest, type StorageUrl } from './storage-url.ts';
@@ -39,15 +38,21 @@ export async function putFile(
   }
   // A storage that stops answering must not hold the backup forever: the activity retries instead.
   req.setTimeout(120_000, () => req.destroy(new Error('no answer from the storage in 120 s')));
+  let responded = false;
   const answered = new Promise<http.IncomingMessage>((resolve, reject) => {
-    req.once('response', resolve);
+    req.once('response', (res: http.IncomingMessage) => {
+      responded = true;
+      resolve(res);
+    });
     req.once('error', reject);
   });
   answered.catch(() => {}); // awaited below; a refusal may come before the body is sent
   try {
-    const body = createReadStream(path, { highWaterMark: 1 << 20 });
-    const sent = limit ? pipeline(body, limit.stream(), req) : pipeline(body, req);
-    sent.catch(() => {}); // a storage that refuses early closes the connection: its answer says why
+    // A storage that refuses early closes the connection: its answer says why. Unanswered, a file
+    // that cannot be read ends the request, or the answer would wait for the rest of the body.
+    sendFile(path, req, limit).catch((err: Error) => {
+      if (!responded) req.destroy(err);
+    });
     const res = await answered;
     const chunks: Buffer[] = [];
     for await (const chunk of res) chunks.push(chunk as Buffer);
@@ -63,4 +68,32 @@ export async function putFile(
     req.destroy();
     throw new PartUploadError(`uploading failed: ${(err as Error).message}`);
   }
+}
+
+/**
+ * The file's bytes written to the request, 1 MiB at a time through two buffers in turn: each read
+ * again only once the request has written it out, while the other fills. A stream read the file
+ * into a fresh buffer per MiB, which the garbage collector then had to take back: a pack is 16 MiB.
+ */
+async function sendFile(path: string, req: http.ClientRequest, limit?: RateLimit): Promise<void> {
+  const file = await open(path, 'r');
+  try {
+    const buffers = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+    let written: Promise<void> = Promise.resolve();
+    for (let at = 0, turn = 0; ; turn ^= 1) {
+      const { bytesRead } = await file.read(buffers[turn]!, 0, 1 << 20, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+      await limit?.wait(bytesRead);
+      await written;
+      written = new Promise((resolve, reject) =>
+        req.write(buffers[turn]!.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve())),
+      );
+      written.catch(() => {}); // awaited before the next write, or once the file is read
+    }
+    await written;
+  } finally {
+    await file.close();
+  }
+  req.end();
 }

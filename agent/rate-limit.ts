@@ -1,4 +1,3 @@
-import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -19,21 +18,16 @@ export class RateLimit {
     return start - now;
   }
 
-  stream(): Transform {
-    return new Transform({
-      transform: (chunk: Buffer, _encoding, done) => {
-        const wait = this.book(chunk.length);
-        if (wait === 0) done(null, chunk);
-        else setTimeout(() => done(null, chunk), wait);
-      },
-    });
+  /** Resolves when `bytes` more may go. */
+  async wait(bytes: number): Promise<void> {
+    const wait = this.book(bytes);
+    if (wait > 0) await sleep(wait);
   }
 
   /** `source`'s chunks, each when its turn comes. */
   async *paced(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const chunk of source) {
-      const wait = this.book(chunk.length);
-      if (wait > 0) await sleep(wait);
+      await this.wait(chunk.length);
       yield chunk;
     }
   }
