@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 // First: it loads the API, whose zod must be extended for OpenAPI before any schema is made.
 import {
   stackS3,
@@ -76,6 +77,7 @@ describe('restore of a format-2 snapshot', () => {
   let atSnapshot: Record<string, string> = {};
   let receiver: RunningReceiver | undefined;
   let onReceiverId = '';
+  const receiverData = join(stack.runDir, uniqueName('receiver-data'));
   const s3 = stackS3();
 
   const restore = (snapshot = snapshotId) =>
@@ -408,7 +410,7 @@ describe('restore of a format-2 snapshot', () => {
   });
 
   it('restores from a receiver, reading its packs by range over the pinned certificate', async () => {
-    receiver = await startReceiver(join(stack.runDir, uniqueName('receiver-data')));
+    receiver = await startReceiver(receiverData);
     const added = await cp.request<{ destination: { id: string } } & ApiError>(
       'POST',
       '/destinations',
@@ -470,5 +472,60 @@ describe('restore of a format-2 snapshot', () => {
     const op = await cp.finished(token, started.body.id, 120_000);
     assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
     assert.deepEqual(await tree(volume), atKept);
+  });
+  it('finishes a collection on a receiver cut after its objects went at the next prune, the snapshot left restoring throughout', async () => {
+    assert.ok(onReceiverId, 'the receiver tests ran first');
+    const onDisk = (key: string) => existsSync(join(receiverData, 'objects', ...key.split('/')));
+    const packsOf = (snapshot: string) =>
+      cp.db
+        .selectFrom('packs')
+        .select(['id', 'object_key', 'status'])
+        .where('snapshot_id', '=', snapshot)
+        .execute();
+    await writeFile(join(volume, 'gone'), noise(3 * 1024 * 1024, 43));
+    const dropped = await captureV2(onReceiverId);
+    const going = await packsOf(dropped);
+    assert.ok(going.length > 0 && going.every((p) => onDisk(p.object_key)), 'its packs are on the receiver');
+    await rm(join(volume, 'gone'));
+    const left = await captureV2(onReceiverId);
+    const atLeft = await tree(volume);
+
+    // The fault, in PostgreSQL itself: the packs' rows cannot be deleted, so the collection stops
+    // after marking them deleting and removing their objects from the receiver, as a worker killed
+    // before its last step would.
+    await sql`CREATE FUNCTION receiver_gc_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'injected: the collection dies before deleting the rows'; END $$`.execute(cp.db);
+    await sql`CREATE TRIGGER receiver_gc_refuse BEFORE DELETE ON packs
+      FOR EACH ROW EXECUTE FUNCTION receiver_gc_refuse()`.execute(cp.db);
+    const deleted = await cp.request<{ workflowId: string }>('DELETE', `/snapshots/${dropped}`, token);
+    assert.equal(deleted.status, 202, JSON.stringify(deleted.body));
+    await waitFor('the collection to mark the packs deleting and remove them from the receiver', async () => {
+      const now = await packsOf(dropped);
+      return (
+        now.length === going.length && now.every((p) => p.status === 'deleting' && !onDisk(p.object_key))
+      );
+    });
+    const restoreLeft = async () => {
+      await writeFile(join(volume, 'small'), 'changed before the restore');
+      const started = await restore(left);
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      const op = await cp.finished(token, started.body.id, 120_000);
+      assert.equal(op.status, 'succeeded', JSON.stringify(op) + a.agent.output().slice(-3000));
+      assert.deepEqual(await tree(volume), atLeft);
+    };
+    await restoreLeft();
+
+    // The prune dies with its collection unfinished; the next one, once the fault is gone, ends it.
+    await cp.temporal.workflow
+      .getHandle(deleted.body.workflowId)
+      .terminate("the test: the prune dies between its collection's steps");
+    await sql`DROP TRIGGER receiver_gc_refuse ON packs`.execute(cp.db);
+    await sql`DROP FUNCTION receiver_gc_refuse()`.execute(cp.db);
+    const next = await captureV2(onReceiverId);
+    const again = await cp.request<{ workflowId: string }>('DELETE', `/snapshots/${next}`, token);
+    assert.equal(again.status, 202, JSON.stringify(again.body));
+    await cp.temporal.workflow.getHandle(again.body.workflowId).result();
+    assert.deepEqual(await packsOf(dropped), [], "the dropped snapshot's pack rows are gone");
+    await restoreLeft();
   });
 });
