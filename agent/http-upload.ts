@@ -70,6 +70,8 @@ export async function putFile(
   }
 }
 
+const pieceBytes = 1 << 20;
+
 /**
  * The file's bytes written to the request, 1 MiB at a time through two buffers in turn: each read
  * again only once the request has written it out, while the other fills. A stream read the file
@@ -78,10 +80,10 @@ export async function putFile(
 async function sendFile(path: string, req: http.ClientRequest, limit?: RateLimit): Promise<void> {
   const file = await open(path, 'r');
   try {
-    const buffers = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+    const buffers = [Buffer.allocUnsafe(pieceBytes), Buffer.allocUnsafe(pieceBytes)];
     let written: Promise<void> = Promise.resolve();
     for (let at = 0, turn = 0; ; turn ^= 1) {
-      const { bytesRead } = await file.read(buffers[turn]!, 0, 1 << 20, at);
+      const { bytesRead } = await file.read(buffers[turn]!, 0, pieceBytes, at);
       if (bytesRead === 0) break;
       at += bytesRead;
       await limit?.wait(bytesRead);

@@ -130,22 +130,24 @@ function ranges(blobs: Wanted[]): Wanted[][] {
  * tar makes each file as its bytes come and zstd and the download run meanwhile.
  */
 class TreeProgress {
-  private files = 0;
   private failure: { err: unknown } | undefined;
   private readonly waiting: { file: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
+  /** The files' handles, by their index among the manifest's files, as they are made. */
+  constructor(private readonly handles: FileHandle[]) {}
+
   /** Resolves once file `file` (its index among the manifest's files) is made. */
   made(file: number): Promise<void> {
-    if (file < this.files) return Promise.resolve();
+    if (file < this.handles.length) return Promise.resolve();
     if (this.failure) return Promise.reject(this.failure.err);
     return new Promise((resolve, reject) => this.waiting.push({ file, resolve, reject }));
   }
 
-  fileMade(): void {
-    this.files++;
+  fileMade(handle: FileHandle): void {
+    this.handles.push(handle);
     for (let k = this.waiting.length - 1; k >= 0; k--) {
       const w = this.waiting[k]!;
-      if (w.file < this.files) {
+      if (w.file < this.handles.length) {
         this.waiting.splice(k, 1);
         w.resolve();
       }
@@ -237,7 +239,7 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
       if (!(resume && err.code === 'EEXIST' && (await lstat(at)).isDirectory())) throw err;
     });
   let entriesDone = 0;
-  const progress = new TreeProgress();
+  const progress = new TreeProgress(handles);
   /** Set once the unpack fails: the tree is made no further. */
   let stopped = false;
   const makeTree = async () => {
@@ -246,8 +248,7 @@ export async function restoreTree(input: TreeRestoreInput): Promise<{ files: num
       const at = join(staging, paths[k]!);
       if (e.type === 'directory') await makeDirectory(at);
       else if (e.type === 'file') {
-        handles.push(await open(at, createFlags, 0o600));
-        progress.fileMade();
+        progress.fileMade(await open(at, createFlags, 0o600));
       } else if (e.type === 'symlink') {
         if (resume) await rm(at, { force: true });
         await symlink(e.target!, at);
